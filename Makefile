@@ -1,0 +1,32 @@
+# pgvecrep — the two commands a user needs: `make demo` and `make test`.
+GO       ?= go
+BIN      := bin/pgvecrep
+export PGVECREP_REQUIRE_PG ?= 1
+
+.PHONY: all build deps demo test bench bench-quick fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/pgvecrep
+
+deps:
+	bash scripts/install-deps.sh
+
+demo: deps build
+	./$(BIN) demo
+
+test: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+bench: deps build
+	$(GO) run ./bench
+
+bench-quick: deps build
+	$(GO) run ./bench -quick
+
+clean:
+	rm -rf bin

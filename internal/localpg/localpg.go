@@ -1,0 +1,337 @@
+// Package localpg starts throwaway PostgreSQL clusters on this machine for the
+// demo, the tests and the benchmark.
+//
+// A cluster lives in a directory the package owns: initdb writes the data
+// directory there, the server listens on a free loopback port with its socket
+// in the same directory, and Stop removes it all. PostgreSQL refuses to run as
+// root, so when the process is root the server binaries run as the postgres
+// user and the directory is handed to that user.
+package localpg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNoBinaries is returned when no PostgreSQL server binaries can be found.
+var ErrNoBinaries = errors.New("no PostgreSQL server binaries found (looked at pg_config --bindir, /usr/lib/postgresql/*/bin and PATH); run scripts/install-deps.sh")
+
+// Options shape a cluster. The zero value is a logical-replication-ready
+// cluster with a handful of slots and workers.
+type Options struct {
+	// WALLevel defaults to "logical"; tests set "replica" to provoke preflight errors.
+	WALLevel string
+	// Settings are extra postgresql.conf lines (name -> value).
+	Settings map[string]string
+	// Dir is where the cluster lives; a temp dir when empty.
+	Dir string
+}
+
+// Cluster is a running local PostgreSQL server.
+type Cluster struct {
+	BinDir  string
+	Dir     string
+	DataDir string
+	Port    int
+	// User is the superuser initdb created (the OS user that owns the server).
+	User string
+
+	cred   *syscall.Credential
+	ownDir bool
+}
+
+// FindBinDir locates the PostgreSQL server binaries, newest major first.
+func FindBinDir() (string, error) {
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		dir := strings.TrimSpace(string(out))
+		if fileExists(filepath.Join(dir, "initdb")) {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return majorOf(dirs[i]) > majorOf(dirs[j]) })
+	for _, d := range dirs {
+		if fileExists(filepath.Join(d, "initdb")) {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", ErrNoBinaries
+}
+
+func majorOf(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// HasVector reports whether the pgvector extension is installed for the
+// server binaries in binDir.
+func HasVector(binDir string) bool {
+	out, err := exec.Command(filepath.Join(binDir, "pg_config"), "--sharedir").Output()
+	if err != nil {
+		return false
+	}
+	return fileExists(filepath.Join(strings.TrimSpace(string(out)), "extension", "vector.control"))
+}
+
+// Start runs initdb and starts a server. The caller must Stop it.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{BinDir: bin, Dir: opts.Dir}
+	if c.Dir == "" {
+		if c.Dir, err = os.MkdirTemp("", "pgvecrep-pg-"); err != nil {
+			return nil, err
+		}
+		c.ownDir = true
+	}
+	c.DataDir = filepath.Join(c.Dir, "data")
+	if err := c.setOwner(); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	if err := c.initdb(ctx); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	if err := c.writeConf(opts); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	if err := c.start(ctx); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	return c, nil
+}
+
+// setOwner decides which OS user runs the server: the current one, or
+// postgres when we are root.
+func (c *Cluster) setOwner() error {
+	c.User = currentUser()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("running as root needs a postgres OS user to own the server: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	c.User = "postgres"
+	// The postgres user must be able to reach the directory through its parents.
+	for d := c.Dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if d == c.Dir {
+			if err := os.Chown(d, uid, gid); err != nil {
+				return err
+			}
+			continue
+		}
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "postgres"
+}
+
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.BinDir, name), args...)
+	cmd.Dir = c.Dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	cmd := c.command(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+func (c *Cluster) initdb(ctx context.Context) error {
+	return c.run(ctx, "initdb", "-D", c.DataDir, "-U", c.User, "-A", "trust",
+		"-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+}
+
+func (c *Cluster) writeConf(opts Options) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c.Port = port
+	wal := opts.WALLevel
+	if wal == "" {
+		wal = "logical"
+	}
+	conf := map[string]string{
+		"listen_addresses":                "'127.0.0.1'",
+		"port":                            strconv.Itoa(port),
+		"unix_socket_directories":         "'" + c.Dir + "'",
+		"wal_level":                       wal,
+		"max_wal_senders":                 "20",
+		"max_replication_slots":           "20",
+		"max_logical_replication_workers": "12",
+		"max_worker_processes":            "24",
+		"fsync":                           "off",
+		"synchronous_commit":              "off",
+		"full_page_writes":                "off",
+		"shared_buffers":                  "128MB",
+		"max_connections":                 "100",
+		"log_min_messages":                "warning",
+		"logging_collector":               "off",
+	}
+	for k, v := range opts.Settings {
+		conf[k] = v
+	}
+	keys := make([]string, 0, len(conf))
+	for k := range conf {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("\n# pgvecrep localpg\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %s\n", k, conf[k])
+	}
+	f, err := os.OpenFile(filepath.Join(c.DataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(b.String())
+	return err
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	logFile := filepath.Join(c.Dir, "server.log")
+	if err := c.run(ctx, "pg_ctl", "-D", c.DataDir, "-l", logFile, "-w", "-t", "60", "start"); err != nil {
+		if b, rerr := os.ReadFile(logFile); rerr == nil {
+			return fmt.Errorf("%w\nserver log:\n%s", err, tail(string(b), 2000))
+		}
+		return err
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Start again after Stop or Kill (keeps the data directory).
+func (c *Cluster) Restart(ctx context.Context) error {
+	return c.start(ctx)
+}
+
+// Kill stops the server immediately (pg_ctl stop -m immediate), keeping its data:
+// the way tests make a source "disappear".
+func (c *Cluster) Kill(ctx context.Context) error {
+	return c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", "immediate", "-w", "stop")
+}
+
+// Stop shuts the server down and removes the directory it lives in.
+func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var err error
+	if fileExists(filepath.Join(c.DataDir, "postmaster.pid")) {
+		err = c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", "fast", "-w", "stop")
+	}
+	c.cleanup()
+	return err
+}
+
+func (c *Cluster) cleanup() {
+	if c.ownDir {
+		_ = os.RemoveAll(c.Dir)
+	}
+}
+
+// URL is a connection URL for database db as the cluster's superuser over TCP.
+func (c *Cluster) URL(db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User(c.User),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// Connect opens a connection to database db.
+func (c *Cluster) Connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, c.URL(db))
+}
+
+// Exec runs SQL in database db on a fresh connection.
+func (c *Cluster) Exec(ctx context.Context, db string, sql string, args ...any) error {
+	conn, err := c.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
+}
+
+// CreateDB creates a fresh database (dropping one of the same name first).
+func (c *Cluster) CreateDB(ctx context.Context, name string) error {
+	ident := pgx.Identifier{name}.Sanitize()
+	if err := c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	return c.Exec(ctx, "postgres", "CREATE DATABASE "+ident)
+}
+
+// Bin is the path of a PostgreSQL program (pg_dump, psql) next to the server.
+func (c *Cluster) Bin(name string) string { return filepath.Join(c.BinDir, name) }

@@ -1,0 +1,186 @@
+// Package pgtest gives a package's integration tests a pair of real local
+// clusters (source and target), started once per package in TestMain, and a
+// fresh pair of databases per test.
+//
+// Without PostgreSQL binaries the tests skip with a clear message, except
+// when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
+)
+
+// Env is the package's shared pair of clusters. Nil when unavailable.
+type Env struct {
+	Source, Target *localpg.Cluster
+}
+
+var (
+	shared  *Env
+	skipMsg string
+	seq     atomic.Int64
+)
+
+// Main starts the clusters, runs the tests and stops the clusters. Call it
+// from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	env, err := start(ctx)
+	cancel()
+	if err != nil {
+		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
+			fmt.Fprintf(os.Stderr, "pgtest: PGVECREP_REQUIRE_PG=1 but local clusters could not start: %v\n", err)
+			return 1
+		}
+		skipMsg = "skipping: no local PostgreSQL with pgvector: " + err.Error()
+	}
+	shared = env
+	code := m.Run()
+	if env != nil {
+		_ = env.Source.Stop()
+		_ = env.Target.Stop()
+	}
+	return code
+}
+
+func start(ctx context.Context) (*Env, error) {
+	bin, err := localpg.FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	if !localpg.HasVector(bin) {
+		return nil, fmt.Errorf("pgvector is not installed for %s; run scripts/install-deps.sh", bin)
+	}
+	src, err := localpg.Start(ctx, localpg.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("start source: %w", err)
+	}
+	tgt, err := localpg.Start(ctx, localpg.Options{})
+	if err != nil {
+		_ = src.Stop()
+		return nil, fmt.Errorf("start target: %w", err)
+	}
+	return &Env{Source: src, Target: tgt}, nil
+}
+
+// Get returns the shared clusters, skipping the test when there are none.
+func Get(t testing.TB) *Env {
+	t.Helper()
+	if shared == nil {
+		if skipMsg == "" {
+			skipMsg = "skipping: pgtest.Main was not called from TestMain"
+		}
+		t.Skip(skipMsg)
+	}
+	return shared
+}
+
+// DB is one test database on one cluster.
+type DB struct {
+	Cluster *localpg.Cluster
+	Name    string
+	URL     string
+}
+
+// Exec runs SQL on the database and fails the test on error.
+func (d DB) Exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	if err := d.Cluster.Exec(context.Background(), d.Name, sql, args...); err != nil {
+		t.Fatalf("exec on %s: %v\nsql: %s", d.Name, err, sql)
+	}
+}
+
+// Conn opens a connection closed at the end of the test.
+func (d DB) Conn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := d.Cluster.Connect(context.Background(), d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// QueryInt runs a query returning one integer.
+func (d DB) QueryInt(t testing.TB, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := d.Conn(t).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
+	}
+	return n
+}
+
+// QueryStrings runs a query returning one text column.
+func (d DB) QueryStrings(t testing.TB, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := d.Conn(t).Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
+	}
+	return out
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Pair creates a fresh database on the source and one on the target, with
+// the vector extension in both, and drops them (and anything pgvecrep left
+// on the clusters for them) when the test ends.
+func (e *Env) Pair(t testing.TB) (src, tgt DB) {
+	t.Helper()
+	name := fmt.Sprintf("t%d_%s", seq.Add(1), nonWord.ReplaceAllString(strings.ToLower(t.Name()), "_"))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	src = e.NewDB(t, e.Source, name)
+	tgt = e.NewDB(t, e.Target, name)
+	return src, tgt
+}
+
+// NewDB creates database name on cluster c with the vector extension.
+func (e *Env) NewDB(t testing.TB, c *localpg.Cluster, name string) DB {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.CreateDB(ctx, name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	d := DB{Cluster: c, Name: name, URL: c.URL(name)}
+	d.Exec(t, "CREATE EXTENSION IF NOT EXISTS vector")
+	t.Cleanup(func() { dropDB(c, name) })
+	return d
+}
+
+// dropDB removes a test database and any subscription or slot left in it, so
+// a failing test does not hold WAL for the rest of the run.
+func dropDB(c *localpg.Cluster, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if conn, err := c.Connect(ctx, name); err == nil {
+		rows, _ := conn.Query(ctx, "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+		subs, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, s := range subs {
+			id := pgx.Identifier{s}.Sanitize()
+			_, _ = conn.Exec(ctx, "ALTER SUBSCRIPTION "+id+" DISABLE")
+			_, _ = conn.Exec(ctx, "ALTER SUBSCRIPTION "+id+" SET (slot_name = NONE)")
+			_, _ = conn.Exec(ctx, "DROP SUBSCRIPTION "+id)
+		}
+		conn.Close(ctx)
+	}
+	_ = c.Exec(ctx, "postgres", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active", name)
+	_ = c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
