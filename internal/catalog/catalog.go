@@ -1,0 +1,288 @@
+// Package catalog reads what a database holds that replication cares about:
+// tables and their columns, keys, replica identity, indexes and constraints,
+// sequences, and extensions.
+//
+// The same queries run on source and target, so preflight can compare the two
+// and initsync can save and rebuild the target's indexes.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/vector"
+)
+
+// Table is one replicable table.
+type Table struct {
+	OID             uint32
+	Name            pg.Name
+	Columns         []Column
+	HasPK           bool
+	ReplicaIdentity string // d (default: primary key), f (full), i (index), n (nothing)
+	HasIdentityIdx  bool   // REPLICA IDENTITY USING INDEX points at a valid index
+	Bytes           int64  // pg_table_size
+	EstRows         int64  // reltuples, -1 when never analyzed
+	Pages           int64  // relpages
+	Partitioned     bool
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name      string
+	Type      string // format_type, e.g. vector(10), numeric(10,2)
+	TypeName  string // the type's own name: vector, int4
+	TypeExt   string // extension providing the type, "" for built-in/user types
+	NotNull   bool
+	Generated bool
+}
+
+// Replicable reports whether UPDATE and DELETE can be replicated: a primary
+// key, or REPLICA IDENTITY FULL, or USING INDEX on a valid index.
+func (t Table) Replicable() bool {
+	switch t.ReplicaIdentity {
+	case "f":
+		return true
+	case "i":
+		return t.HasIdentityIdx
+	case "d":
+		return t.HasPK
+	}
+	return false
+}
+
+// VectorColumns are the columns whose type comes from a vector extension.
+func (t Table) VectorColumns() []Column {
+	var out []Column
+	for _, c := range t.Columns {
+		if vector.Known(c.TypeExt) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Filter selects tables the way pg_easy_replicate does: a schema (default
+// public), optionally only some tables (-t) or all but some (-e).
+type Filter struct {
+	Schema  string
+	Include []string
+	Exclude []string
+}
+
+// Names resolves the filter's table lists into qualified names.
+func (f Filter) names(list []string) ([]pg.Name, error) {
+	var out []pg.Name
+	for _, s := range list {
+		for _, part := range splitList(s) {
+			n, err := pg.ParseName(part, f.schema())
+			if err != nil {
+				return nil, hint.Wrap(err, `name tables as table or schema.table, quoting odd names: -t 'public."My Table"'`)
+			}
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (f Filter) schema() string {
+	if f.Schema == "" {
+		return "public"
+	}
+	return f.Schema
+}
+
+// splitList splits a comma-separated list, leaving commas inside quotes alone.
+func splitList(s string) []string {
+	var out []string
+	inQuote := false
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			inQuote = !inQuote
+		case ',':
+			if !inQuote {
+				out = append(out, strings.TrimSpace(s[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	if rest := strings.TrimSpace(s[start:]); rest != "" || len(out) == 0 {
+		out = append(out, rest)
+	}
+	return out
+}
+
+const tablesQuery = `
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
+       c.relreplident::text,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
+       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgvecrep')
+  AND n.nspname NOT LIKE 'pg\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname`
+
+const columnsQuery = `
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
+       coalesce((SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                 WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'), ''),
+       a.attnotnull, a.attgenerated <> ''
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum`
+
+// Tables lists the tables the filter selects, with their columns. With
+// Include, every named table must exist: a typo is an error, not a no-op.
+func Tables(ctx context.Context, conn *pgx.Conn, f Filter) ([]Table, error) {
+	all, err := allTables(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	include, err := f.names(f.Include)
+	if err != nil {
+		return nil, err
+	}
+	exclude, err := f.names(f.Exclude)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[pg.Name]Table{}
+	for _, t := range all {
+		byName[t.Name] = t
+	}
+	var out []Table
+	if len(include) > 0 {
+		for _, n := range include {
+			t, ok := byName[n]
+			if !ok {
+				return nil, hint.New(fmt.Sprintf("table %s not found on the %s", n, "database"),
+					"check the name and schema; list tables with \\dt in psql, and qualify them as schema.table")
+			}
+			out = append(out, t)
+		}
+	} else {
+		for _, t := range all {
+			if t.Name.Schema == f.schema() {
+				out = append(out, t)
+			}
+		}
+	}
+	out = without(out, exclude)
+	if err := loadColumns(ctx, conn, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func without(ts []Table, exclude []pg.Name) []Table {
+	skip := map[pg.Name]bool{}
+	for _, n := range exclude {
+		skip[n] = true
+	}
+	out := ts[:0:0]
+	seen := map[pg.Name]bool{}
+	for _, t := range ts {
+		if !skip[t.Name] && !seen[t.Name] {
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func allTables(ctx context.Context, conn *pgx.Conn) ([]Table, error) {
+	rows, err := conn.Query(ctx, tablesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Table, error) {
+		var t Table
+		err := r.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.HasPK,
+			&t.ReplicaIdentity, &t.HasIdentityIdx, &t.Bytes, &t.EstRows, &t.Pages)
+		return t, err
+	})
+}
+
+func loadColumns(ctx context.Context, conn *pgx.Conn, ts []Table) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	idx := map[uint32]*Table{}
+	oids := make([]uint32, len(ts))
+	for i := range ts {
+		idx[ts[i].OID] = &ts[i]
+		oids[i] = ts[i].OID
+	}
+	rows, err := conn.Query(ctx, columnsQuery, oids)
+	if err != nil {
+		return fmt.Errorf("list columns: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var oid uint32
+		var c Column
+		if err := rows.Scan(&oid, &c.Name, &c.Type, &c.TypeName, &c.TypeExt, &c.NotNull, &c.Generated); err != nil {
+			return err
+		}
+		idx[oid].Columns = append(idx[oid].Columns, c)
+	}
+	return rows.Err()
+}
+
+// Lookup finds tables by name on another database (the target), with columns.
+// Missing tables are simply absent from the result.
+func Lookup(ctx context.Context, conn *pgx.Conn, names []pg.Name) (map[pg.Name]Table, error) {
+	all, err := allTables(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	want := map[pg.Name]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var found []Table
+	for _, t := range all {
+		if want[t.Name] {
+			found = append(found, t)
+		}
+	}
+	if err := loadColumns(ctx, conn, found); err != nil {
+		return nil, err
+	}
+	out := map[pg.Name]Table{}
+	for _, t := range found {
+		out[t.Name] = t
+	}
+	return out, nil
+}
+
+// NamesOf returns the tables' names.
+func NamesOf(ts []Table) []pg.Name {
+	out := make([]pg.Name, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// QuotedList is "a"."b", "c"."d" for FOR TABLE and similar lists.
+func QuotedList(names []pg.Name) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = n.Quoted()
+	}
+	sort.Strings(q)
+	return strings.Join(q, ", ")
+}

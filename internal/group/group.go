@@ -1,0 +1,277 @@
+// Package group keeps what a replication group is and where it stands, in the
+// pgvecrep schema on the target.
+//
+// The target holds the state because the target is what survives: after a
+// switchover or failover the source may be gone, and the next pgvecrep run
+// must still know what happened. The source holds only the publication and
+// the slot, both named after the group.
+package group
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+)
+
+// Phase is where a group stands.
+type Phase string
+
+// The phases, in the order a healthy group passes them.
+const (
+	Bootstrapped Phase = "bootstrapped"
+	Copying      Phase = "copying"
+	Indexing     Phase = "indexing"
+	Streaming    Phase = "streaming"
+	SwitchedOver Phase = "switched_over"
+	FailedOver   Phase = "failed_over"
+	Stopped      Phase = "stopped"
+	Failed       Phase = "failed"
+)
+
+// Schema is the metadata schema on the target.
+const Schema = "pgvecrep"
+
+// ErrNotFound is returned for an unknown group.
+var ErrNotFound = errors.New("group not found")
+
+// Group is one replication group.
+type Group struct {
+	Name        string
+	Phase       Phase
+	Tables      []string // quoted qualified names, as used in SQL
+	ObjectName  string   // publication, slot and subscription name on both sides
+	CopyMode    string
+	SnapshotLSN string
+	LastError   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	SyncedAt    *time.Time
+}
+
+// ObjectName is the name of the publication, slot and subscription of a group.
+// Slot names allow only lower-case letters, digits and underscores, up to 63
+// bytes; group names are free text, so other characters become underscores and
+// a short hash of the original keeps two groups that differ only there apart.
+func ObjectName(group string) string {
+	var b strings.Builder
+	changed := false
+	for _, r := range group {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r + 'a' - 'A')
+			changed = true
+		default:
+			b.WriteByte('_')
+			changed = true
+		}
+	}
+	base := b.String()
+	if len(base) > 40 {
+		base, changed = base[:40], true
+	}
+	name := "pgvecrep_" + base
+	if changed {
+		sum := sha256.Sum256([]byte(group))
+		name += "_" + hex.EncodeToString(sum[:4])
+	}
+	return name
+}
+
+const schemaDDL = `
+CREATE SCHEMA IF NOT EXISTS pgvecrep;
+COMMENT ON SCHEMA pgvecrep IS 'pgvecrep replication metadata; remove with pgvecrep cleanup --everything';
+CREATE TABLE IF NOT EXISTS pgvecrep.groups (
+    name         text PRIMARY KEY,
+    phase        text NOT NULL,
+    tables       text[] NOT NULL DEFAULT '{}',
+    object_name  text NOT NULL,
+    copy_mode    text NOT NULL DEFAULT '',
+    snapshot_lsn text NOT NULL DEFAULT '',
+    last_error   text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    synced_at    timestamptz
+);
+CREATE TABLE IF NOT EXISTS pgvecrep.tables (
+    group_name   text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
+    table_name   text NOT NULL,
+    state        text NOT NULL DEFAULT 'pending',
+    rows_copied  bigint NOT NULL DEFAULT 0,
+    bytes_copied bigint NOT NULL DEFAULT 0,
+    started_at   timestamptz,
+    finished_at  timestamptz,
+    PRIMARY KEY (group_name, table_name)
+);
+CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
+    group_name  text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
+    table_name  text NOT NULL,
+    name        text NOT NULL,
+    kind        text NOT NULL,
+    definition  text NOT NULL,
+    bytes       bigint NOT NULL DEFAULT 0,
+    built_at    timestamptz,
+    PRIMARY KEY (group_name, table_name, name)
+);`
+
+// EnsureSchema creates the metadata schema; safe to run any number of times.
+func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, schemaDDL); err != nil {
+		return fmt.Errorf("create metadata schema %s: %w", Schema, err)
+	}
+	return nil
+}
+
+// SchemaExists reports whether the metadata schema is there.
+func SchemaExists(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT to_regclass('pgvecrep.groups') IS NOT NULL`).Scan(&ok)
+	return ok, err
+}
+
+// Create records a new group in phase bootstrapped; an existing one is left
+// as it is (bootstrap is idempotent).
+func Create(ctx context.Context, conn *pgx.Conn, name string) (Group, error) {
+	if _, err := conn.Exec(ctx, `INSERT INTO pgvecrep.groups (name, phase, object_name)
+		VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, name, Bootstrapped, ObjectName(name)); err != nil {
+		return Group{}, fmt.Errorf("record group %q: %w", name, err)
+	}
+	return Get(ctx, conn, name)
+}
+
+// Get reads a group. An unknown group (or no metadata at all) is ErrNotFound
+// with a hint to bootstrap.
+func Get(ctx context.Context, conn *pgx.Conn, name string) (Group, error) {
+	ok, err := SchemaExists(ctx, conn)
+	if err != nil {
+		return Group{}, fmt.Errorf("read group %q: %w", name, err)
+	}
+	if !ok {
+		return Group{}, notFound(name)
+	}
+	var g Group
+	err = conn.QueryRow(ctx, `SELECT name, phase, tables, object_name, copy_mode, snapshot_lsn,
+		last_error, created_at, updated_at, synced_at FROM pgvecrep.groups WHERE name = $1`, name).
+		Scan(&g.Name, &g.Phase, &g.Tables, &g.ObjectName, &g.CopyMode, &g.SnapshotLSN,
+			&g.LastError, &g.CreatedAt, &g.UpdatedAt, &g.SyncedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Group{}, notFound(name)
+	}
+	if err != nil {
+		return Group{}, fmt.Errorf("read group %q: %w", name, err)
+	}
+	return g, nil
+}
+
+func notFound(name string) error {
+	return hint.Wrap(fmt.Errorf("group %q: %w on the target", name, ErrNotFound),
+		fmt.Sprintf("run: pgvecrep bootstrap --group-name %s", shellQuote(name)))
+}
+
+func shellQuote(s string) string {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}
+
+// List returns every group, oldest first.
+func List(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	ok, err := SchemaExists(ctx, conn)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, `SELECT name FROM pgvecrep.groups ORDER BY created_at, name`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// SetPhase moves a group to a phase and clears the last error unless the
+// phase is Failed.
+func SetPhase(ctx context.Context, conn *pgx.Conn, name string, p Phase) error {
+	_, err := conn.Exec(ctx, `UPDATE pgvecrep.groups SET phase = $2, updated_at = now(),
+		last_error = CASE WHEN $2 = 'failed' THEN last_error ELSE '' END,
+		synced_at = CASE WHEN $2 = 'streaming' AND synced_at IS NULL THEN now() ELSE synced_at END
+		WHERE name = $1`, name, string(p))
+	if err != nil {
+		return fmt.Errorf("set group %q phase %s: %w", name, p, err)
+	}
+	return nil
+}
+
+// Fail records an error on the group and moves it to Failed.
+func Fail(ctx context.Context, conn *pgx.Conn, name string, cause error) error {
+	_, err := conn.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'failed', last_error = $2,
+		updated_at = now() WHERE name = $1`, name, cause.Error())
+	return err
+}
+
+// Start records the tables and copy mode of a sync that is beginning.
+func Start(ctx context.Context, conn *pgx.Conn, name string, tables []string, copyMode string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'copying', tables = $2,
+		copy_mode = $3, snapshot_lsn = '', last_error = '', synced_at = NULL, updated_at = now()
+		WHERE name = $1`, name, tables, copyMode); err != nil {
+		return fmt.Errorf("record sync start: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM pgvecrep.tables WHERE group_name = $1`, name); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO pgvecrep.tables (group_name, table_name)
+		SELECT $1, unnest($2::text[])`, name, tables); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// SetSnapshotLSN records the LSN at which streaming starts.
+func SetSnapshotLSN(ctx context.Context, conn *pgx.Conn, name, lsn string) error {
+	_, err := conn.Exec(ctx, `UPDATE pgvecrep.groups SET snapshot_lsn = $2, updated_at = now() WHERE name = $1`, name, lsn)
+	return err
+}
+
+// Delete removes a group's metadata.
+func Delete(ctx context.Context, conn *pgx.Conn, name string) error {
+	ok, err := SchemaExists(ctx, conn)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = conn.Exec(ctx, `DELETE FROM pgvecrep.groups WHERE name = $1`, name)
+	return err
+}
+
+// DropSchema removes all pgvecrep metadata.
+func DropSchema(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS pgvecrep CASCADE`)
+	return err
+}
+
+// Lock takes the group's session advisory lock on conn, so two pgvecrep
+// processes never drive the same group at once. A held lock means another
+// pgvecrep is working on the group; a group in a busy phase whose lock is free
+// was left behind by a crash.
+func Lock(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('pgvecrep:' || $1, 0))`, name).Scan(&ok)
+	return ok, err
+}
+
+// Busy reports whether a phase means work in progress.
+func (p Phase) Busy() bool { return p == Copying || p == Indexing }

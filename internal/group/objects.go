@@ -1,0 +1,79 @@
+package group
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Deferred is a target index or constraint dropped before the copy and to be
+// built again after it.
+type Deferred struct {
+	Table      string // quoted qualified table name
+	Name       string
+	Kind       string // vector, index, primary, unique, exclusion, foreign
+	Definition string
+	Bytes      int64
+	Built      bool
+}
+
+// SaveDeferred records objects about to be dropped, before they are dropped,
+// so a crash between the drop and the rebuild never loses a definition.
+func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Deferred) error {
+	for _, d := range objs {
+		if _, err := conn.Exec(ctx, `INSERT INTO pgvecrep.deferred_objects
+			(group_name, table_name, name, kind, definition, bytes) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (group_name, table_name, name) DO UPDATE SET definition = EXCLUDED.definition,
+			kind = EXCLUDED.kind, bytes = EXCLUDED.bytes, built_at = NULL`,
+			group, d.Table, d.Name, d.Kind, d.Definition, d.Bytes); err != nil {
+			return fmt.Errorf("record deferred %s %s: %w", d.Kind, d.Name, err)
+		}
+	}
+	return nil
+}
+
+// PendingDeferred lists the objects not built yet, largest first.
+func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Deferred, error) {
+	rows, err := conn.Query(ctx, `SELECT table_name, name, kind, definition, bytes, built_at IS NOT NULL
+		FROM pgvecrep.deferred_objects WHERE group_name = $1 AND built_at IS NULL
+		ORDER BY bytes DESC, name`, group)
+	if err != nil {
+		return nil, fmt.Errorf("list deferred objects: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Deferred])
+}
+
+// MarkBuilt records that a deferred object exists again.
+func MarkBuilt(ctx context.Context, conn *pgx.Conn, group string, d Deferred) error {
+	_, err := conn.Exec(ctx, `UPDATE pgvecrep.deferred_objects SET built_at = now()
+		WHERE group_name = $1 AND table_name = $2 AND name = $3`, group, d.Table, d.Name)
+	return err
+}
+
+// TableState is one table's progress in a group.
+type TableState struct {
+	Table       string
+	State       string
+	RowsCopied  int64
+	BytesCopied int64
+}
+
+// Tables lists a group's per-table state.
+func Tables(ctx context.Context, conn *pgx.Conn, group string) ([]TableState, error) {
+	rows, err := conn.Query(ctx, `SELECT table_name, state, rows_copied, bytes_copied
+		FROM pgvecrep.tables WHERE group_name = $1 ORDER BY table_name`, group)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[TableState])
+}
+
+// SetTableState records a table's copy progress.
+func SetTableState(ctx context.Context, conn *pgx.Conn, group string, ts TableState) error {
+	_, err := conn.Exec(ctx, `UPDATE pgvecrep.tables SET state = $3, rows_copied = $4, bytes_copied = $5,
+		started_at = coalesce(started_at, now()),
+		finished_at = CASE WHEN $3 = 'copied' THEN now() ELSE finished_at END
+		WHERE group_name = $1 AND table_name = $2`, group, ts.Table, ts.State, ts.RowsCopied, ts.BytesCopied)
+	return err
+}
