@@ -1,0 +1,170 @@
+// Package cli is pgvecrep's command line: one file per command, each turning
+// flags into calls and results into output. Command output goes to stdout
+// (--json for machines), errors to stderr as one line plus a hint.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+)
+
+// command is one pgvecrep subcommand.
+type command struct {
+	name    string // canonical, with underscores as the tutorial types it
+	summary string
+	usage   string // the arguments line, e.g. "-g GROUP [--copy-schema]"
+	help    string // the long explanation, with an example
+	run     func(ctx context.Context, env *Env, args []string) error
+	hidden  bool
+}
+
+var commands = map[string]*command{}
+
+// register adds a command; each command file calls it from init.
+func register(c *command) { commands[c.name] = c }
+
+// Env is what every command gets: output streams and the process environment.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// exitError carries a specific exit code (1 for "checks failed", 2 for usage).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// errSilent is returned by commands that already printed their failure.
+var errSilent = errors.New("")
+
+// Run runs pgvecrep with args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	return env.run(ctx, args)
+}
+
+func (env *Env) run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				printHelp(env.Stdout, c, nil)
+				return 0
+			}
+		}
+		printUsage(env.Stdout)
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(env.Stdout, "pgvecrep", Version)
+		return 0
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(env.Stderr, "pgvecrep: unknown command %q\nhint: run pgvecrep --help for the list of commands\n", args[0])
+		return 2
+	}
+	err := c.run(ctx, env, args[1:])
+	return env.report(err)
+}
+
+// report prints err as one line plus its hint and picks the exit code.
+func (env *Env) report(err error) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if errors.Is(err, errSilent) {
+		return code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted")
+		return 130
+	}
+	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))
+	if h := hint.Of(err); h != "" {
+		fmt.Fprintf(env.Stderr, "hint: %s\n", h)
+	}
+	return code
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// Version is set at build time.
+var Version = "dev"
+
+func lookup(name string) *command {
+	name = strings.ReplaceAll(name, "-", "_")
+	if c, ok := commands[name]; ok {
+		return c
+	}
+	return nil
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `pgvecrep sets up, runs, watches, verifies and cuts over PostgreSQL logical
+replication between two databases, with vector columns and indexes
+(pgvector, pgvecto.rs, VectorChord) as first-class citizens.
+
+Usage: pgvecrep COMMAND [flags]
+
+Commands:
+`)
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return order(names[i]) < order(names[j]) })
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprint(w, `
+Connections come from SOURCE_DB_URL and TARGET_DB_URL (or --source-url and
+--target-url); SECONDARY_SOURCE_DB_URL is the source's address as the target
+sees it, when that differs. libpq variables, ~/.pgpass and sslmode work.
+Hyphenated names (config-check, start-sync, ...) work too.
+
+Run 'pgvecrep COMMAND --help' for a command's flags and an example.
+`)
+}
+
+var commandOrder = []string{"config_check", "bootstrap", "start_sync", "stats", "verify", "switchover", "failover", "stop_sync", "cleanup", "demo"}
+
+func order(name string) int {
+	for i, n := range commandOrder {
+		if n == name {
+			return i
+		}
+	}
+	return len(commandOrder)
+}
+
+func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: pgvecrep %s %s\n\n%s\n", c.name, c.usage, strings.TrimSpace(c.help))
+	if fs != nil {
+		fmt.Fprintln(w, "\nFlags:")
+		printFlags(w, fs)
+	}
+}
