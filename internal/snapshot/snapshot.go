@@ -1,0 +1,145 @@
+// Package snapshot creates the logical replication slot that anchors an
+// initial sync, together with the snapshot it exports.
+//
+// The slot and the snapshot are created in one step on purpose: the snapshot
+// shows the source exactly as of the slot's consistent point, so data copied
+// under it plus the changes the slot streams from that point on is every row
+// once — no gap and no duplicate. The exported snapshot lives only as long as
+// the replication connection that created it stays open and idle, which is
+// why [Slot] keeps that connection until [Slot.Close].
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// Slot is a logical replication slot just created with an exported snapshot.
+type Slot struct {
+	Name          string
+	SnapshotName  string // for SET TRANSACTION SNAPSHOT, valid until Close
+	ConsistentLSN string // the slot's consistent point, e.g. 0/1A2B3C8
+
+	conn *pgconn.PgConn
+}
+
+// slotName is what PostgreSQL accepts as a replication slot name. Checking it
+// here gives a clear error before anything is created.
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// CreateSlot creates the permanent logical slot named slot with the pgoutput
+// plugin on the source cfg points at, and exports its snapshot.
+//
+// It uses the pre-PostgreSQL-15 spelling EXPORT_SNAPSHOT, which every server
+// from 10 on still accepts, rather than (SNAPSHOT 'export'), which only 15+
+// knows. The caller must Close the returned Slot once every reader has
+// imported the snapshot; the slot itself stays until DropSlot.
+func CreateSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (*Slot, error) {
+	if !slotName.MatchString(slot) {
+		return nil, hint.New(fmt.Sprintf("invalid replication slot name %q", slot),
+			"slot names are 1-63 lower-case letters, digits and underscores")
+	}
+	rc := pg.ReplicationConfig(cfg)
+	conn, err := pgconn.ConnectConfig(ctx, rc)
+	if err != nil {
+		return nil, pg.ConnectError(pg.Source, *rc, err)
+	}
+	sql := fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", pgx.Identifier{slot}.Sanitize())
+	results, err := conn.Exec(ctx, sql).ReadAll()
+	if err == nil && (len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) < 3) {
+		err = errors.New("unexpected reply from the server")
+	}
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, createError(slot, err)
+	}
+	row := results[0].Rows[0]
+	return &Slot{Name: slot, ConsistentLSN: string(row[1]), SnapshotName: string(row[2]), conn: conn}, nil
+}
+
+// createError adds what to do for the usual reasons slot creation fails.
+func createError(slot string, err error) error {
+	err = fmt.Errorf("create replication slot %q: %w", slot, err)
+	switch pg.Code(err) {
+	case "42710":
+		return hint.Wrap(err, "a slot of that name exists already; run cleanup for the group, or drop it with SELECT pg_drop_replication_slot('"+slot+"')")
+	case "53400":
+		return hint.Wrap(err, "the source has no free replication slot; raise max_replication_slots and restart it, or drop unused slots")
+	case "42501":
+		return hint.Wrap(err, "the source user needs the REPLICATION attribute: ALTER ROLE ... WITH REPLICATION")
+	case "55000":
+		return hint.Wrap(err, "logical decoding needs wal_level = logical on the source (restart required)")
+	}
+	return err
+}
+
+// Close ends the exported snapshot by closing the replication connection.
+// The slot stays and keeps WAL from its consistent point on. Close is safe to
+// call more than once.
+func (s *Slot) Close(ctx context.Context) error {
+	if s == nil || s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close(ctx)
+	s.conn = nil
+	if err != nil {
+		return fmt.Errorf("close replication connection of slot %q: %w", s.Name, err)
+	}
+	return nil
+}
+
+// dropAttempts bounds how long DropSlot waits for a terminated walsender to
+// let go of the slot: the backend exits asynchronously after
+// pg_terminate_backend returns.
+const (
+	dropAttempts = 100
+	dropPause    = 100 * time.Millisecond
+)
+
+// DropSlot drops the replication slot name on conn's server. A missing slot
+// is not an error, so cleanup can run again after a partial failure. A slot
+// still held by a walsender (a live snapshot connection, or a subscription
+// that is still enabled) has that walsender terminated first.
+func DropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
+	for attempt := 0; ; attempt++ {
+		err := dropOnce(ctx, conn, name)
+		if pg.Code(err) != "55006" || attempt >= dropAttempts { // 55006: slot is active
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drop replication slot %q: %w", name, ctx.Err())
+		case <-time.After(dropPause):
+		}
+	}
+}
+
+const terminateSlotQuery = `
+SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots
+WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid()`
+
+const dropSlotQuery = `
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`
+
+func dropOnce(ctx context.Context, conn *pgx.Conn, name string) error {
+	if _, err := conn.Exec(ctx, terminateSlotQuery, name); err != nil {
+		return fmt.Errorf("terminate walsender of slot %q: %w", name, err)
+	}
+	_, err := conn.Exec(ctx, dropSlotQuery, name)
+	if pg.Code(err) == "42704" { // dropped by someone else in between
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("drop replication slot %q: %w", name, err)
+	}
+	return nil
+}
