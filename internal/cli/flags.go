@@ -170,3 +170,6 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintf(w, "  %-28s %s%s\n", name+typ, fl.Usage, def)
 	}
 }
+
+// pgConn is the connection type commands pass around.
+type pgConn = *pgx.Conn

@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/preflight"
+	"github.com/pgvecrep/pgvecrep/internal/schema"
+)
+
+func init() {
+	register(&command{
+		name:    "bootstrap",
+		summary: "record a group and, with --copy-schema, create the source's tables on the target",
+		usage:   "--group-name GROUP [--copy-schema] [-s schema] [-t t1,t2 | -e t3] [--special-user-role R]",
+		help: `Bootstrap prepares a replication group. It creates the pgvecrep metadata
+schema on the target and records the group there. With --copy-schema it also
+creates on the target what the source's tables need: their extensions first
+(CREATE EXTENSION IF NOT EXISTS), then schemas and enum types, then the tables
+with their sequences, keys and indexes (from pg_dump). Tables that already
+exist on the target are kept. Running it twice is harmless.
+
+Unlike pg_easy_replicate, it creates no superuser role: pgvecrep works as the
+users in the URLs (superusers, or members of --special-user-role).
+
+Example:
+  export SOURCE_DB_URL=postgres://postgres:password@source:5432/postgres
+  export TARGET_DB_URL=postgres://postgres:password@target:5432/postgres
+  pgvecrep bootstrap --group-name database-cluster-1 --copy-schema`,
+		run: runBootstrap,
+	})
+}
+
+func runBootstrap(ctx context.Context, env *Env, args []string) error {
+	c := commands["bootstrap"]
+	f := newFlags(env, c)
+	var name, role string
+	var copySchema bool
+	var tf tableFlags
+	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f.boolVar(&copySchema, "copy-schema", "", "create the source's tables (and their extensions) on the target")
+	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
+	tf.add(f)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := requireGroup(c, name); err != nil {
+		return err
+	}
+	src, err := f.connect(ctx, pg.Source)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.Background())
+	tgt, err := f.connect(ctx, pg.Target)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.Background())
+
+	if copySchema {
+		if err := copySchemaTo(ctx, env, f, src, tgt, tf.filter()); err != nil {
+			return err
+		}
+	}
+	if err := group.EnsureSchema(ctx, tgt); err != nil {
+		return err
+	}
+	g, err := group.Create(ctx, tgt, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Group %s is bootstrapped (phase %s).\nNext: pgvecrep start_sync --group-name %s\n", g.Name, g.Phase, g.Name)
+	return nil
+}
+
+func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filter catalog.Filter) error {
+	tables, err := catalog.Tables(ctx, src, filter)
+	if err != nil {
+		return err
+	}
+	facts, err := pg.LoadFacts(ctx, src)
+	if err != nil {
+		return err
+	}
+	pgDump, _, err := preflight.FindPgDump(facts.Major())
+	if err != nil {
+		return err
+	}
+	srcURL, _ := f.urls()
+	cfg, err := pg.ParseConfig(pg.Source, srcURL)
+	if err != nil {
+		return err
+	}
+	return schema.Copy(ctx, src, tgt, schema.Options{Source: cfg, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+}

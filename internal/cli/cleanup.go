@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+)
+
+func init() {
+	register(&command{
+		name:    "cleanup",
+		summary: "stop a group and remove its metadata; --everything removes all pgvecrep objects",
+		usage:   "--group-name GROUP [--everything]",
+		help: `Cleanup does what stop_sync does and also removes the group's metadata from
+the target. With --everything it removes every object pgvecrep ever created
+on both sides, for every group: subscriptions, replication slots and
+publications named pgvecrep_*, and the pgvecrep schema. Replicated data and
+tables are never dropped.
+
+Example:
+  pgvecrep cleanup --group-name database-cluster-1
+  pgvecrep cleanup --everything`,
+		run: runCleanup,
+	})
+}
+
+func runCleanup(ctx context.Context, env *Env, args []string) error {
+	c := commands["cleanup"]
+	f := newFlags(env, c)
+	var name string
+	var everything bool
+	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f.boolVar(&everything, "everything", "", "remove all pgvecrep objects of all groups on both sides")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if !everything {
+		if err := requireGroup(c, name); err != nil {
+			return err
+		}
+	}
+	tgt, err := f.connect(ctx, pg.Target)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.Background())
+	src, srcErr := f.connect(ctx, pg.Source)
+	if srcErr == nil {
+		defer src.Close(context.Background())
+	}
+	if everything {
+		return cleanupEverything(ctx, env, src, srcErr, tgt)
+	}
+	g, err := group.Get(ctx, tgt, name)
+	if err != nil {
+		return err
+	}
+	if err := lockGroup(ctx, tgt, name); err != nil {
+		return err
+	}
+	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {
+		return err
+	}
+	if err := group.Delete(ctx, tgt, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Group %s is cleaned up.\n", name)
+	return nil
+}
+
+// cleanupEverything removes every pgvecrep-named object on both sides.
+func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *pgx.Conn) error {
+	if srcErr != nil {
+		return hint.Wrap(srcErr, "cleanup --everything needs the source too: its slots hold WAL until dropped")
+	}
+	p := progress.New(env.Stdout)
+	names, err := pgvecrepNames(ctx, src, tgt)
+	if err != nil {
+		return err
+	}
+	groups, err := group.List(ctx, tgt)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if err := initsync.RestoreDeferred(ctx, tgt, g, p); err != nil {
+			return err
+		}
+	}
+	for _, n := range names {
+		if err := initsync.Detach(ctx, src, tgt, n, p); err != nil {
+			return err
+		}
+	}
+	if err := group.DropSchema(ctx, tgt); err != nil {
+		return fmt.Errorf("drop schema pgvecrep: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "Removed all pgvecrep objects.")
+	return nil
+}
+
+// pgvecrepNames lists every subscription, slot and publication name with
+// the pgvecrep prefix on either side.
+func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(conn *pgx.Conn, sql string) error {
+		rows, err := conn.Query(ctx, sql)
+		if err != nil {
+			return fmt.Errorf("list pgvecrep objects: %w", err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			if strings.HasPrefix(n, "pgvecrep_") && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+		return err
+	}
+	if err := add(tgt, `SELECT subname::text FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
+		return nil, err
+	}
+	if err := add(src, `SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()`); err != nil {
+		return nil, err
+	}
+	if err := add(src, `SELECT pubname::text FROM pg_publication`); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+)
+
+func init() {
+	register(&command{
+		name:    "stop_sync",
+		summary: "drop the group's subscription, slot and publication (the data stays)",
+		usage:   "--group-name GROUP",
+		help: `Stop_sync ends a group's replication: it drops the subscription on the target
+and the replication slot and publication on the source. The copied data, the
+target's indexes and the group's metadata stay (pgvecrep cleanup removes the
+metadata). A slot that is left behind keeps WAL on the source forever, so
+stop_sync makes sure none is.
+
+If the source cannot be reached, the subscription is still detached and
+dropped on the target, and the command prints what to run on the source once
+it is back.
+
+Example:
+  pgvecrep stop_sync --group-name database-cluster-1`,
+		run: runStopSync,
+	})
+}
+
+func runStopSync(ctx context.Context, env *Env, args []string) error {
+	c := commands["stop_sync"]
+	f := newFlags(env, c)
+	var name string
+	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := requireGroup(c, name); err != nil {
+		return err
+	}
+	tgt, err := f.connect(ctx, pg.Target)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.Background())
+	g, err := group.Get(ctx, tgt, name)
+	if err != nil {
+		return err
+	}
+	if err := lockGroup(ctx, tgt, name); err != nil {
+		return err
+	}
+	src, srcErr := f.connect(ctx, pg.Source)
+	if srcErr == nil {
+		defer src.Close(context.Background())
+	}
+	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Group %s is stopped.\n", name)
+	return nil
+}
+
+// stopGroup detaches a group from both sides and restores any index the run
+// deferred and did not build, so the target is usable as it stands.
+func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *pgx.Conn, g group.Group) error {
+	p := progress.New(env.Stdout)
+	if srcErr != nil {
+		fmt.Fprintf(env.Stderr, "pgvecrep: source unreachable (%s); detaching on the target only\n", oneLine(srcErr.Error()))
+		src = nil
+	}
+	if err := initsync.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
+		return err
+	}
+	if err := initsync.RestoreDeferred(ctx, tgt, g.Name, p); err != nil {
+		return err
+	}
+	if g.Phase != group.SwitchedOver && g.Phase != group.FailedOver {
+		if err := group.SetPhase(ctx, tgt, g.Name, group.Stopped); err != nil {
+			return err
+		}
+	}
+	if src == nil {
+		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  SELECT pg_drop_replication_slot('%s'); DROP PUBLICATION IF EXISTS %s;\n",
+			g.ObjectName, g.ObjectName, g.ObjectName, pgx.Identifier{g.ObjectName}.Sanitize())
+	}
+	return nil
+}
+
+// lockGroup takes the group's advisory lock for the life of conn.
+func lockGroup(ctx context.Context, conn *pgx.Conn, name string) error {
+	ok, err := group.Lock(ctx, conn, name)
+	if err != nil {
+		return fmt.Errorf("lock group %q: %w", name, err)
+	}
+	if !ok {
+		return hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", name),
+			"wait for it to finish or interrupt it, then try again")
+	}
+	return nil
+}

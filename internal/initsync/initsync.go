@@ -1,0 +1,245 @@
+// Package initsync starts a group's replication: publication and slot on the
+// source, the initial copy, the index builds that are deferred until the data
+// is in, and the subscription that streams changes from then on.
+//
+// Why indexes wait: an HNSW graph built row by row while the copy inserts is
+// about nine times slower than one built over the finished table, and an
+// IVFFlat index built on an empty table keeps meaningless centroids. So the
+// target's vector indexes are dropped before the copy (their definitions saved
+// in the metadata first, so a crash never loses one) and built again once
+// every table is ready.
+//
+// Failure leaves nothing behind: what this run created is removed, the
+// dropped indexes are recreated, the copied rows are truncated (preflight made
+// sure the target tables were empty), and the error is recorded on the group.
+package initsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+)
+
+// Copy modes.
+const (
+	Native = "native" // the engine's own copy (copy_data = true)
+	Fast   = "fast"   // exported snapshot + parallel binary COPY
+)
+
+// Options describe one start_sync run.
+type Options struct {
+	Group string
+	// Source is how pgvecrep reaches the source (for its own connections).
+	Source *pgx.ConnConfig
+	// Target is how pgvecrep reaches the target (for build workers).
+	Target *pgx.ConnConfig
+	// SubscriptionConnInfo is how the target reaches the source; it holds a
+	// password and never appears in output.
+	SubscriptionConnInfo string
+	Tables               []catalog.Table
+	CopyMode             string
+	Out                  io.Writer
+	// IndexMemory is maintenance_work_mem for index builds, in bytes; 0 = default.
+	IndexMemory int64
+	// Jobs is the number of parallel copy workers (fast) and concurrent builds.
+	Jobs int
+	// PollInterval is how often progress is polled; 0 = 1s.
+	PollInterval time.Duration
+	// hook, when set (tests), runs at named points and may fail the run.
+	Hook func(point string) error
+}
+
+// Start runs start_sync for a group that bootstrap has recorded. src and tgt
+// stay usable afterwards; tgt holds the group's advisory lock until it closes.
+func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
+	s := &syncer{src: src, tgt: tgt, opts: opts, p: progress.New(opts.Out)}
+	if s.opts.PollInterval == 0 {
+		s.opts.PollInterval = time.Second
+	}
+	g, err := s.claim(ctx)
+	if err != nil {
+		return err
+	}
+	s.name = g.ObjectName
+	if err := s.run(ctx); err != nil {
+		s.rollback(err)
+		return err
+	}
+	return nil
+}
+
+// syncer is one run's state, including what it has created so far, which is
+// what rollback removes.
+type syncer struct {
+	src, tgt *pgx.Conn
+	opts     Options
+	p        *progress.Printer
+	name     string // publication, slot and subscription name
+
+	createdPub, createdSlot, createdSub, dataCopied bool
+}
+
+func (s *syncer) hook(point string) error {
+	if s.opts.Hook == nil {
+		return nil
+	}
+	return s.opts.Hook(point)
+}
+
+// claim locks the group and decides what to do with its current state: a new
+// or stopped group starts; a group left half-done by a killed pgvecrep is
+// cleaned and started again; a running or streaming one is refused.
+func (s *syncer) claim(ctx context.Context) (group.Group, error) {
+	g, err := group.Get(ctx, s.tgt, s.opts.Group)
+	if err != nil {
+		return g, err
+	}
+	ok, err := group.Lock(ctx, s.tgt, g.Name)
+	if err != nil {
+		return g, fmt.Errorf("lock group %q: %w", g.Name, err)
+	}
+	if !ok {
+		return g, hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", g.Name),
+			"wait for it to finish, or stop it (Ctrl-C) and run start_sync again")
+	}
+	switch {
+	case g.Phase == group.Streaming:
+		return g, hint.New(fmt.Sprintf("group %q already exists and is streaming", g.Name),
+			fmt.Sprintf("watch it with: pgvecrep stats -g %s; or start over with: pgvecrep stop_sync -g %s", g.Name, g.Name))
+	case g.Phase == group.SwitchedOver || g.Phase == group.FailedOver:
+		return g, hint.New(fmt.Sprintf("group %q has already been %s", g.Name, g.Phase),
+			fmt.Sprintf("run pgvecrep cleanup -g %s, then bootstrap a new group", g.Name))
+	case g.Phase.Busy() || g.Phase == group.Failed:
+		s.p.Printf("group %s was left in phase %s by an earlier run; cleaning it up first", g.Name, g.Phase)
+		if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
+			return g, fmt.Errorf("clean up broken group %q: %w", g.Name, err)
+		}
+	}
+	return g, nil
+}
+
+func (s *syncer) run(ctx context.Context) error {
+	mode := s.opts.CopyMode
+	if mode == "" {
+		mode = Native
+	}
+	tables := quotedNames(s.opts.Tables)
+	if err := group.Start(ctx, s.tgt, s.opts.Group, tables, mode); err != nil {
+		return err
+	}
+	s.p.Printf("group %s: %d table(s), copy mode %s", s.opts.Group, len(tables), mode)
+	if err := s.deferVectorIndexes(ctx); err != nil {
+		return err
+	}
+	if err := s.createPublication(ctx); err != nil {
+		return err
+	}
+	if err := s.hook("after-publication"); err != nil {
+		return err
+	}
+	switch mode {
+	case Native:
+		if err := s.nativeCopy(ctx); err != nil {
+			return err
+		}
+	default:
+		return hint.New(fmt.Sprintf("unknown copy mode %q", mode), "use --copy-mode native or --copy-mode fast")
+	}
+	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Indexing); err != nil {
+		return err
+	}
+	if err := s.hook("before-indexes"); err != nil {
+		return err
+	}
+	if err := s.buildDeferred(ctx); err != nil {
+		return err
+	}
+	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Streaming); err != nil {
+		return err
+	}
+	s.p.Printf("group %s is streaming", s.opts.Group)
+	return nil
+}
+
+func quotedNames(ts []catalog.Table) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Name.Quoted()
+	}
+	return out
+}
+
+func (s *syncer) createPublication(ctx context.Context) error {
+	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{s.name}.Sanitize(),
+		catalog.QuotedList(catalog.NamesOf(s.opts.Tables)))
+	if _, err := s.src.Exec(ctx, sql); err != nil {
+		if pg.Code(err) == "42710" {
+			return hint.Wrap(fmt.Errorf("create publication %s on the source: it already exists", s.name),
+				fmt.Sprintf("another run left it behind; run pgvecrep stop_sync -g %s", s.opts.Group))
+		}
+		return fmt.Errorf("create publication %s on the source: %w", s.name, err)
+	}
+	s.createdPub = true
+	s.p.Printf("created publication %s on the source", s.name)
+	return nil
+}
+
+// createSlot makes the group's logical slot on the source before the
+// subscription exists, so the target never has to create it remotely (which
+// would hang when both databases share a cluster) and the slot is ours to drop.
+func (s *syncer) createSlot(ctx context.Context) error {
+	if _, err := s.src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, s.name); err != nil {
+		return fmt.Errorf("create replication slot %s on the source: %w", s.name, err)
+	}
+	s.createdSlot = true
+	s.p.Printf("created replication slot %s on the source", s.name)
+	return nil
+}
+
+// createSubscription makes the subscription on the target, attached to the
+// slot createSlot made. copyData selects the engine's own initial copy.
+func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
+	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = %t, create_slot = false, slot_name = %s)",
+		pgx.Identifier{s.name}.Sanitize(), pg.Literal(s.opts.SubscriptionConnInfo),
+		pgx.Identifier{s.name}.Sanitize(), copyData, pg.Literal(s.name))
+	if _, err := s.tgt.Exec(ctx, sql); err != nil {
+		msg := pg.Redact(err.Error(), s.opts.SubscriptionConnInfo)
+		if cfg, perr := pgx.ParseConfig(s.opts.SubscriptionConnInfo); perr == nil {
+			msg = pg.Redact(msg, cfg.Password)
+		}
+		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.name, msg),
+			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
+	}
+	s.createdSub = true
+	s.p.Printf("created subscription %s on the target", s.name)
+	return nil
+}
+
+// rollback removes what this run created and records the error. It runs on
+// a fresh context: the run's own may be the reason for the failure.
+func (s *syncer) rollback(cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s.p.Printf("start_sync failed: %v; removing what it created", cause)
+	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: quotedNames(s.opts.Tables)}
+	if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
+		s.p.Printf("cleanup after failure: %v", err)
+	}
+	msg := cause.Error()
+	if errors.Is(cause, context.Canceled) {
+		msg = "interrupted"
+	}
+	if err := group.Fail(ctx, s.tgt, s.opts.Group, errors.New(msg)); err != nil {
+		s.p.Printf("record failure: %v", err)
+	}
+}
