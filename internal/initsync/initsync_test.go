@@ -1,0 +1,146 @@
+package initsync
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const tutorialDDL = `CREATE TABLE test (id integer PRIMARY KEY, embedding vector(10) NOT NULL);
+CREATE INDEX test_embedding_idx ON test USING hnsw (embedding vector_l2_ops);`
+
+// setup creates the tutorial table on both sides, rows on the source, and a
+// bootstrapped group; it returns connections and options for Start.
+func setup(t *testing.T, rows int) (pgtest.DB, pgtest.DB, *pgx.Conn, *pgx.Conn, Options) {
+	t.Helper()
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, tutorialDDL)
+	tgt.Exec(t, tutorialDDL)
+	src.Exec(t, `INSERT INTO test SELECT i, (SELECT array_agg(random()) FROM generate_series(1, 10) WHERE i > 0)::real[]::vector
+		FROM generate_series(1, $1::int) i`, rows)
+	sconn, tconn := src.Conn(t), tgt.Conn(t)
+	ctx := context.Background()
+	if err := group.EnsureSchema(ctx, tconn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := group.Create(ctx, tconn, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	tables, err := catalog.Tables(ctx, sconn, catalog.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcCfg, _ := pgx.ParseConfig(src.URL)
+	tgtCfg, _ := pgx.ParseConfig(tgt.URL)
+	opts := Options{Group: "g1", Source: srcCfg, Target: tgtCfg, SubscriptionConnInfo: src.URL,
+		Tables: tables, CopyMode: Native, Out: io.Discard, PollInterval: 100 * time.Millisecond}
+	if testing.Verbose() {
+		opts.Out = os.Stdout
+	}
+	return src, tgt, sconn, tconn, opts
+}
+
+func TestNativeStartSync(t *testing.T) {
+	src, tgt, sconn, tconn, opts := setup(t, 500)
+	ctx := context.Background()
+	if err := Start(ctx, sconn, tconn, opts); err != nil {
+		t.Fatal(err)
+	}
+	g, err := group.Get(ctx, tconn, "g1")
+	if err != nil || g.Phase != group.Streaming {
+		t.Fatalf("group = %+v, %v; want streaming", g, err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 500 {
+		t.Errorf("target rows = %d, want 500", n)
+	}
+	// The vector index is back, valid, and built after the data.
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname = 'test_embedding_idx' AND i.indisvalid`); n != 1 {
+		t.Errorf("vector index test_embedding_idx valid count = %d, want 1", n)
+	}
+	// Streaming: a new row arrives.
+	src.Exec(t, "INSERT INTO test VALUES (100000, '[1,2,3,4,5,6,7,8,9,10]')")
+	waitFor(t, func() bool { return tgt.QueryInt(t, "SELECT count(*) FROM test") == 501 })
+	// A second start_sync on a streaming group is refused and changes nothing.
+	err = Start(ctx, sconn, tconn, opts)
+	if err == nil {
+		t.Fatal("second start_sync on a streaming group succeeded")
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots"); n != 1 {
+		t.Errorf("slots after refused start_sync = %d, want 1", n)
+	}
+}
+
+func TestFailureLeavesNothing(t *testing.T) {
+	for _, point := range []string{"after-publication", "after-subscription", "before-indexes"} {
+		t.Run(point, func(t *testing.T) {
+			src, tgt, sconn, tconn, opts := setup(t, 200)
+			boom := errors.New("injected failure")
+			opts.Hook = func(p string) error {
+				if p == point {
+					return boom
+				}
+				return nil
+			}
+			ctx := context.Background()
+			if err := Start(ctx, sconn, tconn, opts); !errors.Is(err, boom) {
+				t.Fatalf("Start = %v, want injected failure", err)
+			}
+			assertNothingLeft(t, src, tgt)
+			if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 0 {
+				t.Errorf("target keeps %d partly copied rows", n)
+			}
+			if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'test_embedding_idx'"); n != 1 {
+				t.Errorf("vector index not restored after failure")
+			}
+			g, _ := group.Get(ctx, tconn, "g1")
+			if g.Phase != group.Failed || g.LastError == "" {
+				t.Errorf("group = %s %q, want failed with the error recorded", g.Phase, g.LastError)
+			}
+			// And the next start_sync completes.
+			opts.Hook = nil
+			if err := Start(ctx, sconn, tconn, opts); err != nil {
+				t.Fatalf("start_sync after failure: %v", err)
+			}
+			if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
+				t.Errorf("target rows after retry = %d, want 200", n)
+			}
+		})
+	}
+}
+
+func assertNothingLeft(t *testing.T, src, tgt pgtest.DB) {
+	t.Helper()
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
+		t.Errorf("%d replication slot(s) left on the source", n)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
+		t.Errorf("%d publication(s) left on the source", n)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
+		t.Errorf("%d subscription(s) left on the target", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
