@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// cliResult is what one pgvecrep invocation did.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// pgvecrep runs the CLI in-process with SOURCE_DB_URL and TARGET_DB_URL set
+// to the two test databases, as a user's shell would.
+func pgvecrep(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
+	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code := env.run(ctx, args)
+	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	if testing.Verbose() {
+		t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
+	t.Helper()
+	r := pgvecrep(t, src, tgt, args...)
+	if r.code != 0 {
+		t.Fatalf("pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+const tutorialVector = "[0.40671515, 0.24202824, 0.37059402, 0.50316447, 0.10779921, 0.80774295, 0.8879849, 0.31292745, 0.05584943, 0.8738258]"
+
+func insertRandom(t *testing.T, db pgtest.DB, table string, from, to int) {
+	t.Helper()
+	db.Exec(t, fmt.Sprintf(`INSERT INTO %s SELECT i, (SELECT array_agg(random()) FROM generate_series(1, 10) WHERE i > 0)::real[]::vector
+		FROM generate_series(%d, %d) i`, table, from, to))
+}
+
+// topTen is the tutorial's query, exact (index scans off) so both sides must agree.
+func topTen(t *testing.T, db pgtest.DB, table string) string {
+	t.Helper()
+	ids := db.QueryStrings(t, fmt.Sprintf(`SELECT id::text FROM (SELECT id, embedding <-> '%s' AS d FROM %s ORDER BY d, id LIMIT 10) x ORDER BY d, id`, tutorialVector, table))
+	return strings.Join(ids, ",")
+}
+
+func waitCount(t *testing.T, db pgtest.DB, table string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := db.QueryInt(t, "SELECT count(*) FROM "+table)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d rows on %s after 60s, want %d", table, n, db.Name, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTutorial(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ddl := `CREATE TABLE test (id integer PRIMARY KEY, embedding vector(10) NOT NULL);
+		CREATE INDEX ON test USING hnsw (embedding vector_l2_ops);`
+	src.Exec(t, ddl)
+	tgt.Exec(t, ddl)
+	insertRandom(t, src, "test", 1, 100)
+	if got := tgt.QueryInt(t, "SELECT count(*) FROM test"); got != 0 {
+		t.Fatalf("target not empty before sync: %d", got)
+	}
+
+	r := mustRun(t, src, tgt, "config_check")
+	if !strings.Contains(r.stdout, "Config is looking good") {
+		t.Errorf("config_check output lacks the verdict:\n%s", r.stdout)
+	}
+	mustRun(t, src, tgt, "bootstrap", "--group-name", "database-cluster-1", "--copy-schema")
+	mustRun(t, src, tgt, "bootstrap", "-g", "database-cluster-1", "--copy-schema") // idempotent
+	r = mustRun(t, src, tgt, "start_sync", "--group-name", "database-cluster-1")
+	if !strings.Contains(r.stdout, "deferred vector index") || !strings.Contains(r.stdout, "streaming") {
+		t.Errorf("start_sync output does not show the deferred index and streaming:\n%s", r.stdout)
+	}
+	if a, b := topTen(t, src, "test"), topTen(t, tgt, "test"); a != b {
+		t.Errorf("top 10 differ after start_sync: source %s, target %s", a, b)
+	}
+	insertRandom(t, src, "test", 101, 200)
+	waitCount(t, tgt, "test", 200)
+	if a, b := topTen(t, src, "test"), topTen(t, tgt, "test"); a != b {
+		t.Errorf("top 10 differ after 100 more rows: source %s, target %s", a, b)
+	}
+	// The index answers on the target (the tutorial's point).
+	tgt.Exec(t, "SET enable_seqscan = off")
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_indexes WHERE tablename = 'test' AND indexdef LIKE '%hnsw%'`); n != 1 {
+		t.Errorf("hnsw index on the target: %d, want 1", n)
+	}
+
+	r = mustRun(t, src, tgt, "stats", "-g", "database-cluster-1", "--json")
+	var st struct {
+		Phase  string
+		Tables []struct {
+			Table string
+			State string
+		}
+		Lag struct{ Bytes *int64 }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("stats --json: %v\n%s", err, r.stdout)
+	}
+	if st.Phase != "streaming" || len(st.Tables) != 1 || st.Tables[0].State != "streaming" || st.Lag.Bytes == nil {
+		t.Errorf("stats = %+v", st)
+	}
+	mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
+
+	mustRun(t, src, tgt, "stop_sync", "-g", "database-cluster-1")
+	assertNoReplication(t, src, tgt)
+	mustRun(t, src, tgt, "cleanup", "-g", "database-cluster-1")
+	mustRun(t, src, tgt, "cleanup", "--everything")
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgvecrep'"); n != 0 {
+		t.Errorf("pgvecrep schema left on the target")
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
+		t.Errorf("cleanup touched the data: %d rows", n)
+	}
+}
+
+func assertNoReplication(t *testing.T, src, tgt pgtest.DB) {
+	t.Helper()
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
+		t.Errorf("%d replication slot(s) left on the source", n)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
+		t.Errorf("%d publication(s) left on the source", n)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
+		t.Errorf("%d subscription(s) left on the target", n)
+	}
+}
+
+func TestCopySchemaAndOddIdentifiers(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	tgt.Exec(t, "DROP EXTENSION vector") // bootstrap --copy-schema brings it
+	src.Exec(t, `CREATE SCHEMA "Mÿ Schema";
+		CREATE TYPE "Mÿ Schema"."Mood" AS ENUM ('ok', 'it''s fine');
+		CREATE TABLE "Mÿ Schema"."Odd ""T"" Ä" ("ID" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			"Vëc" vector(3), mood "Mÿ Schema"."Mood", note text);
+		CREATE INDEX "Vëc idx" ON "Mÿ Schema"."Odd ""T"" Ä" USING ivfflat ("Vëc" vector_cosine_ops) WITH (lists = 2);
+		INSERT INTO "Mÿ Schema"."Odd ""T"" Ä" ("Vëc", mood, note)
+			SELECT format('[%s,%s,%s]', i, i % 7 + 1, i % 3 + 1)::vector, 'it''s fine', repeat('x', i) FROM generate_series(1, 300) i;`)
+	g := `Grüppe "1"`
+	mustRun(t, src, tgt, "bootstrap", "-g", g, "--copy-schema", "-s", "Mÿ Schema")
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_indexes WHERE indexname = 'Vëc idx'`); n != 1 {
+		t.Fatalf("copy-schema did not create the ivfflat index")
+	}
+	mustRun(t, src, tgt, "config_check", "-t", `"Mÿ Schema"."Odd ""T"" Ä"`)
+	r := mustRun(t, src, tgt, "start_sync", "-g", g, "-t", `"Mÿ Schema"."Odd ""T"" Ä"`)
+	if !strings.Contains(r.stdout, "Vëc idx") {
+		t.Errorf("start_sync did not defer the ivfflat index:\n%s", r.stdout)
+	}
+	table := `"Mÿ Schema"."Odd ""T"" Ä"`
+	if a, b := tgt.QueryInt(t, "SELECT count(*) FROM "+table), int64(300); a != b {
+		t.Errorf("target rows = %d, want %d", a, b)
+	}
+	src.Exec(t, `INSERT INTO "Mÿ Schema"."Odd ""T"" Ä" ("Vëc", mood) VALUES ('[9,9,9]', 'ok')`)
+	waitCount(t, tgt, table, 301)
+	mustRun(t, src, tgt, "cleanup", "-g", g)
+	assertNoReplication(t, src, tgt)
+}
+
+func TestUserErrors(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY, v vector(2))")
+	tgt.Exec(t, "CREATE TABLE t (id int PRIMARY KEY, v vector(2))")
+
+	r := pgvecrep(t, src, tgt, "start_sync", "-g", "nope")
+	assertUserError(t, r, "not found", "bootstrap")
+	r = pgvecrep(t, src, tgt, "stats", "-g", "nope")
+	assertUserError(t, r, "not found", "bootstrap")
+	r = pgvecrep(t, src, tgt, "start_sync")
+	assertUserError(t, r, "--group-name is required", "--group-name")
+
+	mustRun(t, src, tgt, "bootstrap", "-g", "g")
+	mustRun(t, src, tgt, "start_sync", "-g", "g")
+	r = pgvecrep(t, src, tgt, "start_sync", "-g", "g", "--source-url", src.URL)
+	if r.code == 0 {
+		t.Error("second start_sync succeeded")
+	}
+	mustRun(t, src, tgt, "cleanup", "-g", "g")
+
+	bad := pgtest.DB{URL: "postgres://someone:Sup3rSecret@127.0.0.1:1/db?sslmode=disable&connect_timeout=5"}
+	r = pgvecrep(t, bad, tgt, "config_check")
+	assertUserError(t, r, "connect to source", "SOURCE_DB_URL")
+	malformed := pgtest.DB{URL: "postgres://someone:Sup3rSecret@127.0.0.1:notaport/db"}
+	r = pgvecrep(t, src, malformed, "stats", "-g", "x")
+	assertUserError(t, r, "target", "TARGET_DB_URL")
+	r = pgvecrep(t, src, tgt, "no_such_command")
+	assertUserError(t, r, "unknown command", "--help")
+}
+
+// assertUserError checks the shape every user error has: non-zero exit, one
+// line naming the problem, a hint, and no password.
+func assertUserError(t *testing.T, r cliResult, what, hintHas string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	switch {
+	case r.code == 0:
+		t.Errorf("exit 0 for an error (%s)", what)
+	case !strings.Contains(lines[0], what):
+		t.Errorf("error %q does not say %q", lines[0], what)
+	case len(lines) < 2 || !strings.HasPrefix(lines[len(lines)-1], "hint: ") || !strings.Contains(r.stderr, hintHas):
+		t.Errorf("error has no hint mentioning %q:\n%s", hintHas, r.stderr)
+	}
+	if strings.Contains(r.stderr+r.stdout, "Sup3rSecret") {
+		t.Errorf("password leaked:\n%s%s", r.stdout, r.stderr)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for name := range commands {
+		var out bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
+		if code := env.run(context.Background(), []string{strings.ReplaceAll(name, "_", "-"), "--help"}); code != 0 {
+			t.Errorf("%s --help exited %d", name, code)
+		}
+		if !strings.Contains(out.String(), "Example") || !strings.Contains(out.String(), "Usage: pgvecrep "+name) {
+			t.Errorf("%s --help has no usage line or example:\n%s", name, out.String())
+		}
+	}
+}
