@@ -1,0 +1,298 @@
+// Package copier copies table data from the source to the target with
+// parallel COPY streams, under the snapshot a replication slot exported.
+//
+// Each worker holds one source session, in a REPEATABLE READ transaction that
+// imported the slot's snapshot, and one target session. A job's rows flow as
+// COPY ... TO STDOUT on the source, through an io.Pipe, into COPY ... FROM
+// STDIN on the target, in binary or text format; Go never decodes a row. That
+// is the fast path's floor: for 100,000 128-d vectors binary COPY takes 0.4 s
+// where the engine's own table sync takes 6 s (DESIGN.md).
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// Options configure Run.
+type Options struct {
+	Source, Target *pgx.ConnConfig
+	// Snapshot is the exported snapshot every source session imports; ""
+	// lets each worker read its own (consistent, but not shared) snapshot.
+	Snapshot string
+	// Jobs is the number of parallel workers; 0 means one per CPU.
+	Jobs int
+	// Format is "binary" (default) or "text". Binary is about 3x faster but
+	// needs the same type versions on both sides; choosing is the caller's.
+	Format string
+	// SkipTriggers runs target sessions with session_replication_role =
+	// replica, as the subscription's apply worker does, so user triggers and
+	// foreign key checks do not fire for copied rows. Needs a superuser.
+	SkipTriggers bool
+	// Progress, when set, receives events: per running job at most every
+	// ProgressInterval, and once when a job is done. Calls never overlap.
+	Progress func(Event)
+}
+
+// ProgressInterval is how often running jobs report progress.
+const ProgressInterval = 200 * time.Millisecond
+
+// Event reports a job's progress.
+type Event struct {
+	Job     Job
+	Bytes   int64 // COPY stream bytes so far
+	Rows    int64 // rows written; known only when Done
+	Done    bool
+	Elapsed time.Duration
+}
+
+// Totals are what was copied for one table (all its jobs).
+type Totals struct {
+	Bytes, Rows int64
+}
+
+// Result is what Run copied.
+type Result struct {
+	Tables      map[pg.Name]Totals
+	Bytes, Rows int64
+	Elapsed     time.Duration
+}
+
+// task is a running job and its byte counter, shared with the reporter.
+type task struct {
+	job      Job
+	start    time.Time
+	bytes    atomic.Int64
+	reported int64
+}
+
+// run is one Run call's shared state. mu serializes Progress calls and
+// guards result and active.
+type run struct {
+	opts   Options
+	mu     sync.Mutex
+	result Result
+	active map[*task]bool
+}
+
+// Run copies every job with opts.Jobs workers and returns what was copied.
+// Jobs are taken in order (Plan puts the largest first). The first failure
+// cancels the other workers; its error names the table. A job's COPY is one
+// statement on the target, so a failed job leaves none of its rows, but jobs
+// done before the failure stay: the caller truncates before retrying.
+func Run(ctx context.Context, jobs []Job, opts Options) (Result, error) {
+	if opts.Format == "" {
+		opts.Format = "binary"
+	}
+	if opts.Format != "binary" && opts.Format != "text" {
+		return Result{}, fmt.Errorf("copy format %q: want binary or text", opts.Format)
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	r := &run{opts: opts, active: map[*task]bool{}, result: Result{Tables: map[pg.Name]Totals{}}}
+	start := time.Now()
+	queue := make(chan Job, len(jobs))
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	g, gctx := errgroup.WithContext(ctx)
+	for range min(opts.Jobs, len(jobs)) {
+		g.Go(func() error { return r.worker(gctx, queue) })
+	}
+	stop := make(chan struct{})
+	var reporter errgroup.Group
+	reporter.Go(func() error { r.report(stop); return nil })
+	err := g.Wait()
+	close(stop)
+	_ = reporter.Wait()
+	r.result.Elapsed = time.Since(start)
+	return r.result, err
+}
+
+// worker copies jobs from queue until it is empty or ctx ends.
+func (r *run) worker(ctx context.Context, queue <-chan Job) error {
+	src, err := r.openSource(ctx)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	tgt, err := r.openTarget(ctx)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	for job := range queue {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.copyJob(ctx, src, tgt, job); err != nil {
+			return fmt.Errorf("copy %s: %w", job, err)
+		}
+	}
+	return nil
+}
+
+// openSource opens a source session inside a REPEATABLE READ transaction
+// that stays open for all of the worker's jobs, so they all read the same
+// snapshot. Timeouts are lifted: a long copy is not a stuck one.
+func (r *run) openSource(ctx context.Context) (*pgconn.PgConn, error) {
+	setup := []string{
+		"SET statement_timeout = 0",
+		"SET idle_in_transaction_session_timeout = 0",
+		"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	}
+	if r.opts.Snapshot != "" {
+		setup = append(setup, "SET TRANSACTION SNAPSHOT "+pg.Literal(r.opts.Snapshot))
+	}
+	return open(ctx, pg.Source, r.opts.Source, setup)
+}
+
+// openTarget opens a target session. synchronous_commit is off because a
+// lost copy commit cannot go unnoticed: WAL is flushed in order, so once the
+// caller's (synchronous) record that the copy finished is durable, so are
+// the rows before it; a crash before that makes the caller copy again.
+func (r *run) openTarget(ctx context.Context) (*pgconn.PgConn, error) {
+	setup := []string{"SET statement_timeout = 0", "SET synchronous_commit = off"}
+	if r.opts.SkipTriggers {
+		setup = append(setup, "SET session_replication_role = replica")
+	}
+	return open(ctx, pg.Target, r.opts.Target, setup)
+}
+
+func open(ctx context.Context, role pg.Role, cfg *pgx.ConnConfig, setup []string) (*pgconn.PgConn, error) {
+	conn, err := pg.ConnectConfig(ctx, role, cfg)
+	if err != nil {
+		return nil, err
+	}
+	pc := conn.PgConn()
+	for _, sql := range setup {
+		if _, err := pc.Exec(ctx, sql).ReadAll(); err != nil {
+			pc.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("prepare %s session (%s): %w", role, sql, err)
+		}
+	}
+	return pc, nil
+}
+
+// copyJob streams one job from src to tgt.
+//
+// The source's COPY TO writes into a pipe the target's COPY FROM reads. When
+// one side fails it closes its end of the pipe with its error, which stops
+// the other side; the error reported is the one that came first, so a type
+// mismatch on the target is not blamed on the source or the other way round.
+func (r *run) copyJob(ctx context.Context, src, tgt *pgconn.PgConn, job Job) error {
+	t := r.begin(job)
+	defer r.end(t)
+	pr, pw := io.Pipe()
+	var srcErr error
+	var g errgroup.Group
+	g.Go(func() error {
+		_, srcErr = src.CopyTo(ctx, counter{w: pw, n: &t.bytes}, job.copyOutSQL(r.opts.Format))
+		pw.CloseWithError(srcErr)
+		return nil
+	})
+	tag, dstErr := tgt.CopyFrom(ctx, pr, job.copyInSQL(r.opts.Format))
+	pr.CloseWithError(firstErr(dstErr, io.ErrClosedPipe))
+	_ = g.Wait()
+	switch {
+	case srcErr != nil && !errors.Is(srcErr, dstErr):
+		return fmt.Errorf("read source: %w", srcErr)
+	case dstErr != nil:
+		return fmt.Errorf("write target: %w", dstErr)
+	}
+	r.finish(t, tag.RowsAffected())
+	return nil
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counter counts the bytes of a COPY stream as they pass.
+type counter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (r *run) begin(job Job) *task {
+	t := &task{job: job, start: time.Now()}
+	r.mu.Lock()
+	r.active[t] = true
+	r.mu.Unlock()
+	return t
+}
+
+// end stops progress reports for t, done or failed.
+func (r *run) end(t *task) {
+	r.mu.Lock()
+	delete(r.active, t)
+	r.mu.Unlock()
+}
+
+// finish records a done job and reports it.
+func (r *run) finish(t *task, rows int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.active, t)
+	bytes := t.bytes.Load()
+	tot := r.result.Tables[t.job.Table]
+	tot.Bytes += bytes
+	tot.Rows += rows
+	r.result.Tables[t.job.Table] = tot
+	r.result.Bytes += bytes
+	r.result.Rows += rows
+	if r.opts.Progress != nil {
+		r.opts.Progress(Event{Job: t.job, Bytes: bytes, Rows: rows, Done: true, Elapsed: time.Since(t.start)})
+	}
+}
+
+// report sends a progress event for each running job whose byte count moved,
+// every ProgressInterval, until stop is closed.
+func (r *run) report(stop <-chan struct{}) {
+	if r.opts.Progress == nil {
+		return
+	}
+	tick := time.NewTicker(ProgressInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		for t := range r.active {
+			if b := t.bytes.Load(); b != t.reported {
+				t.reported = b
+				r.opts.Progress(Event{Job: t.job, Bytes: b, Elapsed: time.Since(t.start)})
+			}
+		}
+		r.mu.Unlock()
+	}
+}
