@@ -1,0 +1,96 @@
+package postdata
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// progressQuery reads the progress of the builds running in the given backends.
+const progressQuery = `
+SELECT pid, phase, blocks_total, blocks_done, tuples_total, tuples_done
+FROM pg_stat_progress_create_index WHERE pid = ANY($1)`
+
+// pollInterval is how often running builds are polled (a variable so tests
+// can see short builds).
+var pollInterval = 500 * time.Millisecond
+
+// poll reports the progress of running builds every pollInterval until
+// stop is closed. Progress is best effort: if its session fails, polling
+// stops and the builds go on.
+func (b *builder) poll(ctx context.Context, stop <-chan struct{}) {
+	conn, err := pg.ConnectConfig(ctx, pg.Target, b.opts.Target)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := b.pollOnce(ctx, conn); err != nil {
+			return
+		}
+	}
+}
+
+// pollOnce reads pg_stat_progress_create_index once and reports each build
+// still running.
+func (b *builder) pollOnce(ctx context.Context, conn *pgx.Conn) error {
+	b.mu.Lock()
+	pids := make([]int32, 0, len(b.running))
+	for pid := range b.running {
+		pids = append(pids, int32(pid))
+	}
+	b.mu.Unlock()
+	if len(pids) == 0 {
+		return nil
+	}
+	rows, err := conn.Query(ctx, progressQuery, pids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int32
+		var phase string
+		var blocksTotal, blocksDone, tuplesTotal, tuplesDone int64
+		if err := rows.Scan(&pid, &phase, &blocksTotal, &blocksDone, &tuplesTotal, &tuplesDone); err != nil {
+			return err
+		}
+		b.report(uint32(pid), phase, percent(blocksTotal, blocksDone, tuplesTotal, tuplesDone))
+	}
+	return rows.Err()
+}
+
+// percent is how far the current phase is: by tuples when the phase counts
+// them (loading a sorted btree, for instance), else by blocks scanned.
+func percent(blocksTotal, blocksDone, tuplesTotal, tuplesDone int64) float64 {
+	switch {
+	case tuplesTotal > 0:
+		return min(100, 100*float64(tuplesDone)/float64(tuplesTotal))
+	case blocksTotal > 0:
+		return min(100, 100*float64(blocksDone)/float64(blocksTotal))
+	}
+	return 0
+}
+
+// report sends one progress event, unless the build ended meanwhile.
+func (b *builder) report(pid uint32, phase string, pct float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.running[pid]
+	if !ok {
+		return
+	}
+	b.opts.Progress(BuildEvent{Object: r.obj, Phase: phase, Percent: pct, Elapsed: time.Since(r.start)})
+}
