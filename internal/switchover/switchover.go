@@ -1,0 +1,180 @@
+// Package switchover moves a group's users from the source to the target:
+// a planned switchover with zero loss (wait for the lag, freeze writes on
+// the source, drain, copy sequences, detach), and a failover for when the
+// source is gone (detach without it, advance sequences from the data).
+//
+// The order in a switchover is what makes it lossless: writes stop on the
+// source before the final WAL position is read, so everything any client was
+// told was committed lies below that position, and the target is detached
+// only after it has applied up to it. If anything fails before the detach,
+// the freeze is lifted and the group keeps streaming: the user is back where
+// they were, with an error that says what happened.
+package switchover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+)
+
+// Options describe one switchover.
+type Options struct {
+	Group        string
+	LagDelta     int64         // bytes of lag below which writes are frozen
+	Timeout      time.Duration // for the whole wait-and-drain; 0 = 10 minutes
+	SkipVacuum   bool
+	Roles        []string // roles to freeze; all writing roles when empty
+	Out          io.Writer
+	PollInterval time.Duration
+	// Hook, when set (tests), runs at named points and may fail the run.
+	Hook func(point string) error
+}
+
+// Result is what a switchover measured.
+type Result struct {
+	FreezeWindow time.Duration
+	DrainLSN     string
+	Sequences    []string
+}
+
+// DefaultLagDelta is the lag, in bytes, at which the freeze starts.
+const DefaultLagDelta = 200 * 1024
+
+// Run performs a switchover of a streaming group.
+func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Result, error) {
+	s, err := newRun(ctx, src, tgt, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := s.waitLag(ctx); err != nil {
+		return Result{}, err
+	}
+	res, err := s.cutOver(ctx)
+	if err != nil {
+		return res, s.abort(err)
+	}
+	if err := s.detach(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+type run struct {
+	src, tgt *pgx.Conn
+	opts     Options
+	g        group.Group
+	p        *progress.Printer
+	deadline time.Time
+}
+
+func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error) {
+	if opts.LagDelta <= 0 {
+		opts.LagDelta = DefaultLagDelta
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	g, err := group.Get(ctx, tgt, opts.Group)
+	if err != nil {
+		return nil, err
+	}
+	if g.Phase != group.Streaming {
+		return nil, hint.New(fmt.Sprintf("group %q is %s, not streaming", g.Name, g.Phase),
+			fmt.Sprintf("switchover needs a streaming group; see pgvecrep stats -g %s", g.Name))
+	}
+	if ok, err := group.Lock(ctx, tgt, g.Name); err != nil || !ok {
+		return nil, hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", g.Name), "wait for it, then try again")
+	}
+	return &run{src: src, tgt: tgt, opts: opts, g: g, p: progress.New(opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
+}
+
+func (s *run) hook(point string) error {
+	if s.opts.Hook == nil {
+		return nil
+	}
+	return s.opts.Hook(point)
+}
+
+// cutOver freezes, drains and copies sequences: the write-freeze window.
+func (s *run) cutOver(ctx context.Context) (Result, error) {
+	var res Result
+	start := time.Now()
+	s.p.Printf("freezing writes on %d table(s) on the source", len(s.g.Tables))
+	if err := Freeze(ctx, s.src, s.g.Tables, s.opts.Roles); err != nil {
+		return res, err
+	}
+	if err := s.hook("after-freeze"); err != nil {
+		return res, err
+	}
+	lsn, err := s.drain(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.DrainLSN = lsn
+	seqs, err := Sequences(ctx, s.src, s.g.Tables)
+	if err != nil {
+		return res, err
+	}
+	if res.Sequences, err = CopySequences(ctx, s.src, s.tgt, seqs); err != nil {
+		return res, err
+	}
+	for _, line := range res.Sequences {
+		s.p.Printf("sequence %s", line)
+	}
+	if err := s.hook("before-detach"); err != nil {
+		return res, err
+	}
+	res.FreezeWindow = time.Since(start)
+	return res, nil
+}
+
+// abort lifts the freeze after a failure before the detach; the group was
+// never touched, so it keeps streaming.
+func (s *run) abort(cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := Unfreeze(ctx, s.src); err != nil {
+		return fmt.Errorf("%w; and lifting the write freeze failed too: %v (run pgvecrep cleanup -g %s --restore-source-writes)", cause, err, s.g.Name)
+	}
+	s.p.Printf("switchover stopped: %v; writes on the source are allowed again and the group keeps streaming", cause)
+	if errors.Is(cause, context.DeadlineExceeded) {
+		return hint.Wrap(cause, "the target could not catch up in time; try again with a larger --timeout, or when the source is quieter")
+	}
+	if hint.Of(cause) != "" {
+		return cause
+	}
+	return hint.Wrap(cause, fmt.Sprintf("nothing changed: the source is writable and the group streams; fix the cause and run pgvecrep switchover -g %s again", s.g.Name))
+}
+
+// detach drops the subscription, slot and publication, vacuums and records
+// the new phase. Past this point the target is the primary.
+func (s *run) detach(ctx context.Context) error {
+	if err := initsync.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.p); err != nil {
+		return hint.Wrap(err, fmt.Sprintf("writes on the source stay frozen; finish with pgvecrep stop_sync -g %s", s.g.Name))
+	}
+	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {
+		return err
+	}
+	if s.opts.SkipVacuum {
+		return nil
+	}
+	for _, t := range s.g.Tables {
+		s.p.Printf("VACUUM ANALYZE %s", t)
+		if _, err := s.tgt.Exec(ctx, "VACUUM ANALYZE "+t); err != nil {
+			return fmt.Errorf("vacuum analyze %s on the target: %w", t, err)
+		}
+	}
+	return nil
+}
