@@ -12,21 +12,27 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
 
 func init() {
 	register(&command{
 		name:    "cleanup",
 		summary: "stop a group and remove its metadata; --everything removes all pgvecrep objects",
-		usage:   "--group-name GROUP [--everything]",
+		usage:   "--group-name GROUP | --everything | --restore-source-writes",
 		help: `Cleanup does what stop_sync does and also removes the group's metadata from
 the target. With --everything it removes every object pgvecrep ever created
 on both sides, for every group: subscriptions, replication slots and
-publications named pgvecrep_*, and the pgvecrep schema. Replicated data and
-tables are never dropped.
+publications named pgvecrep_*, write freezes, and the pgvecrep schema.
+Replicated data and tables are never dropped.
+
+--restore-source-writes does only one thing: it lifts the write freeze that
+switchover puts on the source's tables (left in place after a switchover, or
+by a pgvecrep that was killed mid-switchover).
 
 Example:
   pgvecrep cleanup --group-name database-cluster-1
+  pgvecrep cleanup --restore-source-writes
   pgvecrep cleanup --everything`,
 		run: runCleanup,
 	})
@@ -36,11 +42,15 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	c := commands["cleanup"]
 	f := newFlags(env, c)
 	var name string
-	var everything bool
+	var everything, restore bool
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.boolVar(&everything, "everything", "", "remove all pgvecrep objects of all groups on both sides")
+	f.boolVar(&restore, "restore-source-writes", "", "only lift a write freeze left on the source by switchover")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if restore {
+		return restoreSourceWrites(ctx, env, f)
 	}
 	if !everything {
 		if err := requireGroup(c, name); err != nil {
@@ -100,6 +110,11 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 			return err
 		}
 	}
+	if n, err := switchover.Unfreeze(ctx, src); err != nil {
+		return err
+	} else if n > 0 {
+		p.Printf("lifted the write freeze on %d table(s) on the source", n)
+	}
 	if err := group.DropSchema(ctx, tgt); err != nil {
 		return fmt.Errorf("drop schema pgvecrep: %w", err)
 	}
@@ -136,4 +151,19 @@ func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// restoreSourceWrites lifts switchover's write freeze on the source.
+func restoreSourceWrites(ctx context.Context, env *Env, f *flags) error {
+	src, err := f.connect(ctx, pg.Source)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.Background())
+	n, err := switchover.Unfreeze(ctx, src)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source.\n", n)
+	return nil
 }

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/switchover"
+)
+
+func init() {
+	register(&command{
+		name:    "switchover",
+		summary: "move to the target with zero loss: wait for lag, freeze source writes, drain, sequences, detach",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m]",
+		help: `Switchover makes the target the primary without losing a committed write:
+
+  1. waits until every table is streaming and the lag is at most
+     --lag-delta-size bytes (default 200 kB), printing the lag as it falls;
+  2. freezes writes on the source for every role (owners and superusers
+     included), or only for --roles, and ends their sessions;
+  3. waits until the target has applied everything up to the source's
+     current WAL position;
+  4. sets every sequence the tables use (owned, identity, or in a default)
+     on the target from the source's current value;
+  5. drops the subscription, slot and publication, runs VACUUM ANALYZE on the
+     target (unless --skip-vacuum-analyze), and marks the group switched_over;
+  6. prints how long writes were frozen (from step 2 to the end of step 4).
+
+If any step before the detach fails or times out, the freeze is lifted and
+the group keeps streaming. After a successful switchover the source stays
+frozen, so a stray write fails instead of being lost; lift it with
+pgvecrep cleanup -g GROUP --restore-source-writes.
+
+Example:
+  pgvecrep switchover --group-name database-cluster-1 --lag-delta-size 100000`,
+		run: runSwitchover,
+	})
+	register(&command{
+		name:    "failover",
+		summary: "make the target stand alone when the source is gone",
+		usage:   "--group-name GROUP [--sequence-gap N] [--json]",
+		help: `Failover is for when the source is unreachable. Without contacting it, it
+detaches the subscription from its slot and drops it, sets every sequence
+the tables use past the largest value in its column plus --sequence-gap
+(default 1000), and marks the group failed_over. It prints the last source
+position the target applied and when the source was last heard from, and
+the exact command to drop the orphaned slot on the old source once it is
+back: an orphaned slot keeps WAL until its disk is full.
+
+Example:
+  pgvecrep failover --group-name database-cluster-1`,
+		run: runFailover,
+	})
+}
+
+func runSwitchover(ctx context.Context, env *Env, args []string) error {
+	c := commands["switchover"]
+	f := newFlags(env, c)
+	var name, roles, delta string
+	var skipVacuum bool
+	var timeout time.Duration
+	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f.stringVar(&delta, "lag-delta-size", "", "204800", "lag in bytes below which writes are frozen")
+	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "", "do not VACUUM ANALYZE the target's tables afterwards")
+	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up (and lift the freeze) after this long")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := requireGroup(c, name); err != nil {
+		return err
+	}
+	lagDelta, err := parseBytes(delta)
+	if err != nil {
+		return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
+	}
+	src, err := f.connect(ctx, pg.Source)
+	if err != nil {
+		return hint.Wrap(err, "switchover needs the source; when it is gone, use pgvecrep failover")
+	}
+	defer src.Close(context.Background())
+	tgt, err := f.connect(ctx, pg.Target)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.Background())
+	res, err := switchover.Run(ctx, src, tgt, switchover.Options{
+		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
+		Roles: splitRoles(roles), Out: env.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).\n",
+		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+	return nil
+}
+
+func splitRoles(s string) []string {
+	var out []string
+	for _, r := range strings.Split(s, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func runFailover(ctx context.Context, env *Env, args []string) error {
+	c := commands["failover"]
+	f := newFlags(env, c)
+	var name string
+	var gap int64
+	var asJSON bool
+	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
+	f.boolVar(&asJSON, "json", "", "print JSON")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := requireGroup(c, name); err != nil {
+		return err
+	}
+	tgt, err := f.connect(ctx, pg.Target)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.Background())
+	res, err := switchover.Failover(ctx, tgt, switchover.FailoverOptions{Group: name, SequenceGap: gap, Out: env.Stderr})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(env.Stdout).Encode(res)
+	}
+	fmt.Fprintf(env.Stdout, "Failed over group %s: the target stands alone.\n", name)
+	fmt.Fprintf(env.Stdout, "Last source position applied: %s\n", orDash(res.LastAppliedLSN))
+	if res.LastMessageTime != nil {
+		fmt.Fprintf(env.Stdout, "Source last heard from:       %s\n", res.LastMessageTime.Format(time.RFC3339))
+	}
+	for _, s := range res.Sequences {
+		fmt.Fprintf(env.Stdout, "sequence %s\n", s)
+	}
+	fmt.Fprintf(env.Stdout, "\nThe old source still has replication slot %s, which keeps WAL until its disk is full.\nOnce it is back, run there:\n  %s\n", res.OrphanSlot, res.DropSlotSQL)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
