@@ -23,7 +23,8 @@ func init() {
 target, with pgvector), and runs the logical replication tutorial step by
 step with pgvecrep: the extension, a vector(10) table with an HNSW index, 100
 rows, the nearest-neighbour query, config_check, bootstrap --copy-schema,
-start_sync, the query on both sides, 100 more rows, and the query again.
+start_sync, the query on both sides, 100 more rows, the query again, then a
+switchover, the source stopped, and the query on the target alone.
 
 At each step it prints the source's and the target's top 10 side by side. It
 exits 0 only when they are identical, and removes the clusters at the end
@@ -163,14 +164,47 @@ func (d *demo) run(ctx context.Context) error {
 	return d.finish(ctx)
 }
 
-// finish ends replication and removes pgvecrep's objects. It is a step of
-// its own so later issues can replace it (switchover, then the source down).
+// finish moves to the target: a switchover, then the source goes down and
+// the tutorial's query runs on the target alone.
 func (d *demo) finish(ctx context.Context) error {
-	d.step("pgvecrep cleanup --group-name " + demoGroup)
-	if code := d.sub.run(ctx, []string{"cleanup", "--group-name", demoGroup}); code != 0 {
-		return fmt.Errorf("demo: pgvecrep cleanup exited %d", code)
+	d.step("pgvecrep switchover --group-name " + demoGroup)
+	if code := d.sub.run(ctx, []string{"switchover", "--group-name", demoGroup}); code != 0 {
+		return fmt.Errorf("demo: pgvecrep switchover exited %d", code)
 	}
+	d.step("Stopping the source (pg_ctl stop -m immediate)")
+	want, err := d.query(ctx, d.src)
+	if err != nil {
+		return err
+	}
+	if err := d.src.Kill(ctx); err != nil {
+		return fmt.Errorf("stop the source: %w", err)
+	}
+	d.step("The target alone answers the tutorial's query")
+	got, err := d.query(ctx, d.tgt)
+	if err != nil {
+		return err
+	}
+	if printSideBySide(d.env.Stdout, want, got) {
+		fmt.Fprintln(d.env.Stdout, "identical to the source's last answer ✓")
+	} else {
+		fmt.Fprintln(d.env.Stdout, "DIFFERENT ✗")
+		d.failures++
+	}
+	if _, err := d.tgtExec(ctx, "INSERT INTO test VALUES (201, '[1,1,1,1,1,1,1,1,1,1]')"); err != nil {
+		return fmt.Errorf("the target does not take writes after the switchover: %w", err)
+	}
+	fmt.Fprintln(d.env.Stdout, "the target takes writes ✓")
 	return nil
+}
+
+func (d *demo) tgtExec(ctx context.Context, sql string) (int64, error) {
+	conn, err := d.tgt.Connect(ctx, "postgres")
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	tag, err := conn.Exec(ctx, sql)
+	return tag.RowsAffected(), err
 }
 
 // insert adds rows with ten random values each (the tutorial's arrays have
