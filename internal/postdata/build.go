@@ -113,6 +113,14 @@ func (b *builder) session(ctx context.Context, share int) (*pgx.Conn, error) {
 	return conn, nil
 }
 
+// Two foreign keys that point at each other's tables lock the two tables in
+// opposite orders; when both are added at once PostgreSQL aborts one with a
+// deadlock, which succeeds when simply run again.
+const (
+	deadlockDetected = "40P01"
+	deadlockRetries  = 3
+)
+
 // build creates one object, unless it exists already.
 func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 	done, err := exists(ctx, conn, o)
@@ -125,7 +133,12 @@ func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 	}
 	pid := conn.PgConn().PID()
 	b.begin(pid, o, start)
-	_, err = conn.Exec(ctx, o.Def)
+	for attempt := 1; ; attempt++ {
+		_, err = conn.Exec(ctx, o.Def)
+		if pg.Code(err) != deadlockDetected || attempt == deadlockRetries {
+			break
+		}
+	}
 	b.mu.Lock()
 	delete(b.running, pid)
 	b.mu.Unlock()

@@ -223,3 +223,22 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("error = %v, want one naming public.missing", err)
 	}
 }
+
+// TestBuildMutualForeignKeys adds two foreign keys between the same two
+// tables at once, which can deadlock; Build must still succeed.
+func TestBuildMutualForeignKeys(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	tgt.Exec(t, `CREATE TABLE a (id int PRIMARY KEY, b_id int); CREATE TABLE b (id int PRIMARY KEY, a_id int);
+		INSERT INTO a SELECT i, i FROM generate_series(1, 50000) i; INSERT INTO b SELECT i, i FROM generate_series(1, 50000) i`)
+	objs := []Object{
+		{Table: name("a"), Name: "a_b_fk", Kind: Foreign, Def: "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b"},
+		{Table: name("b"), Name: "b_a_fk", Kind: Foreign, Def: "ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (a_id) REFERENCES a"},
+	}
+	if err := Build(context.Background(), objs, Options{Target: config(t, tgt.URL), Parallel: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"); n != 2 {
+		t.Errorf("%d foreign keys, want 2", n)
+	}
+}
