@@ -14,26 +14,40 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode native]",
-		help: `Start_sync runs config_check first and creates nothing when it fails. Then it
-creates the publication and the replication slot on the source (both named
-pgvecrep_<group>) and the subscription on the target, copies the tables, and
-blocks until every table is streaming, printing progress.
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE]",
+		help: `Start_sync runs config_check first and creates nothing when it fails. Then
+it creates the publication (pgvecrep_<group>) on the source, copies the
+tables, builds the target's indexes over the finished data, and blocks until
+the group is streaming, printing progress.
 
-The target's vector indexes (hnsw, ivfflat and any other index access method
-an extension provides) on the replicated tables are dropped before the copy
-and built again once every table is ready: an HNSW graph built over finished
-data is ~9x faster than one grown row by row, and an IVFFlat index built on an
-empty table has useless centroids. Their definitions are kept in the metadata
-meanwhile, and the builds use a generous maintenance_work_mem and parallel
-workers.
+--copy-mode fast (the default) is the quickest way to a consistent replica:
+  1. the replication slot is created with an exported snapshot;
+  2. the target tables lose their indexes, keys and foreign keys (their
+     definitions are saved in the metadata first);
+  3. --jobs workers stream COPY (FORMAT binary) from the source, under that
+     snapshot, straight into COPY on the target; large tables are split into
+     ctid ranges, largest first (text format when a vector extension's version
+     differs between the sides, and the output says so);
+  4. keys, then indexes (vector ones and the largest first, several at once
+     within --index-memory), then foreign keys are built; then ANALYZE;
+  5. the subscription attaches to the slot without copying, so streaming
+     starts exactly where the snapshot ends: nothing lost, nothing twice.
 
-If it fails half way, it removes what it created, restores the indexes, and
-records the error on the group (see pgvecrep stats). A group left half-done by
-a killed pgvecrep is cleaned up and started again by the next start_sync.
+--copy-mode native lets the engine copy (copy_data = true), but still drops
+the target's vector indexes (hnsw, ivfflat, and any index access method an
+extension provides) before the copy and rebuilds them once every table is
+ready: an HNSW graph built over finished data is ~9x faster than one grown
+row by row, and an IVFFlat index built on an empty table has useless
+centroids.
+
+If it fails half way it removes what it created (slot included), restores the
+indexes, and records the error on the group (see pgvecrep stats). A group left
+half-done by a killed pgvecrep is cleaned up and started again by the next
+start_sync.
 
 Example:
-  pgvecrep start_sync --group-name database-cluster-1`,
+  pgvecrep start_sync --group-name database-cluster-1
+  pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
 		run: runStartSync,
 	})
 }
@@ -46,9 +60,9 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	var tf tableFlags
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
-	f.stringVar(&copyMode, "copy-mode", "", initsync.Native, "how the initial data is copied: native (the engine's own copy)")
-	f.stringVar(&indexMem, "index-memory", "", "", "maintenance_work_mem for index builds, e.g. 2GB (default: the larger of 1GB and the target's setting)")
-	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers")
+	f.stringVar(&copyMode, "copy-mode", "", initsync.Fast, "how the initial data is copied: fast (parallel binary COPY under an exported snapshot) or native (the engine's own copy)")
+	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
+	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/2 at a time)")
 	tf.add(f)
 	if err := f.parse(args); err != nil {
 		return err

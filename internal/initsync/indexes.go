@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
@@ -62,8 +62,6 @@ func toDeferred(ix catalog.Index) group.Deferred {
 		kind = "primary"
 	case ix.ConType == "u":
 		kind = "unique"
-	case ix.ConType == "x":
-		kind = "exclusion"
 	}
 	name := ix.Name
 	if ix.Constraint != "" {
@@ -75,7 +73,7 @@ func toDeferred(ix catalog.Index) group.Deferred {
 // ordered puts keys first (foreign keys and some indexes depend on them),
 // then indexes largest first, then foreign keys.
 func ordered(ds []group.Deferred) []group.Deferred {
-	rank := map[string]int{"primary": 0, "unique": 1, "exclusion": 1, "vector": 2, "index": 2, "foreign": 3}
+	rank := map[string]int{"primary": 0, "unique": 1, "vector": 2, "index": 2, "foreign": 3}
 	out := append([]group.Deferred(nil), ds...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if rank[out[i].Kind] != rank[out[j].Kind] {
@@ -86,90 +84,66 @@ func ordered(ds []group.Deferred) []group.Deferred {
 	return out
 }
 
-// buildDeferred builds the deferred objects one at a time with generous build
-// settings, printing each build's progress.
+// buildDeferred builds the deferred objects: keys first, then indexes
+// (vector ones and the largest first, several at once within the memory
+// budget), then foreign keys, printing each build's phase and percent.
+// Each finished object is marked built, so a rerun after a crash skips it.
 func (s *syncer) buildDeferred(ctx context.Context) error {
 	pending, err := group.PendingDeferred(ctx, s.tgt, s.opts.Group)
 	if err != nil || len(pending) == 0 {
 		return err
 	}
-	settings, err := s.buildSettings(ctx)
+	objs := make([]postdata.Object, len(pending))
+	byName := map[string]group.Deferred{}
+	for i, d := range pending {
+		table, err := pg.ParseName(d.Table, "public")
+		if err != nil {
+			return fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
+		}
+		objs[i] = postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}
+		byName[objs[i].String()] = d
+	}
+	budget, parallel, err := s.buildBudget(ctx, len(objs))
 	if err != nil {
 		return err
 	}
-	s.p.Printf("building %d deferred index(es) with maintenance_work_mem=%s, max_parallel_maintenance_workers=%d",
-		len(pending), settings.MaintenanceWorkMem, settings.ParallelWorkers)
-	conn, err := pg.ConnectConfig(ctx, pg.Target, s.opts.Target)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	for _, sql := range settings.SQL() {
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("apply build settings: %w", err)
-		}
-	}
-	for _, d := range ordered(pending) {
-		start := time.Now()
-		s.p.Printf("building %s %s on %s", d.Kind, d.Name, d.Table)
-		if err := s.buildOne(ctx, conn.PgConn().PID(), func() error {
-			_, err := conn.Exec(ctx, d.Definition)
-			if alreadyExists(err) {
-				return nil
-			}
-			return err
-		}); err != nil {
-			return fmt.Errorf("build %s %s on %s: %w", d.Kind, d.Name, d.Table, err)
-		}
-		if err := group.MarkBuilt(ctx, s.tgt, s.opts.Group, d); err != nil {
-			return err
-		}
-		s.p.Printf("built %s %s in %s", d.Kind, d.Name, progress.Elapsed(time.Since(start)))
-	}
-	return nil
+	s.p.Printf("building %d index(es) and constraint(s): memory budget %s (--index-memory), %d at a time",
+		len(objs), vector.FormatBytes(budget), parallel)
+	return postdata.Build(ctx, objs, postdata.Options{
+		Target:       s.opts.Target,
+		Parallel:     parallel,
+		MemoryBudget: budget,
+		Progress:     s.buildProgress,
+		OnBuilt: func(o postdata.Object) error {
+			return group.MarkBuilt(ctx, s.tgt, s.opts.Group, byName[o.String()])
+		},
+	})
 }
 
-// buildOne runs build while polling pg_stat_progress_create_index for the
-// building backend, printing phase and percent as they change.
-func (s *syncer) buildOne(ctx context.Context, pid uint32, build func() error) error {
-	done := make(chan error, 1)
-	go func() { done <- build() }()
-	tick := time.NewTicker(s.opts.PollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-tick.C:
-			var phase string
-			var pct float64
-			err := s.tgt.QueryRow(ctx, `SELECT phase, CASE WHEN blocks_total > 0 THEN 100.0 * blocks_done / blocks_total
-				WHEN tuples_total > 0 THEN 100.0 * tuples_done / tuples_total ELSE 0 END
-				FROM pg_stat_progress_create_index WHERE pid = $1`, int32(pid)).Scan(&phase, &pct)
-			if err == nil {
-				s.p.Changed(fmt.Sprint("build", pid), "  %s: %.0f%%", phase, pct)
-			}
-		}
+func (s *syncer) buildProgress(e postdata.BuildEvent) {
+	key := "build " + e.Object.String()
+	switch {
+	case e.Done:
+		s.p.Printf("built %s in %s", e.Object, progress.Elapsed(e.Elapsed))
+	case e.Percent > 0:
+		s.p.Changed(key, "building %s: %s %.0f%%", e.Object, e.Phase, e.Percent)
+	default:
+		s.p.Changed(key, "building %s: %s", e.Object, e.Phase)
 	}
 }
 
-// buildSettings picks maintenance_work_mem and parallel workers for builds:
-// the larger of the target's setting and the requested or default budget.
-func (s *syncer) buildSettings(ctx context.Context) (vector.BuildSettings, error) {
-	facts, err := pg.LoadFacts(ctx, s.tgt)
-	if err != nil {
-		return vector.BuildSettings{}, err
+// buildBudget picks the memory budget (--index-memory, else chosen from the
+// target's maintenance_work_mem) and how many builds share it.
+func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, error) {
+	budget := s.opts.IndexMemory
+	if budget == 0 {
+		var err error
+		if budget, err = postdata.DefaultBudget(ctx, s.tgt); err != nil {
+			return 0, 0, err
+		}
 	}
-	mem := s.opts.IndexMemory
-	if mem == 0 {
-		mem = DefaultIndexMemory
-	}
-	mem = max(mem, facts.MaintenanceWorkMem)
-	workers := max(facts.MaxParallelMaint, 2)
-	return vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(mem), ParallelWorkers: workers}, nil
+	// Each build runs a leader and parallel workers; one build per two
+	// copy jobs keeps the cores busy without thrashing.
+	parallel := max(1, min(objects, s.opts.Jobs/2))
+	return budget, parallel, nil
 }
-
-// DefaultIndexMemory is maintenance_work_mem for a build when the user says
-// nothing: enough for an HNSW graph of a few hundred thousand 768-d vectors
-// to stay in memory, which is what makes the build fast.
-const DefaultIndexMemory = 1 << 30

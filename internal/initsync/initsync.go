@@ -28,6 +28,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/snapshot"
 )
 
 // Copy modes.
@@ -51,7 +52,8 @@ type Options struct {
 	Out                  io.Writer
 	// IndexMemory is maintenance_work_mem for index builds, in bytes; 0 = default.
 	IndexMemory int64
-	// Jobs is the number of parallel copy workers (fast) and concurrent builds.
+	// Jobs is the number of parallel copy workers (fast); concurrent index
+	// builds are half of it.
 	Jobs int
 	// PollInterval is how often progress is polled; 0 = 1s.
 	PollInterval time.Duration
@@ -86,7 +88,8 @@ type syncer struct {
 	p        *progress.Printer
 	name     string // publication, slot and subscription name
 
-	createdPub, createdSlot, createdSub, dataCopied bool
+	slot        *snapshot.Slot // the fast path's exporting connection, open during the copy
+	targetSuper bool
 }
 
 func (s *syncer) hook(point string) error {
@@ -131,29 +134,18 @@ func (s *syncer) claim(ctx context.Context) (group.Group, error) {
 func (s *syncer) run(ctx context.Context) error {
 	mode := s.opts.CopyMode
 	if mode == "" {
-		mode = Native
+		mode = Fast
+	}
+	if mode != Native && mode != Fast {
+		return hint.New(fmt.Sprintf("unknown copy mode %q", mode), "use --copy-mode fast (the default) or --copy-mode native")
 	}
 	tables := quotedNames(s.opts.Tables)
 	if err := group.Start(ctx, s.tgt, s.opts.Group, tables, mode); err != nil {
 		return err
 	}
 	s.p.Printf("group %s: %d table(s), copy mode %s", s.opts.Group, len(tables), mode)
-	if err := s.deferVectorIndexes(ctx); err != nil {
+	if err := s.copy(ctx, mode); err != nil {
 		return err
-	}
-	if err := s.createPublication(ctx); err != nil {
-		return err
-	}
-	if err := s.hook("after-publication"); err != nil {
-		return err
-	}
-	switch mode {
-	case Native:
-		if err := s.nativeCopy(ctx); err != nil {
-			return err
-		}
-	default:
-		return hint.New(fmt.Sprintf("unknown copy mode %q", mode), "use --copy-mode native or --copy-mode fast")
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Indexing); err != nil {
 		return err
@@ -164,11 +156,44 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := s.buildDeferred(ctx); err != nil {
 		return err
 	}
+	if err := s.hook("after-indexes"); err != nil {
+		return err
+	}
+	if mode == Fast {
+		if err := s.attachSubscription(ctx); err != nil {
+			return err
+		}
+	}
 	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Streaming); err != nil {
 		return err
 	}
 	s.p.Printf("group %s is streaming", s.opts.Group)
 	return nil
+}
+
+// copy defers the target's indexes, creates the publication, and copies the
+// data the way the mode says.
+func (s *syncer) copy(ctx context.Context, mode string) error {
+	var err error
+	if mode == Fast {
+		s.targetSuper = superuser(ctx, s.tgt)
+		err = s.deferAll(ctx)
+	} else {
+		err = s.deferVectorIndexes(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.createPublication(ctx); err != nil {
+		return err
+	}
+	if err := s.hook("after-publication"); err != nil {
+		return err
+	}
+	if mode == Fast {
+		return s.fastCopy(ctx)
+	}
+	return s.nativeCopy(ctx)
 }
 
 func quotedNames(ts []catalog.Table) []string {
@@ -189,7 +214,6 @@ func (s *syncer) createPublication(ctx context.Context) error {
 		}
 		return fmt.Errorf("create publication %s on the source: %w", s.name, err)
 	}
-	s.createdPub = true
 	s.p.Printf("created publication %s on the source", s.name)
 	return nil
 }
@@ -201,7 +225,6 @@ func (s *syncer) createSlot(ctx context.Context) error {
 	if _, err := s.src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, s.name); err != nil {
 		return fmt.Errorf("create replication slot %s on the source: %w", s.name, err)
 	}
-	s.createdSlot = true
 	s.p.Printf("created replication slot %s on the source", s.name)
 	return nil
 }
@@ -220,7 +243,6 @@ func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
 		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.name, msg),
 			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
 	}
-	s.createdSub = true
 	s.p.Printf("created subscription %s on the target", s.name)
 	return nil
 }
@@ -230,6 +252,7 @@ func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
 func (s *syncer) rollback(cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	s.closeSlot()
 	s.p.Printf("start_sync failed: %v; removing what it created", cause)
 	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: quotedNames(s.opts.Tables)}
 	if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {

@@ -52,8 +52,15 @@ func setup(t *testing.T, rows int) (pgtest.DB, pgtest.DB, *pgx.Conn, *pgx.Conn, 
 	return src, tgt, sconn, tconn, opts
 }
 
-func TestNativeStartSync(t *testing.T) {
+func TestStartSync(t *testing.T) {
+	for _, mode := range []string{Native, Fast} {
+		t.Run(mode, func(t *testing.T) { testStartSync(t, mode) })
+	}
+}
+
+func testStartSync(t *testing.T, mode string) {
 	src, tgt, sconn, tconn, opts := setup(t, 500)
+	opts.CopyMode = mode
 	ctx := context.Background()
 	if err := Start(ctx, sconn, tconn, opts); err != nil {
 		t.Fatal(err)
@@ -84,40 +91,52 @@ func TestNativeStartSync(t *testing.T) {
 }
 
 func TestFailureLeavesNothing(t *testing.T) {
-	for _, point := range []string{"after-publication", "after-subscription", "before-indexes"} {
-		t.Run(point, func(t *testing.T) {
-			src, tgt, sconn, tconn, opts := setup(t, 200)
-			boom := errors.New("injected failure")
-			opts.Hook = func(p string) error {
-				if p == point {
-					return boom
-				}
-				return nil
-			}
-			ctx := context.Background()
-			if err := Start(ctx, sconn, tconn, opts); !errors.Is(err, boom) {
-				t.Fatalf("Start = %v, want injected failure", err)
-			}
-			assertNothingLeft(t, src, tgt)
-			if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 0 {
-				t.Errorf("target keeps %d partly copied rows", n)
-			}
-			if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'test_embedding_idx'"); n != 1 {
-				t.Errorf("vector index not restored after failure")
-			}
-			g, _ := group.Get(ctx, tconn, "g1")
-			if g.Phase != group.Failed || g.LastError == "" {
-				t.Errorf("group = %s %q, want failed with the error recorded", g.Phase, g.LastError)
-			}
-			// And the next start_sync completes.
-			opts.Hook = nil
-			if err := Start(ctx, sconn, tconn, opts); err != nil {
-				t.Fatalf("start_sync after failure: %v", err)
-			}
-			if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
-				t.Errorf("target rows after retry = %d, want 200", n)
-			}
-		})
+	points := map[string][]string{
+		Native: {"after-publication", "after-subscription", "before-indexes"},
+		Fast:   {"copying", "before-indexes", "after-indexes"},
+	}
+	for mode, list := range points {
+		for _, point := range list {
+			t.Run(mode+"/"+point, func(t *testing.T) { testFailure(t, mode, point) })
+		}
+	}
+}
+
+func testFailure(t *testing.T, mode, point string) {
+	src, tgt, sconn, tconn, opts := setup(t, 200)
+	opts.CopyMode = mode
+	boom := errors.New("injected failure")
+	opts.Hook = func(p string) error {
+		if p == point {
+			return boom
+		}
+		return nil
+	}
+	ctx := context.Background()
+	if err := Start(ctx, sconn, tconn, opts); !errors.Is(err, boom) {
+		t.Fatalf("Start = %v, want injected failure", err)
+	}
+	assertNothingLeft(t, src, tgt)
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 0 {
+		t.Errorf("target keeps %d partly copied rows", n)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'test_embedding_idx'"); n != 1 {
+		t.Errorf("vector index not restored after failure")
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'test'::regclass AND contype = 'p'"); n != 1 {
+		t.Errorf("primary key not restored after failure")
+	}
+	g, _ := group.Get(ctx, tconn, "g1")
+	if g.Phase != group.Failed || g.LastError == "" {
+		t.Errorf("group = %s %q, want failed with the error recorded", g.Phase, g.LastError)
+	}
+	// And the next start_sync completes.
+	opts.Hook = nil
+	if err := Start(ctx, sconn, tconn, opts); err != nil {
+		t.Fatalf("start_sync after failure: %v", err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
+		t.Errorf("target rows after retry = %d, want 200", n)
 	}
 }
 

@@ -20,7 +20,6 @@ func (s *syncer) nativeCopy(ctx context.Context) error {
 	if err := s.createSubscription(ctx, true); err != nil {
 		return err
 	}
-	s.dataCopied = true
 	if err := s.hook("after-subscription"); err != nil {
 		return err
 	}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/snapshot"
 )
 
 // Teardown undoes a start_sync that did not finish: subscription, slot and
@@ -34,7 +34,7 @@ func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p *progres
 // the subscription is then detached from its slot first, and the slot stays
 // behind on the source (the caller must say so).
 func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p *progress.Printer) error {
-	if err := dropSubscription(ctx, tgt, name, src == nil, p); err != nil {
+	if err := dropSubscription(ctx, tgt, name, p); err != nil {
 		return err
 	}
 	if src == nil {
@@ -56,7 +56,7 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p *progress.Pr
 	return nil
 }
 
-func dropSubscription(ctx context.Context, tgt *pgx.Conn, name string, keepSlot bool, p *progress.Printer) error {
+func dropSubscription(ctx context.Context, tgt *pgx.Conn, name string, p *progress.Printer) error {
 	var exists bool
 	if err := tgt.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1
 		AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`, name).Scan(&exists); err != nil {
@@ -76,48 +76,25 @@ func dropSubscription(ctx context.Context, tgt *pgx.Conn, name string, keepSlot 
 		}
 	}
 	p.Printf("dropped subscription %s on the target", name)
-	_ = keepSlot
 	return nil
 }
 
 // DropSlot drops a replication slot on the source if it exists, ending the
-// walsender still attached to it (a disabled subscription lets go within
-// moments; a killed pgvecrep's replication connection may linger).
+// walsender still attached to it (a killed pgvecrep's replication connection
+// may linger for a moment).
 func DropSlot(ctx context.Context, src *pgx.Conn, name string, p *progress.Printer) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var exists bool
-		var pid *int32
-		err := src.QueryRow(ctx, `SELECT true, active_pid FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&exists, &pid)
-		if err == pgx.ErrNoRows {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("look up replication slot %s: %w", name, err)
-		}
-		if pid != nil {
-			if _, err := src.Exec(ctx, `SELECT pg_terminate_backend($1)`, *pid); err != nil {
-				return fmt.Errorf("end the walsender of slot %s: %w", name, err)
-			}
-		} else {
-			_, err = src.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, name)
-			if err == nil {
-				p.Printf("dropped replication slot %s on the source", name)
-				return nil
-			}
-			if c := pg.Code(err); c != "55006" && c != "42704" {
-				return fmt.Errorf("drop replication slot %s on the source: %w", name, err)
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("drop replication slot %s on the source: still in use after 30s", name)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	var exists bool
+	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up replication slot %s: %w", name, err)
 	}
+	if !exists {
+		return nil
+	}
+	if err := snapshot.DropSlot(ctx, src, name); err != nil {
+		return err
+	}
+	p.Printf("dropped replication slot %s on the source", name)
+	return nil
 }
 
 // RestoreDeferred builds again every deferred object of the group that is not

@@ -1,0 +1,211 @@
+package initsync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/snapshot"
+)
+
+// The fast path (DESIGN.md "Initial sync: the fast path"):
+//
+//  1. the slot is created on a replication connection that exports its
+//     snapshot; that connection stays open until the copy ends, because the
+//     snapshot lives only as long as it does;
+//  2. the target's tables lose their keys, indexes and foreign keys (saved in
+//     the metadata first);
+//  3. copy workers import the snapshot and stream binary COPY from the source
+//     straight into COPY on the target;
+//  4. keys, indexes and foreign keys are built over the finished data;
+//  5. the subscription attaches to the slot without copying: the slot starts
+//     decoding exactly at the snapshot's LSN, so every change after the
+//     snapshot is streamed once and none before it.
+
+// deferAll records and drops every index, key and foreign key of the
+// target's replicated tables: rows go into bare heaps, and each structure is
+// built once over the finished data.
+func (s *syncer) deferAll(ctx context.Context) error {
+	tgtTables, err := catalog.Lookup(ctx, s.tgt, catalog.NamesOf(s.opts.Tables))
+	if err != nil {
+		return err
+	}
+	var oids []uint32
+	for _, t := range tgtTables {
+		oids = append(oids, t.OID)
+	}
+	fks, err := foreignKeysTouching(ctx, s.tgt, oids)
+	if err != nil {
+		return err
+	}
+	idxs, err := catalog.Indexes(ctx, s.tgt, oids)
+	if err != nil {
+		return err
+	}
+	var deferred []group.Deferred
+	var drops []string
+	for _, fk := range fks {
+		deferred = append(deferred, group.Deferred{Table: fk.Table.Quoted(), Name: fk.Name, Kind: postdata.Foreign, Definition: fk.Def})
+		drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
+	}
+	for _, ix := range idxs {
+		deferred = append(deferred, toDeferred(ix))
+		drops = append(drops, ix.DropSQL())
+	}
+	if err := group.SaveDeferred(ctx, s.tgt, s.opts.Group, deferred); err != nil {
+		return err
+	}
+	for i, sql := range drops {
+		if _, err := s.tgt.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("drop %s %s before the copy: %w", deferred[i].Kind, deferred[i].Name, err)
+		}
+	}
+	if len(deferred) > 0 {
+		s.p.Printf("deferred %d index(es), key(s) and foreign key(s) until the data is in (vector: %s)", len(deferred), vectorNames(deferred))
+	}
+	return nil
+}
+
+func vectorNames(ds []group.Deferred) string {
+	var names []string
+	for _, d := range ds {
+		if d.Kind == postdata.Vector {
+			names = append(names, d.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// foreignKeysTouching lists foreign keys declared on the tables or
+// referencing them: a referenced primary key cannot be dropped while they exist.
+func foreignKeysTouching(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]catalog.ForeignKey, error) {
+	rows, err := conn.Query(ctx, `
+SELECT n.nspname, t.relname, k.conname,
+       format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname) || pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
+	if err != nil {
+		return nil, fmt.Errorf("list foreign keys: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (catalog.ForeignKey, error) {
+		var fk catalog.ForeignKey
+		return fk, r.Scan(&fk.Table.Schema, &fk.Table.Name, &fk.Name, &fk.Def)
+	})
+}
+
+// fastCopy creates the slot with an exported snapshot and copies every table
+// under it with parallel COPY streams.
+func (s *syncer) fastCopy(ctx context.Context) error {
+	slot, err := snapshot.CreateSlot(ctx, s.opts.Source, s.name)
+	if err != nil {
+		return err
+	}
+	s.slot = slot
+	defer s.closeSlot()
+	s.p.Printf("created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
+	if err := group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN); err != nil {
+		return err
+	}
+	format, why, err := s.copyFormat(ctx)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		s.p.Printf("copying in text format: %s", why)
+	}
+	jobs := copier.Plan(s.opts.Tables, s.opts.Jobs, 0)
+	if err := s.hook("copying"); err != nil {
+		return err
+	}
+	cp := newCopyProgress(s, jobs)
+	res, err := copier.Run(ctx, jobs, copier.Options{
+		Source: s.opts.Source, Target: s.opts.Target, Snapshot: slot.SnapshotName,
+		Jobs: s.opts.Jobs, Format: format, SkipTriggers: s.targetSuper, Progress: cp.event,
+	})
+	if err != nil {
+		return err
+	}
+	s.p.Printf("copied %d rows (%s) in %s, %s/s", res.Rows, progress.Bytes(res.Bytes),
+		progress.Elapsed(res.Elapsed), progress.Bytes(int64(float64(res.Bytes)/max(res.Elapsed.Seconds(), 0.001))))
+	return cp.record(ctx, res)
+}
+
+func (s *syncer) closeSlot() {
+	if s.slot != nil {
+		_ = s.slot.Close(context.Background())
+		s.slot = nil
+	}
+}
+
+// copyFormat picks binary unless an extension providing a column type has a
+// different version on the two sides: binary COPY sends a type's internal
+// representation, which only the same version is sure to read back.
+func (s *syncer) copyFormat(ctx context.Context) (format, why string, err error) {
+	srcExt, err := catalog.Extensions(ctx, s.src)
+	if err != nil {
+		return "", "", err
+	}
+	tgtExt, err := catalog.Extensions(ctx, s.tgt)
+	if err != nil {
+		return "", "", err
+	}
+	tgtVer := map[string]string{}
+	for _, e := range tgtExt {
+		tgtVer[e.Name] = e.Version
+	}
+	used := map[string]bool{}
+	for _, t := range s.opts.Tables {
+		for _, c := range t.Columns {
+			if c.TypeExt != "" {
+				used[c.TypeExt] = true
+			}
+		}
+	}
+	for _, e := range srcExt {
+		if used[e.Name] && tgtVer[e.Name] != e.Version {
+			return "text", fmt.Sprintf("extension %s is %s on the source and %s on the target, and binary values are only safe between equal versions",
+				e.Name, e.Version, orNone(tgtVer[e.Name])), nil
+		}
+	}
+	return "binary", "", nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not installed"
+	}
+	return s
+}
+
+// attachSubscription analyzes the copied tables and creates the
+// subscription on the existing slot, without a copy.
+func (s *syncer) attachSubscription(ctx context.Context) error {
+	start := time.Now()
+	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables)); err != nil {
+		return err
+	}
+	s.p.Printf("analyzed %d table(s) in %s", len(s.opts.Tables), progress.Elapsed(time.Since(start)))
+	if err := s.createSubscription(ctx, false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// superuser reports whether pgvecrep's target user is a superuser (needed to
+// keep user triggers from firing for copied rows).
+func superuser(ctx context.Context, conn *pgx.Conn) bool {
+	f, err := pg.LoadFacts(ctx, conn)
+	return err == nil && f.Superuser
+}
