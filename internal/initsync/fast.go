@@ -126,6 +126,11 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 		s.p.Printf("copying in text format: %s", why)
 	}
 	jobs := copier.Plan(s.opts.Tables, s.opts.Jobs, 0)
+	for _, t := range s.opts.Tables {
+		if err := group.SetTableState(ctx, s.tgt, s.opts.Group, group.TableState{Table: t.Name.Quoted(), State: "copying"}); err != nil {
+			return err
+		}
+	}
 	if err := s.hook("copying"); err != nil {
 		return err
 	}

@@ -138,6 +138,9 @@ func tableState(sub, copied string, phase group.Phase) string {
 		}
 		return "streaming"
 	}
+	if copied == "copied" && phase == group.Indexing {
+		return "indexing"
+	}
 	if copied != "" && copied != "pending" {
 		return copied
 	}
