@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// dataset is one benchmark workload: tables, their indexes and their rows.
+type dataset struct {
+	Name   string // flag name: headline, 768, multi
+	Title  string // what it is, for the report
+	Tables []table
+}
+
+// table is one table of a dataset. Columns hold no keys, so the floor can
+// create it bare; Key and Indexes are what every other target starts with.
+type table struct {
+	Name    string
+	Columns string   // column definitions, without constraints
+	Key     string   // primary key column list
+	Indexes []string // CREATE INDEX statements
+	Rows    int
+	// Dim is the vector dimension of column embedding; 0 for a table filled by Fill.
+	Dim int
+	// Fill inserts the rows of a non-vector table; $1 is the row count.
+	Fill string
+}
+
+// createSQL creates the table with its key and indexes, as a user would
+// have it on a target before replication starts.
+func (t table) createSQL() []string {
+	sql := []string{fmt.Sprintf("CREATE TABLE %s (%s, PRIMARY KEY (%s))", ident(t.Name), t.Columns, t.Key)}
+	return append(sql, t.Indexes...)
+}
+
+// bareSQL creates the table with neither key nor index: the floor's copy
+// target, whose objects are built afterwards.
+func (t table) bareSQL() string {
+	return fmt.Sprintf("CREATE TABLE %s (%s)", ident(t.Name), t.Columns)
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// rows is the dataset's total row count.
+func (d dataset) rows() int {
+	n := 0
+	for _, t := range d.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// eventsFill is a deterministic 1M-row-class non-vector table: no vector,
+// several types, a text column wide enough to make the table the largest.
+const eventsFill = `
+INSERT INTO events (id, user_id, kind, payload, created_at)
+SELECT i, (i * 7919) % 50000, (ARRAY['view', 'click', 'cart', 'buy'])[1 + i % 4],
+       md5(i::text) || md5((i * 31)::text), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'
+FROM generate_series(1, $1::int) AS i`
+
+func vectorTable(name string, rows, dim int, index string) table {
+	return table{
+		Name:    name,
+		Columns: fmt.Sprintf("id bigint NOT NULL, embedding vector(%d)", dim),
+		Key:     "id",
+		Indexes: []string{index},
+		Rows:    rows,
+		Dim:     dim,
+	}
+}
+
+// datasets are the workloads, full size or the quick run's small ones.
+func datasets(quick bool) []dataset {
+	n := func(full, small int) int {
+		if quick {
+			return small
+		}
+		return full
+	}
+	head := n(100_000, 10_000)
+	wide := n(20_000, 2_000)
+	events, hnsw, ivf := n(1_000_000, 100_000), n(50_000, 5_000), n(50_000, 5_000)
+	return []dataset{
+		{Name: "headline", Title: fmt.Sprintf("%s x 128-d, HNSW vector_l2_ops", count(head)), Tables: []table{
+			vectorTable("items", head, 128, "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops)"),
+		}},
+		{Name: "768", Title: fmt.Sprintf("%s x 768-d, HNSW vector_cosine_ops", count(wide)), Tables: []table{
+			vectorTable("docs", wide, 768, "CREATE INDEX docs_embedding_idx ON docs USING hnsw (embedding vector_cosine_ops)"),
+		}},
+		{Name: "multi", Title: fmt.Sprintf("%s-row non-vector table + %s x 64-d HNSW + %s x 128-d IVFFlat",
+			count(events), count(hnsw), count(ivf)), Tables: []table{
+			{
+				Name:    "events",
+				Columns: "id bigint NOT NULL, user_id int NOT NULL, kind text NOT NULL, payload text, created_at timestamptz NOT NULL",
+				Key:     "id",
+				Indexes: []string{"CREATE INDEX events_user_id_idx ON events (user_id, created_at)"},
+				Rows:    events,
+				Fill:    eventsFill,
+			},
+			vectorTable("images", hnsw, 64, "CREATE INDEX images_embedding_idx ON images USING hnsw (embedding vector_l2_ops)"),
+			vectorTable("products", ivf, 128,
+				"CREATE INDEX products_embedding_idx ON products USING ivfflat (embedding vector_l2_ops) WITH (lists = 100)"),
+		}},
+	}
+}
+
+// count prints a row count people read at a glance: 100k, 1M.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+// load creates the dataset's tables on the source and fills them, then
+// builds their indexes (after the data, so loading stays quick) and vacuums
+// and analyzes them, so every scenario reads the same settled heap.
+func load(ctx context.Context, conn *pgx.Conn, d dataset, seed uint64) error {
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
+		return fmt.Errorf("create extension vector on the source: %w", err)
+	}
+	for _, t := range d.Tables {
+		create := t.createSQL()
+		if err := execAll(ctx, conn, create[:1]); err != nil {
+			return fmt.Errorf("create source table %s: %w", t.Name, err)
+		}
+		if err := fill(ctx, conn, t, seed); err != nil {
+			return fmt.Errorf("fill source table %s: %w", t.Name, err)
+		}
+		if err := execAll(ctx, conn, create[1:]); err != nil {
+			return fmt.Errorf("index source table %s: %w", t.Name, err)
+		}
+		if _, err := conn.Exec(ctx, "VACUUM (FREEZE, ANALYZE) "+ident(t.Name)); err != nil {
+			return fmt.Errorf("vacuum source table %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+func fill(ctx context.Context, conn *pgx.Conn, t table, seed uint64) error {
+	if t.Dim == 0 {
+		_, err := conn.Exec(ctx, t.Fill, t.Rows)
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeVectors(pw, t, seed)) }()
+	_, err := conn.PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (id, embedding) FROM STDIN", ident(t.Name)))
+	pr.Close() // unblocks the writer when the COPY stopped early
+	return err
+}
+
+// writeVectors writes t's rows in COPY text format: ids 1..Rows and vectors
+// of uniform components in [-1, 1), from a generator seeded by the seed and
+// the table's name, so every run loads the same data.
+func writeVectors(w io.Writer, t table, seed uint64) error {
+	h := fnv.New64a()
+	h.Write([]byte(t.Name))
+	rng := rand.New(rand.NewPCG(seed, h.Sum64()))
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var line []byte
+	for id := 1; id <= t.Rows; id++ {
+		line = strconv.AppendInt(line[:0], int64(id), 10)
+		line = append(line, "\t["...)
+		for i := range t.Dim {
+			if i > 0 {
+				line = append(line, ',')
+			}
+			line = strconv.AppendFloat(line, rng.Float64()*2-1, 'f', 5, 64)
+		}
+		line = append(line, "]\n"...)
+		if _, err := bw.Write(line); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func execAll(ctx context.Context, conn *pgx.Conn, sqls []string) error {
+	for _, sql := range sqls {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", firstLine(sql), err)
+		}
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}

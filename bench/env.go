@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// Build settings every scenario uses: the clusters' own settings, what
+// pgvecrep is told with --index-memory, and what the floor's builds get.
+const (
+	indexMemory        = 1 << 30
+	indexMemoryFlag    = "1GB"
+	maintenanceWorkers = 2
+)
+
+// settings are both clusters' server settings, identical for every scenario
+// (the apply workers of the native scenarios inherit them). fsync,
+// full_page_writes and synchronous_commit are off, as in every localpg
+// cluster: the results file records it.
+var settings = map[string]string{
+	"shared_buffers":                    "1GB",
+	"max_wal_size":                      "8GB",
+	"checkpoint_timeout":                "30min",
+	"maintenance_work_mem":              indexMemoryFlag,
+	"max_parallel_maintenance_workers":  fmt.Sprint(maintenanceWorkers),
+	"max_sync_workers_per_subscription": "2",
+	"fsync":                             "off",
+	"full_page_writes":                  "off",
+	"synchronous_commit":                "off",
+}
+
+// clusters are the source and the target servers of a run.
+type clusters struct {
+	src, tgt *localpg.Cluster
+}
+
+// startClusters starts the two servers; on failure nothing is left running.
+func startClusters(ctx context.Context) (*clusters, error) {
+	bin, err := localpg.FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	if !localpg.HasVector(bin) {
+		return nil, fmt.Errorf("pgvector is not installed for the server in %s; run make deps (scripts/install-deps.sh)", bin)
+	}
+	src, err := localpg.Start(ctx, localpg.Options{Settings: settings})
+	if err != nil {
+		return nil, fmt.Errorf("start source cluster: %w", err)
+	}
+	tgt, err := localpg.Start(ctx, localpg.Options{Settings: settings})
+	if err != nil {
+		_ = src.Stop()
+		return nil, fmt.Errorf("start target cluster: %w", err)
+	}
+	return &clusters{src: src, tgt: tgt}, nil
+}
+
+// stop shuts both servers down and removes their directories.
+func (c *clusters) stop() error {
+	return errors.Join(c.src.Stop(), c.tgt.Stop())
+}
+
+// checkpoint flushes both servers, so a scenario does not pay for the dirty
+// buffers of the one before.
+func (c *clusters) checkpoint(ctx context.Context) error {
+	for _, cl := range []*localpg.Cluster{c.src, c.tgt} {
+		if err := cl.Exec(ctx, "postgres", "CHECKPOINT"); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// prepareTarget creates a fresh target database with pgvector and the
+// dataset's tables: with keys and indexes, or bare for the floor.
+func (c *clusters) prepareTarget(ctx context.Context, db string, d dataset, bare bool) error {
+	if err := c.tgt.CreateDB(ctx, db); err != nil {
+		return fmt.Errorf("create target database %s: %w", db, err)
+	}
+	sqls := []string{"CREATE EXTENSION vector"}
+	for _, t := range d.Tables {
+		if bare {
+			sqls = append(sqls, t.bareSQL())
+		} else {
+			sqls = append(sqls, t.createSQL()...)
+		}
+	}
+	conn, err := c.tgt.Connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := execAll(ctx, conn, sqls); err != nil {
+		return fmt.Errorf("prepare target database %s: %w", db, err)
+	}
+	return nil
+}
+
+// detach removes every subscription of the target database and every
+// publication and replication slot of the source database, whoever left
+// them there, so the next scenario starts clean and the target can be dropped.
+func (c *clusters) detach(ctx context.Context, srcDB, tgtDB string) error {
+	tgt, err := c.tgt.Connect(ctx, tgtDB)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	subs, err := names(ctx, tgt, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return err
+	}
+	for _, s := range subs {
+		id := ident(s)
+		err := execAll(ctx, tgt, []string{"ALTER SUBSCRIPTION " + id + " DISABLE",
+			"ALTER SUBSCRIPTION " + id + " SET (slot_name = NONE)", "DROP SUBSCRIPTION " + id})
+		if err != nil {
+			return fmt.Errorf("drop subscription %s: %w", s, err)
+		}
+	}
+	src, err := c.src.Connect(ctx, srcDB)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	pubs, err := names(ctx, src, "SELECT pubname FROM pg_publication")
+	if err != nil {
+		return err
+	}
+	for _, p := range pubs {
+		if _, err := src.Exec(ctx, "DROP PUBLICATION "+ident(p)); err != nil {
+			return fmt.Errorf("drop publication %s: %w", p, err)
+		}
+	}
+	return dropSlots(ctx, src)
+}
+
+// dropSlots drops the source database's replication slots, ending the
+// walsenders that still hold them (a disabled subscription's sender takes a
+// moment to notice).
+func dropSlots(ctx context.Context, src *pgx.Conn) error {
+	const slots = `SELECT slot_name, coalesce(active_pid, 0) FROM pg_replication_slots WHERE database = current_database()`
+	for range 100 {
+		rows, err := src.Query(ctx, slots)
+		if err != nil {
+			return fmt.Errorf("list replication slots: %w", err)
+		}
+		type slot struct {
+			name string
+			pid  int32
+		}
+		left, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slot, error) {
+			var s slot
+			return s, r.Scan(&s.name, &s.pid)
+		})
+		if err != nil || len(left) == 0 {
+			return err
+		}
+		for _, s := range left {
+			if s.pid != 0 {
+				_, err = src.Exec(ctx, "SELECT pg_terminate_backend($1)", s.pid)
+			} else {
+				_, err = src.Exec(ctx, "SELECT pg_drop_replication_slot($1)", s.name)
+			}
+			if c := pg.Code(err); err != nil && c != "55006" && c != "42704" { // in use or gone: look again
+				return fmt.Errorf("drop replication slot %s: %w", s.name, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("replication slots still in use on the source after 10 s")
+}
+
+func names(ctx context.Context, conn *pgx.Conn, sql string) ([]string, error) {
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// verify checks that a scenario left the target with the source's rows and
+// every key and index valid: a fast result that lost data is no result.
+func (c *clusters) verify(ctx context.Context, d dataset, srcDB, tgtDB string) error {
+	src, err := c.src.Connect(ctx, srcDB)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	tgt, err := c.tgt.Connect(ctx, tgtDB)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	const indexes = `SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass AND indisvalid`
+	for _, t := range d.Tables {
+		var want, got, idx int64
+		if err := src.QueryRow(ctx, "SELECT count(*) FROM "+ident(t.Name)).Scan(&want); err != nil {
+			return fmt.Errorf("count source rows of %s: %w", t.Name, err)
+		}
+		if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+ident(t.Name)).Scan(&got); err != nil {
+			return fmt.Errorf("count target rows of %s: %w", t.Name, err)
+		}
+		if err := tgt.QueryRow(ctx, indexes, ident(t.Name)).Scan(&idx); err != nil {
+			return fmt.Errorf("count target indexes of %s: %w", t.Name, err)
+		}
+		if got != want || idx != int64(1+len(t.Indexes)) {
+			return fmt.Errorf("target table %s has %d rows and %d valid indexes; want %d rows and %d indexes",
+				t.Name, got, idx, want, 1+len(t.Indexes))
+		}
+	}
+	return nil
+}

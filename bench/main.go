@@ -1,0 +1,207 @@
+// Command bench measures pgvecrep's initial sync against the ways it
+// replaces and against the machine's floor, side by side in one run.
+//
+// It starts two throwaway local clusters (source and target, same tuned
+// settings), loads each dataset once on the source from a seeded generator,
+// and gets it onto a fresh target database four ways:
+//
+//  1. native, index first: the tutorial's way, a subscription with
+//     copy_data = true into a table that already has its vector index;
+//  2. native, index after the copy: pgvecrep start_sync --copy-mode native;
+//  3. pgvecrep fast: pgvecrep start_sync --copy-mode fast;
+//  4. the floor: pgvecrep's parallel binary COPY pipe into bare tables, then
+//     the same key and index builds, run directly and nothing else.
+//
+// Every scenario is verified (row counts, valid keys and indexes) before its
+// time counts. It prints a table per dataset (seconds per phase, total,
+// ratio to the floor, speed-up over scenario 1) and writes the results with
+// the machine's facts to bench/results/. Run it with make bench, or make
+// bench-quick for small datasets in under two minutes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C stops the run cleanly (clusters stopped and removed);
+	// with the handler gone, a second one kills at once.
+	go func() { <-ctx.Done(); stop() }()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command line.
+type options struct {
+	quick     bool
+	datasets  string
+	scenarios string
+	jobs      int
+	keep      bool
+	bin       string
+	results   string
+	seed      uint64
+	verbose   bool
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.quick, "quick", false, "small datasets: the whole run takes under two minutes")
+	fs.StringVar(&o.datasets, "datasets", "headline,768,multi", "datasets to run, comma-separated")
+	fs.StringVar(&o.scenarios, "scenarios", "1,2,3,4", "scenarios to run, by number or name (index-first,native,fast,floor)")
+	fs.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "parallel copy workers and builds (pgvecrep --jobs, and the floor's)")
+	fs.BoolVar(&o.keep, "keep", false, "leave the clusters and every database running at the end, and print their URLs")
+	fs.StringVar(&o.bin, "bin", "", "pgvecrep binary to run (default: build ./cmd/pgvecrep into a temp dir)")
+	fs.StringVar(&o.results, "results", "bench/results", `directory for the results files, relative to the module root ("" writes none)`)
+	fs.Uint64Var(&o.seed, "seed", 42, "seed of the data generator")
+	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi] [-scenarios 1,2,3,4] [-jobs N] [-keep]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q; see go run ./bench -h", fs.Arg(0))
+	}
+	if o.jobs < 1 {
+		return o, fmt.Errorf("-jobs must be at least 1")
+	}
+	return o, nil
+}
+
+// selectDatasets picks datasets by name from a comma list.
+func selectDatasets(list string, quick bool) ([]dataset, error) {
+	all := datasets(quick)
+	var out []dataset
+	for _, want := range strings.Split(list, ",") {
+		want = strings.TrimSpace(want)
+		found := false
+		for _, d := range all {
+			if d.Name == want {
+				out = append(out, d)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-datasets: unknown dataset %q; use headline, 768 or multi", want)
+		}
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseOptions(args, stderr)
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if err := runBench(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "bench: interrupted; clusters stopped")
+		}
+		return 1
+	}
+	return 0
+}
+
+// bench is one run's shared state.
+type bench struct {
+	o    options
+	c    *clusters
+	tool tool
+	jobs int
+	out  io.Writer
+}
+
+func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	ds, err := selectDatasets(o.datasets, o.quick)
+	if err != nil {
+		return err
+	}
+	ss, err := selectScenarios(o.scenarios)
+	if err != nil {
+		return err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, jobs: o.jobs, out: stdout}
+	b.tool, err = prepareTool(ctx, o, root, stderr)
+	if b.tool.tmp != "" {
+		defer os.RemoveAll(b.tool.tmp)
+	}
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	fmt.Fprintf(stdout, "starting source and target clusters (%s)\n", settingsLine())
+	if b.c, err = startClusters(ctx); err != nil {
+		return err
+	}
+	if o.keep {
+		defer b.printKept()
+	} else {
+		defer func() {
+			if serr := b.c.stop(); serr != nil && err == nil {
+				err = fmt.Errorf("stop clusters: %w", serr)
+			}
+		}()
+	}
+	var reports []datasetReport
+	for _, d := range ds {
+		rep, err := b.dataset(ctx, d, ss)
+		if err != nil {
+			return fmt.Errorf("dataset %s: %w", d.Name, err)
+		}
+		reports = append(reports, rep)
+	}
+	return b.finish(ctx, root, reports, started)
+}
+
+// prepareTool finds or builds the pgvecrep binary.
+func prepareTool(ctx context.Context, o options, root string, stderr io.Writer) (tool, error) {
+	t := tool{bin: o.bin}
+	if o.verbose {
+		t.echo = stderr
+	}
+	if t.bin != "" {
+		if _, err := os.Stat(t.bin); err != nil {
+			return t, fmt.Errorf("-bin: %w (build it with make build)", err)
+		}
+		return t, nil
+	}
+	dir, err := os.MkdirTemp("", "pgvecrep-bench-")
+	if err != nil {
+		return t, err
+	}
+	t.tmp = dir
+	t.bin, err = buildTool(ctx, root, dir)
+	return t, err
+}
+
+func (b *bench) printKept() {
+	fmt.Fprintf(b.out, "\nClusters left running (-keep):\n  source: %s  (data in %s)\n  target: %s  (data in %s)\n",
+		b.c.src.URL("postgres"), b.c.src.DataDir, b.c.tgt.URL("postgres"), b.c.tgt.DataDir)
+	fmt.Fprintf(b.out, "Stop each with: %s -D <data dir> stop (as the user %s), then remove its directory.\n",
+		b.c.src.Bin("pg_ctl"), b.c.src.User)
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Targets on the headline dataset (the issue's acceptance bar).
+const (
+	targetFloorRatio = 1.10 // fast total <= 1.10 x floor total
+	targetSpeedup    = 8.0  // fast at least 8x faster than index first
+)
+
+var header = []string{"scenario", "copy s", "index s", "other s", "total s", "× floor", "speed-up over (1)"}
+
+// total is the named scenario's total, 0 when it has none.
+func (r datasetReport) total(id string) float64 {
+	for _, res := range r.Results {
+		if res.Scenario == id && res.ok() {
+			return res.Total
+		}
+	}
+	return 0
+}
+
+// row is one result's table cells. Index first has no index phase: its
+// index is maintained row by row inside the copy.
+func row(res result, floor, first float64) []string {
+	label := fmt.Sprintf("(%d) %s", res.Num, res.Label)
+	switch {
+	case res.Error != "":
+		return []string{label, "failed", "", "", "", "", ""}
+	case res.Skipped != "":
+		return []string{label, "skipped: " + res.Skipped, "", "", "", "", ""}
+	}
+	copyS, indexS, otherS := "?", "?", "?"
+	if res.Phased {
+		copyS, indexS, otherS = f1(res.Copy), f1(res.Index), f1(res.Other)
+	}
+	if res.Scenario == "index-first" {
+		indexS = "(in copy)"
+	}
+	return []string{label, copyS, indexS, otherS, f1(res.Total), ratio(res.Total, floor), ratio(first, res.Total)}
+}
+
+func f1(s float64) string { return fmt.Sprintf("%.1f", s) }
+
+// ratio is a/b as "1.23×", or "-" when either is unknown.
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// printTable prints a dataset's results as an aligned text table.
+func printTable(w io.Writer, rep datasetReport) {
+	floor, first := rep.total("floor"), rep.total("index-first")
+	fmt.Fprintf(w, "\n%s: %s (%d table(s), %d rows, %s)\n", rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes))
+	line := func(cells []string) {
+		fmt.Fprintf(w, "  %-32s", cells[0])
+		if len(cells[2]) == 0 && len(cells[1]) > 8 { // failed / skipped: one wide cell
+			fmt.Fprintf(w, " %s\n", cells[1])
+			return
+		}
+		for i, c := range cells[1:] {
+			fmt.Fprintf(w, " %*s", max(len(header[i+1]), 9), c)
+		}
+		fmt.Fprintln(w)
+	}
+	line(header)
+	for _, res := range rep.Results {
+		line(row(res, floor, first))
+	}
+}
+
+// markdownTable writes a dataset's results as a markdown table.
+func markdownTable(w io.Writer, rep datasetReport) {
+	floor, first := rep.total("floor"), rep.total("index-first")
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, res := range rep.Results {
+		cells := row(res, floor, first)
+		if res.Error != "" {
+			cells[1] = "failed: " + strings.ReplaceAll(firstLine(res.Error), "|", `\|`)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+}
+
+// verdicts check the targets on the headline dataset.
+func verdicts(reports []datasetReport) []string {
+	for _, rep := range reports {
+		if rep.Name != "headline" {
+			continue
+		}
+		fast, floor, first := rep.total("fast"), rep.total("floor"), rep.total("index-first")
+		if fast == 0 {
+			return []string{"headline: no pgvecrep fast result, targets not checked"}
+		}
+		var out []string
+		if floor > 0 {
+			out = append(out, fmt.Sprintf("headline: fast = %.2f × floor (target ≤ %.2f): %s",
+				fast/floor, targetFloorRatio, met(fast/floor <= targetFloorRatio)))
+		}
+		if first > 0 {
+			out = append(out, fmt.Sprintf("headline: fast is %.2f × faster than (1) (target ≥ %.0f): %s",
+				first/fast, targetSpeedup, met(first/fast >= targetSpeedup)))
+		}
+		return out
+	}
+	return nil
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// finish prints the verdicts, writes the results files and reports failed
+// scenarios as the run's error.
+func (b *bench) finish(ctx context.Context, root string, reports []datasetReport, started time.Time) error {
+	f := gatherFacts(ctx, b, root, time.Since(started))
+	v := verdicts(reports)
+	if len(v) > 0 {
+		fmt.Fprintf(b.out, "\n%s\n", strings.Join(v, "\n"))
+		if b.o.quick {
+			fmt.Fprintln(b.out, "(the targets are for the full run; -quick datasets are 10x smaller)")
+		}
+	}
+	if b.o.results != "" {
+		dir := b.o.results
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(root, dir)
+		}
+		path, err := writeResults(dir, f, reports, v)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(b.out, "results written to %s (and .json)\n", path)
+	}
+	var failed []string
+	for _, rep := range reports {
+		for _, res := range rep.Results {
+			if res.Error != "" {
+				failed = append(failed, rep.Name+"/"+res.Scenario)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d scenario(s) failed: %s (their errors are above)", len(failed), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// results is the JSON results file.
+type results struct {
+	Facts    facts           `json:"facts"`
+	Datasets []datasetReport `json:"datasets"`
+	Verdicts []string        `json:"verdicts,omitempty"`
+}
+
+// writeResults writes <date>-<time>[-quick].md and .json into dir and
+// returns the markdown file's path.
+func writeResults(dir string, f facts, reports []datasetReport, verdicts []string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	name := f.started.UTC().Format("2006-01-02T150405Z")
+	if f.Mode == "quick" {
+		name += "-quick"
+	}
+	base := filepath.Join(dir, name)
+	js, err := json.MarshalIndent(results{Facts: f, Datasets: reports, Verdicts: verdicts}, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	var md strings.Builder
+	writeMarkdown(&md, f, reports, verdicts)
+	err = errors.Join(os.WriteFile(base+".json", append(js, '\n'), 0o644), os.WriteFile(base+".md", []byte(md.String()), 0o644))
+	if err != nil {
+		return "", fmt.Errorf("write results: %w", err)
+	}
+	return base + ".md", nil
+}
+
+func writeMarkdown(w io.Writer, f facts, reports []datasetReport, verdicts []string) {
+	fmt.Fprintf(w, "# pgvecrep bench, %s (%s run)\n\n", f.Date, f.Mode)
+	fmt.Fprintf(w, "`%s`, %.0f s in all. Each scenario gets a fresh target database; its time counts only "+
+		"after the target is verified (same row counts as the source, every key and index valid).\n\n", f.Command, f.Wall)
+	writeFacts(w, f)
+	for _, rep := range reports {
+		fmt.Fprintf(w, "\n## %s: %s\n\nSource: %d table(s), %d rows, %s (loaded in %.1f s).\n\n",
+			rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
+		markdownTable(w, rep)
+	}
+	if len(verdicts) > 0 {
+		fmt.Fprintf(w, "\n## Targets\n\n")
+		for _, v := range verdicts {
+			fmt.Fprintf(w, "- %s\n", v)
+		}
+	}
+	fmt.Fprint(w, notes)
+}
+
+const notes = `
+## How to read it
+
+- (1) is the tutorial's way, done with plain SQL: a subscription with copy_data = true into a
+  target table that already has its vector index. The index is maintained row by row during
+  the copy, so its index time is inside its copy time; "other" is CREATE SUBSCRIPTION.
+- (2) and (3) run the pgvecrep binary: bootstrap (not timed), then start_sync, timed from start
+  to exit. Copy and index are read from start_sync's output (the copy summary line and the last
+  "built" line); "other" is everything else: process start, preflight, publication, slot,
+  subscription, ANALYZE.
+- (4) the floor: pgvecrep's copier (parallel binary COPY pipe, same -jobs) into bare tables, then
+  pgvecrep's builder for the source's keys and indexes with the same memory budget and
+  parallel workers, and nothing else. "other" is reading the source's catalog.
+- × floor is total / floor total; speed-up over (1) is (1)'s total / total.
+`

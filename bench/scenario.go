@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
+)
+
+// scenario is one way of getting a dataset onto a fresh target.
+type scenario struct {
+	Num   int
+	ID    string // flag name
+	Label string
+	// bare targets get their tables without keys or indexes.
+	bare bool
+	run  func(ctx context.Context, b *bench, r *runSpec) (result, error)
+}
+
+// runSpec is one scenario's inputs: the dataset and its two databases.
+type runSpec struct {
+	d            dataset
+	srcDB, tgtDB string
+}
+
+// result is one scenario's measurement, in seconds.
+type result struct {
+	Num      int     `json:"num"`
+	Scenario string  `json:"scenario"`
+	Label    string  `json:"label"`
+	Copy     float64 `json:"copy_s"`
+	Index    float64 `json:"index_s"`
+	Other    float64 `json:"other_s"`
+	Total    float64 `json:"total_s"`
+	// Phased is false when the total could not be split into phases.
+	Phased  bool   `json:"phased"`
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ok reports whether the result has a total to compare.
+func (r result) ok() bool { return r.Skipped == "" && r.Error == "" && r.Total > 0 }
+
+var scenarios = []scenario{
+	{Num: 1, ID: "index-first", Label: "native, index first", run: indexFirst},
+	{Num: 2, ID: "native", Label: "native, index after copy", run: viaTool("native")},
+	{Num: 3, ID: "fast", Label: "pgvecrep fast", run: viaTool("fast")},
+	{Num: 4, ID: "floor", Label: "floor: binary COPY + builds", bare: true, run: floor},
+}
+
+// selectScenarios picks scenarios by number or name from a comma list.
+func selectScenarios(list string) ([]scenario, error) {
+	var out []scenario
+	for _, want := range strings.Split(list, ",") {
+		want = strings.TrimSpace(want)
+		found := false
+		for _, s := range scenarios {
+			if want == s.ID || want == strconv.Itoa(s.Num) {
+				out = append(out, s)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q; use 1,2,3,4 or index-first,native,fast,floor", want)
+		}
+	}
+	return out, nil
+}
+
+const benchPub, benchSub = "bench_pub", "bench_sub"
+
+// indexFirst is the tutorial's way: the engine copies each table into a
+// target table that already has its HNSW or IVFFlat index, so every row
+// goes into the index as it arrives. It is done here with plain SQL because
+// pgvecrep never does it. The clock runs from CREATE SUBSCRIPTION until
+// every table is ready; creating the subscription counts as "other".
+func indexFirst(ctx context.Context, b *bench, r *runSpec) (result, error) {
+	tables := make([]string, len(r.d.Tables))
+	for i, t := range r.d.Tables {
+		tables[i] = ident(t.Name)
+	}
+	if err := b.c.src.Exec(ctx, r.srcDB, "CREATE PUBLICATION "+benchPub+" FOR TABLE "+strings.Join(tables, ", ")); err != nil {
+		return result{}, fmt.Errorf("create publication on the source: %w", err)
+	}
+	tgt, err := b.c.tgt.Connect(ctx, r.tgtDB)
+	if err != nil {
+		return result{}, err
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	start := time.Now()
+	_, err = tgt.Exec(ctx, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = true)",
+		benchSub, pg.Literal(b.c.src.URL(r.srcDB)), benchPub))
+	if err != nil {
+		return result{}, fmt.Errorf("create subscription on the target: %w", err)
+	}
+	created := time.Since(start)
+	if err := waitReady(ctx, tgt); err != nil {
+		return result{}, err
+	}
+	total := time.Since(start)
+	return result{Copy: secs(total - created), Other: secs(created), Total: secs(total), Phased: true}, nil
+}
+
+// waitReady polls until every table of the subscription is ready ('r'),
+// failing as soon as its workers report an error.
+func waitReady(ctx context.Context, tgt *pgx.Conn) error {
+	const states = `
+SELECT count(*) FILTER (WHERE srsubstate <> 'r'), count(*),
+       coalesce((SELECT sync_error_count + apply_error_count FROM pg_stat_subscription_stats WHERE subname = $1), 0)
+FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid WHERE s.subname = $1`
+	for {
+		var pending, all, errs int64
+		if err := tgt.QueryRow(ctx, states, benchSub).Scan(&pending, &all, &errs); err != nil {
+			return fmt.Errorf("read subscription state: %w", err)
+		}
+		if errs > 0 {
+			return errors.New("the subscription's workers report errors; see the target server's log (run with -keep to read it)")
+		}
+		if all > 0 && pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// viaTool runs the real pgvecrep: bootstrap, then start_sync in the given
+// copy mode, timed from start to exit.
+func viaTool(mode string) func(context.Context, *bench, *runSpec) (result, error) {
+	return func(ctx context.Context, b *bench, r *runSpec) (result, error) {
+		src, tgt := b.c.src.URL(r.srcDB), b.c.tgt.URL(r.tgtDB)
+		if _, err := b.tool.run(ctx, src, tgt, "bootstrap", "-g", benchGroup); err != nil {
+			return result{}, err
+		}
+		out, err := b.tool.run(ctx, src, tgt, "start_sync", "-g", benchGroup, "--copy-mode", mode,
+			"--jobs", strconv.Itoa(b.jobs), "--index-memory", indexMemoryFlag)
+		if err != nil {
+			if mode == "fast" && rejected(out) {
+				return result{Skipped: "this pgvecrep rejects --copy-mode fast"}, nil
+			}
+			return result{}, err
+		}
+		p, ok := splitPhases(out.lines, out.wall)
+		return result{Copy: secs(p.copy), Index: secs(p.index), Other: secs(p.other), Total: secs(out.wall), Phased: ok}, nil
+	}
+}
+
+const benchGroup = "bench"
+
+// rejected reports whether start_sync refused the copy mode itself.
+func rejected(out output) bool {
+	for _, l := range out.lines {
+		if rejectedRE.MatchString(l.text) {
+			return true
+		}
+	}
+	return false
+}
+
+// floor is the least an initial sync can cost: pgvecrep's copy engine
+// (parallel binary COPY, same -jobs) into bare tables, then pgvecrep's
+// build engine for the source's keys and indexes, same memory budget, same
+// builds at a time and parallel workers, and nothing else: no slot, no
+// subscription, no analyze.
+func floor(ctx context.Context, b *bench, r *runSpec) (result, error) {
+	srcCfg, err := pgx.ParseConfig(b.c.src.URL(r.srcDB))
+	if err != nil {
+		return result{}, err
+	}
+	tgtCfg, err := pgx.ParseConfig(b.c.tgt.URL(r.tgtDB))
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	tables, objs, err := sourceObjects(ctx, srcCfg)
+	if err != nil {
+		return result{}, err
+	}
+	copyStart := time.Now()
+	jobs := copier.Plan(tables, b.jobs, 0)
+	if _, err := copier.Run(ctx, jobs, copier.Options{Source: srcCfg, Target: tgtCfg, Jobs: b.jobs, Format: "binary"}); err != nil {
+		return result{}, fmt.Errorf("floor copy: %w", err)
+	}
+	buildStart := time.Now()
+	err = postdata.Build(ctx, objs, postdata.Options{Target: tgtCfg, Parallel: buildParallel(len(objs), b.jobs),
+		MemoryBudget: indexMemory, Workers: maintenanceWorkers})
+	if err != nil {
+		return result{}, fmt.Errorf("floor builds: %w", err)
+	}
+	end := time.Now()
+	copyT, buildT, total := buildStart.Sub(copyStart), end.Sub(buildStart), end.Sub(start)
+	return result{Copy: secs(copyT), Index: secs(buildT), Other: secs(total - copyT - buildT), Total: secs(total), Phased: true}, nil
+}
+
+// sourceObjects reads the source's tables and the keys and indexes to build.
+func sourceObjects(ctx context.Context, cfg *pgx.ConnConfig) ([]catalog.Table, []postdata.Object, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tables, err := catalog.Tables(ctx, conn, catalog.Filter{})
+	if err != nil {
+		return nil, nil, err
+	}
+	idxs, err := catalog.Indexes(ctx, conn, catalog.OIDs(tables))
+	if err != nil {
+		return nil, nil, err
+	}
+	objs := make([]postdata.Object, len(idxs))
+	for i, ix := range idxs {
+		objs[i] = postdata.FromIndex(ix)
+	}
+	return tables, objs, nil
+}
+
+// buildParallel is how many builds run at once: as start_sync does it, one
+// per two copy jobs, so the floor's builds get the same share of the cores.
+func buildParallel(objects, jobs int) int { return max(1, min(objects, jobs/2)) }
+
+func secs(d time.Duration) float64 { return d.Seconds() }
