@@ -1,0 +1,276 @@
+// Package verify compares a replication target with its source: row counts,
+// checksums over primary-key ranges narrowed down to the keys that differ, and
+// nearest-neighbour parity for every vector index.
+//
+// Replication is asynchronous, so a difference seen once is only a suspect: a
+// change may be in flight. Every read of the target follows a read of the
+// source and a wait until the subscription has applied the source's WAL up to
+// that point (see drainer), and a suspect is reported only when it is still
+// there after the lag has drained again. What remains is divergence a replica
+// will not heal by itself.
+//
+// Exact nearest neighbours are data, so they must be identical on both sides;
+// approximate ones come from each side's own index graph, so verify measures
+// each index's recall against its own side's exact answer instead of
+// comparing the two.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// Options say what to verify and how hard to look.
+type Options struct {
+	// Tables are the tables to compare; they must exist on the source.
+	Tables []pg.Name
+	// Sample is the number of query vectors drawn per vector index; 0 means
+	// 20, a negative value skips the nearest-neighbour checks.
+	Sample int
+	// Subscription is the target's subscription; verify waits for its lag to
+	// drain before each read of the target. Empty (or not found) means the
+	// target is not replicating any more (after a switchover): no waiting.
+	Subscription string
+	// ChunkRows is how many source rows one checksum covers; 0 means 10,000.
+	// Smaller chunks make a re-check and the narrowing to keys cheaper.
+	ChunkRows int
+	// DrainTimeout bounds each wait for the lag to drain; 0 means 60s. A
+	// timeout is not an error: verify compares anyway and says so in a note.
+	DrainTimeout time.Duration
+}
+
+const (
+	defaultSample    = 20
+	defaultChunkRows = 10000
+	defaultDrain     = 60 * time.Second
+	// chunkRechecks is how many times a mismatched chunk is read again after
+	// the lag drained before its rows are compared one by one.
+	chunkRechecks = 1
+	// diffRounds is how many row-by-row comparisons a key must fail, each
+	// after its own drain, to be reported: under a steady stream of writes a
+	// key in flight once is rarely in flight again.
+	diffRounds = 2
+	// maxKeys caps the keys listed per table; the count is always complete.
+	maxKeys = 100
+)
+
+func (o Options) withDefaults() Options {
+	if o.Sample == 0 {
+		o.Sample = defaultSample
+	}
+	if o.ChunkRows <= 0 {
+		o.ChunkRows = defaultChunkRows
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = defaultDrain
+	}
+	return o
+}
+
+// run is one verification: the two connections and what it found so far.
+type run struct {
+	src, tgt *pgx.Conn
+	opts     Options
+	drain    *drainer
+	notes    []string
+	// afterSourceRead, when set (by tests), runs after each read of the
+	// source and before the drain that precedes the matching target read.
+	afterSourceRead func(pass string)
+}
+
+// Run compares the tables in opts on src and tgt. Differences are results,
+// not errors: the error is for what stopped the comparison (a connection
+// lost, a table missing on the source, ctx cancelled).
+func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Report, error) {
+	return (&run{src: src, tgt: tgt, opts: opts.withDefaults()}).run(ctx)
+}
+
+func (r *run) run(ctx context.Context) (Report, error) {
+	if len(r.opts.Tables) == 0 {
+		return Report{}, hint.New("no tables to verify", "name the tables, or verify a group that has started syncing")
+	}
+	d, err := newDrainer(ctx, r.src, r.tgt, r.opts.Subscription, r.opts.DrainTimeout)
+	if err != nil {
+		return Report{}, err
+	}
+	r.drain = d
+	tables, err := loadTables(ctx, r.src, r.tgt, r.opts.Tables)
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	for _, t := range tables {
+		res, err := r.checkTable(ctx, t)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.Tables = append(rep.Tables, res)
+	}
+	if r.opts.Sample > 0 {
+		ann, err := r.checkANN(ctx, tables)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.ANN = ann
+	}
+	rep.Notes = append(r.notes, d.notes()...)
+	return rep, nil
+}
+
+// checkTable compares one table. A failed query on either side becomes the
+// table's error so the other tables still get compared; only a cancelled ctx
+// stops everything.
+func (r *run) checkTable(ctx context.Context, t *table) (TableResult, error) {
+	res := TableResult{Table: t.name.String(), Key: t.keyNames()}
+	if t.problem != "" {
+		res.Error = t.problem
+		return res, nil
+	}
+	err := r.compareTable(ctx, t, &res)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res, nil
+}
+
+func (r *run) compareTable(ctx context.Context, t *table, res *TableResult) error {
+	chunks, err := boundaries(ctx, r.src, t, r.opts.ChunkRows)
+	if err != nil {
+		return err
+	}
+	all := make([]int, len(chunks))
+	for i := range all {
+		all[i] = i
+	}
+	if err := r.sumPass(ctx, t, chunks, all, "first"); err != nil {
+		return err
+	}
+	suspects := mismatched(chunks, all)
+	res.Rechecked = len(suspects)
+	for i := 0; i < chunkRechecks && len(suspects) > 0; i++ {
+		if err := r.sumPass(ctx, t, chunks, suspects, "recheck"); err != nil {
+			return err
+		}
+		suspects = mismatched(chunks, suspects)
+	}
+	if len(suspects) > 0 && len(t.key) > 0 {
+		if suspects, err = r.narrow(ctx, t, chunks, suspects, res); err != nil {
+			return err
+		}
+	} else if len(suspects) > 0 {
+		res.Note = "no primary key or replica identity index: the checksum differs but rows cannot be named"
+	}
+	res.Chunks = len(chunks)
+	res.MismatchedChunks = len(suspects)
+	for _, c := range chunks {
+		res.SourceRows += c.src.rows
+		res.TargetRows += c.tgt.rows
+	}
+	return nil
+}
+
+// sumPass reads the checksums of some chunks: the source first, then, once
+// the target has applied everything the source had committed by then, the
+// target. A difference left after that is a change made during the pass, or
+// divergence.
+func (r *run) sumPass(ctx context.Context, t *table, chunks []chunk, which []int, pass string) error {
+	if err := sums(ctx, r.src, t, chunks, which, true); err != nil {
+		return fmt.Errorf("checksum %s on the source: %w", t.name, err)
+	}
+	if r.afterSourceRead != nil {
+		r.afterSourceRead(pass)
+	}
+	if err := r.drain.wait(ctx); err != nil {
+		return err
+	}
+	if err := sums(ctx, r.tgt, t, chunks, which, false); err != nil {
+		return fmt.Errorf("checksum %s on the target: %w", t.name, err)
+	}
+	return nil
+}
+
+// mismatched returns the chunks among which whose checksums differ.
+func mismatched(chunks []chunk, which []int) []int {
+	var out []int
+	for _, i := range which {
+		if chunks[i].src != chunks[i].tgt {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// readTx runs f in a read-only transaction whose output settings are pinned,
+// so that the text of a value (and so its hash) does not depend on either
+// server's configuration: time zones, date and interval styles, float digits.
+func readTx(ctx context.Context, conn *pgx.Conn, repeatable bool, settings string, f func(pgx.Tx) error) error {
+	opts := pgx.TxOptions{AccessMode: pgx.ReadOnly}
+	if repeatable {
+		opts.IsoLevel = pgx.RepeatableRead
+	}
+	tx, err := conn.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, textSettings+settings); err != nil {
+		return fmt.Errorf("set session: %w", err)
+	}
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+const textSettings = `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD';
+SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1;
+SET LOCAL bytea_output = 'hex'; SET LOCAL lc_monetary = 'C';`
+
+// errNoSource is the hint-carrying error for a table the source lacks.
+func errNoSource(n pg.Name) error {
+	return hint.Wrap(fmt.Errorf("table %s: %w", n, errors.New("not found on the source")),
+		"check the name and schema; name tables as schema.table, quoting odd names")
+}
+
+// loadTables reads what verify needs about each table: its columns and key
+// on the source, and whether the target has the table and those columns.
+func loadTables(ctx context.Context, src, tgt *pgx.Conn, names []pg.Name) ([]*table, error) {
+	onSrc, err := catalog.Lookup(ctx, src, names)
+	if err != nil {
+		return nil, fmt.Errorf("look up tables on the source: %w", err)
+	}
+	onTgt, err := catalog.Lookup(ctx, tgt, names)
+	if err != nil {
+		return nil, fmt.Errorf("look up tables on the target: %w", err)
+	}
+	var out []*table
+	seen := map[pg.Name]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		st, ok := onSrc[n]
+		if !ok {
+			return nil, errNoSource(n)
+		}
+		t, err := newTable(ctx, src, st)
+		if err != nil {
+			return nil, err
+		}
+		t.checkTarget(onTgt)
+		out = append(out, t)
+	}
+	return out, nil
+}
