@@ -1,0 +1,340 @@
+package preflight
+
+import (
+	"context"
+	"flag"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestMain starts the clusters, except for a fuzz run: its workers each run
+// TestMain, and the fuzz targets need no database.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	os.Exit(pgtest.Main(m))
+}
+
+const itemsDDL = `CREATE TABLE items (id bigserial PRIMARY KEY, name text, embedding vector(10))`
+
+// seedSource creates the tutorial's table with rows and a vector index.
+func seedSource(t *testing.T, src pgtest.DB) {
+	src.Exec(t, itemsDDL)
+	src.Exec(t, `INSERT INTO items (name, embedding)
+		SELECT 'n' || i, array_fill(i::real, ARRAY[10])::vector FROM generate_series(1, 20) i`)
+	src.Exec(t, `CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)`)
+}
+
+// healthy is a source with data and a target with the same, empty, table.
+func healthy(t *testing.T, src, tgt pgtest.DB) {
+	seedSource(t, src)
+	tgt.Exec(t, itemsDDL)
+}
+
+// want is a finding a test expects: its check, status and a piece of its detail.
+type want struct{ check, status, detail string }
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, src, tgt pgtest.DB)
+		opts  func(o *Options)
+		want  []want
+		ok    bool
+	}{
+		{name: "healthy pair", setup: healthy, ok: true,
+			want: []want{{"tables", "ok", "public.items"}, {"extensions", "ok", "vector"}, {"target_tables", "ok", "1 table"}}},
+		{name: "copy schema creates missing tables", ok: true,
+			setup: func(t *testing.T, src, tgt pgtest.DB) { seedSource(t, src) },
+			opts:  func(o *Options) { o.CopySchema = true },
+			want:  []want{{"target_tables", "ok", "--copy-schema will create them: public.items"}, {"pg_dump", "ok", "pg_dump"}}},
+		{name: "missing target table",
+			setup: func(t *testing.T, src, tgt pgtest.DB) { seedSource(t, src) },
+			want:  []want{{"target_tables", "error", "table public.items missing on target"}}},
+		{name: "keyless tables named each",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				for _, db := range []pgtest.DB{src, tgt} {
+					db.Exec(t, `CREATE TABLE logs (line text)`)
+					db.Exec(t, `CREATE TABLE "Odd Name" (x int)`)
+					db.Exec(t, `CREATE TABLE full_ri (x int)`)
+					db.Exec(t, `ALTER TABLE full_ri REPLICA IDENTITY FULL`)
+				}
+			},
+			want: []want{{"replica_identity", "error", "table public.logs has no primary key"},
+				{"replica_identity", "error", `table public."Odd Name" has no primary key`}}},
+		{name: "non-empty target table",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				healthy(t, src, tgt)
+				tgt.Exec(t, `INSERT INTO items (name) VALUES ('stale')`)
+			},
+			want: []want{{"target_tables", "error", "table public.items on the target is not empty"}}},
+		{name: "vector dimension mismatch",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				seedSource(t, src)
+				tgt.Exec(t, `CREATE TABLE items (id bigserial PRIMARY KEY, name text, embedding vector(12))`)
+			},
+			want: []want{{"target_tables", "error", "column embedding is vector(12) on the target but vector(10) on the source"}}},
+		{name: "missing and extra columns",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				seedSource(t, src)
+				tgt.Exec(t, `CREATE TABLE items (id bigserial PRIMARY KEY, embedding vector(10), extra int)`)
+			},
+			want: []want{{"target_tables", "error", "column name text is missing on the target; column extra integer exists only on the target"}}},
+		{name: "no tables selected",
+			setup: func(t *testing.T, src, tgt pgtest.DB) { healthy(t, src, tgt) },
+			opts:  func(o *Options) { o.Filter.Exclude = []string{"items"} },
+			want:  []want{{"tables", "error", "no tables selected on the source (schema public, -e items)"}}},
+		{name: "unknown table selected",
+			setup: func(t *testing.T, src, tgt pgtest.DB) { healthy(t, src, tgt) },
+			opts:  func(o *Options) { o.Filter.Include = []string{"items,nosuch"} },
+			want:  []want{{"tables", "error", "nosuch not found"}}},
+		{name: "extension older on the target",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				src.Exec(t, `CREATE EXTENSION hstore`)
+				tgt.Exec(t, `CREATE EXTENSION hstore VERSION '1.4'`)
+				src.Exec(t, `CREATE TABLE kv (id int PRIMARY KEY, h hstore)`)
+				tgt.Exec(t, `CREATE TABLE kv (id int PRIMARY KEY, h hstore)`)
+			},
+			want: []want{{"extensions", "error", "extension hstore is 1.4 on the target, older than 1.8 on the source"},
+				{"extensions", "ok", "vector 0.8"}}},
+		{name: "vector extension not installed on the target",
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				seedSource(t, src)
+				tgt.Exec(t, `DROP EXTENSION vector`)
+			},
+			opts: func(o *Options) { o.CopySchema = true },
+			ok:   true,
+			want: []want{{"extensions", "ok", "available on the target"}}},
+		{name: "pg_dump missing",
+			setup: func(t *testing.T, src, tgt pgtest.DB) { healthy(t, src, tgt) },
+			opts:  func(o *Options) { o.CopySchema, o.PgDump = true, "/nonexistent/pg_dump" },
+			want:  []want{{"pg_dump", "error", "/nonexistent/pg_dump"}}},
+		{name: "pg_dump too old",
+			setup: func(t *testing.T, src, tgt pgtest.DB) { healthy(t, src, tgt) },
+			opts:  func(o *Options) { o.CopySchema, o.PgDump = true, fakePgDump(t, "9.6.24") },
+			want:  []want{{"pg_dump", "error", "version 9, older than the source server"}}},
+	}
+	env := pgtest.Get(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, tgt := env.Pair(t)
+			tt.setup(t, src, tgt)
+			o := Options{SourceURL: src.URL, TargetURL: tgt.URL}
+			if tt.opts != nil {
+				tt.opts(&o)
+			}
+			r := runChecked(t, o, src, tgt)
+			if r.OK() != tt.ok {
+				t.Errorf("OK() = %v, want %v", r.OK(), tt.ok)
+			}
+			if tt.ok && r.Warnings() > 0 {
+				t.Errorf("unexpected warnings")
+			}
+			expect(t, r, tt.want...)
+		})
+	}
+}
+
+// runChecked runs the checks and asserts that they created nothing on either side.
+func runChecked(t *testing.T, o Options, dbs ...pgtest.DB) Report {
+	t.Helper()
+	before := make([]string, len(dbs))
+	for i, db := range dbs {
+		before[i] = fingerprint(t, db)
+	}
+	r, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for i, db := range dbs {
+		if after := fingerprint(t, db); after != before[i] {
+			t.Errorf("%s changed: before %s, after %s", db.Name, before[i], after)
+		}
+	}
+	t.Logf("report:\n%s", table(r))
+	return r
+}
+
+// fingerprint sums up what pgvecrep could have created in a database.
+func fingerprint(t *testing.T, db pgtest.DB) string {
+	t.Helper()
+	return strings.Join(db.QueryStrings(t, `
+SELECT format('classes=%s schemas=%s extensions=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
+  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_extension),
+  (SELECT count(*) FROM pg_publication),
+  (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
+  (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
+  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`), "")
+}
+
+// expect checks that r holds each wanted finding.
+func expect(t *testing.T, r Report, wants ...want) {
+	t.Helper()
+	for _, w := range wants {
+		if !has(r, w) {
+			t.Errorf("no %s finding %q with detail containing %q in:\n%s", w.status, w.check, w.detail, table(r))
+		}
+	}
+}
+
+func has(r Report, w want) bool {
+	for _, f := range r.Findings {
+		if f.Check == w.check && f.Status == w.status && strings.Contains(f.Detail, w.detail) {
+			return true
+		}
+	}
+	return false
+}
+
+func table(r Report) string {
+	var b strings.Builder
+	_ = r.WriteTable(&b)
+	return b.String()
+}
+
+// fakePgDump writes a program that answers --version like an old pg_dump.
+func fakePgDump(t *testing.T, version string) string {
+	p := filepath.Join(t.TempDir(), "pg_dump")
+	script := "#!/bin/sh\necho 'pg_dump (PostgreSQL) " + version + "'\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunSameDatabase(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	healthy(t, src, tgt)
+	r := runChecked(t, Options{SourceURL: src.URL, TargetURL: src.URL}, src)
+	expect(t, r, want{"databases", "error", "source and target are the same database"})
+
+	// Two databases of one cluster are fine.
+	other := env.NewDB(t, env.Source, src.Name+"_other")
+	other.Exec(t, itemsDDL)
+	r = runChecked(t, Options{SourceURL: src.URL, TargetURL: other.URL}, src, other)
+	expect(t, r, want{"databases", "ok", "same cluster"})
+	if !r.OK() {
+		t.Errorf("same cluster, other database: not OK:\n%s", table(r))
+	}
+}
+
+// TestRunConstrainedServer uses a cluster with wal_level=replica and no room
+// for slots, WAL senders or workers, once as source and once as target.
+func TestRunConstrainedServer(t *testing.T) {
+	env := pgtest.Get(t)
+	ctx := context.Background()
+	c, err := localpg.Start(ctx, localpg.Options{WALLevel: "replica", Settings: map[string]string{
+		"max_replication_slots": "0", "max_wal_senders": "0",
+		"max_logical_replication_workers": "0", "max_worker_processes": "1",
+	}})
+	if err != nil {
+		t.Fatalf("start constrained cluster: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	src, tgt := env.Pair(t)
+	weak := env.NewDB(t, c, src.Name)
+	healthy(t, weak, tgt)
+	r := runChecked(t, Options{SourceURL: weak.URL, TargetURL: tgt.URL}, weak, tgt)
+	expect(t, r,
+		want{"wal_level", "error", "source wal_level is replica"},
+		want{"replication_slots", "error", "no free replication slot"},
+		want{"wal_senders", "error", "no free WAL sender"},
+		want{"target_workers", "ok", ""})
+
+	weak.Exec(t, "DROP TABLE items")
+	healthy(t, src, weak)
+	r = runChecked(t, Options{SourceURL: src.URL, TargetURL: weak.URL}, src, weak)
+	expect(t, r,
+		want{"wal_level", "ok", ""},
+		want{"target_workers", "error", "no free logical replication worker"},
+		want{"worker_processes", "error", "max_worker_processes=1"})
+	if r.Problems() != 2 {
+		t.Errorf("Problems() = %d, want 2", r.Problems())
+	}
+}
+
+// withUser is url u with another user name.
+func withUser(t *testing.T, u, user string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.User = url.User(user)
+	return p.String()
+}
+
+// createRole creates a cluster-wide role for one test and drops it afterwards.
+func createRole(t *testing.T, db pgtest.DB, name, attrs string) {
+	db.Exec(t, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" "+attrs)
+	t.Cleanup(func() {
+		_ = db.Cluster.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+	})
+}
+
+func TestRunPrivileges(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	healthy(t, src, tgt)
+	createRole(t, src, "pgvr_app", "LOGIN")
+	createRole(t, src, "pgvr_repl", "LOGIN REPLICATION")
+	createRole(t, src, "pgvr_special", "NOLOGIN REPLICATION")
+	createRole(t, src, "pgvr_other", "NOLOGIN")
+	src.Exec(t, "GRANT pgvr_special TO pgvr_app, pgvr_repl")
+	createRole(t, tgt, "pgvr_tgt", "LOGIN")
+	createRole(t, tgt, "pgvr_special", "NOLOGIN")
+	tgt.Exec(t, "GRANT pgvr_special TO pgvr_tgt")
+	tgt.Exec(t, "DROP TABLE items")
+
+	tests := []struct {
+		name, srcUser, tgtUser, role string
+		want                         []want
+	}{
+		{"no special role", "pgvr_app", "", "", []want{
+			{"source_privileges", "error", "source user pgvr_app is not a superuser"},
+			{"source_replication", "error", "may not create replication slots"}}},
+		{"member of the special role", "pgvr_app", "pgvr_tgt", "pgvr_special", []want{
+			{"source_privileges", "ok", "member of pgvr_special"},
+			{"source_replication", "warn", "does not inherit it"},
+			{"target_privileges", "warn", "only a superuser may CREATE SUBSCRIPTION"}}},
+		{"own replication attribute", "pgvr_repl", "", "pgvr_special", []want{
+			{"source_replication", "ok", "has the REPLICATION attribute"}}},
+		{"not a member", "pgvr_app", "pgvr_tgt", "pgvr_other", []want{
+			{"source_privileges", "error", "neither a superuser nor a member of pgvr_other"},
+			{"target_privileges", "error", "neither a superuser nor a member of pgvr_other"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{SourceURL: withUser(t, src.URL, tt.srcUser), TargetURL: tgt.URL,
+				SpecialUserRole: tt.role, CopySchema: true}
+			if tt.tgtUser != "" {
+				o.TargetURL = withUser(t, tgt.URL, tt.tgtUser)
+			}
+			r := runChecked(t, o, src, tgt)
+			expect(t, r, tt.want...)
+		})
+	}
+}
+
+func TestRunConnectError(t *testing.T) {
+	env := pgtest.Get(t)
+	src, _ := env.Pair(t)
+	bad := "postgres://someone:s3cretpw@127.0.0.1:1/nodb?sslmode=disable&connect_timeout=5"
+	_, err := Run(context.Background(), Options{SourceURL: src.URL, TargetURL: bad})
+	if err == nil {
+		t.Fatal("Run with an unreachable target: no error")
+	}
+	if msg := err.Error(); strings.Contains(msg, "s3cretpw") || !strings.Contains(msg, "target") {
+		t.Errorf("error %q: want the target named and no password", msg)
+	}
+}

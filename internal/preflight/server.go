@@ -1,0 +1,131 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// databases refuses to replicate a database into itself. Two databases of
+// one cluster are fine: pgvecrep creates the slot itself, so CREATE
+// SUBSCRIPTION never waits on its own server.
+func (c *checker) databases(context.Context) {
+	c.add(databasesFinding(c.sf, c.tf))
+}
+
+func databasesFinding(s, t pg.Facts) Finding {
+	f := Finding{Check: "databases", Status: StatusOK}
+	switch {
+	case s.SystemID == t.SystemID && s.Database == t.Database:
+		f.Status = StatusError
+		f.Detail = fmt.Sprintf("source and target are the same database (%s on system %s)", pg.QuoteIfNeeded(s.Database), s.SystemID)
+		f.Hint = "point TARGET_DB_URL (or --target-url) at the database to replicate into"
+	case s.SystemID == t.SystemID:
+		f.Detail = fmt.Sprintf("source %s and target %s are databases of the same cluster", pg.QuoteIfNeeded(s.Database), pg.QuoteIfNeeded(t.Database))
+	default:
+		f.Detail = fmt.Sprintf("source %s (PostgreSQL %s), target %s (PostgreSQL %s)",
+			pg.QuoteIfNeeded(s.Database), shortVersion(s.Version), pg.QuoteIfNeeded(t.Database), shortVersion(t.Version))
+	}
+	return f
+}
+
+// walLevel: logical decoding needs wal_level=logical on the source.
+func (c *checker) walLevel(context.Context) { c.add(walLevelFinding(c.sf)) }
+
+func walLevelFinding(s pg.Facts) Finding {
+	if s.WALLevel == "logical" {
+		return Finding{Check: "wal_level", Status: StatusOK, Detail: "source wal_level is logical"}
+	}
+	return Finding{Check: "wal_level", Status: StatusError,
+		Detail: fmt.Sprintf("source wal_level is %s, logical replication needs logical", s.WALLevel),
+		Hint:   "run ALTER SYSTEM SET wal_level = logical on the source, then restart it (managed services: enable logical replication in the parameter group)"}
+}
+
+// sourceCapacity: the sync needs one replication slot and one WAL sender.
+func (c *checker) sourceCapacity(context.Context) {
+	c.add(slotsFinding(c.sf))
+	c.add(sendersFinding(c.sf))
+}
+
+func slotsFinding(s pg.Facts) Finding {
+	f := Finding{Check: "replication_slots", Status: StatusOK,
+		Detail: fmt.Sprintf("%d of %d replication slots free on the source", max(s.MaxReplSlots-s.UsedReplSlots, 0), s.MaxReplSlots)}
+	if s.MaxReplSlots-s.UsedReplSlots < 1 {
+		f.Status = StatusError
+		f.Detail = fmt.Sprintf("no free replication slot on the source (%d of max_replication_slots=%d in use)", s.UsedReplSlots, s.MaxReplSlots)
+		f.Hint = fmt.Sprintf("drop unused slots (SELECT slot_name FROM pg_replication_slots WHERE NOT active) or ALTER SYSTEM SET max_replication_slots = %d on the source and restart it", s.UsedReplSlots+1)
+	}
+	return f
+}
+
+func sendersFinding(s pg.Facts) Finding {
+	f := Finding{Check: "wal_senders", Status: StatusOK,
+		Detail: fmt.Sprintf("%d of %d WAL senders free on the source", max(s.MaxWALSenders-s.UsedWALSenders, 0), s.MaxWALSenders)}
+	if s.MaxWALSenders-s.UsedWALSenders < 1 {
+		f.Status = StatusError
+		f.Detail = fmt.Sprintf("no free WAL sender on the source (%d of max_wal_senders=%d in use)", s.UsedWALSenders, s.MaxWALSenders)
+		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_wal_senders = %d on the source and restart it", s.UsedWALSenders+2)
+	}
+	return f
+}
+
+const usedWorkersQuery = `SELECT count(*)::int FROM pg_stat_subscription WHERE pid IS NOT NULL`
+
+// targetCapacity: the subscription needs an apply worker on the target (plus
+// table sync workers in the native copy mode), all from max_worker_processes.
+func (c *checker) targetCapacity(ctx context.Context) {
+	var used int
+	if err := c.tgt.QueryRow(ctx, usedWorkersQuery).Scan(&used); err != nil {
+		c.broken("target_workers", fmt.Errorf("count logical replication workers on the target: %w", err))
+		return
+	}
+	c.add(workersFinding(c.tf, used))
+	c.add(processesFinding(c.tf))
+}
+
+func workersFinding(t pg.Facts, used int) Finding {
+	free := t.MaxLogicalWorkers - used
+	want := 1 + t.MaxSyncWorkers
+	f := Finding{Check: "target_workers", Status: StatusOK,
+		Detail: fmt.Sprintf("%d of %d logical replication workers free on the target", max(free, 0), t.MaxLogicalWorkers)}
+	switch {
+	case free < 1:
+		f.Status = StatusError
+		f.Detail = fmt.Sprintf("no free logical replication worker on the target (%d of max_logical_replication_workers=%d in use)", used, t.MaxLogicalWorkers)
+		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
+	case free < want:
+		f.Status = StatusWarn
+		f.Detail = fmt.Sprintf("%d logical replication workers free on the target; --copy-mode native uses up to %d (1 apply + max_sync_workers_per_subscription=%d)",
+			free, want, t.MaxSyncWorkers)
+		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
+	}
+	return f
+}
+
+func processesFinding(t pg.Facts) Finding {
+	want := t.MaxLogicalWorkers + 1 // the workers and their launcher
+	f := Finding{Check: "worker_processes", Status: StatusOK,
+		Detail: fmt.Sprintf("target max_worker_processes=%d covers max_logical_replication_workers=%d plus the launcher", t.MaxWorkerProcesses, t.MaxLogicalWorkers)}
+	switch {
+	case t.MaxWorkerProcesses < 2:
+		f.Status = StatusError
+		f.Detail = fmt.Sprintf("target max_worker_processes=%d leaves no room for the replication launcher and an apply worker", t.MaxWorkerProcesses)
+	case t.MaxWorkerProcesses < want:
+		f.Status = StatusWarn
+		f.Detail = fmt.Sprintf("target max_worker_processes=%d is below max_logical_replication_workers+1=%d; workers may fail to start", t.MaxWorkerProcesses, want)
+	}
+	if f.Status != StatusOK {
+		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_worker_processes = %d on the target and restart it", want+t.MaxParallelMaint)
+	}
+	return f
+}
+
+// shortVersion is "15.4" from "15.4 (Debian 15.4-1.pgdg120+1)".
+func shortVersion(v string) string {
+	if f := strings.Fields(v); len(f) > 0 {
+		return f[0]
+	}
+	return v
+}
