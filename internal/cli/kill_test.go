@@ -43,7 +43,7 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-func command(t *testing.T, src, tgt pgtest.DB, args ...string) *exec.Cmd {
+func subprocess(t *testing.T, src, tgt pgtest.DB, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), "SOURCE_DB_URL="+src.URL, "TARGET_DB_URL="+tgt.URL)
 	return cmd
@@ -71,7 +71,7 @@ func TestKillDuringStartSync(t *testing.T) {
 				md5(i::text) || repeat('x', 400) FROM generate_series(1, 150000) i`)
 			mustRun(t, src, tgt, "bootstrap", "-g", "k")
 
-			cmd := command(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
+			cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {

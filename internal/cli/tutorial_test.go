@@ -93,7 +93,7 @@ func TestTutorial(t *testing.T) {
 	mustRun(t, src, tgt, "bootstrap", "--group-name", "database-cluster-1", "--copy-schema")
 	mustRun(t, src, tgt, "bootstrap", "-g", "database-cluster-1", "--copy-schema") // idempotent
 	r = mustRun(t, src, tgt, "start_sync", "--group-name", "database-cluster-1")
-	if !strings.Contains(r.stdout, "deferred vector index") || !strings.Contains(r.stdout, "streaming") {
+	if !strings.Contains(r.stdout, "deferred") || !strings.Contains(r.stdout, "test_embedding_idx") || !strings.Contains(r.stdout, "streaming") {
 		t.Errorf("start_sync output does not show the deferred index and streaming:\n%s", r.stdout)
 	}
 	if a, b := topTen(t, src, "test"), topTen(t, tgt, "test"); a != b {
