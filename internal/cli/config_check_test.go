@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// configCheckRun runs the exported Run as main does, with the URLs as flags.
+func configCheckRun(t *testing.T, src, tgt string, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	argv := append([]string{"config_check", "--source-url", src, "--target-url", tgt}, args...)
+	code := Run(ctx, argv, &out, &errb)
+	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	t.Logf("pgvecrep config_check %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
+	return r
+}
+
+// ccFingerprint sums up what pgvecrep could create in a database, so tests
+// can show config_check created nothing.
+func ccFingerprint(t *testing.T, db pgtest.DB) string {
+	t.Helper()
+	return strings.Join(db.QueryStrings(t, `
+SELECT format('classes=%s schemas=%s roles=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
+  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles),
+  (SELECT count(*) FROM pg_publication), (SELECT count(*) FROM pg_subscription),
+  (SELECT count(*) FROM pg_replication_slots),
+  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`), "")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestConfigCheckCommand(t *testing.T) {
+	env := pgtest.Get(t)
+	const ddl = `CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(3))`
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, src, tgt pgtest.DB)
+		args  []string
+		code  int
+		last  string
+		has   []string
+	}{
+		{name: "healthy", code: 0, last: "Config is looking good.", has: []string{"CHECK", "STATUS", "public.items", "wal_level"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) { src.Exec(t, ddl); tgt.Exec(t, ddl) }},
+		{name: "problems named", code: 1, last: "2 problem(s) found.",
+			has: []string{"table public.logs has no primary key", "table public.items on the target is not empty", "TRUNCATE"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				for _, db := range []pgtest.DB{src, tgt} {
+					db.Exec(t, ddl)
+					db.Exec(t, `CREATE TABLE logs (line text)`)
+				}
+				tgt.Exec(t, `INSERT INTO items VALUES (1, '[1,2,3]')`)
+			}},
+		{name: "missing table", code: 1, last: "1 problem(s) found.", has: []string{"table public.items missing on target", "--copy-schema"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) { src.Exec(t, ddl) }},
+		{name: "missing table with copy schema", args: []string{"--copy-schema"}, code: 0, last: "Config is looking good.",
+			has:   []string{"pg_dump", "--copy-schema will create them"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) { src.Exec(t, ddl) }},
+		{name: "exclude all", args: []string{"-e", "items"}, code: 1, last: "1 problem(s) found.", has: []string{"no tables selected"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) { src.Exec(t, ddl); tgt.Exec(t, ddl) }},
+		{name: "schema and tables", args: []string{"-s", "app", "-t", "items"}, code: 0, last: "Config is looking good.", has: []string{"app.items"},
+			setup: func(t *testing.T, src, tgt pgtest.DB) {
+				for _, db := range []pgtest.DB{src, tgt} {
+					db.Exec(t, `CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY); CREATE TABLE app.other (x int)`)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, tgt := env.Pair(t)
+			tt.setup(t, src, tgt)
+			before := ccFingerprint(t, src) + ccFingerprint(t, tgt)
+			r := configCheckRun(t, src.URL, tgt.URL, tt.args...)
+			if r.code != tt.code || lastLine(r.stdout) != tt.last || r.stderr != "" {
+				t.Errorf("exit %d, last line %q, stderr %q; want %d, %q, no stderr", r.code, lastLine(r.stdout), r.stderr, tt.code, tt.last)
+			}
+			for _, s := range tt.has {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("output lacks %q", s)
+				}
+			}
+			if after := ccFingerprint(t, src) + ccFingerprint(t, tgt); after != before {
+				t.Errorf("config_check changed something:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+func TestConfigCheckJSON(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, `CREATE TABLE items (id int PRIMARY KEY, embedding vector(10)); CREATE TABLE logs (line text)`)
+	tgt.Exec(t, `CREATE TABLE items (id int PRIMARY KEY, embedding vector(12)); CREATE TABLE logs (line text)`)
+	var doc struct {
+		OK       bool     `json:"ok"`
+		Errors   int      `json:"errors"`
+		Tables   []string `json:"tables"`
+		Findings []struct {
+			Check, Status, Detail, Hint string
+		} `json:"findings"`
+	}
+	r := configCheckRun(t, src.URL, tgt.URL, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, r.stdout)
+	}
+	if r.code != 1 || doc.OK || doc.Errors != 2 || strings.Join(doc.Tables, ",") != "public.items,public.logs" {
+		t.Errorf("exit %d, ok %v, errors %d, tables %v; want 1, false, 2, [public.items public.logs]", r.code, doc.OK, doc.Errors, doc.Tables)
+	}
+	var problems []string
+	for _, f := range doc.Findings {
+		if f.Status == "error" {
+			problems = append(problems, f.Check+": "+f.Detail)
+			if f.Hint == "" {
+				t.Errorf("error finding without a hint: %+v", f)
+			}
+		}
+	}
+	want := []string{"replica_identity: table public.logs", "target_tables: table public.items differs on the target: column embedding is vector(12) on the target but vector(10)"}
+	for i, w := range want {
+		if i >= len(problems) || !strings.HasPrefix(problems[i], w) {
+			t.Errorf("problems = %q, want them to start with %q", problems, want)
+			break
+		}
+	}
+
+	tgt.Exec(t, `DROP TABLE items; CREATE TABLE items (id int PRIMARY KEY, embedding vector(10))`)
+	r = configCheckRun(t, src.URL, tgt.URL, "--json", "-e", "logs")
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 || !doc.OK {
+		t.Errorf("healthy --json: exit %d, ok %v, err %v", r.code, doc.OK, err)
+	}
+}
+
+// TestConfigCheckConnectionErrors: one line, a hint, and never the password.
+func TestConfigCheckConnectionErrors(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	const secret = "Sup3rSecret"
+	tests := []struct {
+		name, src, tgt, what, hint string
+	}{
+		{"unreachable target", src.URL, "postgres://someone:" + secret + "@127.0.0.1:1/db?sslmode=disable&connect_timeout=5",
+			"connect to target", "is the target server running"},
+		{"unknown host", "postgres://someone:" + secret + "@no-such-host.invalid:5432/db?connect_timeout=5", tgt.URL,
+			"connect to source", "SOURCE_DB_URL"},
+		{"malformed URL", src.URL, "postgres://someone:" + secret + "@127.0.0.1:notaport/db", "parse target URL", "TARGET_DB_URL"},
+		{"missing database", src.URL, strings.Replace(tgt.URL, tgt.Name, "no_such_db", 1), "does not exist", "create it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := configCheckRun(t, tt.src, tt.tgt)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code != 1 || len(lines) != 2 || !strings.Contains(lines[0], tt.what) ||
+				!strings.HasPrefix(lines[1], "hint: ") || !strings.Contains(lines[1], tt.hint) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 1, one line with %q, a hint with %q", r.code, r.stderr, tt.what, tt.hint)
+			}
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("password in the output:\n%s%s", r.stdout, r.stderr)
+			}
+		})
+	}
+
+	// No URL at all: the hint says which variable to set.
+	var out, errb bytes.Buffer
+	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := e.run(context.Background(), []string{"config-check"}); code != 1 ||
+		!strings.Contains(errb.String(), "no source database URL") || !strings.Contains(errb.String(), "hint: set SOURCE_DB_URL") {
+		t.Errorf("no URL: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestConfigCheckUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"config_check", "--bogus"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "hint: run pgvecrep config_check --help") {
+		t.Errorf("unknown flag: exit %d, stderr %q", code, errb.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), []string{"config-check", "--help"}, &out, &errb); code != 0 {
+		t.Errorf("--help: exit %d", code)
+	}
+	for _, s := range []string{"--copy-schema", "--special-user-role", "--json", "-t, --tables", "-e, --exclude-tables", "-s, --schema-name", "SOURCE_DB_URL"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("--help lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// TestRunPreflight covers the helper start_sync uses before creating anything.
+func TestRunPreflight(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, `CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE logs (line text)`)
+	tgt.Exec(t, `CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE logs (line text)`)
+	run := func(quiet bool, tables string) (string, string, error, int) {
+		var out, errb bytes.Buffer
+		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+		f := newFlags(e, commands["config_check"])
+		if err := f.parse([]string{"--source-url", src.URL, "--target-url", tgt.URL}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, false, "", quiet)
+		return out.String(), errb.String(), err, len(r.Tables)
+	}
+
+	stdout, stderr, err, n := run(true, "")
+	if err == nil || err.Error() != "config check failed: 1 problem(s)" || !strings.Contains(hint.Of(err), "pgvecrep config_check") {
+		t.Errorf("keyless table: err %v, hint %q", err, hint.Of(err))
+	}
+	if stdout != "" || !strings.Contains(stderr, "public.logs") || strings.Contains(stderr, "wal_level") || n != 2 {
+		t.Errorf("quiet failure: stdout %q, stderr %q, %d tables; want only the problem on stderr, 2 tables", stdout, stderr, n)
+	}
+
+	stdout, stderr, err, n = run(true, "items")
+	if err != nil || stdout != "" || stderr != "" || n != 1 {
+		t.Errorf("quiet success: err %v, stdout %q, stderr %q, %d tables", err, stdout, stderr, n)
+	}
+	stdout, _, err, _ = run(false, "items")
+	if err != nil || !strings.Contains(stdout, "wal_level") {
+		t.Errorf("verbose success: err %v, stdout %q", err, stdout)
+	}
+}
