@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -326,15 +327,28 @@ func TestRunPrivileges(t *testing.T) {
 	}
 }
 
+// TestRunConnectError: what prevents checking is Run's error, with a hint,
+// naming the side, and never the password.
 func TestRunConnectError(t *testing.T) {
 	env := pgtest.Get(t)
-	src, _ := env.Pair(t)
-	bad := "postgres://someone:s3cretpw@127.0.0.1:1/nodb?sslmode=disable&connect_timeout=5"
-	_, err := Run(context.Background(), Options{SourceURL: src.URL, TargetURL: bad})
-	if err == nil {
-		t.Fatal("Run with an unreachable target: no error")
+	src, tgt := env.Pair(t)
+	const secret = "s3cretpw"
+	tests := []struct {
+		name, src, tgt, what string
+	}{
+		{"unreachable target", src.URL, "postgres://someone:" + secret + "@127.0.0.1:1/nodb?sslmode=disable&connect_timeout=5", "connect to target"},
+		{"malformed source", "postgres://someone:" + secret + "@127.0.0.1:notaport/db", tgt.URL, "parse source URL"},
+		{"no target", src.URL, "", "no target database URL"},
 	}
-	if msg := err.Error(); strings.Contains(msg, "s3cretpw") || !strings.Contains(msg, "target") {
-		t.Errorf("error %q: want the target named and no password", msg)
+	for _, tt := range tests {
+		_, err := Run(context.Background(), Options{SourceURL: tt.src, TargetURL: tt.tgt})
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error", tt.name)
+		case strings.Contains(err.Error(), secret) || strings.Contains(hint.Of(err), secret):
+			t.Errorf("%s: password in %q (hint %q)", tt.name, err, hint.Of(err))
+		case !strings.Contains(err.Error(), tt.what) || hint.Of(err) == "":
+			t.Errorf("%s: error %q (hint %q), want %q and a hint", tt.name, err, hint.Of(err), tt.what)
+		}
 	}
 }
