@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // Report is what a verification found.
@@ -104,6 +106,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
 }
 
@@ -113,10 +116,11 @@ func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tKEY\tSOURCE ROWS\tTARGET ROWS\tCHUNKS\tMISMATCHED\tRESULT")
 	for _, t := range r.Tables {
-		key := strings.Join(t.Key, ",")
-		if key == "" {
-			key = "-"
+		keys := make([]string, len(t.Key))
+		for i, k := range t.Key {
+			keys[i] = pg.QuoteIfNeeded(k)
 		}
+		key := orDash(strings.Join(keys, ","))
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", t.Table, key, t.SourceRows, t.TargetRows,
 			t.Chunks, t.MismatchedChunks, t.verdict())
 	}
@@ -183,8 +187,19 @@ func (t TableResult) verdict() string {
 	case t.OK():
 		return "ok"
 	case t.DivergentRows > 0:
-		return fmt.Sprintf("DIVERGENT: %d missing, %d extra, %d different (%d rows)",
-			len(t.Missing), len(t.Extra), len(t.Different), t.DivergentRows)
+		var parts []string
+		for _, p := range []struct {
+			n    int
+			what string
+		}{{len(t.Missing), "missing"}, {len(t.Extra), "extra"}, {len(t.Different), "different"}} {
+			if p.n > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+			}
+		}
+		if t.Truncated {
+			parts = append(parts, fmt.Sprintf("%d rows in all", t.DivergentRows))
+		}
+		return "DIVERGENT: " + strings.Join(parts, ", ")
 	}
 	return "DIVERGENT: checksum differs"
 }

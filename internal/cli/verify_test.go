@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/verify"
+)
+
+const verifyDDL = `
+CREATE TABLE items (id int PRIMARY KEY, emb vector(4) NOT NULL);
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Odd ""T""" ("K 1" int, k2 text, PRIMARY KEY ("K 1", k2));
+CREATE TABLE other (id int PRIMARY KEY);
+INSERT INTO items SELECT i, ARRAY[i % 7, i % 11, i % 13, 1]::real[]::vector FROM generate_series(1, 300) i;
+INSERT INTO "Odd Schema"."Odd ""T""" SELECT i, 'v' || i FROM generate_series(1, 50) i;
+CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops);`
+
+// verifyGroup builds by hand what start_sync leaves behind: the same rows on
+// both sides, a group in phase streaming, and a publication and a
+// subscription named after it (copy_data off: the rows are there already).
+func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
+	t.Helper()
+	src, tgt = pgtest.Get(t).Pair(t)
+	src.Exec(t, verifyDDL)
+	tgt.Exec(t, verifyDDL)
+	tables := []string{`"public"."items"`, `"Odd Schema"."Odd ""T"""`}
+	ctx := context.Background()
+	conn := tgt.Conn(t)
+	if err := group.EnsureSchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := group.Create(ctx, conn, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := group.Start(ctx, conn, name, tables, "native"); err != nil {
+		t.Fatal(err)
+	}
+	if err := group.SetPhase(ctx, conn, name, group.Streaming); err != nil {
+		t.Fatal(err)
+	}
+	obj := pgx.Identifier{group.ObjectName(name)}.Sanitize()
+	src.Exec(t, "CREATE PUBLICATION "+obj+" FOR TABLE "+strings.Join(tables, ", "))
+	tgt.Exec(t, "CREATE SUBSCRIPTION "+obj+" CONNECTION "+pg.Literal(src.URL)+" PUBLICATION "+obj+" WITH (copy_data = false)")
+	return src, tgt
+}
+
+// verifyCLI runs pgvecrep through the exported Run, with the URLs as flags.
+func verifyCLI(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args = append(args, "--source-url", src.URL, "--target-url", tgt.URL)
+	code := Run(ctx, args, &out, &errb)
+	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// verifyDoc decodes verify --json output.
+func verifyDoc(t *testing.T, out string) (doc struct {
+	OK bool `json:"ok"`
+	verify.Report
+}) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("verify --json printed invalid JSON: %v\n%s", err, out)
+	}
+	return doc
+}
+
+func TestVerifyCommand(t *testing.T) {
+	const name = "verify cli"
+	src, tgt := verifyGroup(t, name)
+	// The cases run in order on the same databases; the last ones break the target.
+	tests := []struct {
+		name     string
+		mutate   string // run on the target first
+		args     []string
+		code     int
+		stdout   []string
+		stderr   string
+		jsonWant func(t *testing.T, out string)
+	}{
+		{name: "healthy replica", args: []string{"verify", "-g", name}, code: 0,
+			stdout: []string{"public.items", `"Odd Schema"."Odd ""T"""`, "items_emb", "identical", "verify: ok"}},
+		{name: "json for one table", args: []string{"verify", "--group-name", name, "--tables", "items", "--json"}, code: 0,
+			jsonWant: func(t *testing.T, out string) {
+				doc := verifyDoc(t, out)
+				if !doc.OK || len(doc.Tables) != 1 || doc.Tables[0].SourceRows != 300 || len(doc.ANN) != 1 || !doc.ANN[0].ExactOK {
+					t.Errorf("want ok with items only (300 rows, exact neighbours identical):\n%s", out)
+				}
+			}},
+		{name: "table not in the group", args: []string{"verify", "-g", name, "-t", "other"}, code: 2,
+			stderr: "not in group"},
+		{name: "unknown group", args: []string{"verify", "-g", "nope"}, code: 1, stderr: "hint: run: pgvecrep bootstrap"},
+		{name: "no group", args: []string{"verify"}, code: 2, stderr: "--group-name is required"},
+		{name: "row deleted on the target", mutate: `DELETE FROM "Odd Schema"."Odd ""T""" WHERE "K 1" = 7`,
+			args: []string{"verify", "-g", name, "--sample", "0"}, code: 1,
+			stdout: []string{`"Odd Schema"."Odd ""T""": missing on the target: (7,v7)`, "DIVERGENT"}},
+		{name: "vector altered on the target", mutate: `UPDATE items SET emb = '[100,100,100,100]' WHERE id = 5`,
+			args: []string{"verify", "-g", name, "-t", "public.items", "--json"}, code: 1,
+			jsonWant: func(t *testing.T, out string) {
+				doc := verifyDoc(t, out)
+				if doc.OK || len(doc.Tables) != 1 || !slices.Equal(doc.Tables[0].Different, []string{"5"}) {
+					t.Errorf("want items row 5 different:\n%s", out)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.mutate != "" {
+				tgt.Exec(t, tt.mutate)
+			}
+			r := verifyCLI(t, src, tgt, tt.args...)
+			if testing.Verbose() {
+				t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(tt.args, " "), r.code, r.stdout, r.stderr)
+			}
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			if !strings.Contains(r.stderr, tt.stderr) || (tt.stderr == "" && r.stderr != "") {
+				t.Errorf("stderr = %q, want %q", r.stderr, tt.stderr)
+			}
+			if tt.jsonWant != nil {
+				tt.jsonWant(t, r.stdout)
+			}
+		})
+	}
+}
