@@ -31,6 +31,7 @@ type facts struct {
 	Postgres string            `json:"postgres"`
 	PgVector string            `json:"pgvector"`
 	Pgvecrep string            `json:"pgvecrep"`
+	LoadAvg  string            `json:"load_average"` // at the start and the end of the run
 	Jobs     int               `json:"jobs"`
 	Seed     uint64            `json:"seed"`
 	Settings map[string]string `json:"settings"`
@@ -52,6 +53,7 @@ func gatherFacts(ctx context.Context, b *bench, root string, wall time.Duration)
 		Kernel:   readTrim("/proc/sys/kernel/osrelease"),
 		Go:       runtime.Version(),
 		Pgvecrep: gitDescribe(ctx, root),
+		LoadAvg:  b.loadStart + " at the start, " + loadAvg() + " at the end",
 		Jobs:     b.jobs,
 		Seed:     b.o.seed,
 		Settings: map[string]string{},
@@ -113,6 +115,16 @@ func memTotal() string {
 	return "?"
 }
 
+// loadAvg is the 1, 5 and 15 minute load averages: how busy the machine
+// was with other work, which the timings include.
+func loadAvg() string {
+	fields := strings.Fields(readTrim("/proc/loadavg"))
+	if len(fields) < 3 {
+		return "?"
+	}
+	return strings.Join(fields[:3], " ")
+}
+
 func readTrim(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -140,7 +152,8 @@ func writeFacts(w io.Writer, f facts) {
 	rows := [][2]string{
 		{"CPUs (nproc)", strconv.Itoa(f.CPUs)}, {"CPU model", f.CPUModel}, {"memory", f.Memory},
 		{"kernel", f.Kernel}, {"Go", f.Go}, {"PostgreSQL", f.Postgres}, {"pgvector", f.PgVector},
-		{"pgvecrep", f.Pgvecrep}, {"-jobs", strconv.Itoa(f.Jobs)}, {"data seed", strconv.FormatUint(f.Seed, 10)},
+		{"pgvecrep", f.Pgvecrep}, {"load average (1, 5, 15 min)", f.LoadAvg},
+		{"-jobs", strconv.Itoa(f.Jobs)}, {"data seed", strconv.FormatUint(f.Seed, 10)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1])
@@ -156,7 +169,8 @@ func writeFacts(w io.Writer, f facts) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "| %s | %s |\n", k, f.Settings[k])
 	}
-	fmt.Fprintf(w, "\nIndex builds: maintenance_work_mem budget %s (pgvecrep --index-memory, the floor's budget), "+
+	fmt.Fprintf(w, "\nIndex builds after the copy, (2) to (4): a maintenance_work_mem budget of %s (pgvecrep --index-memory, "+
+		"the floor's budget) shared by the builds running at once, -jobs/2 of them (at least 1), each with "+
 		"max_parallel_maintenance_workers %d.\n", indexMemoryFlag, maintenanceWorkers)
 }
 

@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -130,6 +131,8 @@ type bench struct {
 	tool tool
 	jobs int
 	out  io.Writer
+	// loadStart is the load average when the run began.
+	loadStart string
 }
 
 func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
@@ -145,7 +148,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	b := &bench{o: o, jobs: o.jobs, out: stdout}
+	b := &bench{o: o, jobs: o.jobs, out: stdout, loadStart: loadAvg()}
 	b.tool, err = prepareTool(ctx, o, root, stderr)
 	if b.tool.tmp != "" {
 		defer os.RemoveAll(b.tool.tmp)
@@ -188,7 +191,9 @@ func prepareTool(ctx context.Context, o options, root string, stderr io.Writer) 
 		if _, err := os.Stat(t.bin); err != nil {
 			return t, fmt.Errorf("-bin: %w (build it with make build)", err)
 		}
-		return t, nil
+		abs, err := filepath.Abs(t.bin)
+		t.bin = abs
+		return t, err
 	}
 	dir, err := os.MkdirTemp("", "pgvecrep-bench-")
 	if err != nil {

@@ -90,7 +90,7 @@ func TestSelect(t *testing.T) {
 		t.Error("selectScenarios(5): want an error")
 	}
 	ds, err := selectDatasets("768,headline", true)
-	if err != nil || len(ds) != 2 || ds[0].Name != "768" || ds[1].Tables[0].Rows != 10_000 {
+	if err != nil || len(ds) != 2 || ds[0].Name != "768" || ds[1].Tables[0].Rows != 5_000 {
 		t.Errorf("selectDatasets = %v, %v", ds, err)
 	}
 	if _, err := selectDatasets("huge", false); err == nil {

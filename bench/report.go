@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Targets on the headline dataset (the acceptance bar).
@@ -71,7 +72,8 @@ func printTable(w io.Writer, rep datasetReport) {
 			return
 		}
 		for i, c := range cells[1:] {
-			fmt.Fprintf(w, " %*s", max(len(header[i+1]), 9), c)
+			width := max(utf8.RuneCountInString(header[i+1]), 9)
+			fmt.Fprintf(w, " %s%s", strings.Repeat(" ", max(width-utf8.RuneCountInString(c), 0)), c)
 		}
 		fmt.Fprintln(w)
 	}
@@ -133,7 +135,7 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 	if len(v) > 0 {
 		fmt.Fprintf(b.out, "\n%s\n", strings.Join(v, "\n"))
 		if b.o.quick {
-			fmt.Fprintln(b.out, "(the targets are for the full run; -quick datasets are 10x smaller)")
+			fmt.Fprintln(b.out, "(the targets are for the full run; -quick datasets are 20x smaller)")
 		}
 	}
 	if b.o.results != "" {
