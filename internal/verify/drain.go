@@ -64,7 +64,14 @@ func (d *drainer) wait(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(d.timeout)
+	limit := d.timeout
+	if d.timeouts > 0 {
+		// A lag that did not drain in a whole timeout will not drain in the
+		// next one either (a stuck apply worker, most likely): look, but do
+		// not wait again for every chunk and query of the run.
+		limit = 0
+	}
+	deadline := time.Now().Add(limit)
 	pause := 10 * time.Millisecond
 	for {
 		var done bool
@@ -93,8 +100,8 @@ func (d *drainer) notes() []string {
 		out = append(out, d.note)
 	}
 	if d.timeouts > 0 {
-		out = append(out, fmt.Sprintf("replication lag did not drain within %s (%d times): differences may be changes in flight; run verify again",
-			d.timeout, d.timeouts))
+		out = append(out, fmt.Sprintf("replication lag did not drain within %s: differences may be changes in flight; "+
+			"check the subscription (pgvecrep stats, the target's log) and run verify again", d.timeout))
 	}
 	return out
 }

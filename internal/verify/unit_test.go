@@ -131,7 +131,7 @@ func sampleReport() Report {
 			{Table: "public.items", Index: "items_bits", Expr: "bits", Opclass: "bit_hamming_ops", Limit: 10,
 				Skipped: "operator class bit_hamming_ops is not checked (only l2, inner product, cosine and l1 on vector and halfvec)"},
 		},
-		Notes: []string{"replication lag did not drain within 1m0s (1 times): differences may be changes in flight; run verify again"},
+		Notes: []string{"replication lag did not drain within 1m0s: differences may be changes in flight; check the subscription (pgvecrep stats, the target's log) and run verify again"},
 	}
 }
 

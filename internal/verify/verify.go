@@ -80,7 +80,6 @@ type run struct {
 	src, tgt *pgx.Conn
 	opts     Options
 	drain    *drainer
-	notes    []string
 	// afterSourceRead, when set (by tests), runs after each read of the
 	// source and before the drain that precedes the matching target read.
 	afterSourceRead func(pass string)
@@ -121,13 +120,13 @@ func (r *run) run(ctx context.Context) (Report, error) {
 		}
 		rep.ANN = ann
 	}
-	rep.Notes = append(r.notes, d.notes()...)
+	rep.Notes = d.notes()
 	return rep, nil
 }
 
 // checkTable compares one table. A failed query on either side becomes the
 // table's error so the other tables still get compared; only a cancelled ctx
-// stops everything.
+// or a lost connection stops everything.
 func (r *run) checkTable(ctx context.Context, t *table) (TableResult, error) {
 	res := TableResult{Table: t.name.String(), Key: t.keyNames()}
 	if t.problem != "" {
@@ -137,6 +136,9 @@ func (r *run) checkTable(ctx context.Context, t *table) (TableResult, error) {
 	err := r.compareTable(ctx, t, &res)
 	if ctx.Err() != nil {
 		return res, ctx.Err()
+	}
+	if err != nil && (r.src.IsClosed() || r.tgt.IsClosed()) {
+		return res, err
 	}
 	if err != nil {
 		res.Error = err.Error()
