@@ -142,3 +142,36 @@ func TestVerifyCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyAfterStartSync runs verify on what start_sync really built, after
+// writes that streamed, and again once stop_sync has detached the target.
+func TestVerifyAfterStartSync(t *testing.T) {
+	src, tgt := pgtest.Get(t).Pair(t)
+	src.Exec(t, verifyDDL)
+	const g = "verify-e2e"
+	for _, args := range [][]string{{"bootstrap", "-g", g, "--copy-schema"}, {"start_sync", "-g", g}} {
+		if r := verifyCLI(t, src, tgt, args...); r.code != 0 {
+			t.Fatalf("pgvecrep %v exited %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	src.Exec(t, `INSERT INTO items SELECT i, ARRAY[i % 5, 1, 2, 3]::real[]::vector FROM generate_series(301, 400) i;
+UPDATE items SET emb = '[1,1,1,1]' WHERE id <= 20; DELETE FROM items WHERE id BETWEEN 50 AND 60`)
+	r := verifyCLI(t, src, tgt, "verify", "-g", g, "--json", "--chunk-rows", "40")
+	doc := verifyDoc(t, r.stdout)
+	if r.code != 0 || !doc.OK || len(doc.Tables) != 2 || len(doc.ANN) != 1 || len(doc.Notes) != 0 {
+		t.Fatalf("verify after start_sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, it := range doc.Tables {
+		if it.Table == "public.items" && (it.SourceRows != 389 || it.TargetRows != 389 || it.Chunks != 10) {
+			t.Errorf("items = %+v, want 389 rows on both sides in 10 chunks", it)
+		}
+	}
+
+	if r := verifyCLI(t, src, tgt, "stop_sync", "-g", g); r.code != 0 {
+		t.Fatalf("stop_sync exited %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = verifyCLI(t, src, tgt, "verify", "-g", g)
+	if r.code != 0 || !strings.Contains(r.stdout, "not found on the target") || !strings.Contains(r.stdout, "is stopped") {
+		t.Errorf("verify after stop_sync: exit %d, want 0 with notes on the subscription and the phase\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
