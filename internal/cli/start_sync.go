@@ -83,10 +83,6 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, false, role, true)
-	if err != nil {
-		return err
-	}
 	src, err := pg.ConnectConfig(ctx, pg.Source, srcCfg)
 	if err != nil {
 		return err
@@ -97,6 +93,15 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer tgt.Close(context.Background())
+	// A group a killed run left half-done is cleaned first: its partly
+	// copied tables would fail the "target table is empty" check.
+	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
+		return err
+	}
+	report, err := runPreflight(ctx, env, f, tf, false, role, true)
+	if err != nil {
+		return err
+	}
 	return initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               srcCfg,

@@ -131,6 +131,27 @@ func (s *syncer) claim(ctx context.Context) (group.Group, error) {
 	return g, nil
 }
 
+// Recover cleans up a group that an earlier start_sync left half-done
+// (killed, or failed without finishing its own cleanup): slot, publication
+// and subscription are dropped, partly copied rows truncated, and deferred
+// indexes restored. It runs before the preflight checks, which would
+// otherwise find the half-filled target tables not empty. It reports whether
+// there was anything to recover.
+func Recover(ctx context.Context, src, tgt *pgx.Conn, name string, out io.Writer) (bool, error) {
+	g, err := group.Get(ctx, tgt, name)
+	if err != nil {
+		return false, err
+	}
+	if !g.Phase.Busy() && g.Phase != group.Failed {
+		return false, nil
+	}
+	s := &syncer{src: src, tgt: tgt, opts: Options{Group: name}, p: progress.New(out)}
+	if _, err := s.claim(ctx); err != nil {
+		return false, err
+	}
+	return true, group.SetPhase(ctx, tgt, name, group.Bootstrapped)
+}
+
 func (s *syncer) run(ctx context.Context) error {
 	mode := s.opts.CopyMode
 	if mode == "" {
