@@ -79,18 +79,14 @@ func (c *clusters) checkpoint(ctx context.Context) error {
 }
 
 // prepareTarget creates a fresh target database with pgvector and the
-// dataset's tables: with keys and indexes, or bare for the floor.
-func (c *clusters) prepareTarget(ctx context.Context, db string, d dataset, bare bool) error {
+// dataset's tables, keys and indexes.
+func (c *clusters) prepareTarget(ctx context.Context, db string, d dataset) error {
 	if err := c.tgt.CreateDB(ctx, db); err != nil {
 		return fmt.Errorf("create target database %s: %w", db, err)
 	}
 	sqls := []string{"CREATE EXTENSION vector"}
 	for _, t := range d.Tables {
-		if bare {
-			sqls = append(sqls, t.bareSQL())
-		} else {
-			sqls = append(sqls, t.createSQL()...)
-		}
+		sqls = append(sqls, t.createSQL()...)
 	}
 	conn, err := c.tgt.Connect(ctx, db)
 	if err != nil {

@@ -33,6 +33,7 @@ type facts struct {
 	Pgvecrep string            `json:"pgvecrep"`
 	LoadAvg  string            `json:"load_average"` // at the start and the end of the run
 	Jobs     int               `json:"jobs"`
+	Repeat   int               `json:"repeat"`
 	Seed     uint64            `json:"seed"`
 	Settings map[string]string `json:"settings"`
 }
@@ -55,6 +56,7 @@ func gatherFacts(ctx context.Context, b *bench, root string, wall time.Duration)
 		Pgvecrep: gitDescribe(ctx, root),
 		LoadAvg:  b.loadStart + " at the start, " + loadAvg() + " at the end",
 		Jobs:     b.jobs,
+		Repeat:   b.o.repeat,
 		Seed:     b.o.seed,
 		Settings: map[string]string{},
 	}
@@ -153,7 +155,7 @@ func writeFacts(w io.Writer, f facts) {
 		{"CPUs (nproc)", strconv.Itoa(f.CPUs)}, {"CPU model", f.CPUModel}, {"memory", f.Memory},
 		{"kernel", f.Kernel}, {"Go", f.Go}, {"PostgreSQL", f.Postgres}, {"pgvector", f.PgVector},
 		{"pgvecrep", f.Pgvecrep}, {"load average (1, 5, 15 min)", f.LoadAvg},
-		{"-jobs", strconv.Itoa(f.Jobs)}, {"data seed", strconv.FormatUint(f.Seed, 10)},
+		{"-jobs", strconv.Itoa(f.Jobs)}, {"-repeat (best run kept)", strconv.Itoa(f.Repeat)}, {"data seed", strconv.FormatUint(f.Seed, 10)},
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s |\n", r[0], r[1])

@@ -53,6 +53,7 @@ type options struct {
 	bin       string
 	results   string
 	seed      uint64
+	repeat    int
 	verbose   bool
 }
 
@@ -68,9 +69,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "pgvecrep binary to run (default: build ./cmd/pgvecrep into a temp dir)")
 	fs.StringVar(&o.results, "results", "bench/results", `directory for the results files, relative to the module root ("" writes none)`)
 	fs.Uint64Var(&o.seed, "seed", 42, "seed of the data generator")
+	fs.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and keep the fastest (every total is recorded)")
 	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi] [-scenarios 1,2,3,4] [-jobs N] [-keep]")
+		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi] [-scenarios 1,2,3,4] [-jobs N] [-repeat N] [-keep]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,8 +81,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q; see go run ./bench -h", fs.Arg(0))
 	}
-	if o.jobs < 1 {
-		return o, fmt.Errorf("-jobs must be at least 1")
+	if o.jobs < 1 || o.repeat < 1 {
+		return o, fmt.Errorf("-jobs and -repeat must be at least 1")
 	}
 	return o, nil
 }

@@ -33,7 +33,7 @@ func (b *bench) dataset(ctx context.Context, d dataset, ss []scenario) (datasetR
 	fmt.Fprintf(b.out, "  source loaded: %d table(s), %d rows, %s, in %.1f s\n",
 		rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
 	for _, s := range ss {
-		res, err := b.scenario(ctx, s, &runSpec{d: d, srcDB: srcDB})
+		res, err := b.repeated(ctx, s, &runSpec{d: d, srcDB: srcDB})
 		if err != nil {
 			return rep, err
 		}
@@ -65,12 +65,35 @@ func (b *bench) loadSource(ctx context.Context, d dataset, db string, rep *datas
 	return conn.QueryRow(ctx, size).Scan(&rep.SourceBytes)
 }
 
+// repeated runs a scenario -repeat times and keeps the fastest run: on a
+// shared machine other work only ever adds time, so the minimum is the
+// closest to what the scenario itself costs. Every run's total is kept.
+// A failed or skipped run ends the repetitions and is the result.
+func (b *bench) repeated(ctx context.Context, s scenario, r *runSpec) (result, error) {
+	var best result
+	var totals []float64
+	for i := range b.o.repeat {
+		res, err := b.scenario(ctx, s, r)
+		if err != nil || !res.ok() {
+			return res, err
+		}
+		totals = append(totals, res.Total)
+		if i == 0 || res.Total < best.Total {
+			best = res
+		}
+	}
+	if len(totals) > 1 {
+		best.Runs = totals
+	}
+	return best, nil
+}
+
 // scenario runs one scenario on a fresh target database, verifies what it
 // left there, and removes the replication objects and (unless -keep) the
 // database afterwards.
 func (b *bench) scenario(ctx context.Context, s scenario, r *runSpec) (result, error) {
 	r.tgtDB = fmt.Sprintf("tgt_%s_%s", r.d.Name, strings.ReplaceAll(s.ID, "-", "_"))
-	if err := b.c.prepareTarget(ctx, r.tgtDB, r.d, s.bare); err != nil {
+	if err := b.c.prepareTarget(ctx, r.tgtDB, r.d); err != nil {
 		return result{}, err
 	}
 	if err := b.c.checkpoint(ctx); err != nil {

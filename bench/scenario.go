@@ -21,9 +21,7 @@ type scenario struct {
 	Num   int
 	ID    string // flag name
 	Label string
-	// bare targets get their tables without keys or indexes.
-	bare bool
-	run  func(ctx context.Context, b *bench, r *runSpec) (result, error)
+	run   func(ctx context.Context, b *bench, r *runSpec) (result, error)
 }
 
 // runSpec is one scenario's inputs: the dataset and its two databases.
@@ -42,9 +40,11 @@ type result struct {
 	Other    float64 `json:"other_s"`
 	Total    float64 `json:"total_s"`
 	// Phased is false when the total could not be split into phases.
-	Phased  bool   `json:"phased"`
-	Skipped string `json:"skipped,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Phased bool `json:"phased"`
+	// Runs are every run's total with -repeat > 1; the fields above are the fastest run's.
+	Runs    []float64 `json:"runs_s,omitempty"`
+	Skipped string    `json:"skipped,omitempty"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // ok reports whether the result has a total to compare.
@@ -54,7 +54,7 @@ var scenarios = []scenario{
 	{Num: 1, ID: "index-first", Label: "native, index first", run: indexFirst},
 	{Num: 2, ID: "native", Label: "native, index after copy", run: viaTool("native")},
 	{Num: 3, ID: "fast", Label: "pgvecrep fast", run: viaTool("fast")},
-	{Num: 4, ID: "floor", Label: "floor: binary COPY + builds", bare: true, run: floor},
+	{Num: 4, ID: "floor", Label: "floor: binary COPY + builds", run: floor},
 }
 
 // selectScenarios picks scenarios by number or name from a comma list.
@@ -171,9 +171,10 @@ func rejected(out output) bool {
 
 // floor is the least an initial sync can cost: pgvecrep's copy engine
 // (parallel binary COPY, same -jobs) into bare tables, then pgvecrep's
-// build engine for the source's keys and indexes, same memory budget, same
+// build engine for the target's keys and indexes, same memory budget, same
 // builds at a time and parallel workers, and nothing else: no slot, no
-// subscription, no analyze.
+// subscription, no analyze. Like start_sync --copy-mode fast, it takes the
+// definitions from the target's catalog and drops them first (untimed).
 func floor(ctx context.Context, b *bench, r *runSpec) (result, error) {
 	srcCfg, err := pgx.ParseConfig(b.c.src.URL(r.srcDB))
 	if err != nil {
@@ -183,8 +184,12 @@ func floor(ctx context.Context, b *bench, r *runSpec) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	objs, err := stripTarget(ctx, tgtCfg)
+	if err != nil {
+		return result{}, err
+	}
 	start := time.Now()
-	tables, objs, err := sourceObjects(ctx, srcCfg)
+	tables, err := sourceTables(ctx, srcCfg)
 	if err != nil {
 		return result{}, err
 	}
@@ -204,26 +209,40 @@ func floor(ctx context.Context, b *bench, r *runSpec) (result, error) {
 	return result{Copy: secs(copyT), Index: secs(buildT), Other: secs(total - copyT - buildT), Total: secs(total), Phased: true}, nil
 }
 
-// sourceObjects reads the source's tables and the keys and indexes to build.
-func sourceObjects(ctx context.Context, cfg *pgx.ConnConfig) ([]catalog.Table, []postdata.Object, error) {
+// sourceTables reads the source's tables, with the sizes the copy plan uses.
+func sourceTables(ctx context.Context, cfg *pgx.ConnConfig) ([]catalog.Table, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return catalog.Tables(ctx, conn, catalog.Filter{})
+}
+
+// stripTarget reads the target tables' keys and indexes as objects to build
+// and drops them, leaving bare tables.
+func stripTarget(ctx context.Context, cfg *pgx.ConnConfig) ([]postdata.Object, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	tables, err := catalog.Tables(ctx, conn, catalog.Filter{})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	idxs, err := catalog.Indexes(ctx, conn, catalog.OIDs(tables))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	objs := make([]postdata.Object, len(idxs))
 	for i, ix := range idxs {
 		objs[i] = postdata.FromIndex(ix)
+		if _, err := conn.Exec(ctx, ix.DropSQL()); err != nil {
+			return nil, fmt.Errorf("drop %s on the floor's target: %w", objs[i], err)
+		}
 	}
-	return tables, objs, nil
+	return objs, nil
 }
 
 // buildParallel is how many builds run at once: as start_sync does it, one
