@@ -135,6 +135,8 @@ type bench struct {
 	out  io.Writer
 	// loadStart is the load average when the run began.
 	loadStart string
+	// lastSub is when the last scenario that created a subscription ended.
+	lastSub time.Time
 }
 
 func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {

@@ -99,8 +99,16 @@ func (b *bench) scenario(ctx context.Context, s scenario, r *runSpec) (result, e
 	if err := b.c.checkpoint(ctx); err != nil {
 		return result{}, err
 	}
+	if s.waitsForWorkers {
+		if err := b.launcherPause(ctx); err != nil {
+			return result{}, err
+		}
+	}
 	fmt.Fprintf(b.out, "  (%d) %s ...\n", s.Num, s.Label)
 	res, err := s.run(ctx, b, r)
+	if s.subscribes {
+		b.lastSub = time.Now()
+	}
 	if err == nil && res.Skipped == "" {
 		err = b.c.verify(ctx, r.d, r.srcDB, r.tgtDB)
 	}
@@ -126,6 +134,28 @@ func (b *bench) scenario(ctx context.Context, s scenario, r *runSpec) (result, e
 		}
 	}
 	return res, nil
+}
+
+// launcherRetry is PostgreSQL's wal_retrieve_retry_interval (default 5s),
+// plus a margin.
+const launcherRetry = 5500 * time.Millisecond
+
+// launcherPause waits, untimed, until the previous scenario's subscription
+// is launcherRetry old. The logical replication launcher starts at most one
+// apply worker per wal_retrieve_retry_interval, so a subscription created
+// right after another one waits up to 5 s for its worker: a cost of running
+// scenarios back to back that no user with one subscription pays.
+func (b *bench) launcherPause(ctx context.Context) error {
+	wait := time.Until(b.lastSub.Add(launcherRetry))
+	if wait <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
 }
 
 func indent(s, prefix string) string {
