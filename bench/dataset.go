@@ -56,7 +56,7 @@ func (d dataset) rows() int {
 // several types, a text column wide enough to make the table the largest.
 const eventsFill = `
 INSERT INTO events (id, user_id, kind, payload, created_at)
-SELECT i, (i * 7919) % 50000, (ARRAY['view', 'click', 'cart', 'buy'])[1 + i % 4],
+SELECT i, ((i::bigint * 7919) % 50000)::int, (ARRAY['view', 'click', 'cart', 'buy'])[1 + i % 4],
        md5(i::text) || md5((i * 31)::text), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'
 FROM generate_series(1, $1::int) AS i`
 

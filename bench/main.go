@@ -177,8 +177,13 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	var reports []datasetReport
 	for _, d := range ds {
 		rep, err := b.dataset(ctx, d, ss)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			return fmt.Errorf("dataset %s: %w", d.Name, err)
+			// Recorded, and the run goes on: the other datasets' results stand.
+			rep.Error = err.Error()
+			fmt.Fprintf(stderr, "bench: dataset %s: %v\n", d.Name, err)
 		}
 		reports = append(reports, rep)
 	}

@@ -162,6 +162,9 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 	}
 	var failed []string
 	for _, rep := range reports {
+		if rep.Error != "" {
+			failed = append(failed, rep.Name)
+		}
 		for _, res := range rep.Results {
 			if res.Error != "" {
 				failed = append(failed, rep.Name+"/"+res.Scenario)
@@ -169,7 +172,7 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d scenario(s) failed: %s (their errors are above)", len(failed), strings.Join(failed, ", "))
+		return fmt.Errorf("failed: %s (the errors are above)", strings.Join(failed, ", "))
 	}
 	return nil
 }
@@ -213,6 +216,9 @@ func writeMarkdown(w io.Writer, f facts, reports []datasetReport, verdicts []str
 	for _, rep := range reports {
 		fmt.Fprintf(w, "\n## %s: %s\n\nSource: %d table(s), %d rows, %s (loaded in %.1f s).\n\n",
 			rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
+		if rep.Error != "" {
+			fmt.Fprintf(w, "**The dataset could not be run to the end:** %s\n\n", firstLine(rep.Error))
+		}
 		markdownTable(w, rep)
 	}
 	if len(verdicts) > 0 {

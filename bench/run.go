@@ -16,6 +16,8 @@ type datasetReport struct {
 	SourceBytes int64    `json:"source_bytes"`
 	Load        float64  `json:"load_s"`
 	Results     []result `json:"results"`
+	// Error is why the dataset could not be run to the end.
+	Error string `json:"error,omitempty"`
 }
 
 // dataset loads d on the source, runs every scenario against it and prints
