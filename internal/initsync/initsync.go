@@ -65,6 +65,8 @@ type Options struct {
 // stay usable afterwards; tgt holds the group's advisory lock until it closes.
 func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 	s := &syncer{src: src, tgt: tgt, opts: opts, p: progress.New(opts.Out)}
+	s.opts.Source = tagged(opts.Source, opts.Group)
+	s.opts.Target = tagged(opts.Target, opts.Group)
 	if s.opts.PollInterval == 0 {
 		s.opts.PollInterval = time.Second
 	}
@@ -124,11 +126,46 @@ func (s *syncer) claim(ctx context.Context) (group.Group, error) {
 			fmt.Sprintf("run pgvecrep cleanup -g %s, then bootstrap a new group", g.Name))
 	case g.Phase.Busy() || g.Phase == group.Failed:
 		s.p.Printf("group %s was left in phase %s by an earlier run; cleaning it up first", g.Name, g.Phase)
+		for _, conn := range []*pgx.Conn{s.src, s.tgt} {
+			if err := endOrphans(ctx, conn, g.Name); err != nil {
+				return g, err
+			}
+		}
 		if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
 			return g, fmt.Errorf("clean up broken group %q: %w", g.Name, err)
 		}
 	}
 	return g, nil
+}
+
+// AppName is the application_name of the worker sessions (copy, index
+// builds) of a group's start_sync. When the process that owned them dies,
+// the server may keep running their last statement (a CREATE INDEX, say)
+// for a long time; the next run finds them by this name and ends them.
+func AppName(group string) string { return "pgvecrep start_sync " + group }
+
+func tagged(cfg *pgx.ConnConfig, group string) *pgx.ConnConfig {
+	if cfg == nil {
+		return nil
+	}
+	c := cfg.Copy()
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
+	c.RuntimeParams["application_name"] = AppName(group)
+	return c
+}
+
+// endOrphans terminates the sessions a dead start_sync of the group left on
+// one side. Only called with the group's lock held, so none of them belongs
+// to a live process.
+func endOrphans(ctx context.Context, conn *pgx.Conn, group string) error {
+	_, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = $1 AND pid <> pg_backend_pid()`, AppName(group))
+	if err != nil {
+		return fmt.Errorf("end sessions left by an earlier run: %w", err)
+	}
+	return nil
 }
 
 // Recover cleans up a group that an earlier start_sync left half-done

@@ -3,6 +3,7 @@ package initsync
 import (
 	"context"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,4 +86,25 @@ func TestFastCopyWithWriter(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("%d concurrent changes, both sides %s", ops, want)
+}
+
+// TestTextFormatWhenVersionsDiffer: binary COPY carries a type's internal
+// form, so a vector extension whose version differs between the sides must
+// be copied as text, and the output must say why.
+func TestTextFormatWhenVersionsDiffer(t *testing.T) {
+	src, tgt, sconn, tconn, opts := setup(t, 300)
+	// Pretend the target runs a newer pgvector (both clusters share one install).
+	tgt.Exec(t, "UPDATE pg_extension SET extversion = '0.8.1' WHERE extname = 'vector'")
+	var out strings.Builder
+	opts.Out = &out
+	opts.CopyMode = Fast
+	if err := Start(context.Background(), sconn, tconn, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "copying in text format: extension vector is 0.8.0 on the source and 0.8.1 on the target") {
+		t.Errorf("output does not say why text format was used:\n%s", out.String())
+	}
+	if a, b := checksum(t, src), checksum(t, tgt); a != b {
+		t.Errorf("text copy differs: source %s, target %s", a, b)
+	}
 }
