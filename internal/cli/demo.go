@@ -23,8 +23,8 @@ func init() {
 target, with pgvector), and runs the logical replication tutorial step by
 step with pgvecrep: the extension, a vector(10) table with an HNSW index, 100
 rows, the nearest-neighbour query, config_check, bootstrap --copy-schema,
-start_sync, the query on both sides, 100 more rows, the query again, then a
-switchover, the source stopped, and the query on the target alone.
+start_sync, the query on both sides, 100 more rows, the query again, verify,
+then a switchover, the source stopped, and the query on the target alone.
 
 At each step it prints the source's and the target's top 10 side by side. It
 exits 0 only when they are identical, and removes the clusters at the end
@@ -161,6 +161,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.step("pgvecrep stats --group-name " + demoGroup)
 	d.sub.run(ctx, []string{"stats", "--group-name", demoGroup})
+	d.step("pgvecrep verify --group-name " + demoGroup)
+	if code := d.sub.run(ctx, []string{"verify", "--group-name", demoGroup}); code != 0 {
+		d.failures++
+	}
 	return d.finish(ctx)
 }
 

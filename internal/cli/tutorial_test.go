@@ -116,13 +116,14 @@ func TestTutorial(t *testing.T) {
 		Tables []struct {
 			Table string
 			State string
+			Rows  int64
 		}
 		Lag struct{ Bytes *int64 }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, r.stdout)
 	}
-	if st.Phase != "streaming" || len(st.Tables) != 1 || st.Tables[0].State != "streaming" || st.Lag.Bytes == nil {
+	if st.Phase != "streaming" || len(st.Tables) != 1 || st.Tables[0].State != "streaming" || st.Tables[0].Rows != 200 || st.Lag.Bytes == nil {
 		t.Errorf("stats = %+v", st)
 	}
 	mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")

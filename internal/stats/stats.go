@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
@@ -39,9 +40,10 @@ type Report struct {
 
 // TableStat is one table's state and rows on the target.
 type TableStat struct {
-	Table string `json:"table"`
-	State string `json:"state"`
-	Rows  int64  `json:"rows"`
+	Table     string `json:"table"`
+	State     string `json:"state"`
+	Rows      int64  `json:"rows"`
+	Estimated bool   `json:"rows_estimated,omitempty"`
 }
 
 // Lag is how far the target is behind.
@@ -111,13 +113,47 @@ func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat,
 	if err != nil {
 		return nil, fmt.Errorf("read table states: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableStat, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableStat, error) {
 		var ts TableStat
 		var subState, copyState string
 		err := r.Scan(&ts.Table, &subState, &copyState, &ts.Rows)
 		ts.State = tableState(subState, copyState, g.Phase)
 		return ts, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := exactRows(ctx, tgt, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// exactCountLimit is the table size below which stats counts rows exactly;
+// above it the statistics' live-row estimate is shown (Estimated is set).
+const exactCountLimit = 1_000_000
+
+// exactRows replaces the statistics' estimate, which lags behind the apply
+// worker by a second or more, with count(*) for tables small enough to count.
+func exactRows(ctx context.Context, tgt *pgx.Conn, ts *TableStat) error {
+	name := ts.Table
+	if n, err := pg.ParseName(ts.Table, "public"); err == nil {
+		ts.Table = n.String()
+	}
+	if ts.Rows >= exactCountLimit {
+		ts.Estimated = true
+		return nil
+	}
+	var exists bool
+	if err := tgt.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+name).Scan(&ts.Rows); err != nil {
+		return fmt.Errorf("count rows of %s: %w", ts.Table, err)
+	}
+	return nil
 }
 
 // tableState names a table's state from the subscription's view when there
@@ -238,7 +274,11 @@ func (r Report) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tROWS (target)")
 	for _, t := range r.Tables {
-		fmt.Fprintf(tw, "%s\t%s\t%d\n", t.Table, t.State, t.Rows)
+		approx := ""
+		if t.Estimated {
+			approx = "~"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%d\n", t.Table, t.State, approx, t.Rows)
 	}
 	tw.Flush()
 	for _, c := range r.Copies {
