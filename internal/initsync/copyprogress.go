@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -16,14 +17,16 @@ import (
 // seconds (bytes, rate, ETA against the table's size on the source) and a
 // total, and records each table's totals in the metadata once copied.
 type copyProgress struct {
-	s       *syncer
-	mu      sync.Mutex
-	size    map[pg.Name]int64   // bytes on the source (the ETA's yardstick)
-	done    map[pg.Name]int64   // bytes of finished jobs
-	running map[string]jobBytes // running jobs, by job
-	start   time.Time
-	last    time.Time
-	total   int64
+	s        *syncer
+	mu       sync.Mutex
+	size     map[pg.Name]int64   // bytes on the source (the ETA's yardstick)
+	done     map[pg.Name]int64   // bytes of finished jobs
+	running  map[string]jobBytes // running jobs, by job
+	rows     map[pg.Name]int64   // rows of finished jobs
+	jobsLeft map[pg.Name]int     // jobs not finished, per table
+	start    time.Time
+	last     time.Time
+	total    int64
 }
 
 type jobBytes struct {
@@ -33,7 +36,10 @@ type jobBytes struct {
 
 func newCopyProgress(s *syncer, jobs []copier.Job) *copyProgress {
 	cp := &copyProgress{s: s, size: map[pg.Name]int64{}, done: map[pg.Name]int64{},
-		running: map[string]jobBytes{}, start: time.Now()}
+		running: map[string]jobBytes{}, rows: map[pg.Name]int64{}, jobsLeft: map[pg.Name]int{}, start: time.Now()}
+	for _, j := range jobs {
+		cp.jobsLeft[j.Table]++
+	}
 	for _, t := range s.opts.Tables {
 		cp.size[t.Name] = t.Bytes
 		cp.total += t.Bytes
@@ -48,19 +54,27 @@ func (cp *copyProgress) event(e copier.Event) {
 	if e.Done {
 		delete(cp.running, key)
 		cp.done[e.Job.Table] += e.Bytes
+		cp.rows[e.Job.Table] += e.Rows
+		cp.jobsLeft[e.Job.Table]--
+		if cp.jobsLeft[e.Job.Table] == 0 {
+			cp.s.p.Clear("copy " + e.Job.Table.String())
+			cp.s.p.Printf("copied %s: %d rows, %s", e.Job.Table, cp.rows[e.Job.Table], progress.Bytes(cp.done[e.Job.Table]))
+		}
 	} else {
 		cp.running[key] = jobBytes{table: e.Job.Table, bytes: e.Bytes}
 	}
-	if !e.Done && time.Since(cp.last) < 2*time.Second {
+	// Plain output gets a snapshot every few seconds; a terminal every event.
+	if !cp.s.p.Live() && time.Since(cp.last) < 2*time.Second {
 		return
 	}
 	cp.last = time.Now()
 	cp.print()
 }
 
-// print writes the per-table and total lines. The stream is a little larger
-// than the table on disk (COPY framing), so percentages are capped at 99
-// until a table is done.
+// print updates the per-table lines (bar, bytes, estimated rows, rate, ETA
+// against the table's size on the source) and the total. The COPY stream is
+// a little larger than the table on disk, so bars stop short of 100% only
+// until a table's last job is done.
 func (cp *copyProgress) print() {
 	perTable := map[pg.Name]int64{}
 	for t, b := range cp.done {
@@ -70,23 +84,37 @@ func (cp *copyProgress) print() {
 		perTable[j.table] += j.bytes
 	}
 	var sum int64
-	elapsed := time.Since(cp.start).Seconds()
+	elapsed := max(time.Since(cp.start).Seconds(), 0.001)
 	for _, t := range cp.s.opts.Tables {
 		b := perTable[t.Name]
 		sum += b
-		if b == 0 {
+		if b == 0 || cp.jobsLeft[t.Name] == 0 {
 			continue
 		}
-		cp.s.p.Changed("copy "+t.Name.String(), "copy %s: %s of ~%s, %s/s", t.Name, progress.Bytes(b),
-			progress.Bytes(cp.size[t.Name]), progress.Bytes(int64(float64(b)/max(elapsed, 0.001))))
+		cp.s.p.Status("copy "+t.Name.String(), "%s %s %s, ~%d rows, %s/s, ETA %s", t.Name, progress.Bar(b, cp.size[t.Name]),
+			progress.Bytes(b), estRows(t, b), progress.Bytes(int64(float64(b)/elapsed)), eta(cp.size[t.Name]-b, float64(b)/elapsed))
 	}
-	rate := float64(sum) / max(elapsed, 0.001)
-	eta := "?"
-	if rate > 0 && cp.total > sum {
-		eta = progress.Elapsed(time.Duration(float64(cp.total-sum) / rate * float64(time.Second)))
+	rate := float64(sum) / elapsed
+	cp.s.p.Status("~total", "total %s %s of ~%s, %s/s, ETA %s", progress.Bar(sum, cp.total), progress.Bytes(sum),
+		progress.Bytes(cp.total), progress.Bytes(int64(rate)), eta(cp.total-sum, rate))
+}
+
+// estRows estimates rows copied from bytes copied and the table's statistics.
+func estRows(t catalog.Table, bytes int64) int64 {
+	if t.EstRows <= 0 || t.Bytes <= 0 {
+		return 0
 	}
-	cp.s.p.Printf("copy total: %s of ~%s, %s/s, ETA %s", progress.Bytes(sum), progress.Bytes(cp.total),
-		progress.Bytes(int64(rate)), eta)
+	return min(int64(float64(bytes)/float64(t.Bytes)*float64(t.EstRows)), t.EstRows)
+}
+
+func eta(left int64, rate float64) string {
+	if rate <= 0 {
+		return "?"
+	}
+	if left <= 0 {
+		return "0:00.0"
+	}
+	return progress.Elapsed(time.Duration(float64(left) / rate * float64(time.Second)))
 }
 
 // record stores each table's copied rows and bytes on the group.

@@ -31,50 +31,6 @@ import (
 //     decoding exactly at the snapshot's LSN, so every change after the
 //     snapshot is streamed once and none before it.
 
-// deferAll records and drops every index, key and foreign key of the
-// target's replicated tables: rows go into bare heaps, and each structure is
-// built once over the finished data.
-func (s *syncer) deferAll(ctx context.Context) error {
-	tgtTables, err := catalog.Lookup(ctx, s.tgt, catalog.NamesOf(s.opts.Tables))
-	if err != nil {
-		return err
-	}
-	var oids []uint32
-	for _, t := range tgtTables {
-		oids = append(oids, t.OID)
-	}
-	fks, err := foreignKeysTouching(ctx, s.tgt, oids)
-	if err != nil {
-		return err
-	}
-	idxs, err := catalog.Indexes(ctx, s.tgt, oids)
-	if err != nil {
-		return err
-	}
-	var deferred []group.Deferred
-	var drops []string
-	for _, fk := range fks {
-		deferred = append(deferred, group.Deferred{Table: fk.Table.Quoted(), Name: fk.Name, Kind: postdata.Foreign, Definition: fk.Def})
-		drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
-	}
-	for _, ix := range idxs {
-		deferred = append(deferred, toDeferred(ix))
-		drops = append(drops, ix.DropSQL())
-	}
-	if err := group.SaveDeferred(ctx, s.tgt, s.opts.Group, deferred); err != nil {
-		return err
-	}
-	for i, sql := range drops {
-		if _, err := s.tgt.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("drop %s %s before the copy: %w", deferred[i].Kind, deferred[i].Name, err)
-		}
-	}
-	if len(deferred) > 0 {
-		s.p.Printf("deferred %d index(es), key(s) and foreign key(s) until the data is in (vector: %s)", len(deferred), vectorNames(deferred))
-	}
-	return nil
-}
-
 func vectorNames(ds []group.Deferred) string {
 	var names []string
 	for _, d := range ds {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -13,9 +15,13 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
-// deferVectorIndexes records and drops the target's vector indexes on the
-// replicated tables.
-func (s *syncer) deferVectorIndexes(ctx context.Context) error {
+// deferIndexes records and drops the target's indexes and constraints on
+// the replicated tables before the copy: only the vector indexes (native
+// mode), or everything including keys and foreign keys (fast mode, where
+// rows go into bare heaps and each structure is built once over the
+// finished data). Definitions are saved before anything is dropped, so a
+// crash in between loses none.
+func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	tgtTables, err := catalog.Lookup(ctx, s.tgt, catalog.NamesOf(s.opts.Tables))
 	if err != nil {
 		return err
@@ -24,32 +30,40 @@ func (s *syncer) deferVectorIndexes(ctx context.Context) error {
 	for _, t := range tgtTables {
 		oids = append(oids, t.OID)
 	}
+	var deferred []group.Deferred
+	var drops []string
+	if all {
+		fks, err := foreignKeysTouching(ctx, s.tgt, oids)
+		if err != nil {
+			return err
+		}
+		for _, fk := range fks {
+			deferred = append(deferred, group.Deferred{Table: fk.Table.Quoted(), Name: fk.Name, Kind: postdata.Foreign, Definition: fk.Def})
+			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
+		}
+	}
 	idxs, err := catalog.Indexes(ctx, s.tgt, oids)
 	if err != nil {
 		return err
 	}
-	var deferred []group.Deferred
-	var drops []string
 	for _, ix := range idxs {
-		if !ix.Vector() {
-			continue
+		if all || ix.Vector() {
+			deferred = append(deferred, toDeferred(ix))
+			drops = append(drops, ix.DropSQL())
 		}
-		deferred = append(deferred, toDeferred(ix))
-		drops = append(drops, ix.DropSQL())
 	}
 	if len(deferred) == 0 {
 		return nil
 	}
-	// Saved before dropped: a crash in between keeps every definition.
 	if err := group.SaveDeferred(ctx, s.tgt, s.opts.Group, deferred); err != nil {
 		return err
 	}
 	for i, sql := range drops {
 		if _, err := s.tgt.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("drop index %s before the copy: %w", deferred[i].Name, err)
+			return fmt.Errorf("drop %s %s before the copy: %w", deferred[i].Kind, deferred[i].Name, err)
 		}
-		s.p.Printf("deferred vector index %s on %s until the data is in", deferred[i].Name, deferred[i].Table)
 	}
+	s.p.Printf("deferred %d index(es) and constraint(s) until the data is in (vector indexes: %s)", len(deferred), vectorNames(deferred))
 	return nil
 }
 
@@ -124,11 +138,12 @@ func (s *syncer) buildProgress(e postdata.BuildEvent) {
 	key := "build " + e.Object.String()
 	switch {
 	case e.Done:
+		s.p.Clear(key)
 		s.p.Printf("built %s in %s", e.Object, progress.Elapsed(e.Elapsed))
 	case e.Percent > 0:
-		s.p.Changed(key, "building %s: %s %.0f%%", e.Object, e.Phase, e.Percent)
+		s.p.Status(key, "building %s: %s %s", e.Object, e.Phase, progress.Bar(int64(e.Percent*10), 1000))
 	default:
-		s.p.Changed(key, "building %s: %s", e.Object, e.Phase)
+		s.p.Status(key, "building %s: %s", e.Object, e.Phase)
 	}
 }
 

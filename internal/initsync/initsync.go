@@ -64,7 +64,7 @@ type Options struct {
 // Start runs start_sync for a group that bootstrap has recorded. src and tgt
 // stay usable afterwards; tgt holds the group's advisory lock until it closes.
 func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
-	s := &syncer{src: src, tgt: tgt, opts: opts, p: progress.New(opts.Out)}
+	s := &syncer{src: src, tgt: tgt, opts: opts, p: progress.NewAuto(opts.Out)}
 	s.opts.Source = tagged(opts.Source, opts.Group)
 	s.opts.Target = tagged(opts.Target, opts.Group)
 	if s.opts.PollInterval == 0 {
@@ -232,14 +232,10 @@ func (s *syncer) run(ctx context.Context) error {
 // copy defers the target's indexes, creates the publication, and copies the
 // data the way the mode says.
 func (s *syncer) copy(ctx context.Context, mode string) error {
-	var err error
 	if mode == Fast {
 		s.targetSuper = superuser(ctx, s.tgt)
-		err = s.deferAll(ctx)
-	} else {
-		err = s.deferVectorIndexes(ctx)
 	}
-	if err != nil {
+	if err := s.deferIndexes(ctx, mode == Fast); err != nil {
 		return err
 	}
 	if err := s.createPublication(ctx); err != nil {

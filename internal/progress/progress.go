@@ -1,6 +1,8 @@
 // Package progress prints what long work is doing: timestamped lines, one per
-// event, to whatever writer the command gives it. Lines rather than redrawn
-// bars keep logs, CI output and pipes readable.
+// event, and on a terminal a block of live lines (bars for running copies,
+// phases and percentages for index builds) redrawn in place. When the output
+// is not a terminal, live lines become plain timestamped lines, so logs, CI
+// output and pipes stay readable.
 package progress
 
 import (
@@ -16,6 +18,10 @@ type Printer struct {
 	w     io.Writer
 	start time.Time
 	last  map[string]string
+
+	live  map[string]string // live lines by key; nil when not drawing in place
+	shown int               // live lines currently on screen
+	drawn time.Time
 }
 
 // New prints to w.
@@ -30,7 +36,12 @@ func (p *Printer) Printf(format string, args ...any) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%s] %s\n", Elapsed(time.Since(p.start)), fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("[%s] %s\n", Elapsed(time.Since(p.start)), fmt.Sprintf(format, args...))
+	if p.live != nil {
+		p.redraw(line)
+		return
+	}
+	io.WriteString(p.w, line)
 }
 
 // Changed prints a line for key only when its text differs from the last one
