@@ -91,6 +91,7 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 		return err
 	}
 	cp := newCopyProgress(s, jobs)
+	defer s.p.Clear("~total")
 	res, err := copier.Run(ctx, jobs, copier.Options{
 		Source: s.opts.Source, Target: s.opts.Target, Snapshot: slot.SnapshotName,
 		Jobs: s.opts.Jobs, Format: format, SkipTriggers: s.targetSuper, Progress: cp.event,
