@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestSwitchoverCLI: start_sync, switchover, the source refuses writes with
+// the freeze's hint, cleanup --restore-source-writes lifts it.
+func TestSwitchoverCLI(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ddl := `CREATE TABLE items (id serial PRIMARY KEY, embedding vector(3));`
+	src.Exec(t, ddl)
+	tgt.Exec(t, ddl)
+	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 100) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "s")
+	mustRun(t, src, tgt, "start_sync", "-g", "s")
+	r := pgvecrep(t, src, tgt, "failover", "-g", "nope")
+	assertUserError(t, r, "not found", "bootstrap")
+
+	r = mustRun(t, src, tgt, "switchover", "-g", "s", "--lag-delta-size", "100kB", "--skip-vacuum-analyze")
+	if !strings.Contains(r.stdout, "Writes were frozen for") {
+		t.Errorf("switchover does not print the freeze window:\n%s", r.stdout)
+	}
+	if err := src.Cluster.Exec(t.Context(), src.Name, "INSERT INTO items (embedding) VALUES ('[0,0,0]')"); err == nil ||
+		!strings.Contains(err.Error(), "frozen") {
+		t.Errorf("insert on the switched-over source: %v, want the freeze error", err)
+	}
+	if id := tgt.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]') RETURNING id"); id != 101 {
+		t.Errorf("next id on the target = %d, want 101 (from the source's sequence)", id)
+	}
+	r = pgvecrep(t, src, tgt, "switchover", "-g", "s")
+	assertUserError(t, r, "not streaming", "stats")
+
+	mustRun(t, src, tgt, "cleanup", "--restore-source-writes")
+	src.Exec(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]')")
+	mustRun(t, src, tgt, "cleanup", "--everything")
+	assertNoReplication(t, src, tgt)
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgvecrep'"); n != 0 {
+		t.Errorf("pgvecrep schema left on the source")
+	}
+}
