@@ -96,7 +96,7 @@ func TestKillDuringStartSync(t *testing.T) {
 				t.Errorf("target has %d indexes on big, want 3", n)
 			}
 			mustRun(t, src, tgt, "cleanup", "-g", "k")
-			assertNoReplication(t, src, tgt)
+			pgtest.AssertNoReplication(t, src, tgt)
 		})
 	}
 }

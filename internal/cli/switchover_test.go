@@ -38,7 +38,7 @@ func TestSwitchoverCLI(t *testing.T) {
 	mustRun(t, src, tgt, "cleanup", "--restore-source-writes")
 	src.Exec(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]')")
 	mustRun(t, src, tgt, "cleanup", "--everything")
-	assertNoReplication(t, src, tgt)
+	pgtest.AssertNoReplication(t, src, tgt)
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgvecrep'"); n != 0 {
 		t.Errorf("pgvecrep schema left on the source")
 	}

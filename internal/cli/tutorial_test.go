@@ -129,7 +129,7 @@ func TestTutorial(t *testing.T) {
 	mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
 
 	mustRun(t, src, tgt, "stop_sync", "-g", "database-cluster-1")
-	assertNoReplication(t, src, tgt)
+	pgtest.AssertNoReplication(t, src, tgt)
 	mustRun(t, src, tgt, "cleanup", "-g", "database-cluster-1")
 	mustRun(t, src, tgt, "cleanup", "--everything")
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgvecrep'"); n != 0 {
@@ -137,19 +137,6 @@ func TestTutorial(t *testing.T) {
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
 		t.Errorf("cleanup touched the data: %d rows", n)
-	}
-}
-
-func assertNoReplication(t *testing.T, src, tgt pgtest.DB) {
-	t.Helper()
-	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
-		t.Errorf("%d replication slot(s) left on the source", n)
-	}
-	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
-		t.Errorf("%d publication(s) left on the source", n)
-	}
-	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
-		t.Errorf("%d subscription(s) left on the target", n)
 	}
 }
 
@@ -181,7 +168,7 @@ func TestCopySchemaAndOddIdentifiers(t *testing.T) {
 	src.Exec(t, `INSERT INTO "Mÿ Schema"."Odd ""T"" Ä" ("Vëc", mood) VALUES ('[9,9,9]', 'ok')`)
 	waitCount(t, tgt, table, 301)
 	mustRun(t, src, tgt, "cleanup", "-g", g)
-	assertNoReplication(t, src, tgt)
+	pgtest.AssertNoReplication(t, src, tgt)
 }
 
 func TestUserErrors(t *testing.T) {

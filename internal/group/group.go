@@ -275,3 +275,20 @@ func Lock(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 
 // Busy reports whether a phase means work in progress.
 func (p Phase) Busy() bool { return p == Copying || p == Indexing }
+
+// SubscriptionState spells out a pg_subscription_rel state code.
+func SubscriptionState(code string) string {
+	switch code {
+	case "i":
+		return "waiting"
+	case "d":
+		return "copying"
+	case "f":
+		return "copied"
+	case "s":
+		return "catching up"
+	case "r":
+		return "ready"
+	}
+	return code
+}

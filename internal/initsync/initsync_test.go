@@ -116,7 +116,7 @@ func testFailure(t *testing.T, mode, point string) {
 	if err := Start(ctx, sconn, tconn, opts); !errors.Is(err, boom) {
 		t.Fatalf("Start = %v, want injected failure", err)
 	}
-	assertNothingLeft(t, src, tgt)
+	pgtest.AssertNoReplication(t, src, tgt)
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 0 {
 		t.Errorf("target keeps %d partly copied rows", n)
 	}
@@ -137,19 +137,6 @@ func testFailure(t *testing.T, mode, point string) {
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
 		t.Errorf("target rows after retry = %d, want 200", n)
-	}
-}
-
-func assertNothingLeft(t *testing.T, src, tgt pgtest.DB) {
-	t.Helper()
-	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
-		t.Errorf("%d replication slot(s) left on the source", n)
-	}
-	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
-		t.Errorf("%d publication(s) left on the source", n)
-	}
-	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
-		t.Errorf("%d subscription(s) left on the target", n)
 	}
 }
 

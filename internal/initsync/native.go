@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
@@ -46,23 +47,6 @@ LEFT JOIN pg_stat_progress_copy pc ON pc.relid = sr.srrelid AND pc.datid = s.sub
 WHERE s.subname = $1
 ORDER BY 1`
 
-// StateName spells out a pg_subscription_rel state.
-func StateName(code string) string {
-	switch code {
-	case "i":
-		return "waiting"
-	case "d":
-		return "copying"
-	case "f":
-		return "copied"
-	case "s":
-		return "catching up"
-	case "r":
-		return "ready"
-	}
-	return code
-}
-
 // waitReady polls until every table of the subscription is ready, printing
 // each table's state and copy progress as it changes, and fails if the
 // subscription's workers report errors.
@@ -82,7 +66,7 @@ func (s *syncer) waitReady(ctx context.Context) error {
 			if r.state == "r" {
 				ready++
 			}
-			line := fmt.Sprintf("%s: %s", r.table, StateName(r.state))
+			line := fmt.Sprintf("%s: %s", r.table, group.SubscriptionState(r.state))
 			if r.state == "d" && r.tuples > 0 {
 				line += fmt.Sprintf(", %d rows, %s", r.tuples, progress.Bytes(r.bytes))
 			}

@@ -184,3 +184,19 @@ func dropDB(c *localpg.Cluster, name string) {
 	_ = c.Exec(ctx, "postgres", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active", name)
 	_ = c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
+
+// AssertNoReplication fails the test if the source database has a
+// replication slot or publication, or the target database a subscription:
+// what stop_sync, cleanup and every failed run must leave behind.
+func AssertNoReplication(t testing.TB, src, tgt DB) {
+	t.Helper()
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 0 {
+		t.Errorf("%d replication slot(s) left on the source", n)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
+		t.Errorf("%d publication(s) left on the source", n)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
+		t.Errorf("%d subscription(s) left on the target", n)
+	}
+}

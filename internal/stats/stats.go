@@ -159,20 +159,13 @@ func exactRows(ctx context.Context, tgt *pgx.Conn, ts *TableStat) error {
 // tableState names a table's state from the subscription's view when there
 // is one, else from pgvecrep's own copy bookkeeping.
 func tableState(sub, copied string, phase group.Phase) string {
-	switch sub {
-	case "i":
-		return "waiting"
-	case "d":
-		return "copying"
-	case "f":
-		return "copied"
-	case "s":
-		return "catching up"
-	case "r":
-		if phase == group.Indexing {
-			return "indexing"
-		}
+	switch {
+	case sub == "r" && phase == group.Indexing:
+		return "indexing"
+	case sub == "r":
 		return "streaming"
+	case sub != "":
+		return group.SubscriptionState(sub)
 	}
 	if copied == "copied" && phase == group.Indexing {
 		return "indexing"
