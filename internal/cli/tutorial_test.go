@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -231,4 +232,23 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s --help has no usage line or example:\n%s", name, out.String())
 		}
 	}
+}
+
+// TestWrongPassword: a rejected password is one line naming the user, a hint
+// to fix it, and the password appears nowhere.
+func TestWrongPassword(t *testing.T) {
+	env := pgtest.Get(t)
+	ctx := t.Context()
+	c, err := localpg.Start(ctx, localpg.Options{PasswordAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := c.Exec(ctx, "postgres", "CREATE ROLE bob LOGIN PASSWORD 'R1ghtPass'"); err != nil {
+		t.Fatal(err)
+	}
+	_, tgt := env.Pair(t)
+	bad := pgtest.DB{URL: strings.Replace(c.URL("postgres"), c.User+"@", "bob:Sup3rSecret@", 1)}
+	r := pgvecrep(t, bad, tgt, "config_check")
+	assertUserError(t, r, "password authentication failed", "password for user \"bob\" was rejected")
 }

@@ -40,6 +40,9 @@ type Options struct {
 	Settings map[string]string
 	// Dir is where the cluster lives; a temp dir when empty.
 	Dir string
+	// PasswordAuth makes TCP logins of every role but the superuser check
+	// passwords (scram-sha-256), for tests of wrong-password errors.
+	PasswordAuth bool
 }
 
 // Cluster is a running local PostgreSQL server.
@@ -121,6 +124,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := c.writeConf(opts); err != nil {
 		c.cleanup()
 		return nil, err
+	}
+	if opts.PasswordAuth {
+		if err := c.writeHBA(); err != nil {
+			c.cleanup()
+			return nil, err
+		}
 	}
 	if err := c.start(ctx); err != nil {
 		c.cleanup()
@@ -238,6 +247,12 @@ func (c *Cluster) writeConf(opts Options) error {
 	defer f.Close()
 	_, err = f.WriteString(b.String())
 	return err
+}
+
+// writeHBA keeps the superuser on trust and asks every other role for a password.
+func (c *Cluster) writeHBA() error {
+	hba := fmt.Sprintf("local all all trust\nhost all %s 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n", c.User)
+	return os.WriteFile(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba), 0o600)
 }
 
 func freePort() (int, error) {
