@@ -40,7 +40,7 @@ type facts struct {
 
 // gatherFacts collects what the results need to be read in context. A fact
 // that cannot be read is recorded as "?" rather than failing the run.
-func gatherFacts(ctx context.Context, b *bench, root string, wall time.Duration) facts {
+func gatherFacts(ctx context.Context, b *bench, wall time.Duration) facts {
 	now := time.Now()
 	f := facts{
 		started:  now.Add(-wall),
@@ -53,7 +53,7 @@ func gatherFacts(ctx context.Context, b *bench, root string, wall time.Duration)
 		Memory:   memTotal(),
 		Kernel:   readTrim("/proc/sys/kernel/osrelease"),
 		Go:       runtime.Version(),
-		Pgvecrep: gitDescribe(ctx, root),
+		Pgvecrep: b.commit,
 		LoadAvg:  b.loadStart + " at the start, " + loadAvg() + " at the end",
 		Jobs:     b.jobs,
 		Repeat:   b.o.repeat,

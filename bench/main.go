@@ -69,7 +69,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "pgvecrep binary to run (default: build ./cmd/pgvecrep into a temp dir)")
 	fs.StringVar(&o.results, "results", "bench/results", `directory for the results files, relative to the module root ("" writes none)`)
 	fs.Uint64Var(&o.seed, "seed", 42, "seed of the data generator")
-	fs.IntVar(&o.repeat, "repeat", 1, "run each scenario this many times and keep the fastest (every total is recorded)")
+	fs.IntVar(&o.repeat, "repeat", 1, "run scenarios 2-4 this many times, interleaved, and keep each one's fastest run (every total is recorded)")
 	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi] [-scenarios 1,2,3,4] [-jobs N] [-repeat N] [-keep]")
@@ -135,6 +135,9 @@ type bench struct {
 	out  io.Writer
 	// loadStart is the load average when the run began.
 	loadStart string
+	// commit is the repository's commit when the run began (the binary's
+	// source, unless -bin names another build).
+	commit string
 	// lastSub is when the last scenario that created a subscription ended.
 	lastSub time.Time
 }
@@ -152,7 +155,7 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 	if err != nil {
 		return err
 	}
-	b := &bench{o: o, jobs: o.jobs, out: stdout, loadStart: loadAvg()}
+	b := &bench{o: o, jobs: o.jobs, out: stdout, loadStart: loadAvg(), commit: gitDescribe(ctx, root)}
 	b.tool, err = prepareTool(ctx, o, root, stderr)
 	if b.tool.tmp != "" {
 		defer os.RemoveAll(b.tool.tmp)

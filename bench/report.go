@@ -141,7 +141,7 @@ func met(ok bool) string {
 // finish prints the verdicts, writes the results files and reports failed
 // scenarios as the run's error.
 func (b *bench) finish(ctx context.Context, root string, reports []datasetReport, started time.Time) error {
-	f := gatherFacts(ctx, b, root, time.Since(started))
+	f := gatherFacts(ctx, b, time.Since(started))
 	v := verdicts(reports)
 	if len(v) > 0 {
 		fmt.Fprintf(b.out, "\n%s\n", strings.Join(v, "\n"))
@@ -246,4 +246,7 @@ const notes = `
   "other" is reading the source's catalog.
 - The source has its primary keys only: no scenario reads a source index.
 - × floor is total / floor total; speed-up over (1) is (1)'s total / total.
+- With -repeat N, scenarios (2) to (4) run N times in interleaved rounds and the table shows
+  each one's fastest run (all totals are listed): on a shared machine other work only adds
+  time. (1) runs once.
 `

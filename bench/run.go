@@ -34,13 +34,11 @@ func (b *bench) dataset(ctx context.Context, d dataset, ss []scenario) (datasetR
 	rep.Load = secs(time.Since(start))
 	fmt.Fprintf(b.out, "  source loaded: %d table(s), %d rows, %s, in %.1f s\n",
 		rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
-	for _, s := range ss {
-		res, err := b.repeated(ctx, s, &runSpec{d: d, srcDB: srcDB})
-		if err != nil {
-			return rep, err
-		}
-		rep.Results = append(rep.Results, res)
+	results, err := b.rounds(ctx, ss, &runSpec{d: d, srcDB: srcDB})
+	if err != nil {
+		return rep, err
 	}
+	rep.Results = results
 	printTable(b.out, rep)
 	if !b.o.keep {
 		if err := b.c.src.Exec(ctx, "postgres", "DROP DATABASE "+ident(srcDB)+" WITH (FORCE)"); err != nil {
@@ -67,25 +65,39 @@ func (b *bench) loadSource(ctx context.Context, d dataset, db string, rep *datas
 	return conn.QueryRow(ctx, size).Scan(&rep.SourceBytes)
 }
 
-// repeated runs a scenario -repeat times and keeps the fastest run: on a
-// shared machine other work only ever adds time, so the minimum is the
-// closest to what the scenario itself costs. Every run's total is kept.
-// A failed or skipped run ends the repetitions and is the result.
-func (b *bench) repeated(ctx context.Context, s scenario, r *runSpec) (result, error) {
-	var best result
-	var totals []float64
-	for i := range b.o.repeat {
-		res, err := b.scenario(ctx, s, r)
-		if err != nil || !res.ok() {
-			return res, err
+// rounds runs the scenarios -repeat times, interleaved (1 2 3 4, 2 3 4,
+// ...) so that whatever else the machine is doing weighs on each of them
+// alike, and keeps each scenario's fastest run: other work only ever adds
+// time, so the minimum is the closest to what the scenario itself costs.
+// Every run's total is kept. Index first runs once: it dominates the run.
+// A failed or skipped run is the scenario's result and is not repeated.
+func (b *bench) rounds(ctx context.Context, ss []scenario, r *runSpec) ([]result, error) {
+	best := make([]result, len(ss))
+	runs := make([][]float64, len(ss))
+	over := make([]bool, len(ss))
+	for round := range b.o.repeat {
+		if b.o.repeat > 1 {
+			fmt.Fprintf(b.out, "  round %d of %d\n", round+1, b.o.repeat)
 		}
-		totals = append(totals, res.Total)
-		if i == 0 || res.Total < best.Total {
-			best = res
+		for i, s := range ss {
+			if over[i] || (round > 0 && s.once) {
+				continue
+			}
+			res, err := b.scenario(ctx, s, r)
+			if err != nil {
+				return nil, err
+			}
+			over[i] = !res.ok()
+			if over[i] || len(runs[i]) == 0 || res.Total < best[i].Total {
+				best[i] = res
+			}
+			runs[i] = append(runs[i], res.Total)
 		}
 	}
-	if len(totals) > 1 {
-		best.Runs = totals
+	for i := range best {
+		if len(runs[i]) > 1 {
+			best[i].Runs = runs[i]
+		}
 	}
 	return best, nil
 }

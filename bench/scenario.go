@@ -26,7 +26,9 @@ type scenario struct {
 	subscribes bool
 	// waitsForWorkers: its clock runs while the subscription's workers copy.
 	waitsForWorkers bool
-	run             func(ctx context.Context, b *bench, r *runSpec) (result, error)
+	// once: not repeated by -repeat.
+	once bool
+	run  func(ctx context.Context, b *bench, r *runSpec) (result, error)
 }
 
 // runSpec is one scenario's inputs: the dataset and its two databases.
@@ -56,7 +58,7 @@ type result struct {
 func (r result) ok() bool { return r.Skipped == "" && r.Error == "" && r.Total > 0 }
 
 var scenarios = []scenario{
-	{Num: 1, ID: "index-first", Label: "native, index first", subscribes: true, waitsForWorkers: true, run: indexFirst},
+	{Num: 1, ID: "index-first", Label: "native, index first", subscribes: true, waitsForWorkers: true, once: true, run: indexFirst},
 	{Num: 2, ID: "native", Label: "native, index after copy", subscribes: true, waitsForWorkers: true, run: viaTool("native")},
 	{Num: 3, ID: "fast", Label: "pgvecrep fast", subscribes: true, run: viaTool("fast")},
 	{Num: 4, ID: "floor", Label: "floor: binary COPY + builds", run: floor},
