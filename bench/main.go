@@ -26,11 +26,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
 )
 
 func main() {
@@ -217,8 +220,22 @@ func prepareTool(ctx context.Context, o options, root string, stderr io.Writer) 
 }
 
 func (b *bench) printKept() {
-	fmt.Fprintf(b.out, "\nClusters left running (-keep):\n  source: %s  (data in %s)\n  target: %s  (data in %s)\n",
-		b.c.src.URL("postgres"), b.c.src.DataDir, b.c.tgt.URL("postgres"), b.c.tgt.DataDir)
-	fmt.Fprintf(b.out, "Stop each with: %s -D <data dir> stop (as the user %s), then remove its directory.\n",
-		b.c.src.Bin("pg_ctl"), b.c.src.User)
+	fmt.Fprintf(b.out, "\nClusters left running (-keep), every database in place:\n  source: %s\n  target: %s\nTo stop them and remove their files:\n",
+		b.c.src.URL("postgres"), b.c.tgt.URL("postgres"))
+	as := ""
+	if b.c.src.User != currentUser() {
+		as = "runuser -u " + b.c.src.User + " -- "
+	}
+	for _, c := range []*localpg.Cluster{b.c.src, b.c.tgt} {
+		fmt.Fprintf(b.out, "  %s%s -D %s -m fast stop && rm -rf %s\n", as, c.Bin("pg_ctl"), c.DataDir, c.Dir)
+	}
+}
+
+// currentUser is the OS user running the bench.
+func currentUser() string {
+	u, err := user.Current()
+	if err != nil {
+		return ""
+	}
+	return u.Username
 }
