@@ -44,10 +44,7 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&copySchema, "copy-schema", "", "create the source's tables (and their extensions) on the target")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
 	tf.add(f)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	src, err := f.connect(ctx, pg.Source)

@@ -69,6 +69,16 @@ func (f *flags) parse(args []string) error {
 	return nil
 }
 
+// parseGroup parses args and requires --group-name, the first steps of
+// every command that works on one group.
+// group points at the flag's variable: it is read after parsing.
+func (f *flags) parseGroup(args []string, group *string) error {
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	return requireGroup(f.cmd, *group)
+}
+
 // urls returns source and target URLs from flags or environment.
 func (f *flags) urls() (src, tgt string) {
 	src, tgt = f.sourceURL, f.targetURL

@@ -64,10 +64,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/2 at a time)")
 	tf.add(f)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	mem, err := parseBytes(indexMem)

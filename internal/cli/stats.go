@@ -42,10 +42,7 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
 	f.boolVar(&asJSON, "json", "", "print JSON")
 	f.DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	tgt, err := f.connect(ctx, pg.Target)

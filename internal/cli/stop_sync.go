@@ -39,10 +39,7 @@ func runStopSync(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, c)
 	var name string
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	tgt, err := f.connect(ctx, pg.Target)

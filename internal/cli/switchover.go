@@ -70,10 +70,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up (and lift the freeze) after this long")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	lagDelta, err := parseBytes(delta)
@@ -121,10 +118,7 @@ func runFailover(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
 	f.boolVar(&asJSON, "json", "", "print JSON")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, name); err != nil {
+	if err := f.parseGroup(args, &name); err != nil {
 		return err
 	}
 	tgt, err := f.connect(ctx, pg.Target)
