@@ -9,9 +9,10 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
 
@@ -101,12 +102,12 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 		return err
 	}
 	for _, g := range groups {
-		if err := initsync.RestoreDeferred(ctx, tgt, g, p); err != nil {
+		if err := postdata.RestoreDeferred(ctx, tgt, g, p); err != nil {
 			return err
 		}
 	}
 	for _, n := range names {
-		if err := initsync.Detach(ctx, src, tgt, n, p); err != nil {
+		if err := replication.Detach(ctx, src, tgt, n, p); err != nil {
 			return err
 		}
 	}

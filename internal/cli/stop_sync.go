@@ -8,9 +8,10 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 func init() {
@@ -73,10 +74,10 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 		fmt.Fprintf(env.Stderr, "pgvecrep: source unreachable (%s); detaching on the target only\n", oneLine(srcErr.Error()))
 		src = nil
 	}
-	if err := initsync.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
+	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
 		return err
 	}
-	if err := initsync.RestoreDeferred(ctx, tgt, g.Name, p); err != nil {
+	if err := postdata.RestoreDeferred(ctx, tgt, g.Name, p); err != nil {
 		return err
 	}
 	if g.Phase != group.SwitchedOver && g.Phase != group.FailedOver {
@@ -85,8 +86,8 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 		}
 	}
 	if src == nil {
-		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  SELECT pg_drop_replication_slot('%s'); DROP PUBLICATION IF EXISTS %s;\n",
-			g.ObjectName, g.ObjectName, g.ObjectName, pgx.Identifier{g.ObjectName}.Sanitize())
+		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s\n",
+			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
-	"github.com/pgvecrep/pgvecrep/internal/snapshot"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -164,11 +164,11 @@ func TestCopyUnderSnapshot(t *testing.T) {
 	tgt.Exec(t, ddl)
 	before := checksum(t, src, pg.Name{Schema: "public", Name: "t"})
 
-	slot, err := snapshot.CreateSlot(ctx, config(t, src.URL), "pgvecrep_copier_test")
+	slot, err := replication.CreateSlot(ctx, config(t, src.URL), "pgvecrep_copier_test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = snapshot.DropSlot(ctx, src.Conn(t), slot.Name) }()
+	defer func() { _ = replication.DropSlot(ctx, src.Conn(t), slot.Name) }()
 	defer slot.Close(ctx)
 	src.Exec(t, "INSERT INTO t VALUES (101, '[0,0]'); UPDATE t SET v = '[9,9]' WHERE id = 1; DELETE FROM t WHERE id = 2")
 

@@ -14,7 +14,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
-	"github.com/pgvecrep/pgvecrep/internal/snapshot"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // The fast path (DESIGN.md "Initial sync: the fast path"):
@@ -64,7 +64,7 @@ WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER 
 // fastCopy creates the slot with an exported snapshot and copies every table
 // under it with parallel COPY streams.
 func (s *syncer) fastCopy(ctx context.Context) error {
-	slot, err := snapshot.CreateSlot(ctx, s.opts.Source, s.name)
+	slot, err := replication.CreateSlot(ctx, s.opts.Source, s.name)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
-	"github.com/pgvecrep/pgvecrep/internal/snapshot"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Copy modes.
@@ -90,7 +90,7 @@ type syncer struct {
 	p        *progress.Printer
 	name     string // publication, slot and subscription name
 
-	slot        *snapshot.Slot // the fast path's exporting connection, open during the copy
+	slot        *replication.Slot // the fast path's exporting connection, open during the copy
 	targetSuper bool
 }
 
@@ -259,43 +259,34 @@ func quotedNames(ts []catalog.Table) []string {
 }
 
 func (s *syncer) createPublication(ctx context.Context) error {
-	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{s.name}.Sanitize(),
-		catalog.QuotedList(catalog.NamesOf(s.opts.Tables)))
-	if _, err := s.src.Exec(ctx, sql); err != nil {
+	if err := replication.CreatePublication(ctx, s.src, s.name, catalog.NamesOf(s.opts.Tables)); err != nil {
 		if pg.Code(err) == "42710" {
 			return hint.Wrap(fmt.Errorf("create publication %s on the source: it already exists", s.name),
 				fmt.Sprintf("another run left it behind; run pgvecrep stop_sync -g %s", s.opts.Group))
 		}
-		return fmt.Errorf("create publication %s on the source: %w", s.name, err)
+		return err
 	}
 	s.p.Printf("created publication %s on the source", s.name)
 	return nil
 }
 
 // createSlot makes the group's logical slot on the source before the
-// subscription exists, so the target never has to create it remotely (which
-// would hang when both databases share a cluster) and the slot is ours to drop.
+// subscription exists (see package replication for why).
 func (s *syncer) createSlot(ctx context.Context) error {
-	if _, err := s.src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, s.name); err != nil {
-		return fmt.Errorf("create replication slot %s on the source: %w", s.name, err)
+	if err := replication.CreateSlotNoSnapshot(ctx, s.src, s.name); err != nil {
+		return err
 	}
 	s.p.Printf("created replication slot %s on the source", s.name)
 	return nil
 }
 
 // createSubscription makes the subscription on the target, attached to the
-// slot createSlot made. copyData selects the engine's own initial copy.
+// slot made before it. copyData selects the engine's own initial copy.
 func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
-	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = %t, create_slot = false, slot_name = %s)",
-		pgx.Identifier{s.name}.Sanitize(), pg.Literal(s.opts.SubscriptionConnInfo),
-		pgx.Identifier{s.name}.Sanitize(), copyData, pg.Literal(s.name))
-	if _, err := s.tgt.Exec(ctx, sql); err != nil {
-		msg := pg.Redact(err.Error(), s.opts.SubscriptionConnInfo)
-		if cfg, perr := pgx.ParseConfig(s.opts.SubscriptionConnInfo); perr == nil {
-			msg = pg.Redact(msg, cfg.Password)
-		}
-		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.name, msg),
-			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
+	err := replication.CreateSubscription(ctx, s.tgt, replication.Subscription{Name: s.name, Publication: s.name,
+		Slot: s.name, ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData})
+	if err != nil {
+		return err
 	}
 	s.p.Printf("created subscription %s on the target", s.name)
 	return nil

@@ -10,8 +10,8 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // FailoverOptions describe a failover.
@@ -57,7 +57,7 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 	if err := lastApplied(ctx, tgt, g.ObjectName, &res); err != nil {
 		return res, err
 	}
-	if err := initsync.Detach(ctx, nil, tgt, g.ObjectName, p); err != nil {
+	if err := replication.Detach(ctx, nil, tgt, g.ObjectName, p); err != nil {
 		return res, err
 	}
 	seqs, err := Sequences(ctx, tgt, g.Tables)
@@ -71,8 +71,7 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 		return res, err
 	}
 	res.OrphanSlot = g.ObjectName
-	res.DropSlotSQL = fmt.Sprintf("SELECT pg_drop_replication_slot('%s'); DROP PUBLICATION IF EXISTS %s;",
-		g.ObjectName, pgx.Identifier{g.ObjectName}.Sanitize())
+	res.DropSlotSQL = replication.DropSQL(g.ObjectName, g.ObjectName)
 	return res, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // waitLag waits until every table is ready and the slot's unconfirmed WAL is
@@ -50,28 +51,19 @@ func (s *run) lag(ctx context.Context) (notReady int, lag int64, err error) {
 }
 
 // drain reads the source's WAL position once writes are frozen and waits
-// until the target has confirmed it: then every committed write is there.
+// until the target has applied it (replication.Applied says how that is
+// known): then every committed write is there.
 func (s *run) drain(ctx context.Context) (string, error) {
-	var lsn string
-	if err := s.src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
-		return "", fmt.Errorf("read the source's WAL position: %w", err)
+	lsn, err := replication.WALEnd(ctx, s.src)
+	if err != nil {
+		return "", err
 	}
 	s.p.Printf("waiting for the target to apply everything up to %s", lsn)
-	for {
-		var done bool
-		err := s.src.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false)
-			FROM pg_replication_slots WHERE slot_name = $1`, s.g.ObjectName, lsn).Scan(&done)
-		if err != nil {
-			return "", fmt.Errorf("read the slot %s on the source: %w", s.g.ObjectName, err)
-		}
-		if done {
-			s.p.Printf("target has applied up to %s", lsn)
-			return lsn, nil
-		}
-		if err := s.sleep(ctx); err != nil {
-			return "", fmt.Errorf("drain up to %s: %w", lsn, err)
-		}
+	if err := replication.WaitApplied(ctx, s.src, s.g.ObjectName, lsn, s.deadline, s.opts.PollInterval); err != nil {
+		return "", err
 	}
+	s.p.Printf("target has applied up to %s", lsn)
+	return lsn, nil
 }
 
 func (s *run) sleep(ctx context.Context) error {

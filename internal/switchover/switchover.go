@@ -22,8 +22,8 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Options describe one switchover.
@@ -161,7 +161,7 @@ func (s *run) abort(cause error) error {
 // detach drops the subscription, slot and publication, vacuums and records
 // the new phase. Past this point the target is the primary.
 func (s *run) detach(ctx context.Context) error {
-	if err := initsync.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.p); err != nil {
+	if err := replication.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.p); err != nil {
 		return hint.Wrap(err, fmt.Sprintf("writes on the source stay frozen; finish with pgvecrep stop_sync -g %s", s.g.Name))
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {

@@ -7,30 +7,27 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // drainer waits until the target's subscription has applied the source's WAL
-// up to the moment of the call.
-//
-// The apply worker handles messages one at a time, in order, and the
-// walsender's keepalives carry the position it has sent up to; so once
-// pg_stat_subscription.latest_end_lsn (set from those keepalives) reaches an
-// LSN, every transaction committed on the source before that LSN is visible
-// on the target.
+// up to the moment of the call, the way replication.Applied judges it: by the
+// position the subscriber has confirmed on its slot.
 type drainer struct {
 	src, tgt *pgx.Conn
 	sub      string
+	slot     string
 	timeout  time.Duration
 	active   bool
 	note     string
 	timeouts int
 }
 
-const subscriptionQuery = `SELECT subenabled FROM pg_subscription
+const subscriptionQuery = `SELECT subenabled, coalesce(subslotname::text, '') FROM pg_subscription
 WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`
 
-const caughtUpQuery = `SELECT coalesce(bool_or(latest_end_lsn >= $2::pg_lsn), false)
-FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`
+const slotQuery = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
 
 func newDrainer(ctx context.Context, src, tgt *pgx.Conn, sub string, timeout time.Duration) (*drainer, error) {
 	d := &drainer{src: src, tgt: tgt, sub: sub, timeout: timeout}
@@ -38,8 +35,11 @@ func newDrainer(ctx context.Context, src, tgt *pgx.Conn, sub string, timeout tim
 		d.note = "no subscription given: compared without waiting for replication lag"
 		return d, nil
 	}
-	var enabled bool
-	err := tgt.QueryRow(ctx, subscriptionQuery, sub).Scan(&enabled)
+	var enabled, slotFound bool
+	err := tgt.QueryRow(ctx, subscriptionQuery, sub).Scan(&enabled, &d.slot)
+	if err == nil && enabled {
+		err = src.QueryRow(ctx, slotQuery, d.slot).Scan(&slotFound)
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		d.note = fmt.Sprintf("subscription %s not found on the target (switched over?): compared without waiting for replication lag", sub)
@@ -47,6 +47,8 @@ func newDrainer(ctx context.Context, src, tgt *pgx.Conn, sub string, timeout tim
 		return nil, fmt.Errorf("read subscription %s: %w", sub, err)
 	case !enabled:
 		d.note = fmt.Sprintf("subscription %s is disabled: differences may be changes not applied yet", sub)
+	case !slotFound:
+		d.note = fmt.Sprintf("replication slot %s of subscription %s not found on the source: compared without waiting for replication lag", d.slot, sub)
 	default:
 		d.active = true
 	}
@@ -60,7 +62,7 @@ func (d *drainer) wait(ctx context.Context) error {
 	if !d.active {
 		return nil
 	}
-	lsn, err := sourcePosition(ctx, d.src)
+	lsn, err := replication.WALEnd(ctx, d.src)
 	if err != nil {
 		return err
 	}
@@ -71,27 +73,12 @@ func (d *drainer) wait(ctx context.Context) error {
 		// not wait again for every chunk and query of the run.
 		limit = 0
 	}
-	deadline := time.Now().Add(limit)
-	pause := 10 * time.Millisecond
-	for {
-		var done bool
-		if err := d.tgt.QueryRow(ctx, caughtUpQuery, d.sub, lsn).Scan(&done); err != nil {
-			return fmt.Errorf("read subscription %s progress: %w", d.sub, err)
-		}
-		if done {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			d.timeouts++
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 250*time.Millisecond)
+	err = replication.WaitApplied(ctx, d.src, d.slot, lsn, time.Now().Add(limit), 250*time.Millisecond)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		d.timeouts++
+		return nil
 	}
+	return err
 }
 
 func (d *drainer) notes() []string {
@@ -106,36 +93,10 @@ func (d *drainer) notes() []string {
 	return out
 }
 
-// sourcePosition is the end of the source's WAL as a position the walsender
-// will reach. It is the insert position, not pg_current_wal_lsn (the write
-// position): with synchronous_commit off, a commit already visible may not
-// be written yet. At the start of a page the insert position points past
-// the page header, where no record ends; the walsender stops at the page
-// boundary, so that is where to wait for.
-func sourcePosition(ctx context.Context, src *pgx.Conn) (string, error) {
-	var pos string
-	var block uint64
-	err := src.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::bigint`).Scan(&pos, &block)
-	if err != nil {
-		return "", fmt.Errorf("read the source's WAL position: %w", err)
-	}
-	lsn, err := parseLSN(pos)
-	if err != nil {
-		return "", err
-	}
-	const shortHeader, longHeader = 24, 40
-	if off := lsn % block; off == shortHeader || off == longHeader {
-		lsn -= off
-	}
-	return formatLSN(lsn), nil
-}
-
+// parseLSN and formatLSN are replication's LSN text form as plain numbers.
 func parseLSN(s string) (uint64, error) {
-	var hi, lo uint32
-	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
-		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
-	}
-	return uint64(hi)<<32 | uint64(lo), nil
+	l, err := replication.ParseLSN(s)
+	return uint64(l), err
 }
 
-func formatLSN(n uint64) string { return fmt.Sprintf("%X/%X", n>>32, uint32(n)) }
+func formatLSN(n uint64) string { return replication.LSN(n).String() }

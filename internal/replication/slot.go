@@ -1,13 +1,4 @@
-// Package snapshot creates the logical replication slot that anchors an
-// initial sync, together with the snapshot it exports.
-//
-// The slot and the snapshot are created in one step on purpose: the snapshot
-// shows the source exactly as of the slot's consistent point, so data copied
-// under it plus the changes the slot streams from that point on is every row
-// once — no gap and no duplicate. The exported snapshot lives only as long as
-// the replication connection that created it stays open and idle, which is
-// why [Slot] keeps that connection until [Slot.Close].
-package snapshot
+package replication
 
 import (
 	"context"
@@ -64,6 +55,17 @@ func CreateSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (*Slot, e
 	}
 	row := results[0].Rows[0]
 	return &Slot{Name: slot, ConsistentLSN: string(row[1]), SnapshotName: string(row[2]), conn: conn}, nil
+}
+
+// CreateSlotNoSnapshot creates the permanent logical slot named slot with
+// the pgoutput plugin on the source, exporting no snapshot: for the native
+// copy, where the subscription's own table sync copies the data. It is made
+// before the subscription, which then attaches to it (see the package doc).
+func CreateSlotNoSnapshot(ctx context.Context, src *pgx.Conn, slot string) error {
+	if _, err := src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
+		return createError(slot, err)
+	}
+	return nil
 }
 
 // createError adds what to do for the usual reasons slot creation fails.
@@ -129,6 +131,21 @@ WHERE slot_name = $1 AND active_pid IS NOT NULL AND active_pid <> pg_backend_pid
 
 const dropSlotQuery = `
 SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`
+
+const slotExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
+
+// dropSlotIfExists is DropSlot that tells whether there was a slot to drop,
+// so Detach reports only what it removed.
+func dropSlotIfExists(ctx context.Context, src *pgx.Conn, name string) (bool, error) {
+	var exists bool
+	if err := src.QueryRow(ctx, slotExistsQuery, name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up replication slot %s: %w", name, err)
+	}
+	if !exists {
+		return false, nil
+	}
+	return true, DropSlot(ctx, src, name)
+}
 
 func dropOnce(ctx context.Context, conn *pgx.Conn, name string) error {
 	if _, err := conn.Exec(ctx, terminateSlotQuery, name); err != nil {

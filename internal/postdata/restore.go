@@ -1,0 +1,79 @@
+package postdata
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
+)
+
+// RestoreDeferred builds again, one at a time and in build order, every
+// object start_sync deferred for the group and did not build, ignoring ones
+// that exist already. It is for undoing a run (stop_sync, cleanup, a failed
+// start_sync), where the tables are small or empty and a plain sequential
+// rebuild is enough; each object is marked built, so a rerun skips it.
+func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *progress.Printer) error {
+	pending, err := group.PendingDeferred(ctx, tgt, groupName)
+	if err != nil {
+		return err
+	}
+	order, err := restoreOrder(pending)
+	if err != nil {
+		return err
+	}
+	for _, d := range order {
+		if _, err := tgt.Exec(ctx, d.Definition); err != nil && !alreadyExists(err) {
+			return fmt.Errorf("restore %s %s: %w", d.Kind, d.Name, err)
+		}
+		if err := group.MarkBuilt(ctx, tgt, groupName, d); err != nil {
+			return err
+		}
+		p.Printf("restored %s %s on %s", d.Kind, d.Name, d.Table)
+	}
+	return nil
+}
+
+// restoreOrder puts the deferred objects in the order Build uses (keys, then
+// indexes, then foreign keys), so a foreign key finds the key it references.
+// A kind Build does not know is restored with the indexes.
+func restoreOrder(ds []group.Deferred) ([]group.Deferred, error) {
+	objs := make([]Object, len(ds))
+	byObject := map[string]group.Deferred{}
+	for i, d := range ds {
+		table, err := pg.ParseName(d.Table, "public")
+		if err != nil {
+			return nil, fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
+		}
+		kind := d.Kind
+		switch kind {
+		case Primary, Unique, Index, Vector, Foreign:
+		default:
+			kind = Index
+		}
+		objs[i] = Object{Table: table, Name: d.Name, Kind: kind, Def: d.Definition, Bytes: d.Bytes}
+		byObject[objs[i].String()] = d
+	}
+	ss, err := stages(objs)
+	if err != nil {
+		return nil, err
+	}
+	var out []group.Deferred
+	for _, s := range ss {
+		for _, o := range s {
+			out = append(out, byObject[o.String()])
+		}
+	}
+	return out, nil
+}
+
+// alreadyExists reports the errors of an object that is there already:
+// duplicate table/index (42P07), duplicate object (42710), or a table that
+// has a primary key already (42P16).
+func alreadyExists(err error) bool {
+	c := pg.Code(err)
+	return c == "42P07" || c == "42710" || c == "42P16"
+}

@@ -1,0 +1,242 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+func TestDropSQL(t *testing.T) {
+	for _, c := range []struct{ slot, pub, want string }{
+		{"pgvecrep_g", "pgvecrep_g",
+			`SELECT pg_drop_replication_slot('pgvecrep_g'); DROP PUBLICATION IF EXISTS "pgvecrep_g";`},
+		{"pgvecrep_db_cluster_1_3f2a", "Pub",
+			`SELECT pg_drop_replication_slot('pgvecrep_db_cluster_1_3f2a'); DROP PUBLICATION IF EXISTS "Pub";`},
+		{"it's", `a "b"`,
+			`SELECT pg_drop_replication_slot('it''s'); DROP PUBLICATION IF EXISTS "a ""b""";`},
+	} {
+		if got := DropSQL(c.slot, c.pub); got != c.want {
+			t.Errorf("DropSQL(%q, %q)\n got %s\nwant %s", c.slot, c.pub, got, c.want)
+		}
+	}
+}
+
+func TestLSN(t *testing.T) {
+	for _, s := range []string{"0/0", "0/1B91148", "16/B374D848", "FFFFFFFF/FFFFFFFF"} {
+		l, err := ParseLSN(s)
+		if err != nil || l.String() != s {
+			t.Errorf("ParseLSN(%q) = %d, %v; formats back as %q", s, l, err, l.String())
+		}
+	}
+	if l, _ := ParseLSN("1/0"); l != 1<<32 {
+		t.Errorf("ParseLSN(1/0) = %d, want %d", l, uint64(1)<<32)
+	}
+	if _, err := ParseLSN("nonsense"); err == nil {
+		t.Error("ParseLSN accepted nonsense")
+	}
+}
+
+// stream sets up table t replicated from src to tgt through publication
+// pub, slot slot and subscription sub, made by this package, and waits until
+// the subscription holds the slot.
+func stream(t *testing.T, src, tgt pgtest.DB, table pg.Name, pub, slot, sub string) {
+	t.Helper()
+	ctx := context.Background()
+	ddl := "CREATE TABLE " + table.Quoted() + " (id int PRIMARY KEY, v text)"
+	src.Exec(t, ddl)
+	tgt.Exec(t, ddl)
+	if err := CreatePublication(ctx, src.Conn(t), pub, []pg.Name{table}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateSlotNoSnapshot(ctx, src.Conn(t), slot); err != nil {
+		t.Fatal(err)
+	}
+	err := CreateSubscription(ctx, tgt.Conn(t), Subscription{Name: sub, Publication: pub, Slot: slot, ConnInfo: src.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription to hold the slot", func() bool {
+		return src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot) == 1
+	})
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// TestOddIdentifiers runs the whole lifecycle with upper case and quotes in
+// every name PostgreSQL allows them in (all but the slot's).
+func TestOddIdentifiers(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ctx := context.Background()
+	table := pg.Name{Schema: "public", Name: `Odd "T"`}
+	pub, sub, slot := `Pub "Q"`, `Sub 'S' "Q"`, "pgvecrep_odd_1"
+	stream(t, src, tgt, table, pub, slot, sub)
+	src.Exec(t, "INSERT INTO "+table.Quoted()+" SELECT g, 'x' FROM generate_series(1, 5) g")
+	sconn := src.Conn(t)
+	lsn, err := WALEnd(ctx, sconn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitApplied(ctx, sconn, slot, lsn, time.Time{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM "+table.Quoted()); n != 5 {
+		t.Fatalf("target has %d rows after WaitApplied, want 5", n)
+	}
+	tconn := tgt.Conn(t)
+	for i, want := range []bool{true, false} { // the second round finds nothing
+		if got, err := DropSubscription(ctx, tconn, sub); err != nil || got != want {
+			t.Fatalf("round %d: DropSubscription = %v, %v; want %v", i, got, err, want)
+		}
+		if err := DropSlot(ctx, sconn, slot); err != nil {
+			t.Fatalf("round %d: DropSlot: %v", i, err)
+		}
+		if got, err := DropPublication(ctx, sconn, pub); err != nil || got != want {
+			t.Fatalf("round %d: DropPublication = %v, %v; want %v", i, got, err, want)
+		}
+	}
+	pgtest.AssertNoReplication(t, src, tgt)
+}
+
+type lines []string
+
+func (l *lines) Printf(format string, args ...any) { *l = append(*l, format) }
+
+func TestDetachSourceUp(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ctx := context.Background()
+	stream(t, src, tgt, pg.Name{Schema: "public", Name: "t"}, "pgvecrep_up", "pgvecrep_up", "pgvecrep_up")
+	var out lines
+	if err := Detach(ctx, src.Conn(t), tgt.Conn(t), "pgvecrep_up", &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 {
+		t.Errorf("Detach printed %q, want one line each for subscription, slot and publication", out)
+	}
+	pgtest.AssertNoReplication(t, src, tgt)
+	out = nil
+	if err := Detach(ctx, src.Conn(t), tgt.Conn(t), "pgvecrep_up", &out); err != nil || len(out) != 0 {
+		t.Fatalf("second Detach = %v, printed %q; want a silent no-op", err, out)
+	}
+}
+
+// TestDetachSourceGone detaches with the source stopped: DROP SUBSCRIPTION
+// would fail trying to reach it if the subscription were not detached from
+// its slot first; the slot and publication stay, and DropSQL removes them
+// once the source is back.
+func TestDetachSourceGone(t *testing.T) {
+	env := pgtest.Get(t)
+	ctx := context.Background()
+	own, err := localpg.Start(ctx, localpg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Stop()
+	src := env.NewDB(t, own, "detach_src")
+	_, tgt := env.Pair(t)
+	stream(t, src, tgt, pg.Name{Schema: "public", Name: "t"}, "pgvecrep_gone", "pgvecrep_gone", "pgvecrep_gone")
+	if err := own.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var out lines
+	if err := Detach(ctx, nil, tgt.Conn(t), "pgvecrep_gone", &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subname = 'pgvecrep_gone'"); n != 0 {
+		t.Fatal("subscription left on the target")
+	}
+	if err := own.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgvecrep_gone'"); n != 1 {
+		t.Fatalf("%d slots on the source; Detach without the source must leave it for DropSQL", n)
+	}
+	src.Exec(t, DropSQL("pgvecrep_gone", "pgvecrep_gone"))
+	pgtest.AssertNoReplication(t, src, tgt)
+}
+
+// TestWaitApplied holds the apply worker on a lock: the change is sent and
+// received, but not applied, and WaitApplied must not return until it is.
+func TestWaitApplied(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ctx := context.Background()
+	table := pg.Name{Schema: "public", Name: "Waited"}
+	stream(t, src, tgt, table, "pgvecrep_wait", "pgvecrep_wait", "pgvecrep_wait")
+	sconn := src.Conn(t)
+
+	lock, err := tgt.Conn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx)
+	if _, err := lock.Exec(ctx, "LOCK TABLE "+table.Quoted()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, "INSERT INTO "+table.Quoted()+" VALUES (1, 'held')")
+	lsn, err := WALEnd(ctx, sconn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the apply worker to block on the lock", func() bool {
+		return tgt.QueryInt(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`, table.Quoted()) > 0
+	})
+	err = WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Now().Add(time.Second), 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitApplied with the apply blocked = %v, want a deadline error", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(300*time.Millisecond, cancel)
+	if err := WaitApplied(cctx, sconn, "pgvecrep_wait", lsn, time.Time{}, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitApplied after cancel = %v, want context.Canceled", err)
+	}
+	if err := sconn.Ping(ctx); err != nil {
+		t.Fatalf("connection unusable after WaitApplied gave up: %v", err)
+	}
+
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Time{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM "+table.Quoted()); n != 1 {
+		t.Fatalf("WaitApplied returned with %d rows on the target, want 1", n)
+	}
+	if _, err := Applied(ctx, sconn, "pgvecrep_nosuch", lsn); err == nil {
+		t.Error("Applied on a missing slot returned no error")
+	}
+}
+
+// TestCreatePublicationExists pins the SQLSTATE initsync turns into a hint.
+func TestCreatePublicationExists(t *testing.T) {
+	env := pgtest.Get(t)
+	src, _ := env.Pair(t)
+	ctx := context.Background()
+	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
+	conn := src.Conn(t)
+	names := []pg.Name{{Schema: "public", Name: "t"}}
+	if err := CreatePublication(ctx, conn, "pgvecrep_dup", names); err != nil {
+		t.Fatal(err)
+	}
+	err := CreatePublication(ctx, conn, "pgvecrep_dup", names)
+	if pg.Code(err) != "42710" {
+		t.Fatalf("second CreatePublication = %v, want SQLSTATE 42710", err)
+	}
+	if _, err := DropPublication(ctx, conn, "pgvecrep_dup"); err != nil {
+		t.Fatal(err)
+	}
+}

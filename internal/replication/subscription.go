@@ -1,0 +1,96 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// Subscription describes a subscription to create on the target.
+type Subscription struct {
+	Name        string
+	Publication string
+	// Slot must exist on the source already (CreateSlot or
+	// CreateSlotNoSnapshot): the subscription never creates one.
+	Slot string
+	// ConnInfo is how the target reaches the source. It holds a password, so
+	// it is redacted from every error.
+	ConnInfo string
+	// CopyData selects the engine's own initial copy (native mode); without
+	// it the subscription streams from the slot's consistent point only.
+	CopyData bool
+}
+
+// CreateSubscription creates and enables the subscription on the target,
+// attached to its existing slot.
+func CreateSubscription(ctx context.Context, tgt *pgx.Conn, s Subscription) error {
+	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = %t, create_slot = false, slot_name = %s)",
+		pgx.Identifier{s.Name}.Sanitize(), pg.Literal(s.ConnInfo),
+		pgx.Identifier{s.Publication}.Sanitize(), s.CopyData, pg.Literal(s.Slot))
+	if _, err := tgt.Exec(ctx, sql); err != nil {
+		msg := pg.Redact(err.Error(), s.ConnInfo)
+		if cfg, perr := pgx.ParseConfig(s.ConnInfo); perr == nil {
+			msg = pg.Redact(msg, cfg.Password)
+		}
+		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.Name, msg),
+			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
+	}
+	return nil
+}
+
+const subscriptionExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1
+AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`
+
+// DropSubscription detaches subscription name from its slot and drops it,
+// without contacting the source, and reports whether it existed. The slot
+// stays on the source: drop it with DropSlot, or tell the user DropSQL.
+func DropSubscription(ctx context.Context, tgt *pgx.Conn, name string) (bool, error) {
+	var exists bool
+	if err := tgt.QueryRow(ctx, subscriptionExistsQuery, name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up subscription %s: %w", name, err)
+	}
+	if !exists {
+		return false, nil
+	}
+	id := pgx.Identifier{name}.Sanitize()
+	// SET (slot_name = NONE) needs a disabled subscription; with no slot,
+	// DROP SUBSCRIPTION does not connect to the source to drop one.
+	for _, sql := range []string{"ALTER SUBSCRIPTION " + id + " DISABLE",
+		"ALTER SUBSCRIPTION " + id + " SET (slot_name = NONE)", "DROP SUBSCRIPTION " + id} {
+		if _, err := tgt.Exec(ctx, sql); err != nil {
+			return false, fmt.Errorf("drop subscription %s on the target: %w", name, err)
+		}
+	}
+	return true, nil
+}
+
+// Detach drops the subscription name on the target and the slot and
+// publication of the same name on the source, whichever exist, printing each
+// one it drops. src may be nil when the source is unreachable: the
+// subscription is still detached and dropped, and the slot and publication
+// stay behind, so the caller must tell the user DropSQL(name, name).
+func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) error {
+	if dropped, err := DropSubscription(ctx, tgt, name); err != nil {
+		return err
+	} else if dropped {
+		p.Printf("dropped subscription %s on the target", name)
+	}
+	if src == nil {
+		return nil
+	}
+	if dropped, err := dropSlotIfExists(ctx, src, name); err != nil {
+		return err
+	} else if dropped {
+		p.Printf("dropped replication slot %s on the source", name)
+	}
+	if dropped, err := DropPublication(ctx, src, name); err != nil {
+		return err
+	} else if dropped {
+		p.Printf("dropped publication %s on the source", name)
+	}
+	return nil
+}
