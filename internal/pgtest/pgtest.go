@@ -136,6 +136,41 @@ func (d DB) QueryStrings(t testing.TB, sql string, args ...any) []string {
 	return out
 }
 
+// IndexScan runs query with sequential scans off, fails the test unless its
+// plan scans index, and returns how many rows it returned. The setting and
+// the query share one connection: a SET lives only in its session.
+func (d DB) IndexScan(t testing.TB, query, index string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn := d.Conn(t)
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) "+query)
+	if err != nil {
+		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "Index Scan using "+index+" ") {
+		t.Fatalf("the plan on %s does not scan %s:\n%s", d.Name, index, strings.Join(plan, "\n"))
+	}
+	rows, err = conn.Query(ctx, query)
+	if err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	return n
+}
+
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
 // Pair creates a fresh database on the source and one on the target, with
