@@ -2,7 +2,9 @@ package initsync
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,17 +96,31 @@ func TestFastCopyWithWriter(t *testing.T) {
 func TestTextFormatWhenVersionsDiffer(t *testing.T) {
 	src, tgt, sconn, tconn, opts := setup(t, 300)
 	// Pretend the target runs a newer pgvector (both clusters share one install).
-	tgt.Exec(t, "UPDATE pg_extension SET extversion = '0.8.1' WHERE extname = 'vector'")
+	installed := src.QueryStrings(t, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")[0]
+	newer := newerVersion(t, installed)
+	tgt.Exec(t, "UPDATE pg_extension SET extversion = $1 WHERE extname = 'vector'", newer)
 	var out strings.Builder
 	opts.Out = &out
 	opts.CopyMode = Fast
 	if err := Start(context.Background(), sconn, tconn, opts); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "copying in text format: extension vector is 0.8.0 on the source and 0.8.1 on the target") {
+	want := fmt.Sprintf("copying in text format: extension vector is %s on the source and %s on the target", installed, newer)
+	if !strings.Contains(out.String(), want) {
 		t.Errorf("output does not say why text format was used:\n%s", out.String())
 	}
 	if a, b := checksum(t, src), checksum(t, tgt); a != b {
 		t.Errorf("text copy differs: source %s, target %s", a, b)
 	}
+}
+
+// newerVersion bumps the last number of a version such as 0.8.0.
+func newerVersion(t *testing.T, v string) string {
+	t.Helper()
+	i := strings.LastIndexByte(v, '.')
+	n, err := strconv.Atoi(v[i+1:])
+	if err != nil {
+		t.Fatalf("pgvector version %q does not end in a number", v)
+	}
+	return v[:i+1] + strconv.Itoa(n+1)
 }
