@@ -220,6 +220,22 @@ func dropDB(c *localpg.Cluster, name string) {
 	_ = c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
 
+// Fingerprint sums up what pgvecrep could create in the database or its
+// cluster (relations, schemas, roles, extensions, publications, and the
+// database's subscriptions and slots), so a test can show that a read-only
+// command created nothing.
+func (d DB) Fingerprint(t testing.TB) string {
+	t.Helper()
+	return d.QueryStrings(t, fingerprintQuery)[0]
+}
+
+const fingerprintQuery = `SELECT format('classes=%s schemas=%s roles=%s extensions=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
+  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles),
+  (SELECT count(*) FROM pg_extension), (SELECT count(*) FROM pg_publication),
+  (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
+  (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
+  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`
+
 // AssertNoReplication fails the test if the source database has a
 // replication slot or publication, or the target database a subscription:
 // what stop_sync, cleanup and every failed run must leave behind.
