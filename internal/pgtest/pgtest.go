@@ -1,9 +1,18 @@
 // Package pgtest gives a package's integration tests a pair of real local
-// clusters (source and target), started once per package in TestMain, and a
-// fresh pair of databases per test.
+// clusters (source and target), started once per package in TestMain, a
+// fresh pair of databases per test, native logical replication between them
+// ([Env.Stream]), and the checks several packages make: waiting for a
+// condition instead of sleeping ([WaitFor]), an index scan that really is
+// one ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
+// [DB.Fingerprint]) and golden files ([Golden]).
 //
 // Without PostgreSQL binaries the tests skip with a clear message, except
 // when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.
+//
+// pgtest imports only localpg and pgx, never a pgvecrep package with
+// logic: the internal tests of any such package can then use it without an
+// import cycle. Fixtures that need pgvecrep's own packages (a group started
+// by initsync) stay in the tests of the package they serve.
 package pgtest
 
 import (
