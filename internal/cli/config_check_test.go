@@ -25,18 +25,6 @@ func configCheckRun(t *testing.T, src, tgt string, args ...string) cliResult {
 	return r
 }
 
-// ccFingerprint sums up what pgvecrep could create in a database, so tests
-// can show config_check created nothing.
-func ccFingerprint(t *testing.T, db pgtest.DB) string {
-	t.Helper()
-	return strings.Join(db.QueryStrings(t, `
-SELECT format('classes=%s schemas=%s roles=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
-  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles),
-  (SELECT count(*) FROM pg_publication), (SELECT count(*) FROM pg_subscription),
-  (SELECT count(*) FROM pg_replication_slots),
-  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`), "")
-}
-
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
@@ -82,7 +70,7 @@ func TestConfigCheckCommand(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src, tgt := env.Pair(t)
 			tt.setup(t, src, tgt)
-			before := ccFingerprint(t, src) + ccFingerprint(t, tgt)
+			before := src.Fingerprint(t) + tgt.Fingerprint(t)
 			r := configCheckRun(t, src.URL, tgt.URL, tt.args...)
 			if r.code != tt.code || lastLine(r.stdout) != tt.last || r.stderr != "" {
 				t.Errorf("exit %d, last line %q, stderr %q; want %d, %q, no stderr", r.code, lastLine(r.stdout), r.stderr, tt.code, tt.last)
@@ -92,7 +80,7 @@ func TestConfigCheckCommand(t *testing.T) {
 					t.Errorf("output lacks %q", s)
 				}
 			}
-			if after := ccFingerprint(t, src) + ccFingerprint(t, tgt); after != before {
+			if after := src.Fingerprint(t) + tgt.Fingerprint(t); after != before {
 				t.Errorf("config_check changed something:\nbefore %s\nafter  %s", before, after)
 			}
 		})

@@ -130,16 +130,15 @@ func killWhen(t *testing.T, cmd *exec.Cmd, tgt pgtest.DB, probe string, out *byt
 // holds the group's lock on the server.
 func rerun(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	t.Helper()
-	for i := 0; ; i++ {
-		r := pgvecrep(t, src, tgt, args...)
-		if r.code == 0 {
-			return r
-		}
-		if !strings.Contains(r.stderr, "another pgvecrep") || i > 50 {
+	var r cliResult
+	pgtest.WaitFor(t, "the killed process's lock to go", func() bool {
+		r = pgvecrep(t, src, tgt, args...)
+		if r.code != 0 && !strings.Contains(r.stderr, "another pgvecrep") {
 			t.Fatalf("pgvecrep %s exited %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return r.code == 0
+	})
+	return r
 }
 
 func tableSum(t *testing.T, db pgtest.DB) string {

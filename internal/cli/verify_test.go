@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgvecrep/pgvecrep/internal/group"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/verify"
 )
@@ -31,7 +28,8 @@ CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops);`
 // subscription named after it (copy_data off: the rows are there already).
 func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
 	t.Helper()
-	src, tgt = pgtest.Get(t).Pair(t)
+	env := pgtest.Get(t)
+	src, tgt = env.Pair(t)
 	src.Exec(t, verifyDDL)
 	tgt.Exec(t, verifyDDL)
 	tables := []string{`"public"."items"`, `"Odd Schema"."Odd ""T"""`}
@@ -49,9 +47,8 @@ func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
 	if err := group.SetPhase(ctx, conn, name, group.Streaming); err != nil {
 		t.Fatal(err)
 	}
-	obj := pgx.Identifier{group.ObjectName(name)}.Sanitize()
-	src.Exec(t, "CREATE PUBLICATION "+obj+" FOR TABLE "+strings.Join(tables, ", "))
-	tgt.Exec(t, "CREATE SUBSCRIPTION "+obj+" CONNECTION "+pg.Literal(src.URL)+" PUBLICATION "+obj+" WITH (copy_data = false)")
+	obj := group.ObjectName(name)
+	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: tables})
 	return src, tgt
 }
 

@@ -42,9 +42,7 @@ func setup(t *testing.T, rows int) (pgtest.DB, pgtest.DB, *pgx.Conn, *pgx.Conn, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcCfg, _ := pgx.ParseConfig(src.URL)
-	tgtCfg, _ := pgx.ParseConfig(tgt.URL)
-	opts := Options{Group: "g1", Source: srcCfg, Target: tgtCfg, SubscriptionConnInfo: src.URL,
+	opts := Options{Group: "g1", Source: src.Config(t), Target: tgt.Config(t), SubscriptionConnInfo: src.URL,
 		Tables: tables, CopyMode: Native, Out: io.Discard, PollInterval: 100 * time.Millisecond}
 	if testing.Verbose() {
 		opts.Out = os.Stdout
@@ -79,7 +77,7 @@ func testStartSync(t *testing.T, mode string) {
 	}
 	// Streaming: a new row arrives.
 	src.Exec(t, "INSERT INTO test VALUES (100000, '[1,2,3,4,5,6,7,8,9,10]')")
-	waitFor(t, func() bool { return tgt.QueryInt(t, "SELECT count(*) FROM test") == 501 })
+	tgt.WaitCount(t, "test", 501)
 	// A second start_sync on a streaming group is refused and changes nothing.
 	err = Start(ctx, sconn, tconn, opts)
 	if err == nil {
@@ -137,16 +135,5 @@ func testFailure(t *testing.T, mode, point string) {
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM test"); n != 200 {
 		t.Errorf("target rows after retry = %d, want 200", n)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -2,11 +2,13 @@ package initsync
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -14,7 +16,7 @@ import (
 )
 
 // churn inserts, updates and deletes rows on the source until stopped.
-func churn(ctx context.Context, t *testing.T, url string, maxID int, ops *int) {
+func churn(ctx context.Context, t *testing.T, url string, maxID int, ops *atomic.Int64) {
 	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Error(err)
@@ -39,7 +41,7 @@ func churn(ctx context.Context, t *testing.T, url string, maxID int, ops *int) {
 			t.Errorf("writer: %v", err)
 			return
 		}
-		*ops++
+		ops.Add(1)
 	}
 }
 
@@ -51,7 +53,9 @@ func checksum(t *testing.T, db pgtest.DB) string {
 
 // TestFastCopyWithWriter runs a writer on the source through the whole fast
 // start_sync: after catch-up both sides are identical, nothing lost, nothing
-// applied twice.
+// applied twice. The writer is waited for, not timed: changes land before
+// the slot, while the tables are copied under its snapshot, and after
+// start_sync returns.
 func TestFastCopyWithWriter(t *testing.T) {
 	src, tgt, sconn, tconn, opts := setup(t, 10000)
 	opts.CopyMode = Fast
@@ -59,33 +63,36 @@ func TestFastCopyWithWriter(t *testing.T) {
 	ctx := context.Background()
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var ops int
+	var ops atomic.Int64
 	wg.Add(1)
 	go func() { defer wg.Done(); churn(wctx, t, src.URL, 10000, &ops) }()
-	time.Sleep(200 * time.Millisecond)
+	moreChanges := func(what string) {
+		from := ops.Load()
+		pgtest.WaitFor(t, "20 changes by the writer "+what, func() bool { return ops.Load() >= from+20 })
+	}
+	moreChanges("before start_sync")
+	opts.Hook = func(p string) error {
+		if p == "copying" {
+			moreChanges("during the copy")
+		}
+		return nil
+	}
 	err := Start(ctx, sconn, tconn, opts)
-	time.Sleep(300 * time.Millisecond)
+	if err == nil {
+		moreChanges("after start_sync")
+	}
 	stop()
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ops < 50 {
-		t.Fatalf("writer made only %d changes; the test proves nothing", ops)
-	}
 	want := checksum(t, src)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got := checksum(t, tgt)
-		if got == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d concurrent changes the target differs: source %s, target %s", ops, want, got)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("%d concurrent changes, both sides %s", ops, want)
+	var got string
+	pgtest.WaitFor(t, "the target to catch up with the writer", func() bool {
+		got = checksum(t, tgt)
+		return got == want
+	})
+	t.Logf("%d concurrent changes, both sides %s", ops.Load(), want)
 }
 
 // TestTextFormatWhenVersionsDiffer: binary COPY carries a type's internal
@@ -94,17 +101,31 @@ func TestFastCopyWithWriter(t *testing.T) {
 func TestTextFormatWhenVersionsDiffer(t *testing.T) {
 	src, tgt, sconn, tconn, opts := setup(t, 300)
 	// Pretend the target runs a newer pgvector (both clusters share one install).
-	tgt.Exec(t, "UPDATE pg_extension SET extversion = '0.8.1' WHERE extname = 'vector'")
+	installed := src.QueryStrings(t, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")[0]
+	newer := newerVersion(t, installed)
+	tgt.Exec(t, "UPDATE pg_extension SET extversion = $1 WHERE extname = 'vector'", newer)
 	var out strings.Builder
 	opts.Out = &out
 	opts.CopyMode = Fast
 	if err := Start(context.Background(), sconn, tconn, opts); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "copying in text format: extension vector is 0.8.0 on the source and 0.8.1 on the target") {
+	want := fmt.Sprintf("copying in text format: extension vector is %s on the source and %s on the target", installed, newer)
+	if !strings.Contains(out.String(), want) {
 		t.Errorf("output does not say why text format was used:\n%s", out.String())
 	}
 	if a, b := checksum(t, src), checksum(t, tgt); a != b {
 		t.Errorf("text copy differs: source %s, target %s", a, b)
 	}
+}
+
+// newerVersion bumps the last number of a version such as 0.8.0.
+func newerVersion(t *testing.T, v string) string {
+	t.Helper()
+	i := strings.LastIndexByte(v, '.')
+	n, err := strconv.Atoi(v[i+1:])
+	if err != nil {
+		t.Fatalf("pgvector version %q does not end in a number", v)
+	}
+	return v[:i+1] + strconv.Itoa(n+1)
 }

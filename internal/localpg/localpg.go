@@ -99,18 +99,25 @@ func HasVector(binDir string) bool {
 	return fileExists(filepath.Join(strings.TrimSpace(string(out)), "extension", "vector.control"))
 }
 
-// Start runs initdb and starts a server. The caller must Stop it.
+// Start runs initdb and starts a server. The caller must Stop it; if the
+// process dies first, a later Start reaps the cluster (see [Reap]).
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	bin, err := FindBinDir()
 	if err != nil {
 		return nil, err
 	}
+	// A failed reap is retried by the next Start; it must not stop this one.
+	_, _ = Reap(ctx)
 	c := &Cluster{BinDir: bin, Dir: opts.Dir}
 	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "pgvecrep-pg-"); err != nil {
+		if c.Dir, err = os.MkdirTemp("", dirPrefix); err != nil {
 			return nil, err
 		}
 		c.ownDir = true
+		if err := c.writeOwner(); err != nil {
+			c.cleanup()
+			return nil, err
+		}
 	}
 	c.DataDir = filepath.Join(c.Dir, "data")
 	if err := c.setOwner(); err != nil {

@@ -7,12 +7,7 @@ import (
 )
 
 func TestStartStop(t *testing.T) {
-	if _, err := FindBinDir(); err != nil {
-		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	requirePG(t)
 	ctx := context.Background()
 	c, err := Start(ctx, Options{WALLevel: "replica"})
 	if err != nil {

@@ -1,9 +1,18 @@
 // Package pgtest gives a package's integration tests a pair of real local
-// clusters (source and target), started once per package in TestMain, and a
-// fresh pair of databases per test.
+// clusters (source and target), started once per package in TestMain, a
+// fresh pair of databases per test, native logical replication between them
+// ([Env.Stream]), and the checks several packages make: waiting for a
+// condition instead of sleeping ([WaitFor]), an index scan that really is
+// one ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
+// [DB.Fingerprint]) and golden files ([Golden]).
 //
 // Without PostgreSQL binaries the tests skip with a clear message, except
 // when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.
+//
+// pgtest imports only localpg and pgx, never a pgvecrep package with
+// logic: the internal tests of any such package can then use it without an
+// import cycle. Fixtures that need pgvecrep's own packages (a group started
+// by initsync) stay in the tests of the package they serve.
 package pgtest
 
 import (
@@ -136,6 +145,41 @@ func (d DB) QueryStrings(t testing.TB, sql string, args ...any) []string {
 	return out
 }
 
+// IndexScan runs query with sequential scans off, fails the test unless its
+// plan scans index, and returns how many rows it returned. The setting and
+// the query share one connection: a SET lives only in its session.
+func (d DB) IndexScan(t testing.TB, query, index string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn := d.Conn(t)
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) "+query)
+	if err != nil {
+		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "Index Scan using "+index+" ") {
+		t.Fatalf("the plan on %s does not scan %s:\n%s", d.Name, index, strings.Join(plan, "\n"))
+	}
+	rows, err = conn.Query(ctx, query)
+	if err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	return n
+}
+
 var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
 // Pair creates a fresh database on the source and one on the target, with
@@ -184,6 +228,22 @@ func dropDB(c *localpg.Cluster, name string) {
 	_ = c.Exec(ctx, "postgres", "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active", name)
 	_ = c.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 }
+
+// Fingerprint sums up what pgvecrep could create in the database or its
+// cluster (relations, schemas, roles, extensions, publications, and the
+// database's subscriptions and slots), so a test can show that a read-only
+// command created nothing.
+func (d DB) Fingerprint(t testing.TB) string {
+	t.Helper()
+	return d.QueryStrings(t, fingerprintQuery)[0]
+}
+
+const fingerprintQuery = `SELECT format('classes=%s schemas=%s roles=%s extensions=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
+  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles),
+  (SELECT count(*) FROM pg_extension), (SELECT count(*) FROM pg_publication),
+  (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
+  (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
+  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`
 
 // AssertNoReplication fails the test if the source database has a
 // replication slot or publication, or the target database a subscription:

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -78,15 +76,6 @@ func TestFromCatalog(t *testing.T) {
 	}
 }
 
-func config(t *testing.T, url string) *pgx.ConnConfig {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 // The HNSW build must last long enough (a few hundred milliseconds) for the
 // poller to see it in pg_stat_progress_create_index.
 const schema = `
@@ -129,7 +118,7 @@ func TestBuild(t *testing.T) {
 	_, tgt := env.Pair(t)
 	tgt.Exec(t, schema)
 	var rec recorder
-	opts := Options{Target: config(t, tgt.URL), Parallel: 2, MemoryBudget: 256 << 20, Workers: 1,
+	opts := Options{Target: tgt.Config(t), Parallel: 2, MemoryBudget: 256 << 20, Workers: 1,
 		Progress: rec.progress, OnBuilt: rec.onBuilt}
 	if err := Build(context.Background(), objects(), opts); err != nil {
 		t.Fatal(err)
@@ -179,12 +168,12 @@ func TestBuildError(t *testing.T) {
 		{Table: name("t"), Name: "t_v_idx", Kind: Vector, Def: "CREATE INDEX t_v_idx ON t USING hnsw (v vector_l2_ops)"},
 		{Table: name("t"), Name: "t_bad_idx", Kind: Index, Def: "CREATE INDEX t_bad_idx ON t (no_such_column)"},
 	}
-	err := Build(context.Background(), objs, Options{Target: config(t, tgt.URL), Parallel: 2})
+	err := Build(context.Background(), objs, Options{Target: tgt.Config(t), Parallel: 2})
 	if err == nil || !strings.Contains(err.Error(), `index "t_bad_idx" on public.t`) {
 		t.Fatalf("error = %v, want one naming t_bad_idx", err)
 	}
 	pk := []Object{{Table: name("t"), Name: "t_pkey", Kind: Primary, Def: "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (id)"}}
-	err = Build(context.Background(), pk, Options{Target: config(t, tgt.URL)})
+	err = Build(context.Background(), pk, Options{Target: tgt.Config(t)})
 	if err == nil || !strings.Contains(err.Error(), `primary key "t_pkey" on public.t`) || pg.Code(err) != "23505" {
 		t.Fatalf("error = %v, want a unique violation naming t_pkey", err)
 	}
@@ -213,13 +202,13 @@ func TestAnalyze(t *testing.T) {
 	env := pgtest.Get(t)
 	_, tgt := env.Pair(t)
 	tgt.Exec(t, `CREATE TABLE "An Alyze" (id int); INSERT INTO "An Alyze" SELECT generate_series(1, 1000)`)
-	if err := Analyze(context.Background(), config(t, tgt.URL), []pg.Name{name("An Alyze")}); err != nil {
+	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("An Alyze")}); err != nil {
 		t.Fatal(err)
 	}
 	if n := tgt.QueryInt(t, `SELECT reltuples::bigint FROM pg_class WHERE relname = 'An Alyze'`); n != 1000 {
 		t.Errorf("reltuples = %d after ANALYZE, want 1000", n)
 	}
-	if err := Analyze(context.Background(), config(t, tgt.URL), []pg.Name{name("missing")}); err == nil || !strings.Contains(err.Error(), "public.missing") {
+	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("missing")}); err == nil || !strings.Contains(err.Error(), "public.missing") {
 		t.Errorf("error = %v, want one naming public.missing", err)
 	}
 }
@@ -235,7 +224,7 @@ func TestBuildMutualForeignKeys(t *testing.T) {
 		{Table: name("a"), Name: "a_b_fk", Kind: Foreign, Def: "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b"},
 		{Table: name("b"), Name: "b_a_fk", Kind: Foreign, Def: "ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (a_id) REFERENCES a"},
 	}
-	if err := Build(context.Background(), objs, Options{Target: config(t, tgt.URL), Parallel: 2}); err != nil {
+	if err := Build(context.Background(), objs, Options{Target: tgt.Config(t), Parallel: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"); n != 2 {

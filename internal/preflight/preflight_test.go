@@ -151,31 +151,19 @@ func runChecked(t *testing.T, o Options, dbs ...pgtest.DB) Report {
 	t.Helper()
 	before := make([]string, len(dbs))
 	for i, db := range dbs {
-		before[i] = fingerprint(t, db)
+		before[i] = db.Fingerprint(t)
 	}
 	r, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for i, db := range dbs {
-		if after := fingerprint(t, db); after != before[i] {
+		if after := db.Fingerprint(t); after != before[i] {
 			t.Errorf("%s changed: before %s, after %s", db.Name, before[i], after)
 		}
 	}
 	t.Logf("report:\n%s", table(r))
 	return r
-}
-
-// fingerprint sums up what pgvecrep could have created in a database.
-func fingerprint(t *testing.T, db pgtest.DB) string {
-	t.Helper()
-	return strings.Join(db.QueryStrings(t, `
-SELECT format('classes=%s schemas=%s extensions=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
-  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_extension),
-  (SELECT count(*) FROM pg_publication),
-  (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
-  (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
-  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgvecrep'))`), "")
 }
 
 // expect checks that r holds each wanted finding.

@@ -12,6 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -260,8 +261,8 @@ func TestReportOutput(t *testing.T) {
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.txt", tbl.Bytes())
-	golden(t, "report.json", js.Bytes())
+	pgtest.Golden(t, "report.txt", tbl.Bytes(), *update)
+	pgtest.Golden(t, "report.json", js.Bytes(), *update)
 	var back struct {
 		OK       bool      `json:"ok"`
 		Errors   int       `json:"errors"`
@@ -276,25 +277,5 @@ func TestReportOutput(t *testing.T) {
 	}
 	if !(Report{}).OK() {
 		t.Error("an empty report is not OK")
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got:\n%s\nwant:\n%s", name, got, want)
 	}
 }

@@ -38,19 +38,26 @@ func TestDoRetriesOnlyListedCodes(t *testing.T) {
 func TestDoStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
+	called := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
 		done <- Do(ctx, Policy{Attempts: 100, Pause: time.Hour, Retryable: func(error) bool { return true }},
-			func(context.Context) error { calls++; return errors.New("busy") })
+			func(context.Context) error {
+				calls++
+				if calls == 1 {
+					close(called)
+				}
+				return errors.New("busy")
+			})
 	}()
-	time.Sleep(20 * time.Millisecond)
+	<-called // Do is in its first hour-long pause (or about to be) when the context ends
 	cancel()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) || calls != 1 {
 			t.Fatalf("err %v after %d calls, want context.Canceled after 1", err, calls)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute): // far below the pause: only a Do that ignores the context gets here
 		t.Fatal("Do kept sleeping after the context ended")
 	}
 }

@@ -2,13 +2,9 @@ package verify
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -34,22 +30,10 @@ type setup struct {
 	copyData bool
 }
 
-// fastLauncher makes the target's launcher start an apply worker within
-// 100ms of the previous one instead of 5s, which would otherwise be the
-// price of every subscription after the first.
-var fastLauncher sync.Once
-
 // replicate builds the replica and returns once it streams.
 func replicate(t *testing.T, s setup) replica {
 	t.Helper()
 	env := pgtest.Get(t)
-	fastLauncher.Do(func() {
-		for _, sql := range []string{"ALTER SYSTEM SET wal_retrieve_retry_interval = '100ms'", "SELECT pg_reload_conf()"} {
-			if err := env.Target.Exec(context.Background(), "postgres", sql); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
 	src, tgt := env.Pair(t)
 	sides := []pgtest.DB{src, tgt}
 	if s.copyData {
@@ -60,32 +44,8 @@ func replicate(t *testing.T, s setup) replica {
 		db.Exec(t, s.schema+";"+s.fill+";"+s.indexes)
 	}
 	r := replica{src: src, tgt: tgt, sub: "s_" + src.Name}
-	src.Exec(t, "CREATE PUBLICATION p FOR ALL TABLES")
-	tgt.Exec(t, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION p WITH (copy_data = %t)",
-		pgx.Identifier{r.sub}.Sanitize(), pg.Literal(src.URL), s.copyData))
-	conn := tgt.Conn(t)
-	waitFor(t, 60*time.Second, "the subscription to stream", func() bool {
-		var pending, all, workers int
-		err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE srsubstate <> 'r'), count(*),
-			(SELECT count(*) FROM pg_stat_subscription WHERE relid IS NULL AND latest_end_lsn IS NOT NULL)
-			FROM pg_subscription_rel`).Scan(&pending, &all, &workers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pending == 0 && all > 0 && workers == 1
-	})
+	env.Stream(t, src, tgt, pgtest.Stream{Publication: "p", Subscription: r.sub, CopyData: s.copyData})
 	return r
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // verify runs Run with the replica's subscription and test-friendly defaults.

@@ -6,9 +6,9 @@ import (
 	"flag"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -155,26 +155,6 @@ func TestReportOutput(t *testing.T) {
 		if err := tt.write(rep, &b); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tt.file, b.Bytes())
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", name, got, want)
+		pgtest.Golden(t, tt.file, b.Bytes(), *update)
 	}
 }
