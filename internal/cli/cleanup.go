@@ -73,7 +73,7 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := lockGroup(ctx, tgt, name); err != nil {
+	if err := group.Claim(ctx, tgt, name); err != nil {
 		return err
 	}
 	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {

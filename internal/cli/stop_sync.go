@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
-	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
@@ -51,7 +50,7 @@ func runStopSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := lockGroup(ctx, tgt, name); err != nil {
+	if err := group.Claim(ctx, tgt, name); err != nil {
 		return err
 	}
 	src, srcErr := f.connect(ctx, pg.Source)
@@ -87,19 +86,6 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if src == nil {
 		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  SELECT pg_drop_replication_slot('%s'); DROP PUBLICATION IF EXISTS %s;\n",
 			g.ObjectName, g.ObjectName, g.ObjectName, pgx.Identifier{g.ObjectName}.Sanitize())
-	}
-	return nil
-}
-
-// lockGroup takes the group's advisory lock for the life of conn.
-func lockGroup(ctx context.Context, conn *pgx.Conn, name string) error {
-	ok, err := group.Lock(ctx, conn, name)
-	if err != nil {
-		return fmt.Errorf("lock group %q: %w", name, err)
-	}
-	if !ok {
-		return hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", name),
-			"wait for it to finish or interrupt it, then try again")
 	}
 	return nil
 }
