@@ -7,7 +7,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 func init() {
@@ -64,32 +63,19 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/2 at a time)")
 	tf.add(f)
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	mem, err := parseBytes(indexMem)
-	if err != nil {
-		return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
-	}
-	srcURL, tgtURL := f.urls()
-	srcCfg, err := pg.ParseConfig(pg.Source, srcURL)
-	if err != nil {
-		return err
-	}
-	tgtCfg, err := pg.ParseConfig(pg.Target, tgtURL)
+	var mem int64
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
+		check: func() (err error) {
+			if mem, err = parseBytes(indexMem); err != nil {
+				return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
-	src, err := pg.ConnectConfig(ctx, pg.Source, srcCfg)
-	if err != nil {
-		return err
-	}
-	defer src.Close(context.Background())
-	tgt, err := pg.ConnectConfig(ctx, pg.Target, tgtCfg)
-	if err != nil {
-		return err
-	}
-	defer tgt.Close(context.Background())
+	defer s.close()
+	src, tgt := s.src, s.tgt
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
@@ -101,8 +87,8 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	}
 	return initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
-		Source:               srcCfg,
-		Target:               tgtCfg,
+		Source:               s.srcCfg,
+		Target:               s.tgtCfg,
 		SubscriptionConnInfo: f.subscriptionURL(),
 		Tables:               report.Tables,
 		CopyMode:             copyMode,

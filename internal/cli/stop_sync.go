@@ -8,7 +8,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
@@ -38,26 +37,12 @@ func runStopSync(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, c)
 	var name string
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	tgt, err := f.connect(ctx, pg.Target)
+	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required, lock: true})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	g, err := group.Get(ctx, tgt, name)
-	if err != nil {
-		return err
-	}
-	if err := group.Claim(ctx, tgt, name); err != nil {
-		return err
-	}
-	src, srcErr := f.connect(ctx, pg.Source)
-	if srcErr == nil {
-		defer src.Close(context.Background())
-	}
-	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {
+	defer s.close()
+	if err := stopGroup(ctx, env, s.src, s.srcErr, s.tgt, s.group); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Group %s is stopped.\n", name)
