@@ -35,6 +35,8 @@ func register(c *command) { commands[c.name] = c }
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+
+	abandon abandonNote
 }
 
 // exitError carries a specific exit code (1 for "checks failed", 2 for usage).
@@ -49,10 +51,14 @@ func (e *exitError) Unwrap() error { return e.err }
 // errSilent is returned by commands that already printed their failure.
 var errSilent = errors.New("")
 
-// Run runs pgvecrep with args and returns the process exit code.
+// Run runs pgvecrep with args and returns the process exit code. It owns
+// SIGINT and SIGTERM while it runs: the first stops the command, which undoes
+// what it started; the second returns at once (see runInterruptible).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
-	return env.run(ctx, args)
+	sig, stop := notifySignals()
+	defer stop()
+	return env.runInterruptible(ctx, sig, args)
 }
 
 func (env *Env) run(ctx context.Context, args []string) int {
@@ -97,7 +103,7 @@ func (env *Env) report(err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted")
-		return 130
+		return interruptedCode
 	}
 	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))
 	if h := hint.Of(err); h != "" {

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
 )
@@ -75,6 +78,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	env.onAbandon(startSyncLeftovers(name))
 	src, tgt := s.src, s.tgt
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
@@ -85,7 +89,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return initsync.Start(ctx, src, tgt, initsync.Options{
+	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
 		Target:               s.tgtCfg,
@@ -96,4 +100,45 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		IndexMemory:          mem,
 		Jobs:                 jobs,
 	})
+	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
+		finishRollback(env, f, name, err)
+	}
+	return err
+}
+
+// finishRollback redoes start_sync's rollback on new connections. A Ctrl-C
+// that lands while a statement runs makes pgx close that connection, and the
+// rollback, which reuses it, then fails at its first statement and leaves
+// the slot behind. The group's lock went with the closed session, so
+// Recover can claim it again. It runs on a context of its own: the command's
+// is cancelled already.
+func finishRollback(env *Env, f *flags, name string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fmt.Fprintln(env.Stdout, "the rollback lost its connection; finishing it on a new one")
+	s, err := f.open(ctx, nil, preamble{source: required, target: required})
+	if err == nil {
+		defer s.close()
+		_, err = initsync.Recover(ctx, s.src, s.tgt, name, env.Stdout)
+	}
+	if err == nil {
+		if errors.Is(cause, context.Canceled) {
+			cause = errors.New("interrupted") // as initsync records it
+		}
+		err = group.Fail(ctx, s.tgt, name, cause)
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
+	}
+}
+
+// startSyncLeftovers is what an interrupted start_sync may leave when its
+// rollback is cut short, and how to remove it.
+func startSyncLeftovers(name string) string {
+	obj := group.ObjectName(name)
+	return fmt.Sprintf(`Group %[1]s may have left behind (some of it may already be gone):
+  on the source: replication slot %[2]s, which holds WAL until it is dropped, and publication %[2]s
+  on the target: subscription %[2]s, partly copied tables, and indexes and keys not rebuilt yet
+Remove them with: pgvecrep cleanup -g %[1]s
+(or run pgvecrep start_sync -g %[1]s again: it cleans the group up first and copies anew)`, name, obj)
 }

@@ -82,6 +82,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	env.onAbandon("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup --restore-source-writes")
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Out: env.Stdout,
