@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
@@ -120,6 +121,9 @@ func (f *flags) dial(ctx context.Context, role pg.Role) (*pgx.Conn, *pgx.ConnCon
 	cfg, err := pg.ParseConfig(role, url)
 	if err != nil {
 		return nil, nil, err
+	}
+	if log := f.env.logger(); log.Enabled(ctx, slog.LevelDebug) {
+		cfg = pg.WithTracer(cfg, role, log)
 	}
 	conn, err := pg.ConnectConfig(ctx, role, cfg)
 	return conn, cfg, err
