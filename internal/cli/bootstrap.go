@@ -44,29 +44,20 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&copySchema, "copy-schema", "", "create the source's tables (and their extensions) on the target")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
 	tf.add(f)
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	src, err := f.connect(ctx, pg.Source)
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required})
 	if err != nil {
 		return err
 	}
-	defer src.Close(context.Background())
-	tgt, err := f.connect(ctx, pg.Target)
-	if err != nil {
-		return err
-	}
-	defer tgt.Close(context.Background())
-
+	defer s.close()
 	if copySchema {
-		if err := copySchemaTo(ctx, env, f, src, tgt, tf.filter()); err != nil {
+		if err := copySchemaTo(ctx, env, s, tf.filter()); err != nil {
 			return err
 		}
 	}
-	if err := group.EnsureSchema(ctx, tgt); err != nil {
+	if err := group.EnsureSchema(ctx, s.tgt); err != nil {
 		return err
 	}
-	g, err := group.Create(ctx, tgt, name)
+	g, err := group.Create(ctx, s.tgt, name)
 	if err != nil {
 		return err
 	}
@@ -74,12 +65,12 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filter catalog.Filter) error {
-	tables, err := catalog.Tables(ctx, src, filter)
+func copySchemaTo(ctx context.Context, env *Env, s *session, filter catalog.Filter) error {
+	tables, err := catalog.Tables(ctx, s.src, filter)
 	if err != nil {
 		return err
 	}
-	facts, err := pg.LoadFacts(ctx, src)
+	facts, err := pg.LoadFacts(ctx, s.src)
 	if err != nil {
 		return err
 	}
@@ -87,10 +78,5 @@ func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filt
 	if err != nil {
 		return err
 	}
-	srcURL, _ := f.urls()
-	cfg, err := pg.ParseConfig(pg.Source, srcURL)
-	if err != nil {
-		return err
-	}
-	return schema.Copy(ctx, src, tgt, schema.Options{Source: cfg, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+	return schema.Copy(ctx, s.src, s.tgt, schema.Options{Source: s.srcCfg, PgDump: pgDump, Tables: tables, Log: env.Stdout})
 }

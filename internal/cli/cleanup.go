@@ -9,7 +9,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -50,37 +49,26 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if restore {
+	switch {
+	case restore:
 		return restoreSourceWrites(ctx, env, f)
-	}
-	if !everything {
-		if err := requireGroup(c, name); err != nil {
+	case everything:
+		s, err := f.open(ctx, nil, preamble{source: optional, target: required})
+		if err != nil {
 			return err
 		}
+		defer s.close()
+		return cleanupEverything(ctx, env, s.src, s.srcErr, s.tgt)
 	}
-	tgt, err := f.connect(ctx, pg.Target)
+	s, err := f.open(ctx, nil, preamble{group: &name, source: optional, target: required, lock: true})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	src, srcErr := f.connect(ctx, pg.Source)
-	if srcErr == nil {
-		defer src.Close(context.Background())
-	}
-	if everything {
-		return cleanupEverything(ctx, env, src, srcErr, tgt)
-	}
-	g, err := group.Get(ctx, tgt, name)
-	if err != nil {
+	defer s.close()
+	if err := stopGroup(ctx, env, s.src, s.srcErr, s.tgt, s.group); err != nil {
 		return err
 	}
-	if err := lockGroup(ctx, tgt, name); err != nil {
-		return err
-	}
-	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {
-		return err
-	}
-	if err := group.Delete(ctx, tgt, name); err != nil {
+	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Group %s is cleaned up.\n", name)
@@ -156,12 +144,12 @@ func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
 
 // restoreSourceWrites lifts switchover's write freeze on the source.
 func restoreSourceWrites(ctx context.Context, env *Env, f *flags) error {
-	src, err := f.connect(ctx, pg.Source)
+	s, err := f.open(ctx, nil, preamble{source: required})
 	if err != nil {
 		return err
 	}
-	defer src.Close(context.Background())
-	n, err := switchover.Unfreeze(ctx, src)
+	defer s.close()
+	n, err := switchover.Unfreeze(ctx, s.src)
 	if err != nil {
 		return err
 	}

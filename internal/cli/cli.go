@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
@@ -35,6 +37,11 @@ func register(c *command) { commands[c.name] = c }
 type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
+	// Log is for diagnostics on stderr (--verbose, --log-format); command
+	// output and progress do not go through it. Nil logs at info level as text.
+	Log *slog.Logger
+
+	abandon abandonNote
 }
 
 // exitError carries a specific exit code (1 for "checks failed", 2 for usage).
@@ -49,13 +56,21 @@ func (e *exitError) Unwrap() error { return e.err }
 // errSilent is returned by commands that already printed their failure.
 var errSilent = errors.New("")
 
-// Run runs pgvecrep with args and returns the process exit code.
+// Run runs pgvecrep with args and returns the process exit code. It owns
+// SIGINT and SIGTERM while it runs: the first stops the command, which undoes
+// what it started; the second returns at once (see runInterruptible).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
-	return env.run(ctx, args)
+	sig, stop := notifySignals()
+	defer stop()
+	return env.runInterruptible(ctx, sig, args)
 }
 
 func (env *Env) run(ctx context.Context, args []string) int {
+	args, err := env.globalFlags(args)
+	if err != nil {
+		return env.report(err)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
@@ -75,7 +90,10 @@ func (env *Env) run(ctx context.Context, args []string) int {
 		fmt.Fprintf(env.Stderr, "pgvecrep: unknown command %q\nhint: run pgvecrep --help for the list of commands\n", args[0])
 		return 2
 	}
-	err := c.run(ctx, env, args[1:])
+	start := time.Now()
+	err = c.run(ctx, env, args[1:])
+	env.logger().LogAttrs(ctx, slog.LevelDebug, "command finished", slog.String("command", c.name),
+		slog.Duration("duration", time.Since(start)), slog.Bool("ok", err == nil))
 	return env.report(err)
 }
 
@@ -97,7 +115,7 @@ func (env *Env) report(err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted")
-		return 130
+		return interruptedCode
 	}
 	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))
 	if h := hint.Of(err); h != "" {
@@ -126,7 +144,7 @@ func printUsage(w io.Writer) {
 replication between two databases, with vector columns and indexes
 (pgvector, pgvecto.rs, VectorChord) as first-class citizens.
 
-Usage: pgvecrep COMMAND [flags]
+Usage: pgvecrep [--verbose] [--log-format text|json] COMMAND [flags]
 
 Commands:
 `)
@@ -145,6 +163,10 @@ Connections come from SOURCE_DB_URL and TARGET_DB_URL (or --source-url and
 --target-url); SECONDARY_SOURCE_DB_URL is the source's address as the target
 sees it, when that differs. libpq variables, ~/.pgpass and sslmode work.
 Hyphenated names (config-check, start-sync, ...) work too.
+
+Global flags, before the command: --verbose logs every SQL statement pgvecrep
+runs (passwords removed) to stderr; --log-format json writes logs as JSON
+lines instead of text.
 
 Run 'pgvecrep COMMAND --help' for a command's flags and an example.
 `)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // flags wraps a FlagSet with pg_easy_replicate's short aliases and the
@@ -98,15 +96,6 @@ func (f *flags) subscriptionURL() string {
 	}
 	src, _ := f.urls()
 	return src
-}
-
-// connect opens one side.
-func (f *flags) connect(ctx context.Context, role pg.Role) (*pgx.Conn, error) {
-	src, tgt := f.urls()
-	if role == pg.Source {
-		return pg.Connect(ctx, role, src)
-	}
-	return pg.Connect(ctx, role, tgt)
 }
 
 // requireGroup checks that -g was given.

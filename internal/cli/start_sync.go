@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 func init() {
@@ -64,32 +66,20 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/2 at a time)")
 	tf.add(f)
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	mem, err := parseBytes(indexMem)
-	if err != nil {
-		return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
-	}
-	srcURL, tgtURL := f.urls()
-	srcCfg, err := pg.ParseConfig(pg.Source, srcURL)
-	if err != nil {
-		return err
-	}
-	tgtCfg, err := pg.ParseConfig(pg.Target, tgtURL)
+	var mem int64
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
+		check: func() (err error) {
+			if mem, err = parseBytes(indexMem); err != nil {
+				return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
-	src, err := pg.ConnectConfig(ctx, pg.Source, srcCfg)
-	if err != nil {
-		return err
-	}
-	defer src.Close(context.Background())
-	tgt, err := pg.ConnectConfig(ctx, pg.Target, tgtCfg)
-	if err != nil {
-		return err
-	}
-	defer tgt.Close(context.Background())
+	defer s.close()
+	env.onAbandon(startSyncLeftovers(name))
+	src, tgt := s.src, s.tgt
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
@@ -99,10 +89,10 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return initsync.Start(ctx, src, tgt, initsync.Options{
+	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
-		Source:               srcCfg,
-		Target:               tgtCfg,
+		Source:               s.srcCfg,
+		Target:               s.tgtCfg,
 		SubscriptionConnInfo: f.subscriptionURL(),
 		Tables:               report.Tables,
 		CopyMode:             copyMode,
@@ -110,4 +100,45 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		IndexMemory:          mem,
 		Jobs:                 jobs,
 	})
+	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
+		finishRollback(env, f, name, err)
+	}
+	return err
+}
+
+// finishRollback redoes start_sync's rollback on new connections. A Ctrl-C
+// that lands while a statement runs makes pgx close that connection, and the
+// rollback, which reuses it, then fails at its first statement and leaves
+// the slot behind. The group's lock went with the closed session, so
+// Recover can claim it again. It runs on a context of its own: the command's
+// is cancelled already.
+func finishRollback(env *Env, f *flags, name string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fmt.Fprintln(env.Stdout, "the rollback lost its connection; finishing it on a new one")
+	s, err := f.open(ctx, nil, preamble{source: required, target: required})
+	if err == nil {
+		defer s.close()
+		_, err = initsync.Recover(ctx, s.src, s.tgt, name, env.Stdout)
+	}
+	if err == nil {
+		if errors.Is(cause, context.Canceled) {
+			cause = errors.New("interrupted") // as initsync records it
+		}
+		err = group.Fail(ctx, s.tgt, name, cause)
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
+	}
+}
+
+// startSyncLeftovers is what an interrupted start_sync may leave when its
+// rollback is cut short, and how to remove it.
+func startSyncLeftovers(name string) string {
+	obj := group.ObjectName(name)
+	return fmt.Sprintf(`Group %[1]s may have left behind (some of it may already be gone):
+  on the source: replication slot %[2]s, which holds WAL until it is dropped, and publication %[2]s
+  on the target: subscription %[2]s, partly copied tables, and indexes and keys not rebuilt yet
+Remove them with: pgvecrep cleanup -g %[1]s
+(or run pgvecrep start_sync -g %[1]s again: it cleans the group up first and copies anew)`, name, obj)
 }

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/stats"
 )
 
@@ -42,19 +41,13 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
 	f.boolVar(&asJSON, "json", "", "print JSON")
 	f.DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	tgt, err := f.connect(ctx, pg.Target)
+	// The source may be gone (after a failover, say): stats still reports the target.
+	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	// The source may be gone (after a failover, say): stats still reports the target.
-	src, srcErr := f.connect(ctx, pg.Source)
-	if srcErr == nil {
-		defer src.Close(context.Background())
-	}
+	defer s.close()
+	src, tgt, srcErr := s.src, s.tgt, s.srcErr
 	clear := watch && !asJSON && isTerminal(env.Stdout)
 	for {
 		r, err := stats.Collect(ctx, src, tgt, name)

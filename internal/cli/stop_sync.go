@@ -7,8 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
-	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -40,26 +38,12 @@ func runStopSync(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, c)
 	var name string
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	tgt, err := f.connect(ctx, pg.Target)
+	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required, lock: true})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	g, err := group.Get(ctx, tgt, name)
-	if err != nil {
-		return err
-	}
-	if err := lockGroup(ctx, tgt, name); err != nil {
-		return err
-	}
-	src, srcErr := f.connect(ctx, pg.Source)
-	if srcErr == nil {
-		defer src.Close(context.Background())
-	}
-	if err := stopGroup(ctx, env, src, srcErr, tgt, g); err != nil {
+	defer s.close()
+	if err := stopGroup(ctx, env, s.src, s.srcErr, s.tgt, s.group); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Group %s is stopped.\n", name)
@@ -88,19 +72,6 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if src == nil {
 		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s\n",
 			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))
-	}
-	return nil
-}
-
-// lockGroup takes the group's advisory lock for the life of conn.
-func lockGroup(ctx context.Context, conn *pgx.Conn, name string) error {
-	ok, err := group.Lock(ctx, conn, name)
-	if err != nil {
-		return fmt.Errorf("lock group %q: %w", name, err)
-	}
-	if !ok {
-		return hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", name),
-			"wait for it to finish or interrupt it, then try again")
 	}
 	return nil
 }

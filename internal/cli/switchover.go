@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
@@ -70,24 +69,21 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
 	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up (and lift the freeze) after this long")
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	lagDelta, err := parseBytes(delta)
-	if err != nil {
-		return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
-	}
-	src, err := f.connect(ctx, pg.Source)
-	if err != nil {
-		return hint.Wrap(err, "switchover needs the source; when it is gone, use pgvecrep failover")
-	}
-	defer src.Close(context.Background())
-	tgt, err := f.connect(ctx, pg.Target)
+	var lagDelta int64
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
+		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",
+		check: func() (err error) {
+			if lagDelta, err = parseBytes(delta); err != nil {
+				return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	res, err := switchover.Run(ctx, src, tgt, switchover.Options{
+	defer s.close()
+	env.onAbandon("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup --restore-source-writes")
+	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Out: env.Stdout,
 	})
@@ -118,15 +114,12 @@ func runFailover(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
 	f.boolVar(&asJSON, "json", "", "print JSON")
-	if err := f.parseGroup(args, &name); err != nil {
-		return err
-	}
-	tgt, err := f.connect(ctx, pg.Target)
+	s, err := f.open(ctx, args, preamble{group: &name, target: required})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	res, err := switchover.Failover(ctx, tgt, switchover.FailoverOptions{Group: name, SequenceGap: gap, Out: env.Stderr})
+	defer s.close()
+	res, err := switchover.Failover(ctx, s.tgt, switchover.FailoverOptions{Group: name, SequenceGap: gap, Out: env.Stderr})
 	if err != nil {
 		return err
 	}

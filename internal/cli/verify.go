@@ -66,26 +66,12 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, c)
 	var a verifyArgs
 	a.add(f)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := requireGroup(c, a.group); err != nil {
-		return err
-	}
-	tgt, err := f.connect(ctx, pg.Target)
+	s, err := f.open(ctx, args, preamble{group: &a.group, source: required, target: required, load: true})
 	if err != nil {
 		return err
 	}
-	defer tgt.Close(context.Background())
-	g, err := group.Get(ctx, tgt, a.group)
-	if err != nil {
-		return err
-	}
-	src, err := f.connect(ctx, pg.Source)
-	if err != nil {
-		return err
-	}
-	defer src.Close(context.Background())
+	defer s.close()
+	src, tgt, g := s.src, s.tgt, s.group
 	tables, err := a.selectTables(ctx, src, g)
 	if err != nil {
 		return err

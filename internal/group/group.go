@@ -266,11 +266,39 @@ func DropSchema(ctx context.Context, conn *pgx.Conn) error {
 // Lock takes the group's session advisory lock on conn, so two pgvecrep
 // processes never drive the same group at once. A held lock means another
 // pgvecrep is working on the group; a group in a busy phase whose lock is free
-// was left behind by a crash.
+// was left behind by a crash. Most callers want Claim.
 func Lock(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 	var ok bool
 	err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('pgvecrep:' || $1, 0))`, name).Scan(&ok)
 	return ok, err
+}
+
+// BusyError says another pgvecrep process holds a group's lock. It is kept
+// apart from a failure to ask (a lost connection, a missing function), which
+// Claim returns as it is: telling a user to wait for a process that does not
+// exist sends them the wrong way.
+type BusyError struct {
+	Group string
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("group %q is being worked on by another pgvecrep process", e.Group)
+}
+
+// Claim takes the group's lock for the life of conn, the one check every
+// command that changes a group makes before it starts. When another process
+// holds the lock the error is a *BusyError with a hint; any other failure is
+// wrapped as "lock group".
+func Claim(ctx context.Context, conn *pgx.Conn, name string) error {
+	ok, err := Lock(ctx, conn, name)
+	if err != nil {
+		return fmt.Errorf("lock group %q: %w", name, err)
+	}
+	if !ok {
+		return hint.Wrap(&BusyError{Group: name},
+			"wait for it to finish, or interrupt it (Ctrl-C), then try again")
+	}
+	return nil
 }
 
 // Busy reports whether a phase means work in progress.

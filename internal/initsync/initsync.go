@@ -109,13 +109,8 @@ func (s *syncer) claim(ctx context.Context) (group.Group, error) {
 	if err != nil {
 		return g, err
 	}
-	ok, err := group.Lock(ctx, s.tgt, g.Name)
-	if err != nil {
-		return g, fmt.Errorf("lock group %q: %w", g.Name, err)
-	}
-	if !ok {
-		return g, hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", g.Name),
-			"wait for it to finish, or stop it (Ctrl-C) and run start_sync again")
+	if err := group.Claim(ctx, s.tgt, g.Name); err != nil {
+		return g, err
 	}
 	switch {
 	case g.Phase == group.Streaming:

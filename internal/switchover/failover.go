@@ -51,8 +51,8 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 	if g.Phase == group.SwitchedOver || g.Phase == group.FailedOver {
 		return res, hint.New(fmt.Sprintf("group %q has already been %s", g.Name, g.Phase), "nothing to do")
 	}
-	if ok, err := group.Lock(ctx, tgt, g.Name); err != nil || !ok {
-		return res, hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", g.Name), "stop it first")
+	if err := group.Claim(ctx, tgt, g.Name); err != nil {
+		return res, err
 	}
 	if err := lastApplied(ctx, tgt, g.ObjectName, &res); err != nil {
 		return res, err

@@ -94,8 +94,8 @@ func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error)
 		return nil, hint.New(fmt.Sprintf("group %q is %s, not streaming", g.Name, g.Phase),
 			fmt.Sprintf("switchover needs a streaming group; see pgvecrep stats -g %s", g.Name))
 	}
-	if ok, err := group.Lock(ctx, tgt, g.Name); err != nil || !ok {
-		return nil, hint.New(fmt.Sprintf("group %q is being worked on by another pgvecrep process", g.Name), "wait for it, then try again")
+	if err := group.Claim(ctx, tgt, g.Name); err != nil {
+		return nil, err
 	}
 	return &run{src: src, tgt: tgt, opts: opts, g: g, p: progress.New(opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
 }

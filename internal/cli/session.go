@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// need says whether a command uses one side's connection.
+type need int
+
+const (
+	skip     need = iota // not connected
+	optional             // connected if it can be; session.srcErr says why not
+	required             // the command fails without it
+)
+
+// preamble is what a command needs before it can do its own work. Every
+// group command used to spell the same steps out: parse, connect, close,
+// load the group, lock it; one place keeps their order and their errors the
+// same everywhere.
+type preamble struct {
+	group *string // the --group-name variable; nil: no group required
+	// check runs after parsing, before anything is connected: flag values
+	// that do not parse fail without waiting for a server.
+	check          func() error
+	source, target need
+	sourceHint     string // added to a required source's connection error
+	load           bool   // read the group from the target
+	lock           bool   // claim the group (implies load)
+}
+
+// session is a command's connections and group once its preamble is done.
+type session struct {
+	src, tgt       *pgx.Conn
+	srcErr         error // why an optional source is not connected
+	srcCfg, tgtCfg *pgx.ConnConfig
+	group          group.Group
+}
+
+// open runs the preamble p: it parses args (unless the command already
+// parsed them), connects the sides p needs, loads and claims the group.
+// A required source is connected first, an optional one last, so the group
+// is claimed before anything is changed. On error nothing stays open; on
+// success the caller defers close.
+func (f *flags) open(ctx context.Context, args []string, p preamble) (*session, error) {
+	if err := f.parseOnce(args, p.group); err != nil {
+		return nil, err
+	}
+	if p.check != nil {
+		if err := p.check(); err != nil {
+			return nil, err
+		}
+	}
+	s := &session{}
+	if err := s.connect(ctx, f, p); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *session) connect(ctx context.Context, f *flags, p preamble) error {
+	var err error
+	if p.source == required {
+		if s.src, s.srcCfg, err = f.dial(ctx, pg.Source); err != nil && p.sourceHint != "" {
+			return hint.Wrap(err, p.sourceHint)
+		} else if err != nil {
+			return err
+		}
+	}
+	if p.target != skip {
+		if s.tgt, s.tgtCfg, err = f.dial(ctx, pg.Target); err != nil {
+			return err
+		}
+	}
+	if p.load || p.lock {
+		if s.group, err = group.Get(ctx, s.tgt, *p.group); err != nil {
+			return err
+		}
+	}
+	if p.lock {
+		if err := group.Claim(ctx, s.tgt, *p.group); err != nil {
+			return err
+		}
+	}
+	if p.source == optional {
+		s.src, s.srcCfg, s.srcErr = f.dial(ctx, pg.Source)
+	}
+	return nil
+}
+
+// parseOnce parses args and requires --group-name when group is set; a
+// command that had to read its flags to choose its preamble (cleanup) has
+// parsed already.
+func (f *flags) parseOnce(args []string, group *string) error {
+	if f.Parsed() {
+		if group != nil {
+			return requireGroup(f.cmd, *group)
+		}
+		return nil
+	}
+	if group != nil {
+		return f.parseGroup(args, group)
+	}
+	return f.parse(args)
+}
+
+// dial connects one side and keeps its parsed config.
+func (f *flags) dial(ctx context.Context, role pg.Role) (*pgx.Conn, *pgx.ConnConfig, error) {
+	src, tgt := f.urls()
+	url := tgt
+	if role == pg.Source {
+		url = src
+	}
+	cfg, err := pg.ParseConfig(role, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	if log := f.env.logger(); log.Enabled(ctx, slog.LevelDebug) {
+		cfg = pg.WithTracer(cfg, role, log)
+	}
+	conn, err := pg.ConnectConfig(ctx, role, cfg)
+	return conn, cfg, err
+}
+
+// close closes whatever open connected. Closing takes a fresh context: the
+// command's may be cancelled already, and a connection closed with a
+// cancelled context is dropped without telling the server.
+func (s *session) close() {
+	for _, c := range []*pgx.Conn{s.src, s.tgt} {
+		if c != nil {
+			c.Close(context.Background())
+		}
+	}
+}
