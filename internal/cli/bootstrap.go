@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
@@ -74,10 +75,15 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// copySchemaTo copies the whole source database's schema, or with -s, -t
+// or -e the chosen tables and what they depend on.
 func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filter catalog.Filter) error {
-	tables, err := catalog.Tables(ctx, src, filter)
-	if err != nil {
-		return err
+	var tables []catalog.Table
+	if narrowed(f) {
+		var err error
+		if tables, err = catalog.Tables(ctx, src, filter); err != nil {
+			return err
+		}
 	}
 	facts, err := pg.LoadFacts(ctx, src)
 	if err != nil {
@@ -88,9 +94,17 @@ func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filt
 		return err
 	}
 	srcURL, _ := f.urls()
-	cfg, err := pg.ParseConfig(pg.Source, srcURL)
-	if err != nil {
-		return err
-	}
-	return schema.Copy(ctx, src, tgt, schema.Options{Source: cfg, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+	return schema.Copy(ctx, src, tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+}
+
+// narrowed reports whether a table selection flag was given.
+func narrowed(f *flags) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "schema-name", "s", "tables", "t", "exclude-tables", "e":
+			set = true
+		}
+	})
+	return set
 }
