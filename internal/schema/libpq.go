@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -149,9 +150,12 @@ func parseKeywords(s string) (map[string]string, error) {
 	for s = strings.TrimLeft(s, " \t\n"); s != ""; s = strings.TrimLeft(s, " \t\n") {
 		eq := strings.IndexByte(s, '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("parse source connection string: missing \"=\" after %q", strings.Fields(s)[0])
+			return nil, errors.New("parse source connection string: a keyword without \"=\"")
 		}
 		key := strings.TrimSpace(s[:eq])
+		if key == "" || strings.ContainsAny(key, " \t\n'") {
+			return nil, fmt.Errorf("parse source connection string: malformed keyword")
+		}
 		s = strings.TrimLeft(s[eq+1:], " \t\n")
 		var val strings.Builder
 		quoted := strings.HasPrefix(s, "'")

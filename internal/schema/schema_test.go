@@ -87,3 +87,59 @@ func TestCopyWholeDatabase(t *testing.T) {
 		t.Errorf("rerun changed the target:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+func TestCopyNarrowedToSchema(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, appFixture)
+	if _, err := copyTo(t, src, tgt, &catalog.Filter{Schema: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fingerprint(t, tgt)
+	// app.orders and what it needs: its types, the functions of its default,
+	// check and trigger, its sequence, and public.customers, which its foreign
+	// key references, with that table's identity sequence and key.
+	for _, want := range []string{"r app.orders", "S app.orders_id_seq", "i app.orders_embedding_idx", "r public.customers",
+		"S public.customers_id_seq", "constraint customers_pkey", "constraint orders_customer_id_fkey", "type shop.price",
+		"type shop.status", "col customers.ship_to shop.address", "function shop.new_code()",
+		"function shop.sane_qty(integer)", "function app.touch()", "trigger orders_touch app.orders"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("target lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"public.unrelated", "app.paid_orders"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("target has %q, which app.orders does not need", unwanted)
+		}
+	}
+	if t.Failed() {
+		t.Logf("target:\n%s", got)
+	}
+}
+
+func TestCopyFailureLeavesTargetUnchanged(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, appFixture)
+	// An index of the same name in schema app, on another table: CREATE
+	// INDEX fails late, after schemas, types and tables were created.
+	tgt.Exec(t, `CREATE SCHEMA app; CREATE TABLE app.audit (id int); CREATE INDEX orders_customer_idx ON app.audit (id)`)
+	before := fingerprint(t, tgt)
+	_, err := copyTo(t, src, tgt, nil)
+	if err == nil {
+		t.Fatal("copy succeeded despite the conflicting index")
+	}
+	for _, want := range []string{"create INDEX app.orders_customer_idx on the target", "already exists",
+		"statement: CREATE INDEX orders_customer_idx ON app.orders"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if after := fingerprint(t, tgt); after != before {
+		t.Errorf("failed copy changed the target:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The connection is usable and its settings are the defaults again.
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM app.audit"); n != 0 {
+		t.Errorf("audit rows = %d", n)
+	}
+}
