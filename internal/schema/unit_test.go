@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
@@ -221,4 +222,44 @@ func FuzzParseKeywords(f *testing.F) {
 			t.Error("nil map without an error")
 		}
 	})
+}
+
+// TestPasswordNeverInArguments: pg_dump (here a fake that records what it
+// got) finds the password and the URL's TLS settings in its environment,
+// and neither the password nor pgvecrep's URL variables elsewhere.
+func TestPasswordNeverInArguments(t *testing.T) {
+	dir := t.TempDir()
+	fake := dir + "/pg_dump"
+	script := "#!/bin/sh\necho \"$@\" > " + dir + "/args\nenv > " + dir + "/env\necho 'pg_dump: error: boom' >&2\nexit 1\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TARGET_DB_URL", "postgres://u:tgt-secret@t/db")
+	const secret = "S3cret-pw"
+	url := "postgres://me:" + secret + "@db.example:6432/app?sslmode=verify-ca&sslrootcert=/etc/ca.pem"
+	err := Copy(context.Background(), nil, nil, Options{SourceURL: url, PgDump: fake})
+	if err == nil || !strings.Contains(err.Error(), "boom") || strings.Contains(err.Error(), secret) {
+		t.Errorf("error %v: want pg_dump's complaint, without the password", err)
+	}
+	args, env := readFile(t, dir+"/args"), readFile(t, dir+"/env")
+	if strings.Contains(args, secret) || strings.Contains(args, "db.example") {
+		t.Errorf("pg_dump arguments carry connection details: %s", args)
+	}
+	for _, want := range []string{"PGPASSWORD=" + secret, "PGSSLMODE=verify-ca", "PGSSLROOTCERT=/etc/ca.pem", "PGHOST=db.example", "PGPORT=6432"} {
+		if !strings.Contains(env, want+"\n") {
+			t.Errorf("pg_dump environment lacks %s", want)
+		}
+	}
+	if strings.Contains(env, "tgt-secret") {
+		t.Errorf("pg_dump environment carries TARGET_DB_URL")
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
