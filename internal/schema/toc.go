@@ -117,5 +117,8 @@ func parseEntry(line string) (Entry, error) {
 	if desc == "" {
 		desc, _, _ = strings.Cut(f[2], " ")
 	}
+	if desc == "" {
+		return Entry{}, fmt.Errorf("no object kind in %q", line)
+	}
 	return Entry{ID: id, ClassID: uint32(class), ObjID: uint32(obj), Desc: desc, Line: line}, nil
 }
