@@ -96,18 +96,21 @@ func stripComments(sql string) string {
 }
 
 // applyChunks runs the chunks in one transaction: either the target gets
-// everything or, on the first failing statement, nothing at all. The
-// script's session settings (an empty search_path, no function body checks)
-// are reset afterwards because the connection lives on.
+// everything or, on the first failing statement, nothing at all. Chunks go
+// to the server in groups, one round trip each, under a savepoint; when a
+// group fails it is rolled back to the savepoint and replayed chunk by
+// chunk, only to name the failing object. The script's session settings (an
+// empty search_path, no function body checks) are reset afterwards because
+// the connection lives on.
 func applyChunks(ctx context.Context, conn *pgx.Conn, chunks []Chunk) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin the schema transaction on the target: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	for _, c := range chunks {
-		if _, err := tx.Exec(ctx, c.SQL); err != nil {
-			return chunkError(c, err)
+	for _, g := range groups(chunks, 256<<10) {
+		if err := applyGroup(ctx, tx, g); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -117,6 +120,50 @@ func applyChunks(ctx context.Context, conn *pgx.Conn, chunks []Chunk) error {
 		return fmt.Errorf("reset session settings after the schema copy: %w", err)
 	}
 	return nil
+}
+
+// groups cuts chunks into runs of about size bytes of SQL.
+func groups(chunks []Chunk, size int) [][]Chunk {
+	var out [][]Chunk
+	start, n := 0, 0
+	for i, c := range chunks {
+		if n > 0 && n+len(c.SQL) > size {
+			out = append(out, chunks[start:i])
+			start, n = i, 0
+		}
+		n += len(c.SQL) + 1
+	}
+	if start < len(chunks) {
+		out = append(out, chunks[start:])
+	}
+	return out
+}
+
+func applyGroup(ctx context.Context, tx pgx.Tx, g []Chunk) error {
+	if _, err := tx.Exec(ctx, "SAVEPOINT pgvecrep_schema"); err != nil {
+		return fmt.Errorf("savepoint in the schema transaction: %w", err)
+	}
+	sqls := make([]string, len(g))
+	for i, c := range g {
+		sqls[i] = c.SQL
+	}
+	_, err := tx.Exec(ctx, strings.Join(sqls, "\n"))
+	if err == nil {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if len(g) == 1 || !errors.As(err, &pgErr) {
+		return chunkError(g[0], err)
+	}
+	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT pgvecrep_schema"); err != nil {
+		return fmt.Errorf("roll back to the savepoint in the schema transaction: %w", err)
+	}
+	for _, c := range g {
+		if _, err := tx.Exec(ctx, c.SQL); err != nil {
+			return chunkError(c, err)
+		}
+	}
+	return fmt.Errorf("apply the schema on the target: %w (the statements succeeded one by one)", err)
 }
 
 // chunkError names the object and the first line of its SQL, and says the

@@ -263,3 +263,30 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestGroups(t *testing.T) {
+	c := func(n int) Chunk { return Chunk{SQL: strings.Repeat("x", n)} }
+	tests := []struct {
+		sizes []int
+		want  []int // chunks per group
+	}{
+		{nil, nil},
+		{[]int{10}, []int{1}},
+		{[]int{40, 40, 40}, []int{2, 1}},
+		{[]int{500, 10, 10}, []int{1, 2}},
+		{[]int{10, 500, 10}, []int{1, 1, 1}},
+	}
+	for _, tt := range tests {
+		var chunks []Chunk
+		for _, n := range tt.sizes {
+			chunks = append(chunks, c(n))
+		}
+		var got []int
+		for _, g := range groups(chunks, 100) {
+			got = append(got, len(g))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("groups(%v) = %v, want %v", tt.sizes, got, tt.want)
+		}
+	}
+}
