@@ -108,8 +108,12 @@ func copySchemaTo(ctx context.Context, env *Env, f *flags, src, tgt pgConn, filt
 	if err != nil {
 		return err
 	}
+	pgRestore, err := preflight.PgRestore(pgDump)
+	if err != nil {
+		return err
+	}
 	srcURL, _ := f.urls()
-	return schema.Copy(ctx, src, tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+	return schema.Copy(ctx, src, tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, PgRestore: pgRestore, Tables: tables, Log: env.Stdout})
 }
 
 // narrowed reports whether a table selection flag was given.

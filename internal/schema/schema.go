@@ -36,7 +36,8 @@ type Options struct {
 	// SourceURL is the source as the user gave it (URL or keyword=value);
 	// pg_dump gets its settings through libpq environment variables.
 	SourceURL string
-	PgDump    string // path of pg_dump; pg_restore is looked up next to it
+	PgDump    string // path of pg_dump
+	PgRestore string // path of pg_restore, of pg_dump's version (preflight.PgRestore)
 	// Tables narrows the copy to these tables and what they depend on;
 	// nil copies every non-system schema of the source database.
 	Tables []catalog.Table
@@ -59,7 +60,7 @@ func Copy(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 		"--no-publications", "--no-subscriptions", "--no-security-labels", "--file="+archive); err != nil {
 		return err
 	}
-	restore := pgRestore(opts.PgDump)
+	restore := opts.PgRestore
 	listing, err := run(ctx, env, restore, "--list", "--verbose", archive)
 	if err != nil {
 		return err
@@ -94,15 +95,6 @@ func Copy(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 		return err
 	}
 	return applyChunks(ctx, tgt, SplitScript(script))
-}
-
-// pgRestore is the pg_restore beside pg_dump (same version), else the one on PATH.
-func pgRestore(pgDump string) string {
-	p := filepath.Join(filepath.Dir(pgDump), "pg_restore")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return "pg_restore"
 }
 
 // run runs a PostgreSQL client program and returns its output. Its

@@ -28,7 +28,7 @@ func copyTo(t *testing.T, src, tgt pgtest.DB, filter *catalog.Filter) (string, e
 		}
 	}
 	var log bytes.Buffer
-	err := Copy(ctx, sc, tc, Options{SourceURL: src.URL, PgDump: src.Cluster.Bin("pg_dump"), Tables: tables, Log: &log})
+	err := Copy(ctx, sc, tc, Options{SourceURL: src.URL, PgDump: src.Cluster.Bin("pg_dump"), PgRestore: src.Cluster.Bin("pg_restore"), Tables: tables, Log: &log})
 	t.Logf("copy log:\n%s", log.String())
 	return log.String(), err
 }
