@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
@@ -14,14 +15,24 @@ import (
 func init() {
 	register(&command{
 		name:    "bootstrap",
-		summary: "record a group and, with --copy-schema, create the source's tables on the target",
-		usage:   "--group-name GROUP [--copy-schema] [-s schema] [-t t1,t2 | -e t3] [--special-user-role R]",
+		summary: "record a group and, with --copy-schema, create the source's schema on the target",
+		usage:   "--group-name GROUP [--copy-schema [-s schema] [-t t1,t2 | -e t3]] [--special-user-role R]",
 		help: `Bootstrap prepares a replication group. It creates the pgvecrep metadata
-schema on the target and records the group there. With --copy-schema it also
-creates on the target what the source's tables need: their extensions first
-(CREATE EXTENSION IF NOT EXISTS), then schemas and enum types, then the tables
-with their sequences, keys and indexes (from pg_dump). Tables that already
-exist on the target are kept. Running it twice is harmless.
+schema on the target and records the group there.
+
+With --copy-schema it also copies the source's schema to the target, as
+pg_dump --schema-only sees it. By default that is the whole database: every
+non-system schema with its extensions, types, domains, functions, sequences,
+tables, views, indexes, constraints and triggers. -s, -t or -e narrow the
+copy to those tables and everything they depend on: their schemas, column
+types and domains, sequences, the functions their defaults, checks and
+triggers call, and the tables their foreign keys reference.
+
+Objects the target already has are kept (tables are not compared here:
+config_check does that), so running it twice is harmless. The rest is
+applied in one transaction: if a statement fails, bootstrap names it and the
+target is left as it was. Indexes and keys come with the empty tables;
+start_sync defers them during its copy, as it does for tables made by hand.
 
 Unlike pg_easy_replicate, it creates no superuser role: pgvecrep works as the
 users in the URLs (superusers, or members of --special-user-role).
@@ -29,7 +40,8 @@ users in the URLs (superusers, or members of --special-user-role).
 Example:
   export SOURCE_DB_URL=postgres://postgres:password@source:5432/postgres
   export TARGET_DB_URL=postgres://postgres:password@target:5432/postgres
-  pgvecrep bootstrap --group-name database-cluster-1 --copy-schema`,
+  pgvecrep bootstrap --group-name database-cluster-1 --copy-schema
+  pgvecrep bootstrap --group-name app-only --copy-schema --schema-name app`,
 		run: runBootstrap,
 	})
 }
@@ -41,16 +53,20 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	var copySchema bool
 	var tf tableFlags
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	f.boolVar(&copySchema, "copy-schema", "", "create the source's tables (and their extensions) on the target")
+	f.boolVar(&copySchema, "copy-schema", "", "create the source's schema on the target: the whole database, or what -s/-t/-e select")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
 	tf.add(f)
+	for _, n := range []string{"schema-name", "s"} {
+		fl := f.Lookup(n)
+		fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
+	}
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required})
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	if copySchema {
-		if err := copySchemaTo(ctx, env, s, tf.filter()); err != nil {
+		if err := copySchemaTo(ctx, env, f, s, tf.filter()); err != nil {
 			return err
 		}
 	}
@@ -65,10 +81,15 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func copySchemaTo(ctx context.Context, env *Env, s *session, filter catalog.Filter) error {
-	tables, err := catalog.Tables(ctx, s.src, filter)
-	if err != nil {
-		return err
+// copySchemaTo copies the whole source database's schema, or with -s, -t
+// or -e the chosen tables and what they depend on.
+func copySchemaTo(ctx context.Context, env *Env, f *flags, s *session, filter catalog.Filter) error {
+	var tables []catalog.Table
+	if narrowed(f) {
+		var err error
+		if tables, err = catalog.Tables(ctx, s.src, filter); err != nil {
+			return err
+		}
 	}
 	facts, err := pg.LoadFacts(ctx, s.src)
 	if err != nil {
@@ -78,5 +99,22 @@ func copySchemaTo(ctx context.Context, env *Env, s *session, filter catalog.Filt
 	if err != nil {
 		return err
 	}
-	return schema.Copy(ctx, s.src, s.tgt, schema.Options{Source: s.srcCfg, PgDump: pgDump, Tables: tables, Log: env.Stdout})
+	pgRestore, err := preflight.PgRestore(pgDump)
+	if err != nil {
+		return err
+	}
+	srcURL, _ := f.urls()
+	return schema.Copy(ctx, s.src, s.tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, PgRestore: pgRestore, Tables: tables, Log: env.Stdout})
+}
+
+// narrowed reports whether a table selection flag was given.
+func narrowed(f *flags) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "schema-name", "s", "tables", "t", "exclude-tables", "e":
+			set = true
+		}
+	})
+	return set
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -23,11 +24,29 @@ func (c *checker) pgDump(context.Context) {
 		return
 	}
 	path, major, err := checkPgDump(c.o.PgDump, c.sf.Major())
+	if err == nil {
+		_, err = PgRestore(path)
+	}
 	if err != nil {
 		c.broken("pg_dump", err)
 		return
 	}
 	c.ok("pg_dump", "%s (version %d) can dump the source (version %d)", path, major, c.sf.Major())
+}
+
+// PgRestore finds the pg_restore that goes with pgDump: the one beside it
+// (same version, so it reads the archive), else the one on PATH.
+// bootstrap --copy-schema lists and filters pg_dump's archive with it.
+func PgRestore(pgDump string) (string, error) {
+	p := filepath.Join(filepath.Dir(pgDump), "pg_restore")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if p, err := exec.LookPath("pg_restore"); err == nil {
+		return p, nil
+	}
+	return "", hint.New(fmt.Sprintf("pg_restore not found beside %s or on PATH", pgDump),
+		"install the PostgreSQL client programs of the same version as pg_dump (e.g. package postgresql-client)")
 }
 
 // checkPgDump checks the pg_dump at path, or finds one when path is "".

@@ -1,12 +1,17 @@
-// Package schema copies table definitions from the source to the target
-// (bootstrap --copy-schema): extensions first, then schemas and enum types,
-// then the tables themselves with their sequences, keys and indexes.
+// Package schema copies the source's schema to the target (bootstrap
+// --copy-schema) on pg_dump's own terms.
 //
-// Table DDL comes from pg_dump, which knows every corner of CREATE TABLE; what
-// pg_dump -t leaves out (extensions, schemas, types the columns use) is made
-// here with IF NOT EXISTS, so running bootstrap twice is harmless. Tables that
-// already exist on the target are left alone: preflight has checked that they
-// match.
+// pg_dump writes one schema-only archive of the source. Its table of
+// contents (pg_restore -l) lists every object with the objects it depends
+// on, so choosing what to copy is a walk over that graph: the whole
+// database by default, or the chosen tables and everything they need.
+// Objects the target already has are left out, which makes reruns
+// harmless; pg_restore -L then writes the SQL of the rest, and it is
+// applied in one transaction, so a failure leaves the target as it was.
+//
+// Indexes, keys, triggers and foreign keys come along (the tables are
+// empty, so they cost nothing now); start_sync saves, drops and rebuilds
+// them around its copy, as it does for targets made by hand.
 package schema
 
 import (
@@ -16,230 +21,161 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // Options say what to copy and how to reach the source with pg_dump.
 type Options struct {
-	Source *pgx.ConnConfig
-	PgDump string // path of pg_dump
+	// SourceURL is the source as the user gave it (URL or keyword=value);
+	// pg_dump gets its settings through libpq environment variables.
+	SourceURL string
+	PgDump    string // path of pg_dump
+	PgRestore string // path of pg_restore, of pg_dump's version (preflight.PgRestore)
+	// Tables narrows the copy to these tables and what they depend on;
+	// nil copies every non-system schema of the source database.
 	Tables []catalog.Table
-	Log    io.Writer // one line per thing created; may be nil
+	Log    io.Writer // one line per object created; may be nil
 }
 
-// Copy creates on the target what the tables need and the tables that are missing.
+// Copy creates on the target what it lacks of the source's schema.
 func Copy(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
-	if err := copyExtensions(ctx, src, tgt, opts.Log); err != nil {
+	dir, err := os.MkdirTemp("", "pgvecrep-schema-")
+	if err != nil {
+		return fmt.Errorf("make a temporary directory for the schema archive: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	env, err := childEnv(opts.SourceURL)
+	if err != nil {
+		return hint.Wrap(err, "check SOURCE_DB_URL (or --source-url)")
+	}
+	archive := filepath.Join(dir, "schema.dump")
+	if _, err := run(ctx, env, opts.PgDump, "--format=custom", "--schema-only", "--exclude-schema=pgvecrep",
+		"--no-publications", "--no-subscriptions", "--no-security-labels", "--file="+archive); err != nil {
 		return err
 	}
-	if err := copySchemasAndEnums(ctx, src, tgt, opts); err != nil {
-		return err
-	}
-	existing, err := catalog.Lookup(ctx, tgt, catalog.NamesOf(opts.Tables))
+	restore := opts.PgRestore
+	listing, err := run(ctx, env, restore, "--list", "--verbose", archive)
 	if err != nil {
 		return err
 	}
-	var missing []pg.Name
-	for _, t := range opts.Tables {
-		if _, ok := existing[t.Name]; ok {
-			logf(opts.Log, "table %s already exists on the target, kept", t.Name)
-			continue
-		}
-		missing = append(missing, t.Name)
+	entries, err := ParseTOC(listing)
+	if err != nil {
+		return err
 	}
-	if len(missing) == 0 {
+	objs, err := describe(ctx, src, entries)
+	if err != nil {
+		return err
+	}
+	owners := ownerEntries(entries, objs)
+	chosen := choose(entries, owners, tableEntries(entries, opts.Tables))
+	exists, err := lookupTarget(ctx, tgt, chosen, owners, objs)
+	if err != nil {
+		return err
+	}
+	have := preexisting(chosen, owners, exists)
+	todo := report(opts.Log, chosen, have, owners, objs)
+	if todo == nil {
+		logf(opts.Log, "the target already has the source's schema: nothing to create")
 		return nil
 	}
-	ddl, err := dumpTables(ctx, opts, missing)
+	list := filepath.Join(dir, "restore.list")
+	if err := os.WriteFile(list, []byte(listFile(todo)), 0o600); err != nil {
+		return fmt.Errorf("write the restore list: %w", err)
+	}
+	script, err := run(ctx, env, restore, "--no-owner", "--no-privileges", "--no-tablespaces",
+		"--use-list="+list, "--file=-", archive)
 	if err != nil {
 		return err
 	}
-	if err := apply(ctx, tgt, ddl); err != nil {
-		return fmt.Errorf("create tables on the target: %w", err)
+	return applyChunks(ctx, tgt, SplitScript(script))
+}
+
+// run runs a PostgreSQL client program and returns its output. Its
+// arguments never carry the password; its error output is redacted anyway.
+func run(ctx context.Context, env []string, prog string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		for _, v := range env {
+			if p, ok := strings.CutPrefix(v, "PGPASSWORD="); ok {
+				msg = pg.Redact(msg, p)
+			}
+		}
+		return "", hint.Wrap(fmt.Errorf("run %s: %w: %s", filepath.Base(prog), err, msg),
+			"check that the source is reachable with the URL's settings and that pg_dump matches the source version")
 	}
-	for _, n := range missing {
-		logf(opts.Log, "created table %s", n)
+	return out.String(), nil
+}
+
+// tableEntries finds the TABLE entries of the chosen tables; nil for all.
+func tableEntries(entries []Entry, tables []catalog.Table) map[int]bool {
+	if tables == nil {
+		return nil
 	}
-	return nil
+	oids := map[uint32]bool{}
+	for _, t := range tables {
+		oids[t.OID] = true
+	}
+	out := map[int]bool{}
+	for _, e := range entries {
+		if e.ClassID == pgClass && oids[e.ObjID] {
+			out[e.ID] = true
+		}
+	}
+	return out
+}
+
+// listFile writes entries as a pg_restore -L list, in archive order.
+func listFile(entries []Entry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e.Line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// report logs what is kept and what will be created, and returns the
+// entries to restore; nil when there is nothing to create.
+func report(w io.Writer, chosen []Entry, have map[int]bool, owners map[int]int, objs map[int]object) []Entry {
+	var todo []Entry
+	created := 0
+	for _, e := range chosen {
+		o, named := objs[e.ID]
+		named = named && owners[e.ID] == 0
+		switch {
+		case have[e.ID]:
+			if named && (e.Desc == "TABLE" || e.Desc == "VIEW") {
+				logf(w, "%s %s already exists on the target, kept", strings.ToLower(e.Desc), o.Identity)
+			}
+		case settingDescs[e.Desc]:
+			todo = append(todo, e)
+		default:
+			todo = append(todo, e)
+			created++
+			if named {
+				logf(w, "creating %s %s", o.Type, o.Identity)
+			}
+		}
+	}
+	if created == 0 {
+		return nil
+	}
+	return todo
 }
 
 func logf(w io.Writer, format string, args ...any) {
 	if w != nil {
 		fmt.Fprintf(w, format+"\n", args...)
 	}
-}
-
-// copyExtensions creates every extension the source has (pgvecrep's
-// preflight has checked the target can). Vector extensions matter most: the
-// tables' column types come from them.
-func copyExtensions(ctx context.Context, src, tgt *pgx.Conn, log io.Writer) error {
-	exts, err := catalog.Extensions(ctx, src)
-	if err != nil {
-		return err
-	}
-	have, err := catalog.Extensions(ctx, tgt)
-	if err != nil {
-		return err
-	}
-	installed := map[string]bool{}
-	for _, e := range have {
-		installed[e.Name] = true
-	}
-	for _, e := range exts {
-		if installed[e.Name] {
-			continue
-		}
-		if _, err := tgt.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+pgx.Identifier{e.Name}.Sanitize()+" CASCADE"); err != nil {
-			return fmt.Errorf("create extension %s on the target: %w", e.Name, err)
-		}
-		logf(log, "created extension %s", e.Name)
-	}
-	return nil
-}
-
-const enumsQuery = `
-SELECT DISTINCT n.nspname, t.typname,
-       (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid
-JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'e'`
-
-// copySchemasAndEnums makes the schemas of the tables and the enum types
-// their columns use, which pg_dump -t does not dump.
-func copySchemasAndEnums(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
-	seen := map[string]bool{}
-	for _, t := range opts.Tables {
-		if seen[t.Name.Schema] {
-			continue
-		}
-		seen[t.Name.Schema] = true
-		if _, err := tgt.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{t.Name.Schema}.Sanitize()); err != nil {
-			return fmt.Errorf("create schema %s on the target: %w", t.Name.Schema, err)
-		}
-	}
-	rows, err := src.Query(ctx, enumsQuery, catalog.OIDs(opts.Tables))
-	if err != nil {
-		return fmt.Errorf("list enum types: %w", err)
-	}
-	type enum struct {
-		schema, name string
-		labels       []string
-	}
-	enums, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (enum, error) {
-		var e enum
-		return e, r.Scan(&e.schema, &e.name, &e.labels)
-	})
-	if err != nil {
-		return err
-	}
-	for _, e := range enums {
-		if err := createEnum(ctx, tgt, e.schema, e.name, e.labels); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func createEnum(ctx context.Context, tgt *pgx.Conn, schema, name string, labels []string) error {
-	var exists bool
-	if err := tgt.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-		WHERE n.nspname = $1 AND t.typname = $2)`, schema, name).Scan(&exists); err != nil || exists {
-		return err
-	}
-	quoted := make([]string, len(labels))
-	for i, l := range labels {
-		quoted[i] = pg.Literal(l)
-	}
-	sql := fmt.Sprintf("CREATE TYPE %s AS ENUM (%s)", pgx.Identifier{schema, name}.Sanitize(), strings.Join(quoted, ", "))
-	if _, err := tgt.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("create type %s.%s on the target: %w", schema, name, err)
-	}
-	return nil
-}
-
-// dumpTables runs pg_dump --schema-only for the named tables. The password
-// reaches pg_dump through its environment, never its arguments.
-func dumpTables(ctx context.Context, opts Options, names []pg.Name) (string, error) {
-	args := []string{"--schema-only", "--no-owner", "--no-privileges", "--no-publications",
-		"--no-subscriptions", "--no-security-labels", "--strict-names"}
-	for _, n := range names {
-		args = append(args, "--table="+n.Quoted())
-	}
-	cmd := exec.CommandContext(ctx, opts.PgDump, args...)
-	cmd.Env = append(os.Environ(), LibpqEnv(opts.Source)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("pg_dump: %w: %s", err, strings.TrimSpace(pg.Redact(errb.String(), opts.Source.Password)))
-	}
-	return stripMeta(out.String()), nil
-}
-
-// LibpqEnv expresses a connection config as libpq environment variables, the
-// way child processes get credentials without showing them in `ps`.
-func LibpqEnv(cfg *pgx.ConnConfig) []string {
-	env := []string{
-		"PGHOST=" + cfg.Host,
-		fmt.Sprintf("PGPORT=%d", cfg.Port),
-		"PGDATABASE=" + cfg.Database,
-		"PGUSER=" + cfg.User,
-	}
-	if cfg.Password != "" {
-		env = append(env, "PGPASSWORD="+cfg.Password)
-	}
-	return append(env, "PGSSLMODE="+sslMode(cfg))
-}
-
-// sslMode recovers libpq's sslmode from what pgconn made of it.
-func sslMode(cfg *pgx.ConnConfig) string {
-	if cfg.TLSConfig == nil {
-		return "disable"
-	}
-	for _, fb := range cfg.Fallbacks {
-		if fb.TLSConfig == nil {
-			return "prefer"
-		}
-	}
-	if cfg.TLSConfig.InsecureSkipVerify {
-		return "require"
-	}
-	return "verify-full"
-}
-
-// stripMeta removes psql meta-commands (\restrict and friends) that recent
-// pg_dump versions emit: the server does not understand them.
-func stripMeta(script string) string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(script, "\n") {
-		if strings.HasPrefix(line, "\\") {
-			continue
-		}
-		b.WriteString(line)
-	}
-	return b.String()
-}
-
-// apply runs a pg_dump script in one transaction, so a failure leaves no
-// half-created tables. pg_dump empties search_path for the session; it is
-// reset afterwards because the connection lives on.
-func apply(ctx context.Context, conn *pgx.Conn, script string) error {
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, script); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	_, err = conn.Exec(ctx, "RESET search_path")
-	return err
 }
