@@ -98,14 +98,14 @@ func TestBootstrapFailureNamesStatement(t *testing.T) {
 	src, tgt := env.Pair(t)
 	src.Exec(t, appSchema)
 	tgt.Exec(t, `CREATE SCHEMA app; CREATE TABLE app.audit (id int); CREATE INDEX orders_embedding_idx ON app.audit (id)`)
-	before := ccFingerprint(t, tgt)
+	before := tgt.Fingerprint(t)
 	r := pgvecrep(t, src, tgt, "bootstrap", "-g", "g", "--copy-schema")
 	if r.code != 1 || !strings.Contains(r.stderr, "create INDEX app.orders_embedding_idx on the target") ||
 		!strings.Contains(r.stderr, "statement: CREATE INDEX orders_embedding_idx ON app.orders USING hnsw") ||
 		!strings.Contains(r.stderr, "hint: nothing was changed on the target") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming the CREATE INDEX, with a hint", r.code, r.stderr)
 	}
-	if after := ccFingerprint(t, tgt); after != before {
+	if after := tgt.Fingerprint(t); after != before {
 		t.Errorf("failed bootstrap changed the target:\nbefore %s\nafter  %s", before, after)
 	}
 }
