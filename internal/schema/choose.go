@@ -66,8 +66,12 @@ func allIn(ids []int, in map[int]bool) bool {
 // restores nothing twice. exists answers for standalone objects (looked up
 // on the target by their address). An owned entry goes with its owner: the
 // index of a table that was kept is not created again, the index of a new
-// table is. An object-less entry (a comment, OWNED BY) goes with its
-// dependencies.
+// table is. A partition, owned by its parent, is still looked up by itself,
+// so a partition added on the source since the last run is created. An
+// object-less entry (a comment, OWNED BY, ATTACH PARTITION) is there when
+// everything it depends on was: attaching a new partition to a kept parent
+// is not. What belongs to such a new partition (indexes, keys) counts as
+// there too: attaching it to the kept parent creates them.
 func preexisting(chosen []Entry, owners map[int]int, exists map[int]bool) map[int]bool {
 	byID := map[int]Entry{}
 	for _, e := range chosen {
@@ -84,13 +88,17 @@ func preexisting(chosen []Entry, owners map[int]int, exists map[int]bool) map[in
 		switch {
 		case !ok || settingDescs[e.Desc]:
 			v = false
-		case owners[id] != 0:
-			v = has(owners[id], depth+1)
+		case owners[id] != 0 && e.Desc != "TABLE":
+			o := owners[id]
+			// On a new partition of a kept parent, ATTACH PARTITION makes
+			// the parent's indexes, keys and triggers itself.
+			v = has(o, depth+1) || (byID[o].Desc == "TABLE" && owners[o] != 0 && has(owners[o], depth+1))
 		case e.ObjID != 0:
 			v = exists[id]
 		default:
+			v = len(e.Deps) > 0
 			for _, d := range e.Deps {
-				v = v || has(d, depth+1)
+				v = v && has(d, depth+1)
 			}
 		}
 		memo[id] = v

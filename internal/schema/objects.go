@@ -101,7 +101,8 @@ func ownerEntries(entries []Entry, objs map[int]object) map[int]int {
 	return out
 }
 
-// lookupTarget asks the target, for each chosen standalone object, whether
+// lookupTarget asks the target, for each chosen standalone object (and each
+// partition), whether
 // it has an object at the same address. pg_get_object_address raises an
 // error for an address that resolves to nothing; any server error counts as
 // absent, and the restore itself then reports a real conflict.
@@ -109,7 +110,7 @@ func lookupTarget(ctx context.Context, tgt *pgx.Conn, chosen []Entry, owners map
 	out := map[int]bool{}
 	for _, e := range chosen {
 		o, ok := objs[e.ID]
-		if !ok || owners[e.ID] != 0 {
+		if !ok || (owners[e.ID] != 0 && e.Desc != "TABLE") {
 			continue
 		}
 		args := o.Args

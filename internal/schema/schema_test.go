@@ -45,7 +45,7 @@ const fingerprintQuery = `
 SELECT x FROM (
   SELECT format('%s %s.%s', c.relkind, n.nspname, c.relname) AS x FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%'
-  UNION ALL SELECT format('col %s.%s %s %s %s', attrelid::regclass, attname, format_type(atttypid, atttypmod), attnotnull, attidentity)
+  UNION ALL SELECT format('col %s.%s %s %s %s %s', attrelid::regclass, attname, format_type(atttypid, atttypmod), attnotnull, attidentity, attgenerated)
    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE attnum > 0 AND NOT attisdropped AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
   UNION ALL SELECT format('default %s %s', adrelid::regclass, pg_get_expr(adbin, adrelid)) FROM pg_attrdef
@@ -59,12 +59,13 @@ SELECT x FROM (
   UNION ALL SELECT format('trigger %s %s', tgname, tgrelid::regclass) FROM pg_trigger WHERE NOT tgisinternal
   UNION ALL SELECT format('schema %s', nspname) FROM pg_namespace WHERE nspname NOT LIKE 'pg_%' AND nspname <> 'information_schema'
   UNION ALL SELECT format('extension %s', extname) FROM pg_extension
+  UNION ALL SELECT format('inherits %s %s', inhrelid::regclass, inhparent::regclass) FROM pg_inherits
 ) s WHERE x NOT LIKE '%pgvecrep%' ORDER BY x COLLATE "C"`
 
 func TestCopyWholeDatabase(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
-	src.Exec(t, appFixture)
+	src.Exec(t, appFixture+moreObjects)
 	tgt.Exec(t, "DROP EXTENSION vector") // the copy brings it
 	log, err := copyTo(t, src, tgt, nil)
 	if err != nil {
@@ -73,7 +74,8 @@ func TestCopyWholeDatabase(t *testing.T) {
 	if a, b := fingerprint(t, src), fingerprint(t, tgt); a != b {
 		t.Errorf("target differs from source:\nsource:\n%s\ntarget:\n%s", a, b)
 	}
-	for _, s := range []string{"creating table app.orders", "creating view app.paid_orders", "creating schema shop"} {
+	for _, s := range []string{"creating table app.orders", "creating view app.paid_orders", "creating schema shop",
+		"creating table app.events", "creating materialized view app.order_totals", "creating sequence shop.invoice_no"} {
 		if !strings.Contains(log, s) {
 			t.Errorf("log lacks %q", s)
 		}
@@ -85,6 +87,14 @@ func TestCopyWholeDatabase(t *testing.T) {
 	}
 	if after := fingerprint(t, tgt); after != before {
 		t.Errorf("rerun changed the target:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// A partition added on the source since is created under the kept parent.
+	src.Exec(t, `CREATE TABLE app.events_2 PARTITION OF app.events FOR VALUES WITH (MODULUS 4, REMAINDER 2)`)
+	if _, err := copyTo(t, src, tgt, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fingerprint(t, src), fingerprint(t, tgt); a != b {
+		t.Errorf("after a new partition, target differs from source:\nsource:\n%s\ntarget:\n%s", a, b)
 	}
 }
 
