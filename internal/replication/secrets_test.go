@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -130,4 +131,28 @@ func TestCanQuietLog(t *testing.T) {
 	if !check() {
 		t.Fatal("CanQuietLog = false after GRANT SET ON PARAMETER")
 	}
+}
+
+// TestProbe: the probe passes for the source's real address and leaves
+// nothing on either side; a port nothing listens on fails, naming the
+// address and not the password.
+func TestProbe(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	ctx := context.Background()
+	if err := Probe(ctx, tgt.Conn(t), withPassword(t, src.URL, "probe-pw-ok", 0)); err != nil {
+		t.Fatalf("Probe of the source's own address: %v", err)
+	}
+	pgtest.AssertNoReplication(t, src, tgt)
+	err := Probe(ctx, tgt.Conn(t), withPassword(t, src.URL, "probe-pw-bad", 1))
+	if err == nil {
+		t.Fatal("Probe of port 1 succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "127.0.0.1:1 ") || strings.Contains(msg, "probe-pw-bad") {
+		t.Errorf("Probe error should name 127.0.0.1:1 and not the password: %v", err)
+	}
+	if hint.Of(err) == "" {
+		t.Errorf("Probe error has no hint: %v", err)
+	}
+	pgtest.AssertNoReplication(t, src, tgt)
 }
