@@ -88,7 +88,6 @@ func ObjectName(group string) string {
 }
 
 const schemaDDL = `
-CREATE SCHEMA IF NOT EXISTS pgvecrep;
 COMMENT ON SCHEMA pgvecrep IS 'pgvecrep replication metadata; remove with pgvecrep cleanup --everything';
 CREATE TABLE IF NOT EXISTS pgvecrep.groups (
     name         text PRIMARY KEY,
@@ -124,15 +123,23 @@ CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
 );`
 
 // EnsureSchema creates the metadata schema; safe to run any number of times.
+// It refuses a pgvecrep schema owned by another role (see EnsureOwnSchema).
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
+	if err := EnsureOwnSchema(ctx, conn, "target"); err != nil {
+		return err
+	}
 	if _, err := conn.Exec(ctx, schemaDDL); err != nil {
 		return fmt.Errorf("create metadata schema %s: %w", Schema, err)
 	}
 	return nil
 }
 
-// SchemaExists reports whether the metadata schema is there.
+// SchemaExists reports whether the metadata schema is there, and fails for
+// one owned by a role pgvecrep cannot trust (see EnsureOwnSchema).
 func SchemaExists(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	if exists, err := checkOwner(ctx, conn, "target"); err != nil || !exists {
+		return false, err
+	}
 	var ok bool
 	err := conn.QueryRow(ctx, `SELECT to_regclass('pgvecrep.groups') IS NOT NULL`).Scan(&ok)
 	return ok, err

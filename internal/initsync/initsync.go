@@ -192,6 +192,9 @@ func (s *syncer) run(ctx context.Context) error {
 	if mode != Native && mode != Fast {
 		return hint.New(fmt.Sprintf("unknown copy mode %q", mode), "use --copy-mode fast (the default) or --copy-mode native")
 	}
+	if err := replication.Probe(ctx, s.tgt, s.opts.SubscriptionConnInfo); err != nil {
+		return err // before anything is created or copied
+	}
 	tables := quotedNames(s.opts.Tables)
 	if err := group.Start(ctx, s.tgt, s.opts.Group, tables, mode); err != nil {
 		return err

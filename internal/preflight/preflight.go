@@ -203,7 +203,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	checks := []func(context.Context){
 		c.databases, c.walLevel, c.sourceCapacity, c.targetCapacity, c.privileges,
-		c.tables, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
+		c.tables, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
 	}
 	for _, check := range checks {
 		check(ctx)

@@ -290,17 +290,22 @@ func TestRunPrivileges(t *testing.T) {
 		want                         []want
 	}{
 		{"no special role", "pgvr_app", "", "", []want{
-			{"source_privileges", "error", "source user pgvr_app is not a superuser"},
-			{"source_replication", "error", "may not create replication slots"}}},
+			{"source_privileges", "ok", "source user pgvr_app is not a superuser"},
+			{"source_replication", "error", "may not create replication slots"},
+			{"source_create", "error", "may not CREATE in database"},
+			{"source_table_owner", "error", "does not own table public.items"},
+			{"source_table_select", "error", "may not SELECT from table public.items"}}},
 		{"member of the special role", "pgvr_app", "pgvr_tgt", "pgvr_special", []want{
 			{"source_privileges", "ok", "member of pgvr_special"},
 			{"source_replication", "warn", "does not inherit it"},
-			{"target_privileges", "warn", "only a superuser may CREATE SUBSCRIPTION"}}},
+			{"target_subscription", "warn", "only a superuser may CREATE SUBSCRIPTION"},
+			{"target_statement_logging", "warn", "may not turn statement logging off"}}},
 		{"own replication attribute", "pgvr_repl", "", "pgvr_special", []want{
 			{"source_replication", "ok", "has the REPLICATION attribute"}}},
 		{"not a member", "pgvr_app", "pgvr_tgt", "pgvr_other", []want{
-			{"source_privileges", "error", "neither a superuser nor a member of pgvr_other"},
-			{"target_privileges", "error", "neither a superuser nor a member of pgvr_other"}}},
+			{"source_privileges", "warn", "neither a superuser nor a member of pgvr_other"},
+			{"target_privileges", "warn", "neither a superuser nor a member of pgvr_other"},
+			{"target_subscription", "error", "only a superuser may"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,13 +9,24 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
-// privileges: pgvecrep creates publications, slots and subscriptions, which
-// takes a superuser, or on managed services a member of the provider's
-// stand-in role (--special-user-role, e.g. rds_superuser).
+// privileges: pgvecrep needs capabilities, not a superuser. On the source:
+// the REPLICATION attribute for the slot, CREATE on the database for the
+// publication and the freeze function's schema, and, per table (see
+// tablePrivileges), ownership for the publication and the freeze trigger and
+// SELECT for the copy; what managed services give an application role. On
+// the target: CREATE SUBSCRIPTION, which PostgreSQL 15 allows only a
+// superuser and 16+ also members of pg_create_subscription with CREATE on
+// the database. A superuser has them all. --special-user-role is kept for
+// pg_easy_replicate users: it is reported, but the capabilities decide.
 func (c *checker) privileges(ctx context.Context) {
 	c.userPrivileges(ctx, pg.Source, c.src, c.sf)
 	c.userPrivileges(ctx, pg.Target, c.tgt, c.tf)
 	c.replication(ctx)
+	if !c.sf.Superuser {
+		c.databaseCreate(ctx, pg.Source, c.src, c.sf, "source_create", "for the publication and the write freeze's schema")
+	}
+	c.subscription(ctx)
+	c.statementLogging(ctx)
 }
 
 func (c *checker) userPrivileges(ctx context.Context, role pg.Role, conn *pgx.Conn, f pg.Facts) {
@@ -31,6 +42,8 @@ func (c *checker) userPrivileges(ctx context.Context, role pg.Role, conn *pgx.Co
 	c.add(privilegesFinding(role, f, c.o.SpecialUserRole, member))
 }
 
+// privilegesFinding says what the user is; it is never an error by itself,
+// since the capability checks after it say what is missing.
 func privilegesFinding(role pg.Role, f pg.Facts, special string, member bool) Finding {
 	out := Finding{Check: string(role) + "_privileges", Status: StatusOK}
 	user := pg.QuoteIfNeeded(f.User)
@@ -38,19 +51,12 @@ func privilegesFinding(role pg.Role, f pg.Facts, special string, member bool) Fi
 	case f.Superuser:
 		out.Detail = fmt.Sprintf("%s user %s is a superuser", role, user)
 	case special == "":
-		out.Status = StatusError
-		out.Detail = fmt.Sprintf("%s user %s is not a superuser", role, user)
-		out.Hint = fmt.Sprintf("connect to the %s as a superuser, or pass --special-user-role with the role that stands in for one (e.g. rds_superuser) and that %s belongs to", role, user)
+		out.Detail = fmt.Sprintf("%s user %s is not a superuser; each capability pgvecrep needs is checked on its own", role, user)
 	case !member:
-		out.Status = StatusError
-		out.Detail = fmt.Sprintf("%s user %s is neither a superuser nor a member of %s", role, user, pg.QuoteIfNeeded(special))
-		out.Hint = fmt.Sprintf("run GRANT %s TO %s on the %s, or connect as a superuser",
-			pgx.Identifier{special}.Sanitize(), pgx.Identifier{f.User}.Sanitize(), role)
-	case role == pg.Target && f.Major() < 16:
 		out.Status = StatusWarn
-		out.Detail = fmt.Sprintf("target user %s is a member of %s but not a superuser; on PostgreSQL %d only a superuser may CREATE SUBSCRIPTION unless the provider grants it through that role",
-			user, pg.QuoteIfNeeded(special), f.Major())
-		out.Hint = "if start_sync fails to create the subscription, connect to the target as a superuser"
+		out.Detail = fmt.Sprintf("%s user %s is neither a superuser nor a member of %s (--special-user-role)", role, user, pg.QuoteIfNeeded(special))
+		out.Hint = fmt.Sprintf("run GRANT %s TO %s on the %s if the provider grants its capabilities through that role, or leave --special-user-role out",
+			pgx.Identifier{special}.Sanitize(), pgx.Identifier{f.User}.Sanitize(), role)
 	default:
 		out.Detail = fmt.Sprintf("%s user %s is a member of %s", role, user, pg.QuoteIfNeeded(special))
 	}
@@ -95,4 +101,26 @@ func replicationFinding(user, special string, userRepl, roleRepl bool) Finding {
 		f.Hint = h
 	}
 	return f
+}
+
+// databaseCreate checks CREATE on the current database, which CREATE
+// PUBLICATION, CREATE SCHEMA and (16+) CREATE SUBSCRIPTION take.
+func (c *checker) databaseCreate(ctx context.Context, role pg.Role, conn *pgx.Conn, f pg.Facts, check, why string) {
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT has_database_privilege(current_database(), 'CREATE')`).Scan(&ok); err != nil {
+		c.broken(check, fmt.Errorf("read database privileges on the %s: %w", role, err))
+		return
+	}
+	c.add(createFinding(role, f, check, why, ok))
+}
+
+func createFinding(role pg.Role, f pg.Facts, check, why string, ok bool) Finding {
+	if ok {
+		return Finding{Check: check, Status: StatusOK,
+			Detail: fmt.Sprintf("%s user %s may CREATE in database %s", role, pg.QuoteIfNeeded(f.User), pg.QuoteIfNeeded(f.Database))}
+	}
+	return Finding{Check: check, Status: StatusError,
+		Detail: fmt.Sprintf("%s user %s may not CREATE in database %s, which it needs %s", role, pg.QuoteIfNeeded(f.User), pg.QuoteIfNeeded(f.Database), why),
+		Hint: fmt.Sprintf("run GRANT CREATE ON DATABASE %s TO %s on the %s",
+			pgx.Identifier{f.Database}.Sanitize(), pgx.Identifier{f.User}.Sanitize(), role)}
 }

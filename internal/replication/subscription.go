@@ -26,20 +26,35 @@ type Subscription struct {
 }
 
 // CreateSubscription creates and enables the subscription on the target,
-// attached to its existing slot.
+// attached to its existing slot. The statement runs with statement logging
+// off where the target role may turn it off (see quietSettings), so the
+// password in ConnInfo does not reach the target's server log.
 func CreateSubscription(ctx context.Context, tgt *pgx.Conn, s Subscription) error {
 	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = %t, create_slot = false, slot_name = %s)",
 		pgx.Identifier{s.Name}.Sanitize(), pg.Literal(s.ConnInfo),
 		pgx.Identifier{s.Publication}.Sanitize(), s.CopyData, pg.Literal(s.Slot))
-	if _, err := tgt.Exec(ctx, sql); err != nil {
-		msg := pg.Redact(err.Error(), s.ConnInfo)
-		if cfg, perr := pgx.ParseConfig(s.ConnInfo); perr == nil {
-			msg = pg.Redact(msg, cfg.Password)
-		}
-		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.Name, msg),
+	tx, err := quietTx(ctx, tgt)
+	if err != nil {
+		return fmt.Errorf("create subscription %s on the target: %w", s.Name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err = tx.Exec(ctx, sql); err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
+		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.Name, redact(err.Error(), s.ConnInfo)),
 			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
 	}
 	return nil
+}
+
+// redact removes connInfo and the password in it from msg.
+func redact(msg, connInfo string) string {
+	msg = pg.Redact(msg, connInfo)
+	if cfg, err := pgx.ParseConfig(connInfo); err == nil {
+		msg = pg.Redact(msg, cfg.Password)
+	}
+	return msg
 }
 
 const subscriptionExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1

@@ -2,12 +2,15 @@ package switchover
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -24,11 +27,22 @@ import (
 // FreezeSchema holds the freeze function on the source.
 const FreezeSchema = "pgvecrep"
 
-// TriggerName is the freeze trigger's name on each table.
-const TriggerName = "pgvecrep_write_freeze"
+// TriggerPrefix starts the name of every freeze trigger. Each group's
+// trigger has a name of its own (TriggerName), so lifting one group's freeze
+// never lifts another's, even on a table both replicate. A trigger named
+// exactly TriggerPrefix was made by a pgvecrep before group-scoped freezes;
+// only Unfreeze (every group) removes it.
+const TriggerPrefix = "pgvecrep_write_freeze"
+
+// TriggerName is the freeze trigger's name on each table of group: the
+// prefix and a hash of the group name, which fits the 63 bytes of a trigger
+// name whatever the group is called. The trigger's comment names the group.
+func TriggerName(group string) string {
+	sum := sha256.Sum256([]byte(group))
+	return TriggerPrefix + "_" + hex.EncodeToString(sum[:4])
+}
 
 const freezeFunc = `
-CREATE SCHEMA IF NOT EXISTS pgvecrep;
 CREATE OR REPLACE FUNCTION pgvecrep.write_freeze() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_NARGS = 0 OR session_user::text = ANY (TG_ARGV) OR current_user::text = ANY (TG_ARGV) THEN
@@ -41,10 +55,13 @@ BEGIN
 END
 $fn$;`
 
-// Freeze installs the freeze on tables (quoted names) for roles (all roles
-// when empty) and ends the sessions that could still be writing. It retries
-// when an open transaction holds a table's lock.
-func Freeze(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
+// Freeze installs group's freeze on tables (quoted names) for roles (all
+// roles when empty) and ends the sessions that could still be writing. It
+// retries when an open transaction holds a table's lock.
+func Freeze(ctx context.Context, src *pgx.Conn, groupName string, tables, roles []string) error {
+	if err := group.EnsureOwnSchema(ctx, src, "source"); err != nil {
+		return err
+	}
 	if _, err := src.Exec(ctx, freezeFunc); err != nil {
 		return fmt.Errorf("create the write-freeze function on the source: %w", err)
 	}
@@ -53,7 +70,7 @@ func Freeze(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
 		if err := terminateWriters(ctx, src, tables, roles); err != nil {
 			return err
 		}
-		if last = installTriggers(ctx, src, tables, roles); last == nil {
+		if last = installTriggers(ctx, src, groupName, tables, roles); last == nil {
 			return nil
 		}
 		if pg.Code(last) != "55P03" { // lock_not_available
@@ -68,7 +85,7 @@ func Freeze(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
 	return fmt.Errorf("freeze writes on the source: tables stayed locked by other sessions: %w", last)
 }
 
-func installTriggers(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
+func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, tables, roles []string) error {
 	args := make([]string, len(roles))
 	for i, r := range roles {
 		args[i] = pg.Literal(r)
@@ -81,10 +98,15 @@ func installTriggers(ctx context.Context, src *pgx.Conn, tables, roles []string)
 	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
 		return err
 	}
+	trigger := pgx.Identifier{TriggerName(groupName)}.Sanitize()
+	comment := pg.Literal("pgvecrep write freeze of group " + groupName)
 	for _, t := range tables {
 		sql := fmt.Sprintf(`CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
-			FOR EACH STATEMENT EXECUTE FUNCTION pgvecrep.write_freeze(%s)`, TriggerName, t, strings.Join(args, ", "))
+			FOR EACH STATEMENT EXECUTE FUNCTION pgvecrep.write_freeze(%s)`, trigger, t, strings.Join(args, ", "))
 		if _, err := tx.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("freeze writes on %s: %w", t, err)
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON TRIGGER %s ON %s IS %s", trigger, t, comment)); err != nil {
 			return fmt.Errorf("freeze writes on %s: %w", t, err)
 		}
 	}
@@ -110,32 +132,65 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
 	return nil
 }
 
-// Unfreeze removes the freeze triggers from every table that has one, and
-// the freeze function. Safe to run when nothing is frozen.
+// frozenTablesQuery lists the tables with a freeze trigger whose name
+// matches $1 (a LIKE pattern), and the trigger's name.
+const frozenTablesQuery = `SELECT format('%I.%I', n.nspname, c.relname), tg.tgname::text FROM pg_trigger tg
+	JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE tg.tgname::text LIKE $1`
+
+// UnfreezeGroup removes group's freeze triggers, and the freeze function
+// when no other group's trigger still uses it, and reports on how many
+// tables it lifted the freeze. Other groups stay frozen. Safe to run when
+// nothing is frozen.
+func UnfreezeGroup(ctx context.Context, src *pgx.Conn, groupName string) (int, error) {
+	return unfreeze(ctx, src, TriggerName(groupName))
+}
+
+// Unfreeze removes every group's freeze triggers (and those of pgvecrep
+// versions before group-scoped freezes), and the freeze function: for
+// cleanup --everything. Safe to run when nothing is frozen.
 func Unfreeze(ctx context.Context, src *pgx.Conn) (int, error) {
-	rows, err := src.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_trigger tg
-		JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE tg.tgname = $1`, TriggerName)
+	return unfreeze(ctx, src, TriggerPrefix+"%")
+}
+
+func unfreeze(ctx context.Context, src *pgx.Conn, pattern string) (int, error) {
+	rows, err := src.Query(ctx, frozenTablesQuery, pattern)
 	if err != nil {
 		return 0, fmt.Errorf("find write freezes on the source: %w", err)
 	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type frozen struct{ Table, Trigger string }
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[frozen])
 	if err != nil {
+		return 0, fmt.Errorf("find write freezes on the source: %w", err)
+	}
+	tables := map[string]bool{}
+	for _, f := range found {
+		sql := fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", pgx.Identifier{f.Trigger}.Sanitize(), f.Table)
+		if _, err := src.Exec(ctx, sql); err != nil {
+			return 0, fmt.Errorf("lift the write freeze on %s: %w", f.Table, err)
+		}
+		tables[f.Table] = true
+	}
+	if err := dropFreezeFunction(ctx, src); err != nil {
 		return 0, err
 	}
-	for _, t := range tables {
-		if _, err := src.Exec(ctx, fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", TriggerName, t)); err != nil {
-			return 0, fmt.Errorf("lift the write freeze on %s: %w", t, err)
-		}
-	}
-	if _, err := src.Exec(ctx, `DROP FUNCTION IF EXISTS pgvecrep.write_freeze();
-		DO $$ BEGIN
+	return len(tables), nil
+}
+
+// dropFreezeFunction drops the freeze function once no trigger uses it, and
+// the pgvecrep schema once it is empty; both stay while a group is frozen.
+func dropFreezeFunction(ctx context.Context, src *pgx.Conn) error {
+	if _, err := src.Exec(ctx, `DO $$ BEGIN
+		  IF to_regprocedure('pgvecrep.write_freeze()') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_trigger
+		         WHERE tgfoid = to_regprocedure('pgvecrep.write_freeze()')) THEN
+		    DROP FUNCTION pgvecrep.write_freeze();
+		  END IF;
 		  IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_namespace n ON d.refobjid = n.oid WHERE n.nspname = 'pgvecrep'
 		                 AND d.refclassid = 'pg_namespace'::regclass) THEN
 		    DROP SCHEMA IF EXISTS pgvecrep;
 		  END IF;
 		END $$;`); err != nil {
-		return 0, fmt.Errorf("drop the write-freeze function: %w", err)
+		return fmt.Errorf("drop the write-freeze function: %w", err)
 	}
-	return len(tables), nil
+	return nil
 }

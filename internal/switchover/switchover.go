@@ -112,7 +112,7 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 	var res Result
 	start := time.Now()
 	s.p.Printf("freezing writes on %d table(s) on the source", len(s.g.Tables))
-	if err := Freeze(ctx, s.src, s.g.Tables, s.opts.Roles); err != nil {
+	if err := Freeze(ctx, s.src, s.g.Name, s.g.Tables, s.opts.Roles); err != nil {
 		return res, err
 	}
 	if err := s.hook("after-freeze"); err != nil {
@@ -145,7 +145,7 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 func (s *run) abort(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := Unfreeze(ctx, s.src); err != nil {
+	if _, err := UnfreezeGroup(ctx, s.src, s.g.Name); err != nil {
 		return fmt.Errorf("%w; and lifting the write freeze failed too: %v (run pgvecrep cleanup -g %s --restore-source-writes)", cause, err, s.g.Name)
 	}
 	s.p.Printf("switchover stopped: %v; writes on the source are allowed again and the group keeps streaming", cause)
