@@ -3,14 +3,12 @@ package group
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // TestClaim pins the three outcomes of Claim: the lock is taken, the lock is
 // held by another session (a BusyError with a hint), and the question could
