@@ -9,7 +9,6 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-
 // TestClaim pins the three outcomes of Claim: the lock is taken, the lock is
 // held by another session (a BusyError with a hint), and the question could
 // not be asked (wrapped, never reported as busy).
