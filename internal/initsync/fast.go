@@ -44,23 +44,6 @@ func vectorNames(ds []group.Deferred) string {
 	return strings.Join(names, ", ")
 }
 
-// foreignKeysTouching lists foreign keys declared on the tables or
-// referencing them: a referenced primary key cannot be dropped while they exist.
-func foreignKeysTouching(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]catalog.ForeignKey, error) {
-	rows, err := conn.Query(ctx, `
-SELECT n.nspname, t.relname, k.conname,
-       format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname) || pg_get_constraintdef(k.oid)
-FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
-	if err != nil {
-		return nil, fmt.Errorf("list foreign keys: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (catalog.ForeignKey, error) {
-		var fk catalog.ForeignKey
-		return fk, r.Scan(&fk.Table.Schema, &fk.Table.Name, &fk.Name, &fk.Def)
-	})
-}
-
 // fastCopy creates the slot with an exported snapshot and copies every table
 // under it with parallel COPY streams.
 func (s *syncer) fastCopy(ctx context.Context) error {

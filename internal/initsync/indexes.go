@@ -33,12 +33,12 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	var deferred []group.Deferred
 	var drops []string
 	if all {
-		fks, err := foreignKeysTouching(ctx, s.tgt, oids)
+		fks, err := catalog.ForeignKeys(ctx, s.tgt, oids)
 		if err != nil {
 			return err
 		}
 		for _, fk := range fks {
-			deferred = append(deferred, group.Deferred{Table: fk.Table.Quoted(), Name: fk.Name, Kind: postdata.Foreign, Definition: fk.Def})
+			deferred = append(deferred, toDeferred(postdata.FromForeignKey(fk)))
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
 		}
 	}
@@ -48,7 +48,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	}
 	for _, ix := range idxs {
 		if all || ix.Vector() {
-			deferred = append(deferred, toDeferred(ix))
+			deferred = append(deferred, toDeferred(postdata.FromIndex(ix)))
 			drops = append(drops, ix.DropSQL())
 		}
 	}
@@ -67,34 +67,31 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	return nil
 }
 
-func toDeferred(ix catalog.Index) group.Deferred {
-	kind := "index"
-	switch {
-	case ix.Vector():
-		kind = "vector"
-	case ix.ConType == "p":
-		kind = "primary"
-	case ix.ConType == "u":
-		kind = "unique"
-	}
-	name := ix.Name
-	if ix.Constraint != "" {
-		name = ix.Constraint
-	}
-	return group.Deferred{Table: ix.Table.Quoted(), Name: name, Kind: kind, Definition: ix.Def, Bytes: ix.Bytes}
+// toDeferred is how an object to build is saved in the group's metadata.
+// The classification itself is postdata's (FromIndex, FromForeignKey).
+func toDeferred(o postdata.Object) group.Deferred {
+	return group.Deferred{Table: o.Table.Quoted(), Name: o.Name, Kind: o.Kind, Definition: o.Def, Bytes: o.Bytes}
 }
 
-// ordered puts keys first (foreign keys and some indexes depend on them),
-// then indexes largest first, then foreign keys.
+// fromDeferred is the object a saved definition builds.
+func fromDeferred(d group.Deferred) (postdata.Object, error) {
+	table, err := pg.ParseName(d.Table, "public")
+	if err != nil {
+		return postdata.Object{}, fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
+	}
+	return postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}, nil
+}
+
+// ordered puts saved definitions in postdata's build order (postdata.Less).
+// A definition whose table name does not parse keeps its kind's place.
 func ordered(ds []group.Deferred) []group.Deferred {
-	rank := map[string]int{"primary": 0, "unique": 1, "vector": 2, "index": 2, "foreign": 3}
 	out := append([]group.Deferred(nil), ds...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if rank[out[i].Kind] != rank[out[j].Kind] {
-			return rank[out[i].Kind] < rank[out[j].Kind]
-		}
-		return out[i].Bytes > out[j].Bytes
-	})
+	obj := func(d group.Deferred) postdata.Object {
+		o, _ := fromDeferred(d)
+		o.Kind, o.Bytes = d.Kind, d.Bytes
+		return o
+	}
+	sort.SliceStable(out, func(i, j int) bool { return postdata.Less(obj(out[i]), obj(out[j])) })
 	return out
 }
 
@@ -110,11 +107,9 @@ func (s *syncer) buildDeferred(ctx context.Context) error {
 	objs := make([]postdata.Object, len(pending))
 	byName := map[string]group.Deferred{}
 	for i, d := range pending {
-		table, err := pg.ParseName(d.Table, "public")
-		if err != nil {
-			return fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
+		if objs[i], err = fromDeferred(d); err != nil {
+			return err
 		}
-		objs[i] = postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}
 		byName[objs[i].String()] = d
 	}
 	budget, parallel, err := s.buildBudget(ctx, len(objs))
