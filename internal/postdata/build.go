@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pool"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // builder is one Build call's shared state. mu serializes the callbacks and
 // guards running.
 type builder struct {
-	opts    Options
-	mu      sync.Mutex
-	running map[uint32]*running // by backend pid
+	opts     Options
+	mu       sync.Mutex
+	running  map[uint32]*running // by backend pid
+	pollConn *pgx.Conn           // the progress session, opened at the first poll
 }
 
 // running is a build in progress.
@@ -39,12 +40,7 @@ func Build(ctx context.Context, objs []Object, opts Options) error {
 	}
 	opts.Parallel = max(opts.Parallel, 1)
 	b := &builder{opts: opts, running: map[uint32]*running{}}
-	stop := make(chan struct{})
-	var poller errgroup.Group
-	if opts.Progress != nil {
-		poller.Go(func() error { b.poll(ctx, stop); return nil })
-	}
-	defer func() { close(stop); _ = poller.Wait() }()
+	defer b.closePoll(ctx)
 	for _, s := range ss {
 		if err := b.stage(ctx, s); err != nil {
 			return err
@@ -57,34 +53,16 @@ func Build(ctx context.Context, objs []Object, opts Options) error {
 // an equal share of the memory budget.
 func (b *builder) stage(ctx context.Context, objs []Object) error {
 	n := min(b.opts.Parallel, len(objs))
-	queue := make(chan Object, len(objs))
-	for _, o := range objs {
-		queue <- o
+	popts := pool.Options[*pgx.Conn]{
+		Workers:  n,
+		Open:     func(ctx context.Context) (*pgx.Conn, error) { return b.session(ctx, n) },
+		Close:    func(ctx context.Context, c *pgx.Conn) { _ = c.Close(ctx) },
+		Interval: pollInterval,
 	}
-	close(queue)
-	g, gctx := errgroup.WithContext(ctx)
-	for range n {
-		g.Go(func() error { return b.worker(gctx, queue, n) })
+	if b.opts.Progress != nil {
+		popts.Progress = b.poll
 	}
-	return g.Wait()
-}
-
-// worker builds objects from queue on its own session.
-func (b *builder) worker(ctx context.Context, queue <-chan Object, share int) error {
-	conn, err := b.session(ctx, share)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for o := range queue {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := b.build(ctx, conn, o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return pool.Run(ctx, pool.Feed(objs), popts, b.build)
 }
 
 // session opens a build session with its share of the memory budget and the
