@@ -11,7 +11,9 @@
 // Secondary indexes come next, vector ones first and largest first: they are
 // the long builds, and starting them early keeps one slow build from being
 // the only thing running at the end. Foreign keys come last, so checking them
-// can use every index. Within a stage several builds run at once, sharing a
+// can use every index. Build does not wait for a whole kind to finish: each
+// object starts as soon as its own table's data and the objects it needs are
+// there (schedule.go), and the builds running at a time share a
 // maintenance_work_mem budget.
 package postdata
 
@@ -122,9 +124,13 @@ type Options struct {
 	Target *pgx.ConnConfig
 	// Parallel is how many builds run at once; 0 means 1.
 	Parallel int
-	// MemoryBudget is the maintenance_work_mem shared by the concurrent
-	// builds of a stage (each gets budget / builds); 0 keeps the server's.
+	// MemoryBudget is the maintenance_work_mem shared by the builds running
+	// at a time (see memory); 0 keeps the server's.
 	MemoryBudget int64
+	// Copied, when set, names each table once its data is complete; an
+	// object waits for its table (a foreign key, for both of its tables).
+	// Closing it means every table is complete. Nil: all are already.
+	Copied <-chan pg.Name
 	// Workers is max_parallel_maintenance_workers for each build: 0 keeps
 	// the server's setting, a negative value disables parallel workers.
 	Workers int
@@ -144,23 +150,4 @@ type BuildEvent struct {
 	Percent float64 // 0-100, from tuples or blocks done in the current phase
 	Done    bool
 	Elapsed time.Duration
-}
-
-// stages splits objects into the build stages (keys, indexes, foreign keys),
-// each in build order.
-func stages(objs []Object) ([][]Object, error) {
-	if err := check(objs); err != nil {
-		return nil, err
-	}
-	sorted := append([]Object(nil), objs...)
-	Sort(sorted)
-	stage := map[int]int{0: 0, 1: 1, 2: 1, 3: 2}
-	out := [][]Object{}
-	for i, o := range sorted {
-		if i == 0 || stage[rank[o.Kind]] != stage[rank[sorted[i-1].Kind]] {
-			out = append(out, nil)
-		}
-		out[len(out)-1] = append(out[len(out)-1], o)
-	}
-	return out, nil
 }
