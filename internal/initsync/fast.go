@@ -155,6 +155,7 @@ func (s *syncer) recordCopies(ctx context.Context, done <-chan tableCopy, copied
 				return err
 			}
 		}
+		s.announceBuilds()
 		copied <- tc.table
 	}
 }

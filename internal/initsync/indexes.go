@@ -107,6 +107,7 @@ func (s *syncer) buildDeferred(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.announceBuilds()
 	return build(ctx, nil)
 }
 
@@ -130,7 +131,7 @@ func (s *syncer) prepareBuilds(ctx context.Context) (func(context.Context, <-cha
 		return nil, nil, err
 	}
 	if len(objs) > 0 {
-		s.p.Printf("building %d index(es) and constraint(s), each once its table is copied: memory budget %s (--index-memory), %d at a time",
+		s.buildsPlan = fmt.Sprintf("building %d index(es) and constraint(s): memory budget %s (--index-memory), %d at a time",
 			len(objs), vector.FormatBytes(budget), parallel)
 	}
 	return func(ctx context.Context, copied <-chan pg.Name) error {
@@ -206,6 +207,16 @@ func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, erro
 	}
 	parallel := max(1, min(objects, cores/(1+max(workers, 0))))
 	return budget, parallel, nil
+}
+
+// announceBuilds prints the build plan once, when the first builds may
+// start: after the copy on the native path, after the first table's copy on
+// the fast one.
+func (s *syncer) announceBuilds() {
+	if s.buildsPlan != "" {
+		s.p.Printf("%s", s.buildsPlan)
+		s.buildsPlan = ""
+	}
 }
 
 // meta runs f on the metadata connection, which the copy's and the

@@ -96,6 +96,8 @@ type syncer struct {
 	// refs are the tables the deferred foreign keys reference, by
 	// "table name" of the deferred object.
 	refs map[string]pg.Name
+	// buildsPlan is the build plan's line, printed when builds may start.
+	buildsPlan string
 	// metaMu serializes the metadata writes on tgt of the copy and the
 	// builds, which run at the same time on the fast path.
 	metaMu sync.Mutex
