@@ -11,7 +11,8 @@ import (
 // schedule decides when each object of one Build may start. An object waits
 // only for what it needs:
 //
-//   - a primary key or unique constraint, for its table's data;
+//   - a primary key or unique constraint, for its table's data and for any
+//     other key of the table being added (each locks the table whole);
 //   - any other index, also for its table's keys: ALTER TABLE ... ADD
 //     PRIMARY KEY takes an ACCESS EXCLUSIVE lock, so an index build running
 //     beside it on the same table would only hold a session while waiting;
@@ -29,9 +30,10 @@ type schedule struct {
 	waiting   []Object
 	copied    map[pg.Name]bool
 	allCopied bool
-	keysLeft  map[pg.Name]int // keys not built, per table
-	left      map[pg.Name]int // keys and indexes not built, per table
-	leftAll   int             // keys and indexes not built, all tables
+	keysLeft  map[pg.Name]int  // keys not built, per table
+	keysBusy  map[pg.Name]bool // a key of the table is being added
+	left      map[pg.Name]int  // keys and indexes not built, per table
+	leftAll   int              // keys and indexes not built, all tables
 	running   int
 	vectors   map[pg.Name]bool // tables with a vector index
 	wake      chan struct{}    // a build finished
@@ -39,7 +41,7 @@ type schedule struct {
 
 func newSchedule(objs []Object, allCopied bool) *schedule {
 	s := &schedule{waiting: append([]Object(nil), objs...), copied: map[pg.Name]bool{}, allCopied: allCopied,
-		keysLeft: map[pg.Name]int{}, left: map[pg.Name]int{}, vectors: map[pg.Name]bool{}, wake: make(chan struct{}, 1)}
+		keysLeft: map[pg.Name]int{}, keysBusy: map[pg.Name]bool{}, left: map[pg.Name]int{}, vectors: map[pg.Name]bool{}, wake: make(chan struct{}, 1)}
 	for _, o := range objs {
 		switch o.Kind {
 		case Primary, Unique:
@@ -60,7 +62,7 @@ func (s *schedule) ready(o Object) bool {
 	copied := func(t pg.Name) bool { return s.allCopied || s.copied[t] }
 	switch o.Kind {
 	case Primary, Unique:
-		return copied(o.Table)
+		return copied(o.Table) && !s.keysBusy[o.Table]
 	case Foreign:
 		if o.References == (pg.Name{}) {
 			return s.allCopied && s.leftAll == 0
@@ -114,6 +116,9 @@ func (s *schedule) started(o Object) {
 			break
 		}
 	}
+	if o.Kind == Primary || o.Kind == Unique {
+		s.keysBusy[o.Table] = true
+	}
 	s.running++
 }
 
@@ -124,6 +129,7 @@ func (s *schedule) finished(o Object) {
 	switch o.Kind {
 	case Primary, Unique:
 		s.keysLeft[o.Table]--
+		s.keysBusy[o.Table] = false
 	}
 	if o.Kind != Foreign {
 		s.left[o.Table]--

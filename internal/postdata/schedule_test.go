@@ -17,6 +17,7 @@ func TestSchedule(t *testing.T) {
 		{Table: a, Name: "a_pkey", Kind: Primary, Bytes: 100},
 		{Table: a, Name: "a_hnsw", Kind: Vector, Bytes: 100},
 		{Table: b, Name: "b_pkey", Kind: Primary, Bytes: 900},
+		{Table: b, Name: "b_key", Kind: Unique, Bytes: 900},
 		{Table: b, Name: "b_btree", Kind: Index, Bytes: 900},
 		{Table: b, Name: "b_a_fkey", Kind: Foreign, References: a},
 		{Table: b, Name: "b_unknown_fkey", Kind: Foreign},
@@ -45,13 +46,16 @@ func TestSchedule(t *testing.T) {
 	expect("") // nothing is copied
 	s.tableCopied(b, true)
 	expect("b_pkey")
-	expect("") // b's index waits for b's key, a is not copied
+	expect("") // b's other key and index wait for b_pkey, a is not copied
 	s.tableCopied(a, true)
 	expect("a_pkey") // b_btree may start too, but a leads to a vector index
 	expect("")       // a_hnsw waits for a_pkey, b_btree for b_pkey
 	s.finished(byName["a_pkey"])
 	expect("a_hnsw")
 	s.finished(byName["b_pkey"])
+	expect("b_key")
+	expect("")
+	s.finished(byName["b_key"])
 	expect("b_btree")
 	s.finished(byName["b_btree"])
 	expect("") // the foreign key waits for a's vector index (its lock would)
