@@ -98,24 +98,30 @@ func Indexes(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]Index, error
 
 // ForeignKey is a foreign key constraint with the SQL to add it again.
 type ForeignKey struct {
-	Table pg.Name
-	Name  string
-	Def   string
+	Table      pg.Name // the table the constraint is declared on
+	Name       string
+	Def        string
+	References pg.Name // the table whose key it references
 }
 
-// ForeignKeys lists foreign keys declared on the given tables.
+// ForeignKeys lists the foreign keys declared on the given tables or
+// referencing them. Whoever drops a table's keys must drop both kinds: a
+// primary key cannot be dropped while a foreign key references it, and
+// adding a foreign key back checks the rows of both tables.
 func ForeignKeys(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]ForeignKey, error) {
 	rows, err := conn.Query(ctx, `
 SELECT n.nspname, t.relname, k.conname,
-       format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname) || pg_get_constraintdef(k.oid)
+       format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname) || pg_get_constraintdef(k.oid),
+       rn.nspname, r.relname
 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE k.contype = 'f' AND k.conrelid = ANY($1) ORDER BY 1, 2, 3`, oids)
+JOIN pg_class r ON r.oid = k.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
 	if err != nil {
 		return nil, fmt.Errorf("list foreign keys: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ForeignKey, error) {
 		var fk ForeignKey
-		err := r.Scan(&fk.Table.Schema, &fk.Table.Name, &fk.Name, &fk.Def)
+		err := r.Scan(&fk.Table.Schema, &fk.Table.Name, &fk.Name, &fk.Def, &fk.References.Schema, &fk.References.Name)
 		return fk, err
 	})
 }

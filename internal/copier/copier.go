@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pool"
 )
 
 // Options configure Run.
@@ -88,6 +89,11 @@ type run struct {
 	active map[*task]bool
 }
 
+// sessions are one worker's two sessions, kept for all of its jobs.
+type sessions struct {
+	src, tgt *pgconn.PgConn
+}
+
 // Run copies every job with opts.Jobs workers and returns what was copied.
 // Jobs are taken in order (Plan puts the largest first). The first failure
 // cancels the other workers; its error names the table. A job's COPY is one
@@ -105,46 +111,37 @@ func Run(ctx context.Context, jobs []Job, opts Options) (Result, error) {
 	}
 	r := &run{opts: opts, active: map[*task]bool{}, result: Result{Tables: map[pg.Name]Totals{}}}
 	start := time.Now()
-	queue := make(chan Job, len(jobs))
-	for _, j := range jobs {
-		queue <- j
+	popts := pool.Options[sessions]{Workers: opts.Jobs, Open: r.open, Close: closeSessions, Interval: ProgressInterval}
+	if opts.Progress != nil {
+		popts.Progress = r.report
 	}
-	close(queue)
-	g, gctx := errgroup.WithContext(ctx)
-	for range min(opts.Jobs, len(jobs)) {
-		g.Go(func() error { return r.worker(gctx, queue) })
-	}
-	stop := make(chan struct{})
-	var reporter errgroup.Group
-	reporter.Go(func() error { r.report(stop); return nil })
-	err := g.Wait()
-	close(stop)
-	_ = reporter.Wait()
+	err := pool.Run(ctx, pool.Feed(jobs), popts, func(ctx context.Context, s sessions, job Job) error {
+		if err := r.copyJob(ctx, s.src, s.tgt, job); err != nil {
+			return fmt.Errorf("copy %s: %w", job, err)
+		}
+		return nil
+	})
 	r.result.Elapsed = time.Since(start)
 	return r.result, err
 }
 
-// worker copies jobs from queue until it is empty or ctx ends.
-func (r *run) worker(ctx context.Context, queue <-chan Job) error {
+// open opens a worker's source and target sessions.
+func (r *run) open(ctx context.Context) (sessions, error) {
 	src, err := r.openSource(ctx)
 	if err != nil {
-		return err
+		return sessions{}, err
 	}
-	defer src.Close(context.WithoutCancel(ctx))
 	tgt, err := r.openTarget(ctx)
 	if err != nil {
-		return err
+		src.Close(context.WithoutCancel(ctx))
+		return sessions{}, err
 	}
-	defer tgt.Close(context.WithoutCancel(ctx))
-	for job := range queue {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.copyJob(ctx, src, tgt, job); err != nil {
-			return fmt.Errorf("copy %s: %w", job, err)
-		}
-	}
-	return nil
+	return sessions{src: src, tgt: tgt}, nil
+}
+
+func closeSessions(ctx context.Context, s sessions) {
+	s.src.Close(ctx)
+	s.tgt.Close(ctx)
 }
 
 // openSource opens a source session inside a REPEATABLE READ transaction
@@ -285,27 +282,16 @@ func (r *run) finish(t *task, rows int64) {
 	}
 }
 
-// report sends a progress event for each running job whose byte count moved,
-// every ProgressInterval, until stop is closed.
-func (r *run) report(stop <-chan struct{}) {
-	if r.opts.Progress == nil {
-		return
-	}
-	tick := time.NewTicker(ProgressInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
+// report sends a progress event for each running job whose byte count
+// moved since the last one.
+func (r *run) report(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for t := range r.active {
+		if b := t.bytes.Load(); b != t.reported {
+			t.reported = b
+			r.opts.Progress(Event{Job: t.job, Bytes: b, Elapsed: time.Since(t.start)})
 		}
-		r.mu.Lock()
-		for t := range r.active {
-			if b := t.bytes.Load(); b != t.reported {
-				t.reported = b
-				r.opts.Progress(Event{Job: t.job, Bytes: b, Elapsed: time.Since(t.start)})
-			}
-		}
-		r.mu.Unlock()
 	}
+	return nil
 }

@@ -1,21 +1,18 @@
 package initsync
 
 import (
-	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
-	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 // copyProgress turns copier events into one line per table every few
 // seconds (bytes, rate, ETA against the table's size on the source) and a
-// total, and records each table's totals in the metadata once copied.
+// total, and hands each table on (copied) once its last job is done.
 type copyProgress struct {
 	s        *syncer
 	mu       sync.Mutex
@@ -27,6 +24,15 @@ type copyProgress struct {
 	start    time.Time
 	last     time.Time
 	total    int64
+	// copied receives each table once its last job is done; it has room
+	// for every table, so the copy never waits for its reader.
+	copied chan tableCopy
+}
+
+// tableCopy is a table whose copy is complete, and what was copied.
+type tableCopy struct {
+	table       pg.Name
+	rows, bytes int64
 }
 
 type jobBytes struct {
@@ -36,7 +42,8 @@ type jobBytes struct {
 
 func newCopyProgress(s *syncer, jobs []copier.Job) *copyProgress {
 	cp := &copyProgress{s: s, size: map[pg.Name]int64{}, done: map[pg.Name]int64{},
-		running: map[string]jobBytes{}, rows: map[pg.Name]int64{}, jobsLeft: map[pg.Name]int{}, start: time.Now()}
+		running: map[string]jobBytes{}, rows: map[pg.Name]int64{}, jobsLeft: map[pg.Name]int{}, start: time.Now(),
+		copied: make(chan tableCopy, len(s.opts.Tables))}
 	for _, j := range jobs {
 		cp.jobsLeft[j.Table]++
 	}
@@ -59,6 +66,7 @@ func (cp *copyProgress) event(e copier.Event) {
 		if cp.jobsLeft[e.Job.Table] == 0 {
 			cp.s.p.Clear("copy " + e.Job.Table.String())
 			cp.s.p.Printf("copied %s: %d rows, %s", e.Job.Table, cp.rows[e.Job.Table], progress.Bytes(cp.done[e.Job.Table]))
+			cp.copied <- tableCopy{table: e.Job.Table, rows: cp.rows[e.Job.Table], bytes: cp.done[e.Job.Table]}
 		}
 	} else {
 		cp.running[key] = jobBytes{table: e.Job.Table, bytes: e.Bytes}
@@ -115,15 +123,4 @@ func eta(left int64, rate float64) string {
 		return "0:00.0"
 	}
 	return progress.Elapsed(time.Duration(float64(left) / rate * float64(time.Second)))
-}
-
-// record stores each table's copied rows and bytes on the group.
-func (cp *copyProgress) record(ctx context.Context, res copier.Result) error {
-	for name, t := range res.Tables {
-		ts := group.TableState{Table: name.Quoted(), State: "copied", RowsCopied: t.Rows, BytesCopied: t.Bytes}
-		if err := group.SetTableState(ctx, cp.s.tgt, cp.s.opts.Group, ts); err != nil {
-			return fmt.Errorf("record copy of %s: %w", name, err)
-		}
-	}
-	return nil
 }

@@ -3,10 +3,12 @@ package initsync
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
@@ -26,7 +28,8 @@ import (
 //     the metadata first);
 //  3. copy workers import the snapshot and stream binary COPY from the source
 //     straight into COPY on the target;
-//  4. keys, indexes and foreign keys are built over the finished data;
+//  4. keys, indexes and foreign keys are built over the finished data, each
+//     table's as soon as its own copy ends;
 //  5. the subscription attaches to the slot without copying: the slot starts
 //     decoding exactly at the snapshot's LSN, so every change after the
 //     snapshot is streamed once and none before it.
@@ -44,36 +47,15 @@ func vectorNames(ds []group.Deferred) string {
 	return strings.Join(names, ", ")
 }
 
-// foreignKeysTouching lists foreign keys declared on the tables or
-// referencing them: a referenced primary key cannot be dropped while they exist.
-func foreignKeysTouching(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]catalog.ForeignKey, error) {
-	rows, err := conn.Query(ctx, `
-SELECT n.nspname, t.relname, k.conname,
-       format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname) || pg_get_constraintdef(k.oid)
-FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
-	if err != nil {
-		return nil, fmt.Errorf("list foreign keys: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (catalog.ForeignKey, error) {
-		var fk catalog.ForeignKey
-		return fk, r.Scan(&fk.Table.Schema, &fk.Table.Name, &fk.Name, &fk.Def)
-	})
-}
-
 // fastCopy creates the slot with an exported snapshot and copies every table
-// under it with parallel COPY streams.
+// under it with parallel COPY streams. It builds the deferred keys and
+// indexes at the same time: a table's start as soon as its own copy ends,
+// while the other tables are still copying.
 func (s *syncer) fastCopy(ctx context.Context) error {
-	slot, err := replication.CreateSlot(ctx, s.opts.Source, s.name)
-	if err != nil {
+	if err := s.exportSnapshot(ctx); err != nil {
 		return err
 	}
-	s.slot = slot
 	defer s.closeSlot()
-	s.p.Printf("created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
-	if err := group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN); err != nil {
-		return err
-	}
 	format, why, err := s.copyFormat(ctx)
 	if err != nil {
 		return err
@@ -81,7 +63,11 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 	if why != "" {
 		s.p.Printf("copying in text format: %s", why)
 	}
-	jobs := copier.Plan(s.opts.Tables, s.opts.Jobs, 0)
+	build, vectors, err := s.prepareBuilds(ctx)
+	if err != nil {
+		return err
+	}
+	jobs := vectorTablesFirst(copier.Plan(s.opts.Tables, s.opts.Jobs, 0), vectors)
 	for _, t := range s.opts.Tables {
 		if err := group.SetTableState(ctx, s.tgt, s.opts.Group, group.TableState{Table: t.Name.Quoted(), State: "copying"}); err != nil {
 			return err
@@ -92,16 +78,86 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 	}
 	cp := newCopyProgress(s, jobs)
 	defer s.p.Clear("~total")
+	copied := make(chan pg.Name, len(s.opts.Tables))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return build(gctx, copied) })
+	g.Go(func() error { return s.recordCopies(gctx, cp.copied, copied) })
+	g.Go(func() error { return s.copyTables(gctx, jobs, format, cp) })
+	return g.Wait()
+}
+
+// exportSnapshot creates the group's slot on a connection that exports its
+// snapshot, and records the slot's consistent LSN.
+func (s *syncer) exportSnapshot(ctx context.Context) error {
+	slot, err := replication.CreateSlot(ctx, s.opts.Source, s.name)
+	if err != nil {
+		return err
+	}
+	s.slot = slot
+	s.p.Printf("created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
+	return group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN)
+}
+
+// vectorTablesFirst moves the copy jobs of tables with a vector index to
+// build to the front: those builds are the longest, and they start only
+// once their table is copied.
+func vectorTablesFirst(jobs []copier.Job, vectors map[pg.Name]bool) []copier.Job {
+	sort.SliceStable(jobs, func(i, j int) bool { return vectors[jobs[i].Table] && !vectors[jobs[j].Table] })
+	return jobs
+}
+
+// copyTables runs the copy, then ends the exported snapshot (every worker
+// has imported it by then) and closes done, which tells recordCopies that
+// every table is in. On failure done stays open: the tables are not.
+func (s *syncer) copyTables(ctx context.Context, jobs []copier.Job, format string, cp *copyProgress) error {
 	res, err := copier.Run(ctx, jobs, copier.Options{
-		Source: s.opts.Source, Target: s.opts.Target, Snapshot: slot.SnapshotName,
+		Source: s.opts.Source, Target: s.opts.Target, Snapshot: s.slot.SnapshotName,
 		Jobs: s.opts.Jobs, Format: format, SkipTriggers: s.targetSuper, Progress: cp.event,
 	})
 	if err != nil {
 		return err
 	}
+	s.closeSlot()
+	s.p.Clear("~total")
 	s.p.Printf("copied %d rows (%s) in %s, %s/s", res.Rows, progress.Bytes(res.Bytes),
 		progress.Elapsed(res.Elapsed), progress.Bytes(int64(float64(res.Bytes)/max(res.Elapsed.Seconds(), 0.001))))
-	return cp.record(ctx, res)
+	close(cp.copied)
+	return nil
+}
+
+// recordCopies records each table on the group as it is copied and then
+// hands it to the builds. Once the last table is recorded the group enters
+// the indexing phase, before that table's builds may start, so a run killed
+// while anything is built after the copy is found in phase indexing.
+func (s *syncer) recordCopies(ctx context.Context, done <-chan tableCopy, copied chan<- pg.Name) error {
+	left := len(s.opts.Tables)
+	for {
+		var tc tableCopy
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case tc, ok = <-done:
+		}
+		if !ok {
+			close(copied)
+			if left > 0 {
+				return fmt.Errorf("copy ended with %d table(s) not copied", left)
+			}
+			return nil
+		}
+		ts := group.TableState{Table: tc.table.Quoted(), State: "copied", RowsCopied: tc.rows, BytesCopied: tc.bytes}
+		if err := s.meta(func() error { return group.SetTableState(ctx, s.tgt, s.opts.Group, ts) }); err != nil {
+			return fmt.Errorf("record copy of %s: %w", tc.table, err)
+		}
+		if left--; left == 0 {
+			if err := s.indexing(ctx); err != nil {
+				return err
+			}
+		}
+		s.announceBuilds()
+		copied <- tc.table
+	}
 }
 
 func (s *syncer) closeSlot() {

@@ -3,7 +3,7 @@ package initsync
 import (
 	"context"
 	"fmt"
-	"sort"
+	"runtime"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,12 +33,15 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	var deferred []group.Deferred
 	var drops []string
 	if all {
-		fks, err := foreignKeysTouching(ctx, s.tgt, oids)
+		fks, err := catalog.ForeignKeys(ctx, s.tgt, oids)
 		if err != nil {
 			return err
 		}
+		s.refs = map[string]pg.Name{}
 		for _, fk := range fks {
-			deferred = append(deferred, group.Deferred{Table: fk.Table.Quoted(), Name: fk.Name, Kind: postdata.Foreign, Definition: fk.Def})
+			d := toDeferred(postdata.FromForeignKey(fk))
+			s.refs[d.Table+" "+d.Name] = fk.References
+			deferred = append(deferred, d)
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
 		}
 	}
@@ -48,7 +51,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	}
 	for _, ix := range idxs {
 		if all || ix.Vector() {
-			deferred = append(deferred, toDeferred(ix))
+			deferred = append(deferred, toDeferred(postdata.FromIndex(ix)))
 			drops = append(drops, ix.DropSQL())
 		}
 	}
@@ -67,71 +70,92 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	return nil
 }
 
-func toDeferred(ix catalog.Index) group.Deferred {
-	kind := "index"
-	switch {
-	case ix.Vector():
-		kind = "vector"
-	case ix.ConType == "p":
-		kind = "primary"
-	case ix.ConType == "u":
-		kind = "unique"
-	}
-	name := ix.Name
-	if ix.Constraint != "" {
-		name = ix.Constraint
-	}
-	return group.Deferred{Table: ix.Table.Quoted(), Name: name, Kind: kind, Definition: ix.Def, Bytes: ix.Bytes}
+// toDeferred is how an object to build is saved in the group's metadata.
+// The classification itself is postdata's (FromIndex, FromForeignKey).
+func toDeferred(o postdata.Object) group.Deferred {
+	return group.Deferred{Table: o.Table.Quoted(), Name: o.Name, Kind: o.Kind, Definition: o.Def, Bytes: o.Bytes}
 }
 
-// ordered puts keys first (foreign keys and some indexes depend on them),
-// then indexes largest first, then foreign keys.
-func ordered(ds []group.Deferred) []group.Deferred {
-	rank := map[string]int{"primary": 0, "unique": 1, "vector": 2, "index": 2, "foreign": 3}
-	out := append([]group.Deferred(nil), ds...)
-	sort.SliceStable(out, func(i, j int) bool {
-		if rank[out[i].Kind] != rank[out[j].Kind] {
-			return rank[out[i].Kind] < rank[out[j].Kind]
-		}
-		return out[i].Bytes > out[j].Bytes
-	})
-	return out
+// fromDeferred is the object a saved definition builds.
+func fromDeferred(d group.Deferred) (postdata.Object, error) {
+	table, err := pg.ParseName(d.Table, "public")
+	if err != nil {
+		return postdata.Object{}, fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
+	}
+	return postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}, nil
 }
 
-// buildDeferred builds the deferred objects: keys first, then indexes
-// (vector ones and the largest first, several at once within the memory
-// budget), then foreign keys, printing each build's phase and percent.
-// Each finished object is marked built, so a rerun after a crash skips it.
+// buildDeferred builds the deferred objects once every table is copied
+// (the native path). The fast path starts them table by table instead
+// (see fastCopy).
 func (s *syncer) buildDeferred(ctx context.Context) error {
-	pending, err := group.PendingDeferred(ctx, s.tgt, s.opts.Group)
-	if err != nil || len(pending) == 0 {
-		return err
-	}
-	objs := make([]postdata.Object, len(pending))
-	byName := map[string]group.Deferred{}
-	for i, d := range pending {
-		table, err := pg.ParseName(d.Table, "public")
-		if err != nil {
-			return fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
-		}
-		objs[i] = postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}
-		byName[objs[i].String()] = d
-	}
-	budget, parallel, err := s.buildBudget(ctx, len(objs))
+	build, _, err := s.prepareBuilds(ctx)
 	if err != nil {
 		return err
 	}
-	s.p.Printf("building %d index(es) and constraint(s): memory budget %s (--index-memory), %d at a time",
-		len(objs), vector.FormatBytes(budget), parallel)
-	return postdata.Build(ctx, objs, postdata.Options{
-		Target:       s.opts.Target,
-		Parallel:     parallel,
-		MemoryBudget: budget,
-		Progress:     s.buildProgress,
-		OnBuilt: func(o postdata.Object) error {
-			return group.MarkBuilt(ctx, s.tgt, s.opts.Group, byName[o.String()])
-		},
-	})
+	s.announceBuilds()
+	return build(ctx, nil)
+}
+
+// prepareBuilds reads the deferred objects not built yet and returns the
+// function that builds them: each as soon as its table is named on copied
+// (nil: all tables are copied) and what it needs is built, several at once
+// within the memory budget, printing each build's phase and percent. Each
+// finished object is marked built, so a rerun after a crash skips it. It
+// also returns the tables with a vector index to build.
+func (s *syncer) prepareBuilds(ctx context.Context) (func(context.Context, <-chan pg.Name) error, map[pg.Name]bool, error) {
+	pending, err := group.PendingDeferred(ctx, s.tgt, s.opts.Group)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs, byName, vectors, err := s.buildObjects(pending)
+	if err != nil {
+		return nil, nil, err
+	}
+	budget, parallel, err := s.buildBudget(ctx, len(objs))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(objs) > 0 {
+		s.buildsPlan = fmt.Sprintf("building %d index(es) and constraint(s): memory budget %s (--index-memory), %d at a time",
+			len(objs), vector.FormatBytes(budget), parallel)
+	}
+	return func(ctx context.Context, copied <-chan pg.Name) error {
+		return postdata.Build(ctx, objs, postdata.Options{
+			Target: s.opts.Target, Parallel: parallel, MemoryBudget: budget, Copied: copied, Progress: s.buildProgress,
+			OnBuilt: func(o postdata.Object) error {
+				return s.meta(func() error { return group.MarkBuilt(ctx, s.tgt, s.opts.Group, byName[o.String()]) })
+			},
+		})
+	}, vectors, nil
+}
+
+// buildObjects turns saved definitions into objects to build. Their size
+// for ordering is their table's size on the source (the target's empty
+// indexes say nothing), and a foreign key gets the table it references
+// when this run deferred it.
+func (s *syncer) buildObjects(pending []group.Deferred) ([]postdata.Object, map[string]group.Deferred, map[pg.Name]bool, error) {
+	size := map[pg.Name]int64{}
+	for _, t := range s.opts.Tables {
+		size[t.Name] = t.Bytes
+	}
+	objs := make([]postdata.Object, len(pending))
+	byName := map[string]group.Deferred{}
+	vectors := map[pg.Name]bool{}
+	for i, d := range pending {
+		o, err := fromDeferred(d)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		o.Bytes = max(o.Bytes, size[o.Table])
+		o.References = s.refs[d.Table+" "+d.Name]
+		if o.Kind == postdata.Vector {
+			vectors[o.Table] = true
+		}
+		objs[i] = o
+		byName[o.String()] = d
+	}
+	return objs, byName, vectors, nil
 }
 
 func (s *syncer) buildProgress(e postdata.BuildEvent) {
@@ -148,7 +172,9 @@ func (s *syncer) buildProgress(e postdata.BuildEvent) {
 }
 
 // buildBudget picks the memory budget (--index-memory, else chosen from the
-// target's maintenance_work_mem) and how many builds share it.
+// target's maintenance_work_mem) and how many builds share it: each build
+// runs a leader and up to max_parallel_maintenance_workers workers, so the
+// cores (--jobs) fit jobs / (1 + workers) builds at once.
 func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, error) {
 	budget := s.opts.IndexMemory
 	if budget == 0 {
@@ -157,8 +183,32 @@ func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, erro
 			return 0, 0, err
 		}
 	}
-	// Each build runs a leader and parallel workers; one build per two
-	// copy jobs keeps the cores busy without thrashing.
-	parallel := max(1, min(objects, s.opts.Jobs/2))
+	var workers int
+	if err := s.tgt.QueryRow(ctx, "SELECT current_setting('max_parallel_maintenance_workers')::int").Scan(&workers); err != nil {
+		return 0, 0, fmt.Errorf("read max_parallel_maintenance_workers: %w", err)
+	}
+	cores := s.opts.Jobs
+	if cores <= 0 {
+		cores = runtime.NumCPU()
+	}
+	parallel := max(1, min(objects, cores/(1+max(workers, 0))))
 	return budget, parallel, nil
+}
+
+// announceBuilds prints the build plan once, when the first builds may
+// start: after the copy on the native path, after the first table's copy on
+// the fast one.
+func (s *syncer) announceBuilds() {
+	if s.buildsPlan != "" {
+		s.p.Printf("%s", s.buildsPlan)
+		s.buildsPlan = ""
+	}
+}
+
+// meta runs f on the metadata connection, which the copy's and the
+// builds' goroutines share.
+func (s *syncer) meta(f func() error) error {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return f()
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,6 +93,14 @@ type syncer struct {
 
 	slot        *replication.Slot // the fast path's exporting connection, open during the copy
 	targetSuper bool
+	// refs are the tables the deferred foreign keys reference, by
+	// "table name" of the deferred object.
+	refs map[string]pg.Name
+	// buildsPlan is the build plan's line, printed when builds may start.
+	buildsPlan string
+	// metaMu serializes the metadata writes on tgt of the copy and the
+	// builds, which run at the same time on the fast path.
+	metaMu sync.Mutex
 }
 
 func (s *syncer) hook(point string) error {
@@ -203,14 +212,13 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := s.copy(ctx, mode); err != nil {
 		return err
 	}
-	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Indexing); err != nil {
-		return err
-	}
-	if err := s.hook("before-indexes"); err != nil {
-		return err
-	}
-	if err := s.buildDeferred(ctx); err != nil {
-		return err
+	if mode == Native {
+		if err := s.indexing(ctx); err != nil {
+			return err
+		}
+		if err := s.buildDeferred(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.hook("after-indexes"); err != nil {
 		return err
@@ -227,8 +235,17 @@ func (s *syncer) run(ctx context.Context) error {
 	return nil
 }
 
+// indexing enters the indexing phase: every table is copied.
+func (s *syncer) indexing(ctx context.Context) error {
+	if err := s.meta(func() error { return group.SetPhase(ctx, s.tgt, s.opts.Group, group.Indexing) }); err != nil {
+		return err
+	}
+	return s.hook("before-indexes")
+}
+
 // copy defers the target's indexes, creates the publication, and copies the
-// data the way the mode says.
+// data the way the mode says; the fast path builds the deferred objects as
+// the tables are copied.
 func (s *syncer) copy(ctx context.Context, mode string) error {
 	if mode == Fast {
 		s.targetSuper = superuser(ctx, s.tgt)

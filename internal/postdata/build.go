@@ -10,15 +10,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pool"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // builder is one Build call's shared state. mu serializes the callbacks and
 // guards running.
 type builder struct {
-	opts    Options
-	mu      sync.Mutex
-	running map[uint32]*running // by backend pid
+	opts     Options
+	mu       sync.Mutex
+	running  map[uint32]*running // by backend pid
+	pollConn *pgx.Conn           // the progress session, opened at the first poll
+	sched    *schedule
+	mem      *memory
 }
 
 // running is a build in progress.
@@ -27,77 +31,56 @@ type running struct {
 	start time.Time
 }
 
-// Build creates objs on the target, stage by stage (keys, indexes, foreign
-// keys), up to opts.Parallel at a time. An object that already exists and is
-// valid counts as built, so Build can be run again after an interruption.
-// The first failure cancels the other builds of its stage and is returned
-// naming the object.
+// Build creates objs on the target, up to opts.Parallel at a time, each as
+// soon as what it depends on is there (see schedule): with opts.Copied set,
+// a table's keys and indexes start while other tables are still copying. An
+// object that already exists and is valid counts as built, so Build can be
+// run again after an interruption. The first failure cancels the other
+// builds and is returned naming the object.
 func Build(ctx context.Context, objs []Object, opts Options) error {
-	ss, err := stages(objs)
-	if err != nil || len(ss) == 0 {
+	if err := check(objs); err != nil || len(objs) == 0 {
+		drain(opts.Copied)
 		return err
 	}
 	opts.Parallel = max(opts.Parallel, 1)
-	b := &builder{opts: opts, running: map[uint32]*running{}}
-	stop := make(chan struct{})
-	var poller errgroup.Group
+	b := &builder{opts: opts, running: map[uint32]*running{},
+		sched: newSchedule(objs, opts.Copied == nil), mem: newMemory(opts.MemoryBudget, opts.Parallel)}
+	defer b.closePoll(ctx)
+	popts := pool.Options[*pgx.Conn]{
+		Workers:  opts.Parallel,
+		Open:     b.session,
+		Close:    func(ctx context.Context, c *pgx.Conn) { _ = c.Close(ctx) },
+		Interval: pollInterval,
+	}
 	if opts.Progress != nil {
-		poller.Go(func() error { b.poll(ctx, stop); return nil })
+		popts.Progress = b.poll
 	}
-	defer func() { close(stop); _ = poller.Wait() }()
-	for _, s := range ss {
-		if err := b.stage(ctx, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// stage builds one stage's objects with up to Parallel sessions, each given
-// an equal share of the memory budget.
-func (b *builder) stage(ctx context.Context, objs []Object) error {
-	n := min(b.opts.Parallel, len(objs))
-	queue := make(chan Object, len(objs))
-	for _, o := range objs {
-		queue <- o
-	}
-	close(queue)
 	g, gctx := errgroup.WithContext(ctx)
-	for range n {
-		g.Go(func() error { return b.worker(gctx, queue, n) })
-	}
+	ready := make(chan Object)
+	g.Go(func() error { return b.sched.dispatch(gctx, opts.Copied, ready) })
+	g.Go(func() error { return pool.Run(gctx, ready, popts, b.build) })
 	return g.Wait()
 }
 
-// worker builds objects from queue on its own session.
-func (b *builder) worker(ctx context.Context, queue <-chan Object, share int) error {
-	conn, err := b.session(ctx, share)
-	if err != nil {
-		return err
+// drain reads a copied channel nobody else will, so its sender never blocks.
+func drain(copied <-chan pg.Name) {
+	if copied != nil {
+		go func() {
+			for range copied {
+			}
+		}()
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for o := range queue {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := b.build(ctx, conn, o); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
-// session opens a build session with its share of the memory budget and the
-// parallel worker setting. A build can take hours; no timeout applies.
-func (b *builder) session(ctx context.Context, share int) (*pgx.Conn, error) {
+// session opens a build session with the parallel worker setting. A build
+// can take hours; no timeout applies. maintenance_work_mem is set for each
+// build, from what the builds running beside it left free.
+func (b *builder) session(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pg.ConnectConfig(ctx, pg.Target, b.opts.Target)
 	if err != nil {
 		return nil, err
 	}
 	set := vector.BuildSettings{ParallelWorkers: -1}
-	if b.opts.MemoryBudget > 0 {
-		set.MaintenanceWorkMem = vector.FormatBytes(b.opts.MemoryBudget / int64(share))
-	}
 	switch {
 	case b.opts.Workers > 0:
 		set.ParallelWorkers = b.opts.Workers
@@ -131,21 +114,37 @@ func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 	if done {
 		return b.finish(o, "already built", start)
 	}
-	pid := conn.PgConn().PID()
-	b.begin(pid, o, start)
-	for attempt := 1; ; attempt++ {
-		_, err = conn.Exec(ctx, o.Def)
-		if pg.Code(err) != deadlockDetected || attempt == deadlockRetries {
-			break
-		}
-	}
-	b.mu.Lock()
-	delete(b.running, pid)
-	b.mu.Unlock()
-	if err != nil {
+	if err := b.create(ctx, conn, o, start); err != nil {
 		return fmt.Errorf("build %s: %w", o, err)
 	}
 	return b.finish(o, "done", start)
+}
+
+// create runs o's definition with its share of the memory budget, which is
+// given back before anything waiting for o may start.
+func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start time.Time) error {
+	if b.mem != nil {
+		share := b.mem.claim()
+		defer b.mem.release(share)
+		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(share), ParallelWorkers: -1}.SQL()[0]
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+	}
+	pid := conn.PgConn().PID()
+	b.begin(pid, o, start)
+	defer func() {
+		b.mu.Lock()
+		delete(b.running, pid)
+		b.mu.Unlock()
+	}()
+	var err error
+	for attempt := 1; ; attempt++ {
+		_, err = conn.Exec(ctx, o.Def)
+		if pg.Code(err) != deadlockDetected || attempt == deadlockRetries {
+			return err
+		}
+	}
 }
 
 func (b *builder) begin(pid uint32, o Object, start time.Time) {
@@ -157,10 +156,12 @@ func (b *builder) begin(pid uint32, o Object, start time.Time) {
 	}
 }
 
-// finish reports a built object and hands it to OnBuilt.
+// finish reports a built object, hands it to OnBuilt and lets what waited
+// for it start.
 func (b *builder) finish(o Object, phase string, start time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.sched.finished(o)
 	if b.opts.Progress != nil {
 		b.opts.Progress(BuildEvent{Object: o, Phase: phase, Percent: 100, Done: true, Elapsed: time.Since(start)})
 	}
@@ -198,4 +199,39 @@ func exists(ctx context.Context, conn *pgx.Conn, o Object) (bool, error) {
 		return false, fmt.Errorf("check whether it exists: %w", err)
 	}
 	return ok, nil
+}
+
+// memory shares the maintenance_work_mem budget between the builds running
+// at a time. A build's setting is fixed when it starts, so each takes an
+// equal part of what is free among the sessions not building: never more
+// than the budget in all, a build that starts after a bigger one ended gets
+// what that one gave back, and with one session a build gets everything.
+type memory struct {
+	mu   sync.Mutex
+	free int64
+	idle int
+}
+
+// newMemory is nil (keep the server's setting) when budget is 0.
+func newMemory(budget int64, sessions int) *memory {
+	if budget <= 0 {
+		return nil
+	}
+	return &memory{free: budget, idle: sessions}
+}
+
+func (m *memory) claim() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	share := m.free / int64(max(m.idle, 1))
+	m.free -= share
+	m.idle--
+	return share
+}
+
+func (m *memory) release(share int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.free += share
+	m.idle++
 }

@@ -11,7 +11,9 @@
 // Secondary indexes come next, vector ones first and largest first: they are
 // the long builds, and starting them early keeps one slow build from being
 // the only thing running at the end. Foreign keys come last, so checking them
-// can use every index. Within a stage several builds run at once, sharing a
+// can use every index. Build does not wait for a whole kind to finish: each
+// object starts as soon as its own table's data and the objects it needs are
+// there (schedule.go), and the builds running at a time share a
 // maintenance_work_mem budget.
 package postdata
 
@@ -43,6 +45,9 @@ type Object struct {
 	Kind  string
 	Def   string // CREATE INDEX ... or ALTER TABLE ... ADD CONSTRAINT ...
 	Bytes int64  // size on the source, for ordering
+	// References is the table a foreign key references; zero when unknown,
+	// which makes the key wait for every table.
+	References pg.Name
 }
 
 // String names the object for errors and progress: vector index "x" on public.t.
@@ -58,7 +63,12 @@ func (o Object) constraint() bool {
 	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(o.Def)), "ALTER TABLE")
 }
 
-// FromIndex is the Object that rebuilds a catalog index or index-backed constraint.
+// FromIndex is the Object that rebuilds a catalog index or index-backed
+// constraint. The constraint type is looked at before the access method: a
+// primary key or unique constraint must be classed as a key whatever builds
+// it, because foreign keys wait for keys and the definition is an ALTER
+// TABLE. (No vector access method can back one today; the order makes the
+// answer not depend on that.)
 func FromIndex(ix catalog.Index) Object {
 	o := Object{Table: ix.Table, Name: ix.Name, Kind: Index, Def: ix.Def, Bytes: ix.Bytes}
 	if ix.Constraint != "" {
@@ -77,41 +87,36 @@ func FromIndex(ix catalog.Index) Object {
 
 // FromForeignKey is the Object that adds a catalog foreign key again.
 func FromForeignKey(fk catalog.ForeignKey) Object {
-	return Object{Table: fk.Table, Name: fk.Name, Kind: Foreign, Def: fk.Def}
+	return Object{Table: fk.Table, Name: fk.Name, Kind: Foreign, Def: fk.Def, References: fk.References}
 }
 
-// stages splits objects into the build stages, each in build order.
-func stages(objs []Object) ([][]Object, error) {
-	var keys, indexes, fks []Object
+// rank is each kind's place in the build order: keys, then vector indexes,
+// then other indexes, then foreign keys (see the package comment).
+var rank = map[string]int{Primary: 0, Unique: 0, Vector: 1, Index: 2, Foreign: 3}
+
+// Less is the build order: by kind (keys, vector indexes, other indexes,
+// foreign keys), then largest first. Every builder uses it: Build's
+// schedule, and the restore after a failed run.
+func Less(a, b Object) bool {
+	if ra, rb := rank[a.Kind], rank[b.Kind]; ra != rb {
+		return ra < rb
+	}
+	return a.Bytes > b.Bytes
+}
+
+// Sort puts objs in build order (Less), keeping the given order among equals.
+func Sort(objs []Object) {
+	sort.SliceStable(objs, func(i, j int) bool { return Less(objs[i], objs[j]) })
+}
+
+// check rejects kinds Build does not know.
+func check(objs []Object) error {
 	for _, o := range objs {
-		switch o.Kind {
-		case Primary, Unique:
-			keys = append(keys, o)
-		case Index, Vector:
-			indexes = append(indexes, o)
-		case Foreign:
-			fks = append(fks, o)
-		default:
-			return nil, fmt.Errorf("build %s: unknown kind %q", o, o.Kind)
+		if _, ok := rank[o.Kind]; !ok {
+			return fmt.Errorf("build %s: unknown kind %q", o, o.Kind)
 		}
 	}
-	bySize := func(s []Object) func(i, j int) bool {
-		return func(i, j int) bool {
-			if vi, vj := s[i].Kind == Vector, s[j].Kind == Vector; vi != vj {
-				return vi
-			}
-			return s[i].Bytes > s[j].Bytes
-		}
-	}
-	sort.SliceStable(keys, bySize(keys))
-	sort.SliceStable(indexes, bySize(indexes))
-	var out [][]Object
-	for _, s := range [][]Object{keys, indexes, fks} {
-		if len(s) > 0 {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // Options configure Build.
@@ -119,9 +124,13 @@ type Options struct {
 	Target *pgx.ConnConfig
 	// Parallel is how many builds run at once; 0 means 1.
 	Parallel int
-	// MemoryBudget is the maintenance_work_mem shared by the concurrent
-	// builds of a stage (each gets budget / builds); 0 keeps the server's.
+	// MemoryBudget is the maintenance_work_mem shared by the builds running
+	// at a time (see memory); 0 keeps the server's.
 	MemoryBudget int64
+	// Copied, when set, names each table once its data is complete; an
+	// object waits for its table (a foreign key, for both of its tables).
+	// Closing it means every table is complete. Nil: all are already.
+	Copied <-chan pg.Name
 	// Workers is max_parallel_maintenance_workers for each build: 0 keeps
 	// the server's setting, a negative value disables parallel workers.
 	Workers int

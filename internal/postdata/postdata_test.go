@@ -20,7 +20,9 @@ func TestMain(m *testing.M) {
 
 func name(n string) pg.Name { return pg.Name{Schema: "public", Name: n} }
 
-func TestStages(t *testing.T) {
+// TestOrder pins the one build order every builder uses: keys, then vector
+// indexes, then other indexes, then foreign keys; largest first within a kind.
+func TestOrder(t *testing.T) {
 	objs := []Object{
 		{Name: "fk", Kind: Foreign},
 		{Name: "small_btree", Kind: Index, Bytes: 10},
@@ -30,23 +32,16 @@ func TestStages(t *testing.T) {
 		{Name: "uq", Kind: Unique, Bytes: 1},
 		{Name: "pk", Kind: Primary, Bytes: 2},
 	}
-	ss, err := stages(objs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	Sort(objs)
 	var got []string
-	for _, s := range ss {
-		var names []string
-		for _, o := range s {
-			names = append(names, o.Name)
-		}
-		got = append(got, strings.Join(names, ","))
+	for _, o := range objs {
+		got = append(got, o.Name)
 	}
-	want := "pk,uq | big_hnsw,small_hnsw,big_btree,small_btree | fk"
-	if strings.Join(got, " | ") != want {
-		t.Errorf("stages = %s, want %s", strings.Join(got, " | "), want)
+	want := "pk,uq,big_hnsw,small_hnsw,big_btree,small_btree,fk"
+	if strings.Join(got, ",") != want {
+		t.Errorf("order = %s, want %s", strings.Join(got, ","), want)
 	}
-	if _, err := stages([]Object{{Name: "x", Kind: "trigger"}}); err == nil {
+	if err := check([]Object{{Name: "x", Kind: "trigger"}}); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }
@@ -64,14 +59,20 @@ func TestFromCatalog(t *testing.T) {
 			Object{Table: name("t"), Name: "t_v_idx", Kind: Vector, Bytes: 7}},
 		{catalog.Index{Table: name("t"), Name: "t_x_excl", AM: "gist", Constraint: "t_x_excl", ConType: "x"},
 			Object{Table: name("t"), Name: "t_x_excl", Kind: Index}},
+		// The constraint type wins over the access method: a key is a key
+		// (foreign keys wait for it) whatever index backs it.
+		{catalog.Index{Table: name("t"), Name: "t_v_key", AM: "hnsw", Constraint: "t_v_key", ConType: "u"},
+			Object{Table: name("t"), Name: "t_v_key", Kind: Unique}},
+		{catalog.Index{Table: name("t"), Name: "t_pkey", AM: "ivfflat", Constraint: "t_pkey", ConType: "p"},
+			Object{Table: name("t"), Name: "t_pkey", Kind: Primary}},
 	}
 	for _, tt := range tests {
 		if got := FromIndex(tt.ix); got != tt.want {
 			t.Errorf("FromIndex(%+v) = %+v, want %+v", tt.ix, got, tt.want)
 		}
 	}
-	fk := FromForeignKey(catalog.ForeignKey{Table: name("c"), Name: "c_p_fkey", Def: "ALTER TABLE x"})
-	if fk.Kind != Foreign || fk.Name != "c_p_fkey" || !fk.constraint() {
+	fk := FromForeignKey(catalog.ForeignKey{Table: name("c"), Name: "c_p_fkey", Def: "ALTER TABLE x", References: name("p")})
+	if fk.Kind != Foreign || fk.Name != "c_p_fkey" || !fk.constraint() || fk.References != name("p") {
 		t.Errorf("FromForeignKey = %+v", fk)
 	}
 }

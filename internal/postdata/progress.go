@@ -18,28 +18,24 @@ FROM pg_stat_progress_create_index WHERE pid = ANY($1)`
 // can see short builds).
 var pollInterval = 500 * time.Millisecond
 
-// poll reports the progress of running builds every pollInterval until
-// stop is closed. Progress is best effort: if its session fails, polling
-// stops and the builds go on.
-func (b *builder) poll(ctx context.Context, stop <-chan struct{}) {
-	conn, err := pg.ConnectConfig(ctx, pg.Target, b.opts.Target)
-	if err != nil {
-		return
+// poll reports the progress of the running builds, on a session of its
+// own opened at the first call. Progress is best effort: an error stops
+// polling (the pool calls poll no more) and the builds go on.
+func (b *builder) poll(ctx context.Context) error {
+	if b.pollConn == nil {
+		conn, err := pg.ConnectConfig(ctx, pg.Target, b.opts.Target)
+		if err != nil {
+			return err
+		}
+		b.pollConn = conn
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := b.pollOnce(ctx, conn); err != nil {
-			return
-		}
+	return b.pollOnce(ctx, b.pollConn)
+}
+
+// closePoll closes the progress session, if poll opened one.
+func (b *builder) closePoll(ctx context.Context) {
+	if b.pollConn != nil {
+		_ = b.pollConn.Close(context.WithoutCancel(ctx))
 	}
 }
 

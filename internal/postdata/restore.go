@@ -57,15 +57,10 @@ func restoreOrder(ds []group.Deferred) ([]group.Deferred, error) {
 		objs[i] = Object{Table: table, Name: d.Name, Kind: kind, Def: d.Definition, Bytes: d.Bytes}
 		byObject[objs[i].String()] = d
 	}
-	ss, err := stages(objs)
-	if err != nil {
-		return nil, err
-	}
-	var out []group.Deferred
-	for _, s := range ss {
-		for _, o := range s {
-			out = append(out, byObject[o.String()])
-		}
+	Sort(objs)
+	out := make([]group.Deferred, len(objs))
+	for i, o := range objs {
+		out[i] = byObject[o.String()]
 	}
 	return out, nil
 }
