@@ -19,18 +19,22 @@ const (
 
 // narrow compares the rows of the suspect chunks one by one, diffRounds
 // times with a drain before each read of the target, and keeps the keys that
-// differ every time. It fills res with them and returns the chunks that
+// differ every time. Each round brackets the target's read between two reads
+// of the source: the target, drained, stands somewhere between them, so a
+// row that matches either source read is a change in flight, not divergence.
+// Without the second read a row changed twice by a writer (an update, then
+// a delete a moment later) looked divergent in both rounds. It fills res with them and returns the chunks that
 // still hold a divergent key.
 func (r *run) narrow(ctx context.Context, t *table, chunks []chunk, suspects []int, res *TableResult) ([]int, error) {
 	var kept []map[string]string // per suspect: key -> kind
 	for round := 0; round < diffRounds; round++ {
-		src, tgt, err := r.rowPass(ctx, t, chunks, suspects)
+		src, tgt, after, err := r.rowPass(ctx, t, chunks, suspects)
 		if err != nil {
 			return nil, err
 		}
 		now := make([]map[string]string, len(suspects))
 		for j, i := range suspects {
-			now[j] = diffRows(src[j], tgt[j])
+			now[j] = settled(diffRows(src[j], tgt[j]), tgt[j], after[j])
 			chunks[i].src.rows, chunks[i].tgt.rows = int64(len(src[j])), int64(len(tgt[j]))
 		}
 		if round == 0 {
@@ -52,22 +56,39 @@ func (r *run) narrow(ctx context.Context, t *table, chunks []chunk, suspects []i
 	return still, nil
 }
 
-// rowPass reads each suspect chunk's rows as key -> hash, the source first,
-// then the target after the drain.
-func (r *run) rowPass(ctx context.Context, t *table, chunks []chunk, suspects []int) (src, tgt []map[string]string, err error) {
+// rowPass reads each suspect chunk's rows as key -> hash: the source, then
+// the target after the drain, then the source again.
+func (r *run) rowPass(ctx context.Context, t *table, chunks []chunk, suspects []int) (src, tgt, after []map[string]string, err error) {
 	if src, err = rowHashes(ctx, r.src, t, chunks, suspects); err != nil {
-		return nil, nil, fmt.Errorf("compare rows of %s on the source: %w", t.name, err)
+		return nil, nil, nil, fmt.Errorf("compare rows of %s on the source: %w", t.name, err)
 	}
 	if r.afterSourceRead != nil {
 		r.afterSourceRead("rows")
 	}
 	if err := r.drain.wait(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if tgt, err = rowHashes(ctx, r.tgt, t, chunks, suspects); err != nil {
-		return nil, nil, fmt.Errorf("compare rows of %s on the target: %w", t.name, err)
+		return nil, nil, nil, fmt.Errorf("compare rows of %s on the target: %w", t.name, err)
 	}
-	return src, tgt, nil
+	if after, err = rowHashes(ctx, r.src, t, chunks, suspects); err != nil {
+		return nil, nil, nil, fmt.Errorf("compare rows of %s on the source: %w", t.name, err)
+	}
+	return src, tgt, after, nil
+}
+
+// settled drops from diff the keys whose target row (or its absence) is
+// what the source holds in after, its read made once the target was read:
+// the target had simply applied a change the first source read predates.
+func settled(diff, tgt, after map[string]string) map[string]string {
+	for k := range diff {
+		th, inTgt := tgt[k]
+		ah, inAfter := after[k]
+		if inTgt == inAfter && th == ah {
+			delete(diff, k)
+		}
+	}
+	return diff
 }
 
 func rowHashes(ctx context.Context, conn *pgx.Conn, t *table, chunks []chunk, which []int) ([]map[string]string, error) {

@@ -59,6 +59,25 @@ func TestDiffRowsAndIntersect(t *testing.T) {
 	}
 }
 
+// TestSettled pins the bracketing read: a difference is a change in flight
+// when the target holds what the source holds after the target was read
+// (a row updated, deleted or inserted meanwhile), and divergence otherwise.
+func TestSettled(t *testing.T) {
+	src := map[string]string{"upd": "a", "del": "b", "bad": "c", "gone": "d"}
+	tgt := map[string]string{"upd": "a2", "bad": "x", "ins": "e", "gone": "d2"}
+	after := map[string]string{"upd": "a2", "del": "b", "bad": "c", "ins": "e", "gone": "d3"}
+	got := settled(diffRows(src, tgt), tgt, after)
+	want := map[string]string{"bad": kindDifferent, "gone": kindDifferent, "del": kindMissing}
+	if !maps.Equal(got, want) {
+		t.Errorf("settled = %v, want %v", got, want)
+	}
+	// A row deleted on the source after its first read, and on the target.
+	delete(after, "del")
+	if got := settled(map[string]string{"del": kindMissing}, tgt, after); len(got) != 0 {
+		t.Errorf("a delete in flight reported: %v", got)
+	}
+}
+
 func TestCompareKeys(t *testing.T) {
 	tests := []struct {
 		a, b string
