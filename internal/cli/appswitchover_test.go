@@ -16,7 +16,8 @@ import (
 // schemas, an enum, a domain and a composite type, a function used in a
 // default, a view and a materialized view, a STORED generated column, a
 // dropped column, a foreign key, serial, identity and unowned sequences,
-// an unlogged table (skipped) and a large object (warned about).
+// an unlogged table (skipped) and a large object (warned about). The test
+// adds a restrictive row-level security policy on the target.
 const realApp = `
 CREATE SCHEMA shop;
 CREATE SCHEMA app;
@@ -71,7 +72,13 @@ func TestApplicationSchemaThroughSwitchover(t *testing.T) {
 		}
 	}
 	mustRun(t, src, tgt, "bootstrap", "--group-name", "real", "--copy-schema")
+	// A target-side policy that would hide and refuse every row must not
+	// change what the copy and the apply worker write.
+	tgt.Exec(t, `ALTER TABLE shop.products ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE shop.products FORCE ROW LEVEL SECURITY;
+		CREATE POLICY nothing ON shop.products AS RESTRICTIVE USING (false) WITH CHECK (false)`)
 	mustRun(t, src, tgt, "start_sync", "--group-name", "real", "-t", tables+",app.sessions")
+	src.Exec(t, `INSERT INTO shop.products VALUES ('late', 1.5)`)
 
 	w := startWriter(t, src.URL)
 	pgtest.WaitFor(t, "10 orders by the writer", func() bool { return w.inserted() >= 10 || w.failed() != nil })
