@@ -31,6 +31,9 @@ type Table struct {
 	EstRows         int64  // reltuples, -1 when never analyzed
 	Pages           int64  // relpages
 	Partitioned     bool
+	// Unlogged tables cannot be published (their changes are not in the
+	// WAL), so replication skips them.
+	Unlogged bool
 }
 
 // Column is one column of a table.
@@ -125,7 +128,7 @@ SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
        EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
        c.relreplident::text,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
-       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint
+       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint, c.relpersistence = 'u'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgvecrep')
@@ -210,7 +213,7 @@ func allTables(ctx context.Context, conn *pgx.Conn) ([]Table, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Table, error) {
 		var t Table
 		err := r.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.HasPK,
-			&t.ReplicaIdentity, &t.HasIdentityIdx, &t.Bytes, &t.EstRows, &t.Pages)
+			&t.ReplicaIdentity, &t.HasIdentityIdx, &t.Bytes, &t.EstRows, &t.Pages, &t.Unlogged)
 		return t, err
 	})
 }

@@ -204,6 +204,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	checks := []func(context.Context){
 		c.databases, c.walLevel, c.sourceCapacity, c.targetCapacity, c.privileges,
 		c.tables, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
+		c.tempTables, c.largeObjects, c.rowSecurity,
 	}
 	for _, check := range checks {
 		check(ctx)

@@ -16,6 +16,7 @@ func (c *checker) tables(ctx context.Context) {
 		c.broken("tables", fmt.Errorf("select source tables: %w", err))
 		return
 	}
+	ts = c.withoutUnlogged(ts)
 	c.report.Tables = ts
 	if len(ts) == 0 {
 		c.add(Finding{Check: "tables", Status: StatusError,

@@ -2,6 +2,9 @@
 // a planned switchover with zero loss (wait for the lag, freeze writes on
 // the source, drain, copy sequences, detach), and a failover for when the
 // source is gone (detach without it, advance sequences from the data).
+// Sequences means every sequence in the replicated schemas, not only those
+// behind a column; a switchover also refreshes the target's materialized
+// views once the data is drained.
 //
 // The order in a switchover is what makes it lossless: writes stop on the
 // source before the final WAL position is read, so everything any client was
@@ -44,6 +47,9 @@ type Result struct {
 	FreezeWindow time.Duration
 	DrainLSN     string
 	Sequences    []string
+	// Matviews are the materialized views refreshed on the target after
+	// the detach.
+	Matviews []string
 }
 
 // DefaultLagDelta is the lag, in bytes, at which the freeze starts.
@@ -62,7 +68,7 @@ func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Result, error) 
 	if err != nil {
 		return res, s.abort(err)
 	}
-	if err := s.detach(ctx); err != nil {
+	if err := s.detach(ctx, &res); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -158,14 +164,22 @@ func (s *run) abort(cause error) error {
 	return hint.Wrap(cause, fmt.Sprintf("nothing changed: the source is writable and the group streams; fix the cause and run pgvecrep switchover -g %s again", s.g.Name))
 }
 
-// detach drops the subscription, slot and publication, vacuums and records
-// the new phase. Past this point the target is the primary.
-func (s *run) detach(ctx context.Context) error {
+// detach drops the subscription, slot and publication, records the new
+// phase, refreshes the materialized views and vacuums. Past this point the
+// target is the primary.
+func (s *run) detach(ctx context.Context, res *Result) error {
 	if err := replication.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.p); err != nil {
 		return hint.Wrap(err, fmt.Sprintf("writes on the source stay frozen; finish with pgvecrep stop_sync -g %s", s.g.Name))
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {
 		return err
+	}
+	var err error
+	if res.Matviews, err = RefreshMatviews(ctx, s.tgt, s.g.Tables, s.p.Printf); err != nil {
+		return err
+	}
+	if len(res.Matviews) > 0 {
+		s.p.Printf("refreshed %d materialized view(s) on the target", len(res.Matviews))
 	}
 	if s.opts.SkipVacuum {
 		return nil
