@@ -25,10 +25,12 @@ func init() {
      included), or only for --roles, and ends their sessions;
   3. waits until the target has applied everything up to the source's
      current WAL position;
-  4. sets every sequence the tables use (owned, identity, or in a default)
-     on the target from the source's current value;
-  5. drops the subscription, slot and publication, runs VACUUM ANALYZE on the
-     target (unless --skip-vacuum-analyze), and marks the group switched_over;
+  4. sets every sequence in the replicated schemas on the target from the
+     source's current value: those the tables use (owned, identity, or in a
+     default) and those no column owns;
+  5. drops the subscription, slot and publication, refreshes the target's
+     materialized views, runs VACUUM ANALYZE on the target (unless
+     --skip-vacuum-analyze), and marks the group switched_over;
   6. prints how long writes were frozen (from step 2 to the end of step 4).
 
 If any step before the detach fails or times out, the freeze is lifted and
@@ -47,7 +49,9 @@ Example:
 		help: `Failover is for when the source is unreachable. Without contacting it, it
 detaches the subscription from its slot and drops it, sets every sequence
 the tables use past the largest value in its column plus --sequence-gap
-(default 1000), and marks the group failed_over. It prints the last source
+(default 1000), sets sequences no column uses to the target's own last value
+plus the gap (check those: the target cannot know the source's), and marks
+the group failed_over. It prints the last source
 position the target applied and when the source was last heard from, and
 the exact command to drop the orphaned slot on the old source once it is
 back: an orphaned slot keeps WAL until its disk is full.
