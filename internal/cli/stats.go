@@ -40,7 +40,7 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
 	f.boolVar(&asJSON, "json", "", "print JSON")
-	f.DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
+	f.durationVar(&interval, "interval", "", 2*time.Second, "refresh interval with --watch")
 	// The source may be gone (after a failover, say): stats still reports the target.
 	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required})
 	if err != nil {

@@ -138,7 +138,7 @@ func TestCopySchemaAndOddIdentifiers(t *testing.T) {
 		INSERT INTO "Mÿ Schema"."Odd ""T"" Ä" ("Vëc", mood, note)
 			SELECT format('[%s,%s,%s]', i, i % 7 + 1, i % 3 + 1)::vector, 'it''s fine', repeat('x', i) FROM generate_series(1, 300) i;`)
 	g := `Grüppe "1"`
-	mustRun(t, src, tgt, "bootstrap", "-g", g, "--copy-schema", "-s", "Mÿ Schema")
+	mustRun(t, src, tgt, "bootstrap", "-g", g, "--copy-schema", "--schema-name", "Mÿ Schema")
 	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_indexes WHERE indexname = 'Vëc idx'`); n != 1 {
 		t.Fatalf("copy-schema did not create the ivfflat index")
 	}
