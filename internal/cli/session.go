@@ -35,6 +35,10 @@ type preamble struct {
 	check          func() error
 	source, target need
 	sourceHint     string // added to a required source's connection error
+	// sourceIfSet leaves an optional source unconnected when no URL is
+	// given (srcErr is errSourceNotConfigured), instead of trying libpq's
+	// defaults, which would report a local server as "unreachable".
+	sourceIfSet bool
 	load           bool   // read the group from the target
 	lock           bool   // claim the group (implies load)
 }
@@ -96,7 +100,9 @@ func (s *session) connect(ctx context.Context, f *flags, p preamble) error {
 			return err
 		}
 	}
-	if p.source == optional {
+	if src, _ := f.urls(); p.source == optional && p.sourceIfSet && src == "" {
+		s.srcErr = errSourceNotConfigured
+	} else if p.source == optional {
 		s.src, s.srcCfg, s.srcErr = f.dial(ctx, pg.Source)
 	}
 	return nil
@@ -149,6 +155,10 @@ func (s *session) close() {
 		}
 	}
 }
+
+// errSourceNotConfigured is why an optional source is not connected when no
+// URL names it.
+var errSourceNotConfigured = errors.New("source not configured")
 
 // usageExit gives a flag check's error exit code 2, a usage error's.
 func usageExit(err error) error {

@@ -98,21 +98,27 @@ func TestTutorial(t *testing.T) {
 
 	r = mustRun(t, src, tgt, "stats", "-g", "database-cluster-1", "--json")
 	var st struct {
-		Phase  string
-		Tables []struct {
-			Table string
-			State string
-			Rows  int64
+		Pgvecrep struct {
+			Phase  string
+			Tables []struct {
+				Table string
+				State string
+				Rows  int64
+			}
+			Lag struct{ Bytes *int64 }
 		}
-		Lag struct{ Bytes *int64 }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, r.stdout)
 	}
-	if st.Phase != "streaming" || len(st.Tables) != 1 || st.Tables[0].State != "streaming" || st.Tables[0].Rows != 200 || st.Lag.Bytes == nil {
+	if p := st.Pgvecrep; p.Phase != "streaming" || len(p.Tables) != 1 || p.Tables[0].State != "streaming" || p.Tables[0].Rows != 200 || p.Lag.Bytes == nil {
 		t.Errorf("stats = %+v", st)
 	}
-	mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
+	// Piped, stats prints the same JSON without --json, as pg_easy_replicate does.
+	r = mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
+	if !json.Valid([]byte(r.stdout)) {
+		t.Errorf("piped stats is not JSON:\n%s", r.stdout)
+	}
 
 	mustRun(t, src, tgt, "stop_sync", "-g", "database-cluster-1")
 	pgtest.AssertNoReplication(t, src, tgt)
