@@ -39,8 +39,8 @@ type preamble struct {
 	// given (srcErr is errSourceNotConfigured), instead of trying libpq's
 	// defaults, which would report a local server as "unreachable".
 	sourceIfSet bool
-	load           bool   // read the group from the target
-	lock           bool   // claim the group (implies load)
+	load        bool // read the group from the target
+	lock        bool // claim the group (implies load)
 }
 
 // session is a command's connections and group once its preamble is done.
