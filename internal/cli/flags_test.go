@@ -91,7 +91,7 @@ func TestHelpShowsBothSpellings(t *testing.T) {
 		}
 	}
 	r := runOffline("--help")
-	for _, w := range []string{"version", "list_ddl_changes"} {
+	for _, w := range []string{"version", "list_ddl_changes", "notify"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--help lacks %q", w)
 		}
