@@ -46,22 +46,17 @@ func runNotify(ctx context.Context, env *Env, args []string) error {
 	f.secondsVar(&every, "frequency", "f", 10*time.Second, "seconds between two POSTs (or a duration such as 500ms)")
 	f.secondsVar(&timeout, "timeout", "t", 10*time.Second, "seconds one POST may take")
 	pre := preamble{group: &name, source: optional, sourceIfSet: true, target: required, check: func() error { return checkNotifyURL(target) }}
-	s, err := f.open(ctx, args, pre)
-	if err != nil {
+	conns := &reconnecting{f: f, pre: pre}
+	if _, err := conns.get(ctx, args); err != nil {
 		return err
 	}
-	defer func() { s.close() }()
+	defer conns.close()
 	n := notifier{env: env, url: target, client: &http.Client{Timeout: timeout}, log: env.logger().With("group", name, "url", redactURL(target))}
 	n.log.Info("notify started", "every", every.String())
 	for {
-		if s.tgt == nil || s.tgt.IsClosed() {
-			s.close()
-			if s, err = f.open(ctx, nil, pre); err != nil {
-				n.log.Warn("notify: reconnect failed; trying again at the next tick", "err", oneLine(err.Error()))
-				s = &session{}
-			}
-		}
-		if s.tgt != nil {
+		if s, err := conns.get(ctx, nil); err != nil {
+			n.log.Warn("notify: reconnect failed; trying again at the next tick", "err", oneLine(err.Error()))
+		} else {
 			n.tick(ctx, s, name)
 		}
 		select {
