@@ -16,17 +16,18 @@ func init() {
 	register(&command{
 		name:    "bootstrap",
 		summary: "record a group and, with --copy-schema, create the source's schema on the target",
-		usage:   "--group-name GROUP [--copy-schema [-s schema] [-t t1,t2 | -e t3]] [--special-user-role R]",
+		usage:   "--group-name GROUP [-c|--copy-schema [--schema-name S] [-t t1,t2 | -e t3]] [-s|--special-user-role R]",
 		help: `Bootstrap prepares a replication group. It creates the pgvecrep metadata
 schema on the target and records the group there.
 
 With --copy-schema it also copies the source's schema to the target, as
 pg_dump --schema-only sees it. By default that is the whole database: every
 non-system schema with its extensions, types, domains, functions, sequences,
-tables, views, indexes, constraints and triggers. -s, -t or -e narrow the
-copy to those tables and everything they depend on: their schemas, column
-types and domains, sequences, the functions their defaults, checks and
-triggers call, and the tables their foreign keys reference.
+tables, views, indexes, constraints and triggers. --schema-name, -t or -e
+narrow the copy to those tables and everything they depend on: their
+schemas, column types and domains, sequences, the functions their defaults,
+checks and triggers call, and the tables their foreign keys reference. As in
+pg_easy_replicate, -s here is --special-user-role, not the schema.
 
 Objects the target already has are kept (tables are not compared here:
 config_check does that), so running it twice is harmless. The rest is
@@ -36,6 +37,7 @@ start_sync defers them during its copy, as it does for tables made by hand.
 
 Unlike pg_easy_replicate, it creates no superuser role: pgvecrep works as the
 users in the URLs (superusers, or members of --special-user-role).
+-d/--track-ddl is accepted; DDL tracking is not built yet.
 
 Example:
   export SOURCE_DB_URL=postgres://postgres:password@source:5432/postgres
@@ -53,13 +55,13 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	var copySchema bool
 	var tf tableFlags
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	f.boolVar(&copySchema, "copy-schema", "", "create the source's schema on the target: the whole database, or what -s/-t/-e select")
-	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
-	tf.add(f)
-	for _, n := range []string{"schema-name", "s"} {
-		fl := f.Lookup(n)
-		fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
-	}
+	f.boolVar(&copySchema, "copy-schema", "c", "create the source's schema on the target: the whole database, or what --schema-name/-t/-e select")
+	// -s is --special-user-role here, as in pg_easy_replicate's bootstrap.
+	f.stringVar(&role, "special-user-role", "s", "", "role the connecting users belong to, when they are not superusers; no extra role is created")
+	f.noteVar("track-ddl", "d", true, trackDDLNote)
+	tf.add(f, "")
+	fl := f.Lookup("schema-name")
+	fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required})
 	if err != nil {
 		return err
@@ -112,7 +114,7 @@ func narrowed(f *flags) bool {
 	set := false
 	f.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "schema-name", "s", "tables", "t", "exclude-tables", "e":
+		case "schema-name", "tables", "t", "exclude-tables", "e":
 			set = true
 		}
 	})

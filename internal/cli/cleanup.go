@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "cleanup",
 		summary: "stop a group and remove its metadata; --everything removes all pgvecrep objects",
-		usage:   "--group-name GROUP | --everything | --restore-source-writes",
+		usage:   "--group-name GROUP [-s|--sync] [-r|--restore-source-writes] | -e|--everything",
 		help: `Cleanup does what stop_sync does and also removes the group's metadata from
 the target. With --everything it removes every object pgvecrep ever created
 on both sides, for every group: subscriptions, replication slots and
@@ -28,11 +28,15 @@ Replicated data and tables are never dropped.
 
 --restore-source-writes does only one thing: it lifts the write freeze that
 switchover puts on the source's tables (left in place after a switchover, or
-by a pgvecrep that was killed mid-switchover).
+by a pgvecrep that was killed mid-switchover); pg_easy_replicate's
+-r/--restore-connection-on-source-db means the same. With -s/--sync the group
+only stops replicating (as stop_sync) and keeps its metadata. -e/--everything
+needs no --group-name.
 
 Example:
   pgvecrep cleanup --group-name database-cluster-1
   pgvecrep cleanup --restore-source-writes
+  pgvecrep cleanup -g database-cluster-1 --sync
   pgvecrep cleanup --everything`,
 		run: runCleanup,
 	})
@@ -42,24 +46,38 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	c := commands["cleanup"]
 	f := newFlags(env, c)
 	var name string
-	var everything, restore bool
+	var everything, restore, syncOnly bool
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	f.boolVar(&everything, "everything", "", "remove all pgvecrep objects of all groups on both sides")
-	f.boolVar(&restore, "restore-source-writes", "", "only lift a write freeze left on the source by switchover")
+	f.boolVar(&everything, "everything", "e", "remove all pgvecrep objects of all groups on both sides")
+	f.boolVar(&syncOnly, "sync", "s", "only stop the group's replication (as stop_sync); keep its metadata")
+	f.boolVar(&restore, "restore-source-writes", "r", "lift a write freeze left on the source by switchover")
+	// pg_easy_replicate's spelling of -r.
+	f.Var(f.Lookup("restore-source-writes").Value, "restore-connection-on-source-db", "same as --restore-source-writes")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	switch {
-	case restore:
-		return restoreSourceWrites(ctx, env, f)
-	case everything:
+	case everything: // includes lifting the freeze
 		s, err := f.open(ctx, nil, preamble{source: optional, target: required})
 		if err != nil {
 			return err
 		}
 		defer s.close()
 		return cleanupEverything(ctx, env, s.src, s.srcErr, s.tgt)
+	case restore && !syncOnly:
+		return restoreSourceWrites(ctx, env, f)
 	}
+	if err := cleanupGroup(ctx, env, f, name, syncOnly); err != nil {
+		return err
+	}
+	if restore {
+		return restoreSourceWrites(ctx, env, f)
+	}
+	return nil
+}
+
+// cleanupGroup stops a group and, unless syncOnly, removes its metadata.
+func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly bool) error {
 	s, err := f.open(ctx, nil, preamble{group: &name, source: optional, target: required, lock: true})
 	if err != nil {
 		return err
@@ -67,6 +85,10 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	defer s.close()
 	if err := stopGroup(ctx, env, s.src, s.srcErr, s.tgt, s.group); err != nil {
 		return err
+	}
+	if syncOnly {
+		fmt.Fprintf(env.Stdout, "Group %s: replication stopped; its metadata stays.\n", name)
+		return nil
 	}
 	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err

@@ -74,7 +74,7 @@ func (env *Env) run(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
-				printHelp(env.Stdout, c, nil)
+				c.run(ctx, env, []string{"--help"})
 				return 0
 			}
 		}
@@ -87,8 +87,7 @@ func (env *Env) run(ctx context.Context, args []string) int {
 	}
 	c := lookup(args[0])
 	if c == nil {
-		fmt.Fprintf(env.Stderr, "pgvecrep: unknown command %q\nhint: run pgvecrep --help for the list of commands\n", args[0])
-		return 2
+		return env.report(unknownCommand(args[0]))
 	}
 	start := time.Now()
 	err = c.run(ctx, env, args[1:])
@@ -128,6 +127,19 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
+// unknownCommand names the command nearest to a mistyped one.
+func unknownCommand(name string) error {
+	h := "run pgvecrep --help for the list of commands"
+	names := []string{"version", "help"}
+	for n := range commands {
+		names = append(names, n)
+	}
+	if s := closest(strings.ReplaceAll(name, "-", "_"), names); s != "" {
+		h = fmt.Sprintf("did you mean pgvecrep %s? (%s)", s, h)
+	}
+	return &exitError{code: 2, err: hint.New(fmt.Sprintf("unknown command %q", name), h)}
+}
+
 // Version is set at build time.
 var Version = "dev"
 
@@ -156,23 +168,29 @@ Commands:
 	}
 	sort.Slice(names, func(i, j int) bool { return order(names[i]) < order(names[j]) })
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintf(w, "  %-16s %s\n", "version", "print pgvecrep's version")
 	fmt.Fprint(w, `
 Connections come from SOURCE_DB_URL and TARGET_DB_URL (or --source-url and
 --target-url); SECONDARY_SOURCE_DB_URL is the source's address as the target
 sees it, when that differs. libpq variables, ~/.pgpass and sslmode work.
 Hyphenated names (config-check, start-sync, ...) work too.
 
-Global flags, before the command: --verbose logs every SQL statement pgvecrep
-runs (passwords removed) to stderr; --log-format json writes logs as JSON
-lines instead of text.
+Global flags, before the command: --verbose (or DEBUG set to anything in the
+environment) logs every SQL statement pgvecrep runs (passwords removed) to
+stderr; --log-format json writes logs as JSON lines instead of text.
+PG_EASY_REPLICATE_STATEMENT_TIMEOUT (e.g. 5s) bounds pgvecrep's own short
+queries; copies, index builds and VACUUM are never cut off by it.
+
+Flags are spelled --flag-name or --flag_name; pg_easy_replicate's command
+lines work as they are (see README, "Coming from pg_easy_replicate").
 
 Run 'pgvecrep COMMAND --help' for a command's flags and an example.
 `)
 }
 
-var commandOrder = []string{"config_check", "bootstrap", "start_sync", "stats", "verify", "switchover", "failover", "stop_sync", "cleanup", "demo"}
+var commandOrder = []string{"config_check", "bootstrap", "start_sync", "stats", "notify", "metrics", "verify", "switchover", "failover", "stop_sync", "cleanup", "list_ddl_changes", "apply_ddl_change", "demo"}
 
 func order(name string) int {
 	for i, n := range commandOrder {
@@ -183,10 +201,10 @@ func order(name string) int {
 	return len(commandOrder)
 }
 
-func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
+func printHelp(w io.Writer, c *command, f *flags) {
 	fmt.Fprintf(w, "Usage: pgvecrep %s %s\n\n%s\n", c.name, c.usage, strings.TrimSpace(c.help))
-	if fs != nil {
+	if f != nil {
 		fmt.Fprintln(w, "\nFlags:")
-		printFlags(w, fs)
+		printFlags(w, f)
 	}
 }

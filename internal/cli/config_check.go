@@ -39,8 +39,8 @@ func configCheck(ctx context.Context, env *Env, c *command, args []string) error
 	var tf tableFlags
 	var copySchema, asJSON bool
 	var role string
-	tf.add(f)
-	f.boolVar(&copySchema, "copy-schema", "", "tables missing on the target are fine: bootstrap --copy-schema creates them (pg_dump is checked)")
+	tf.add(f, "s")
+	f.boolVar(&copySchema, "copy-schema", "c", "tables missing on the target are fine: bootstrap --copy-schema creates them (pg_dump is checked)")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers (e.g. rds_superuser)")
 	f.boolVar(&asJSON, "json", "", "print the findings as JSON")
 	if err := f.parse(args); err != nil {

@@ -14,7 +14,8 @@ import (
 // read by hand, not by a FlagSet, because a FlagSet would take "-h" and
 // "--version" too, which are commands here.
 func (env *Env) globalFlags(args []string) ([]string, error) {
-	verbose, format, n := false, "text", len(args)
+	// pg_easy_replicate logs every statement when DEBUG is set to anything.
+	verbose, format, n := env.Getenv("DEBUG") != "", "text", len(args)
 loop:
 	for len(args) > 0 {
 		switch a := args[0]; {
@@ -31,7 +32,7 @@ loop:
 			break loop
 		}
 	}
-	if len(args) == n && env.Log != nil {
+	if len(args) == n && !verbose && env.Log != nil {
 		return args, nil // the caller's logger (tests) stands
 	}
 	log, err := newLogger(env.Stderr, format, verbose)

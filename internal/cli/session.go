@@ -2,7 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,8 +35,12 @@ type preamble struct {
 	check          func() error
 	source, target need
 	sourceHint     string // added to a required source's connection error
-	load           bool   // read the group from the target
-	lock           bool   // claim the group (implies load)
+	// sourceIfSet leaves an optional source unconnected when no URL is
+	// given (srcErr is errSourceNotConfigured), instead of trying libpq's
+	// defaults, which would report a local server as "unreachable".
+	sourceIfSet bool
+	load        bool // read the group from the target
+	lock        bool // claim the group (implies load)
 }
 
 // session is a command's connections and group once its preamble is done.
@@ -54,8 +62,11 @@ func (f *flags) open(ctx context.Context, args []string, p preamble) (*session, 
 	}
 	if p.check != nil {
 		if err := p.check(); err != nil {
-			return nil, err
+			return nil, usageExit(err)
 		}
+	}
+	if _, err := f.statementTimeout(); err != nil {
+		return nil, err
 	}
 	s := &session{}
 	if err := s.connect(ctx, f, p); err != nil {
@@ -89,7 +100,9 @@ func (s *session) connect(ctx context.Context, f *flags, p preamble) error {
 			return err
 		}
 	}
-	if p.source == optional {
+	if src, _ := f.urls(); p.source == optional && p.sourceIfSet && src == "" {
+		s.srcErr = errSourceNotConfigured
+	} else if p.source == optional {
 		s.src, s.srcCfg, s.srcErr = f.dial(ctx, pg.Source)
 	}
 	return nil
@@ -122,6 +135,9 @@ func (f *flags) dial(ctx context.Context, role pg.Role) (*pgx.Conn, *pgx.ConnCon
 	if err != nil {
 		return nil, nil, err
 	}
+	if t, _ := f.statementTimeout(); t != "" {
+		cfg.RuntimeParams["statement_timeout"] = t
+	}
 	if log := f.env.logger(); log.Enabled(ctx, slog.LevelDebug) {
 		cfg = pg.WithTracer(cfg, role, log)
 	}
@@ -138,4 +154,40 @@ func (s *session) close() {
 			c.Close(context.Background())
 		}
 	}
+}
+
+// errSourceNotConfigured is why an optional source is not connected when no
+// URL names it.
+var errSourceNotConfigured = errors.New("source not configured")
+
+// usageExit gives a flag check's error exit code 2, a usage error's.
+func usageExit(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: 2, err: err}
+}
+
+// longRunning commands run statements that take as long as the data is big
+// (COPY, CREATE INDEX, VACUUM, checksums): PG_EASY_REPLICATE_STATEMENT_TIMEOUT,
+// meant for short metadata queries, would cut them off.
+var longRunning = map[string]bool{"start_sync": true, "switchover": true, "verify": true, "bootstrap": true, "demo": true}
+
+var timeoutPattern = regexp.MustCompile(`^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$`)
+
+// statementTimeout is PG_EASY_REPLICATE_STATEMENT_TIMEOUT in PostgreSQL's
+// spelling ("5s", "5000"), for the commands it applies to; "" when unset or
+// when the command is long-running. A malformed value is a usage error.
+func (f *flags) statementTimeout() (string, error) {
+	v := strings.TrimSpace(f.env.Getenv("PG_EASY_REPLICATE_STATEMENT_TIMEOUT"))
+	if v == "" || longRunning[f.cmd.name] {
+		return "", nil
+	}
+	if !timeoutPattern.MatchString(v) {
+		return "", &exitError{code: 2, err: hint.New(
+			fmt.Sprintf("PG_EASY_REPLICATE_STATEMENT_TIMEOUT wants a duration such as 5s or 5000 (ms), got %q", v),
+			"set it as PostgreSQL's statement_timeout is set, or unset it")}
+	}
+	return v, nil
 }

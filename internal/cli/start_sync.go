@@ -62,10 +62,12 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	var tf tableFlags
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
-	f.stringVar(&copyMode, "copy-mode", "", initsync.Fast, "how the initial data is copied: fast (parallel binary COPY under an exported snapshot) or native (the engine's own copy)")
+	f.choiceVar(&copyMode, "copy-mode", "", initsync.Fast, []string{initsync.Fast, initsync.Native}, "how the initial data is copied: fast (parallel binary COPY under an exported snapshot) or native (the engine's own copy)")
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
-	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
-	tf.add(f)
+	f.intVar(&jobs, "jobs", "", runtime.NumCPU(), 1, "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
+	f.noteVar("recreate-indices-post-copy", "r", true, recreateIndicesNote)
+	f.noteVar("track-ddl", "", true, trackDDLNote)
+	tf.add(f, "s")
 	var mem int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		check: func() (err error) {

@@ -2,12 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/stats"
 )
 
@@ -15,55 +19,63 @@ func init() {
 	register(&command{
 		name:    "stats",
 		summary: "show a group's phase, per-table state and rows, and lag",
-		usage:   "--group-name GROUP [--watch] [--interval 2s] [--json]",
+		usage:   "--group-name GROUP [-w|--watch] [--interval 2s] [--json]",
 		help: `Stats shows where a group stands: its phase (bootstrapped, copying, indexing,
 streaming, switched_over, failed), the last error, each table's state and row
 count on the target, running copies and index builds with their progress, and
 the lag: bytes the target has not yet confirmed (from the source's slot) and
-seconds (pg_stat_replication's replay_lag). When the source is unreachable it
-still shows the target's side.
+seconds (pg_stat_replication's replay_lag). During the copy and the index
+build it shows the WAL the replication slot holds on the source instead:
+streaming starts once they are done. When the source is unreachable (or not
+configured) it still shows the target's side.
 
---watch refreshes until Ctrl-C; --json prints one JSON object per refresh.
+On a terminal it prints a table; when stdout is not a terminal (a pipe, a
+file) it prints JSON, as pg_easy_replicate's stats does, so scripts can pipe
+it to jq. --json forces JSON. The JSON has pg_easy_replicate's keys
+(lag_stats, replication_slots, replication_stats,
+replication_stats_count_by_state, message_lsn_receipts, sync_started_at,
+sync_failed_at, switchover_completed_at) and pgvecrep's own report under
+"pgvecrep".
+
+-w/--watch refreshes every --interval until Ctrl-C; with JSON it prints one
+object per line per refresh.
 
 Example:
-  pgvecrep stats --group-name database-cluster-1 --watch`,
+  pgvecrep stats --group-name database-cluster-1 --watch
+  pgvecrep stats -g database-cluster-1 | jq .switchover_completed_at`,
 		run: runStats,
 	})
 }
 
 func runStats(ctx context.Context, env *Env, args []string) error {
-	c := commands["stats"]
-	f := newFlags(env, c)
+	f := newFlags(env, commands["stats"])
 	var name string
 	var watch, asJSON bool
 	var interval time.Duration
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
-	f.boolVar(&asJSON, "json", "", "print JSON")
-	f.DurationVar(&interval, "interval", 2*time.Second, "refresh interval with --watch")
+	f.boolVar(&asJSON, "json", "", "print JSON (the default when stdout is not a terminal)")
+	f.durationVar(&interval, "interval", "", 2*time.Second, "refresh interval with --watch")
 	// The source may be gone (after a failover, say): stats still reports the target.
-	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required})
+	s, err := f.open(ctx, args, preamble{group: &name, source: optional, sourceIfSet: true, target: required})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	src, tgt, srcErr := s.src, s.tgt, s.srcErr
-	clear := watch && !asJSON && isTerminal(env.Stdout)
+	asJSON = asJSON || !isTerminal(env.Stdout)
 	for {
-		r, err := stats.Collect(ctx, src, tgt, name)
+		r, err := collectReport(ctx, s, name)
 		if err != nil {
 			return err
-		}
-		if clear {
-			fmt.Fprint(env.Stdout, "\033[H\033[2J")
 		}
 		if asJSON {
 			if err := r.WriteJSON(env.Stdout); err != nil {
 				return err
 			}
 		} else {
-			if srcErr != nil {
-				fmt.Fprintf(env.Stdout, "source unreachable: %s\n", oneLine(srcErr.Error()))
+			if watch {
+				fmt.Fprint(env.Stdout, "\033[H\033[2J")
+				fmt.Fprintf(env.Stdout, "%s  every %s  Ctrl-C to stop\n\n", time.Now().Format("15:04:05"), interval)
 			}
 			r.WriteText(env.Stdout)
 		}
@@ -75,10 +87,40 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 			return nil
 		case <-time.After(interval):
 		}
-		if !asJSON && !clear {
-			fmt.Fprintln(env.Stdout)
-		}
 	}
+}
+
+// collectReport reads the group's report and says why the source's side
+// is missing, if it is. An unknown group lists the groups there are.
+func collectReport(ctx context.Context, s *session, name string) (stats.Report, error) {
+	r, err := stats.Collect(ctx, s.src, s.tgt, name)
+	if errors.Is(err, group.ErrNotFound) {
+		return r, unknownGroup(ctx, s, name, err)
+	}
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case errors.Is(s.srcErr, errSourceNotConfigured):
+		r.Lag.SourceProblem = "not configured (set SOURCE_DB_URL or --source-url)"
+	case s.srcErr != nil:
+		r.Lag.SourceProblem = "unreachable: " + oneLine(s.srcErr.Error())
+	}
+	return r, nil
+}
+
+// unknownGroup replaces "bootstrap it" with the list of groups when the
+// target has some: a typo is likelier than a missing bootstrap then.
+func unknownGroup(ctx context.Context, s *session, name string, err error) error {
+	names, lerr := group.List(ctx, s.tgt)
+	if lerr != nil || len(names) == 0 {
+		return err
+	}
+	h := fmt.Sprintf("groups on the target: %s; e.g. pgvecrep stats -g %s", strings.Join(names, ", "), names[0])
+	if c := closest(name, names); c != "" {
+		h = fmt.Sprintf("did you mean -g %s? (groups on the target: %s)", c, strings.Join(names, ", "))
+	}
+	return hint.Wrap(fmt.Errorf("group %q: %w on the target", name, group.ErrNotFound), h)
 }
 
 func isTerminal(w any) bool {

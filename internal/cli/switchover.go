@@ -69,10 +69,10 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	var skipVacuum bool
 	var timeout time.Duration
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
-	f.stringVar(&delta, "lag-delta-size", "", "204800", "lag in bytes below which writes are frozen")
-	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "", "do not VACUUM ANALYZE the target's tables afterwards")
+	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
+	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "s", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
-	f.DurationVar(&timeout, "timeout", 10*time.Minute, "give up (and lift the freeze) after this long")
+	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
 	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",

@@ -98,21 +98,27 @@ func TestTutorial(t *testing.T) {
 
 	r = mustRun(t, src, tgt, "stats", "-g", "database-cluster-1", "--json")
 	var st struct {
-		Phase  string
-		Tables []struct {
-			Table string
-			State string
-			Rows  int64
+		Pgvecrep struct {
+			Phase  string
+			Tables []struct {
+				Table string
+				State string
+				Rows  int64
+			}
+			Lag struct{ Bytes *int64 }
 		}
-		Lag struct{ Bytes *int64 }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, r.stdout)
 	}
-	if st.Phase != "streaming" || len(st.Tables) != 1 || st.Tables[0].State != "streaming" || st.Tables[0].Rows != 200 || st.Lag.Bytes == nil {
+	if p := st.Pgvecrep; p.Phase != "streaming" || len(p.Tables) != 1 || p.Tables[0].State != "streaming" || p.Tables[0].Rows != 200 || p.Lag.Bytes == nil {
 		t.Errorf("stats = %+v", st)
 	}
-	mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
+	// Piped, stats prints the same JSON without --json, as pg_easy_replicate does.
+	r = mustRun(t, src, tgt, "stats", "-g", "database-cluster-1")
+	if !json.Valid([]byte(r.stdout)) {
+		t.Errorf("piped stats is not JSON:\n%s", r.stdout)
+	}
 
 	mustRun(t, src, tgt, "stop_sync", "-g", "database-cluster-1")
 	pgtest.AssertNoReplication(t, src, tgt)
@@ -138,7 +144,7 @@ func TestCopySchemaAndOddIdentifiers(t *testing.T) {
 		INSERT INTO "Mÿ Schema"."Odd ""T"" Ä" ("Vëc", mood, note)
 			SELECT format('[%s,%s,%s]', i, i % 7 + 1, i % 3 + 1)::vector, 'it''s fine', repeat('x', i) FROM generate_series(1, 300) i;`)
 	g := `Grüppe "1"`
-	mustRun(t, src, tgt, "bootstrap", "-g", g, "--copy-schema", "-s", "Mÿ Schema")
+	mustRun(t, src, tgt, "bootstrap", "-g", g, "--copy-schema", "--schema-name", "Mÿ Schema")
 	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_indexes WHERE indexname = 'Vëc idx'`); n != 1 {
 		t.Fatalf("copy-schema did not create the ivfflat index")
 	}

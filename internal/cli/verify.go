@@ -55,9 +55,9 @@ func (a *verifyArgs) add(f *flags) {
 	f.stringVar(&a.group, "group-name", "g", "", "name of the replication group")
 	f.stringVar(&a.tables, "tables", "t", "", "only these tables of the group, comma-separated; table or schema.table")
 	f.stringVar(&a.schema, "schema-name", "s", "public", "schema of the tables named without one in --tables")
-	f.IntVar(&a.sample, "sample", 20, "query vectors per vector index; 0 skips the nearest-neighbour checks")
-	f.IntVar(&a.chunkRows, "chunk-rows", 10000, "rows per checksum range")
-	f.DurationVar(&a.drainTimeout, "drain-timeout", time.Minute, "longest wait for the replication lag to drain before a re-check")
+	f.intVar(&a.sample, "sample", "", 20, 0, "query vectors per vector index; 0 skips the nearest-neighbour checks")
+	f.intVar(&a.chunkRows, "chunk-rows", "", 10000, 1, "rows per checksum range")
+	f.durationVar(&a.drainTimeout, "drain-timeout", "", time.Minute, "longest wait for the replication lag to drain before a re-check")
 	f.boolVar(&a.asJSON, "json", "", "print JSON")
 }
 

@@ -10,9 +10,9 @@ package stats
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,6 +36,10 @@ type Report struct {
 	Builds    []BuildStat `json:"index_builds,omitempty"`
 	Copies    []CopyStat  `json:"copies,omitempty"`
 	Time      time.Time   `json:"time"`
+
+	// Compat holds pg_easy_replicate's keys; MarshalJSON puts them at the
+	// top level and everything above under "pgvecrep".
+	Compat Compat `json:"-"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -44,6 +48,10 @@ type TableStat struct {
 	State     string `json:"state"`
 	Rows      int64  `json:"rows"`
 	Estimated bool   `json:"rows_estimated,omitempty"`
+	// RowsCopied and BytesCopied are what pgvecrep's own copy moved (fast
+	// mode); the engine's copy (native mode) does not report them.
+	RowsCopied  int64 `json:"rows_copied"`
+	BytesCopied int64 `json:"bytes_copied"`
 }
 
 // Lag is how far the target is behind.
@@ -56,6 +64,13 @@ type Lag struct {
 	ReceivedLSN     string   `json:"received_lsn,omitempty"`
 	LastMessageAge  *float64 `json:"last_message_age_seconds,omitempty"`
 	Subscription    bool     `json:"subscription_active"`
+	// SourceProblem says why the source's side is missing: "not configured"
+	// (no URL) or "unreachable: <error>". Set by the caller.
+	SourceProblem string `json:"source_problem,omitempty"`
+	// SlotWALBytes is the WAL the group's slot keeps on the source (from its
+	// restart_lsn): during the copy and the index build it grows, and
+	// streaming only starts once they are done.
+	SlotWALBytes *int64 `json:"slot_wal_bytes"`
 }
 
 // BuildStat is one running index build.
@@ -64,6 +79,13 @@ type BuildStat struct {
 	Table   string  `json:"table"`
 	Phase   string  `json:"phase"`
 	Percent float64 `json:"percent"`
+	Method  string  `json:"method,omitempty"` // hnsw, ivfflat, btree, ...
+	// BlocksDone, BlocksTotal, TuplesDone, TuplesTotal are the raw counters
+	// of pg_stat_progress_create_index, for the metrics.
+	BlocksDone  int64 `json:"blocks_done"`
+	BlocksTotal int64 `json:"blocks_total"`
+	TuplesDone  int64 `json:"tuples_done"`
+	TuplesTotal int64 `json:"tuples_total"`
 }
 
 // CopyStat is one running COPY into the target.
@@ -95,7 +117,10 @@ func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, erro
 	if r.Builds, err = builds(ctx, tgt); err != nil {
 		return r, err
 	}
-	r.Copies, err = copies(ctx, tgt)
+	if r.Copies, err = copies(ctx, tgt); err != nil {
+		return r, err
+	}
+	r.Compat, err = collectCompat(ctx, src, tgt, g)
 	return r, err
 }
 
@@ -105,7 +130,9 @@ SELECT t.name,
        coalesce((SELECT sr.srsubstate::text FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid
                  WHERE s.subname = $2 AND sr.srrelid = to_regclass(t.name)), ''),
        coalesce((SELECT gt.state FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), ''),
-       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(t.name)), 0)
+       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(t.name)), 0),
+       coalesce((SELECT gt.rows_copied FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), 0),
+       coalesce((SELECT gt.bytes_copied FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), 0)
 FROM t ORDER BY t.name`
 
 func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat, error) {
@@ -116,7 +143,7 @@ func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat,
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableStat, error) {
 		var ts TableStat
 		var subState, copyState string
-		err := r.Scan(&ts.Table, &subState, &copyState, &ts.Rows)
+		err := r.Scan(&ts.Table, &subState, &copyState, &ts.Rows, &ts.RowsCopied, &ts.BytesCopied)
 		ts.State = tableState(subState, copyState, g.Phase)
 		return ts, err
 	})
@@ -157,7 +184,9 @@ func exactRows(ctx context.Context, tgt *pgx.Conn, ts *TableStat) error {
 }
 
 // tableState names a table's state from the subscription's view when there
-// is one, else from pgvecrep's own copy bookkeeping.
+// is one, else from the group's phase when that ended replication (a table
+// "copied" long ago is not what a person needs to read after stop_sync),
+// else from pgvecrep's own copy bookkeeping.
 func tableState(sub, copied string, phase group.Phase) string {
 	switch {
 	case sub == "r" && phase == group.Indexing:
@@ -167,14 +196,19 @@ func tableState(sub, copied string, phase group.Phase) string {
 	case sub != "":
 		return group.SubscriptionState(sub)
 	}
+	switch phase {
+	case group.Stopped:
+		return "stopped"
+	case group.SwitchedOver, group.FailedOver:
+		return "detached"
+	case group.Failed:
+		// A failed start_sync rolled its copies back: they start again.
+		if copied != "" {
+			return "pending"
+		}
+	}
 	if copied == "copied" && phase == group.Indexing {
 		return "indexing"
-	}
-	if copied != "" && copied != "pending" {
-		return copied
-	}
-	if phase == group.SwitchedOver || phase == group.FailedOver {
-		return string(phase)
 	}
 	if copied == "" {
 		return "-"
@@ -209,8 +243,9 @@ func sourceLag(ctx context.Context, src *pgx.Conn, slot string, lag *Lag) error 
 	err := src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text,
 		(SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1),
 		(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1),
-		(SELECT extract(epoch FROM coalesce(replay_lag, '0'::interval))::float8 FROM pg_stat_replication WHERE application_name = $1 LIMIT 1)`,
-		slot).Scan(&current, &confirmed, &bytes, &secs)
+		(SELECT extract(epoch FROM coalesce(replay_lag, '0'::interval))::float8 FROM pg_stat_replication WHERE application_name = $1 LIMIT 1),
+		(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1)`,
+		slot).Scan(&current, &confirmed, &bytes, &secs, &lag.SlotWALBytes)
 	if err != nil {
 		return fmt.Errorf("read replication lag on the source: %w", err)
 	}
@@ -227,15 +262,52 @@ func sourceLag(ctx context.Context, src *pgx.Conn, slot string, lag *Lag) error 
 	return nil
 }
 
+// buildsQuery reads running index builds. A plain CREATE INDEX reports
+// index_relid 0 until it is done, so the name comes from the statement the
+// backend runs (see indexFromQuery).
+const buildsQuery = `SELECT CASE WHEN p.index_relid <> 0 THEN p.index_relid::regclass::text ELSE '' END,
+	p.relid::regclass::text, p.phase,
+	CASE WHEN p.blocks_total > 0 THEN 100.0 * p.blocks_done / p.blocks_total
+	     WHEN p.tuples_total > 0 THEN 100.0 * p.tuples_done / p.tuples_total ELSE 0 END::float8,
+	p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total, coalesce(a.query, '')
+	FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a ON a.pid = p.pid
+	WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
 func builds(ctx context.Context, tgt *pgx.Conn) ([]BuildStat, error) {
-	rows, err := tgt.Query(ctx, `SELECT coalesce(p.index_relid::regclass::text, ''), p.relid::regclass::text, p.phase,
-		CASE WHEN p.blocks_total > 0 THEN 100.0 * p.blocks_done / p.blocks_total
-		     WHEN p.tuples_total > 0 THEN 100.0 * p.tuples_done / p.tuples_total ELSE 0 END::float8
-		FROM pg_stat_progress_create_index p WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	rows, err := tgt.Query(ctx, buildsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("read index build progress: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[BuildStat])
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BuildStat, error) {
+		var b BuildStat
+		var query string
+		err := r.Scan(&b.Index, &b.Table, &b.Phase, &b.Percent, &b.BlocksDone, &b.BlocksTotal, &b.TuplesDone, &b.TuplesTotal, &query)
+		name, method := indexFromQuery(query)
+		if b.Index == "" {
+			b.Index = name
+		}
+		b.Method = method
+		return b, err
+	})
+}
+
+var (
+	indexNameRe   = regexp.MustCompile(`(?is)\b(?:INDEX|CONSTRAINT)\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?((?:"(?:[^"]|"")+"|[^\s"(]+)(?:\.(?:"(?:[^"]|"")+"|[^\s"(]+))?)`)
+	indexMethodRe = regexp.MustCompile(`(?is)\bUSING\s+("?[a-z_][a-z0-9_]*"?)\s*\(`)
+)
+
+// indexFromQuery finds the index (or constraint) name and access method in
+// a CREATE INDEX or ALTER TABLE ... ADD CONSTRAINT statement.
+func indexFromQuery(q string) (name, method string) {
+	if m := indexNameRe.FindStringSubmatch(q); m != nil && !strings.EqualFold(m[1], "ON") {
+		name = m[1]
+	}
+	if m := indexMethodRe.FindStringSubmatch(q); m != nil {
+		method = strings.Trim(strings.ToLower(m[1]), `"`)
+	} else if name != "" {
+		method = "btree"
+	}
+	return name, method
 }
 
 func copies(ctx context.Context, tgt *pgx.Conn) ([]CopyStat, error) {
@@ -248,11 +320,6 @@ func copies(ctx context.Context, tgt *pgx.Conn) ([]CopyStat, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[CopyStat])
 }
 
-// WriteJSON writes the report as one JSON object.
-func (r Report) WriteJSON(w io.Writer) error {
-	return json.NewEncoder(w).Encode(r)
-}
-
 // WriteText writes the report for people.
 func (r Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "group %s: %s", r.Group, strings.ToUpper(string(r.Phase)))
@@ -263,7 +330,7 @@ func (r Report) WriteText(w io.Writer) {
 	if r.LastError != "" {
 		fmt.Fprintf(w, "last error: %s\n", r.LastError)
 	}
-	fmt.Fprintf(w, "lag: %s\n", r.Lag.text())
+	fmt.Fprintf(w, "lag: %s\n", r.lagText())
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tROWS (target)")
 	for _, t := range r.Tables {
@@ -278,23 +345,62 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "copying %s: %d rows, %s\n", c.Table, c.Rows, progress.Bytes(c.Bytes))
 	}
 	for _, b := range r.Builds {
-		fmt.Fprintf(w, "building %s on %s: %s, %.0f%%\n", b.Index, b.Table, b.Phase, b.Percent)
+		fmt.Fprintf(w, "index %s", orDash(b.Index))
+		if b.Method != "" {
+			fmt.Fprintf(w, " (%s)", b.Method)
+		}
+		fmt.Fprintf(w, " on %s: %s, %.0f%%\n", b.Table, b.Phase, b.Percent)
 	}
 }
 
-func (l Lag) text() string {
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// lagText is the lag line. While the group copies or builds indexes there
+// is no subscription yet, so "0 B lag, subscription not running" would
+// mislead: what matters then is the WAL the slot holds and when streaming
+// starts.
+func (r Report) lagText() string {
+	l := r.Lag
+	if !l.SourceReachable {
+		p := l.SourceProblem
+		if p == "" {
+			p = "unreachable"
+		}
+		return "source " + p + "; " + l.targetText()
+	}
+	var after string
+	switch r.Phase {
+	case group.Copying:
+		after = "the copy and the index build"
+	case group.Indexing:
+		after = "the index build"
+	}
+	if after != "" {
+		held := "unknown"
+		if l.SlotWALBytes != nil {
+			held = progress.Bytes(*l.SlotWALBytes)
+		}
+		return fmt.Sprintf("WAL held by the slot: %s; streaming starts after %s", held, after)
+	}
 	var parts []string
-	switch {
-	case !l.SourceReachable:
-		parts = append(parts, "source unreachable")
-	case l.Bytes == nil:
+	if l.Bytes == nil {
 		parts = append(parts, "no replication slot on the source")
-	default:
+	} else {
 		parts = append(parts, progress.Bytes(*l.Bytes))
 		if l.Seconds != nil {
 			parts = append(parts, fmt.Sprintf("%.1f s", *l.Seconds))
 		}
 	}
+	return strings.Join(append(parts, l.targetText()), ", ")
+}
+
+func (l Lag) targetText() string {
+	var parts []string
 	if l.ReceivedLSN != "" {
 		parts = append(parts, "target received up to "+l.ReceivedLSN)
 	}

@@ -1,0 +1,186 @@
+// Package metrics exposes a group's stats to Prometheus. Each scrape reads a
+// fresh report (see [Read]) instead of caching one on a timer: the scrape
+// interval is then the only knob, and a value is never older than the scrape
+// that returned it. Metric names follow Prometheus' conventions: a pgvecrep_
+// prefix, base units in the name (_bytes, _seconds, _ratio), _total on
+// counters, and enumerations (phase, table state) as labels.
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/stats"
+)
+
+// Read returns the group's report now. The collector calls it once per
+// scrape, never twice at a time, so it may use one connection.
+type Read func(ctx context.Context) (stats.Report, error)
+
+// Phases are the values of the phase label, every one exported as 0 or 1 so
+// that a dashboard's query sees a phase end, not a series vanish.
+var Phases = []group.Phase{group.Bootstrapped, group.Copying, group.Indexing, group.Streaming,
+	group.SwitchedOver, group.FailedOver, group.Stopped, group.Failed}
+
+var (
+	upDesc       = desc("up", "1 when the last scrape read the group's stats, else 0.")
+	sourceUpDesc = desc("source_up", "1 when the source was reachable for this scrape, else 0 (lag and slot metrics are then missing).")
+	phaseDesc    = desc("phase", "1 for the group's current phase, 0 for the others.", "phase")
+	lagBytes     = desc("lag_bytes", "WAL bytes the target has not confirmed yet (source's current position minus the slot's confirmed_flush_lsn).")
+	lagSeconds   = desc("lag_seconds", "Replay lag in seconds as pg_stat_replication reports it.")
+	slotWAL      = desc("slot_wal_bytes", "WAL the group's replication slot keeps on the source (from its restart_lsn).")
+	tablesDesc   = desc("tables", "Tables of the group by state.", "state")
+	rowsCopied   = desc("copied_rows_total", "Rows copied by pgvecrep's initial copy (fast mode), summed over the group's tables.")
+	bytesCopied  = desc("copied_bytes_total", "Bytes copied by pgvecrep's initial copy (fast mode), summed over the group's tables.")
+	copyRows     = desc("copy_in_progress_rows", "Rows the COPY commands running on the target have written so far.", "table")
+	buildRatio   = desc("index_build_progress_ratio", "Progress of a running index build, 0 to 1.", "index", "table", "method", "phase")
+	appliedWAL   = desc("applied_wal_bytes_total", "The WAL position the target has confirmed, in bytes; rate() of it is the apply rate.")
+	applyRate    = desc("apply_rate_bytes_per_second", "WAL bytes confirmed per second between the last two scrapes.")
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("pgvecrep_"+name, help, append([]string{"group"}, labels...), nil)
+}
+
+// Collector is a prometheus.Collector over one group's stats.
+type Collector struct {
+	group   string
+	read    Read
+	timeout time.Duration
+
+	mu       sync.Mutex
+	lastLSN  uint64 // confirmed LSN at the previous scrape, for the apply rate
+	lastTime time.Time
+	onError  func(error)
+}
+
+// New returns a collector of group's metrics. onError, if not nil, hears
+// why a scrape could not read the stats (the scrape still answers, with
+// pgvecrep_up 0).
+func New(groupName string, read Read, onError func(error)) *Collector {
+	return &Collector{group: groupName, read: read, timeout: 30 * time.Second, onError: onError}
+}
+
+// Describe sends every metric's description.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{upDesc, sourceUpDesc, phaseDesc, lagBytes, lagSeconds, slotWAL, tablesDesc,
+		rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate} {
+		ch <- d
+	}
+}
+
+// Collect reads the stats and sends the metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	r, err := c.read(ctx)
+	if err != nil {
+		if c.onError != nil {
+			c.onError(err)
+		}
+		ch <- c.gauge(upDesc, 0)
+		return
+	}
+	ch <- c.gauge(upDesc, 1)
+	for _, p := range Phases {
+		ch <- c.gauge(phaseDesc, boolf(r.Phase == p), string(p))
+	}
+	c.lag(ch, r)
+	c.tables(ch, r)
+	for _, b := range r.Builds {
+		ch <- c.gauge(buildRatio, b.Percent/100, b.Index, b.Table, b.Method, b.Phase)
+	}
+	for _, cp := range r.Copies {
+		ch <- c.gauge(copyRows, float64(cp.Rows), cp.Table)
+	}
+}
+
+func (c *Collector) lag(ch chan<- prometheus.Metric, r stats.Report) {
+	l := r.Lag
+	ch <- c.gauge(sourceUpDesc, boolf(l.SourceReachable))
+	if l.Bytes != nil {
+		ch <- c.gauge(lagBytes, float64(*l.Bytes))
+	}
+	if l.Seconds != nil {
+		ch <- c.gauge(lagSeconds, *l.Seconds)
+	}
+	if l.SlotWALBytes != nil {
+		ch <- c.gauge(slotWAL, float64(*l.SlotWALBytes))
+	}
+	lsn, ok := ParseLSN(l.ConfirmedLSN)
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(appliedWAL, prometheus.CounterValue, float64(lsn), c.group)
+	now := time.Now()
+	if !c.lastTime.IsZero() && lsn >= c.lastLSN {
+		if dt := now.Sub(c.lastTime).Seconds(); dt > 0 {
+			ch <- c.gauge(applyRate, float64(lsn-c.lastLSN)/dt)
+		}
+	}
+	c.lastLSN, c.lastTime = lsn, now
+}
+
+func (c *Collector) tables(ch chan<- prometheus.Metric, r stats.Report) {
+	byState := map[string]int{}
+	var rows, bytes int64
+	for _, t := range r.Tables {
+		byState[t.State]++
+		rows += t.RowsCopied
+		bytes += t.BytesCopied
+	}
+	for state, n := range byState {
+		ch <- c.gauge(tablesDesc, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(rowsCopied, prometheus.CounterValue, float64(rows), c.group)
+	ch <- prometheus.MustNewConstMetric(bytesCopied, prometheus.CounterValue, float64(bytes), c.group)
+}
+
+func (c *Collector) gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{c.group}, labels...)...)
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Handler serves the collector's metrics, plus Go's process metrics, in
+// Prometheus' text format.
+func Handler(c *Collector) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := reg.Register(prometheus.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// ParseLSN turns PostgreSQL's "16/B374D848" into a byte position.
+func ParseLSN(s string) (uint64, bool) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, false
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return h<<32 | l, true
+}

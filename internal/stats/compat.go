@@ -1,0 +1,166 @@
+package stats
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+)
+
+// Compat is what pg_easy_replicate 0.4.0's stats prints, key for key, so
+// the scripts its users poll with (jq '.switchover_completed_at', say) run
+// unchanged against pgvecrep. The lists come from the same catalog views and
+// columns; pgvecrep's own view is under "pgvecrep" beside them.
+type Compat struct {
+	// LagStats is pg_stat_replication for the group's subscription, with
+	// write_lag, flush_lag and replay_lag in bytes behind sent_lsn.
+	LagStats []map[string]any `json:"lag_stats"`
+	// ReplicationSlots is pg_replication_slots' row for the group's slot.
+	ReplicationSlots []map[string]any `json:"replication_slots"`
+	// ReplicationStats is one entry per table of the subscription.
+	ReplicationStats []ReplicationStat `json:"replication_stats"`
+	// CountByState counts ReplicationStats by replication_state.
+	CountByState map[string]int `json:"replication_stats_count_by_state"`
+	// MessageLSNReceipts is pg_stat_subscription's progress for the group.
+	MessageLSNReceipts    []map[string]any `json:"message_lsn_receipts"`
+	SyncStartedAt         *time.Time       `json:"sync_started_at"`
+	SyncFailedAt          *time.Time       `json:"sync_failed_at"`
+	SwitchoverCompletedAt *time.Time       `json:"switchover_completed_at"`
+}
+
+// ReplicationStat is one table's state in the subscription.
+type ReplicationStat struct {
+	SubscriptionName string `json:"subscription_name"`
+	TableSchema      string `json:"table_schema"`
+	TableName        string `json:"table_name"`
+	ReplicationState string `json:"replication_state"`
+}
+
+// replicationStates are pg_easy_replicate's words for pg_subscription_rel's
+// state codes.
+var replicationStates = map[string]string{
+	"i": "initializing",
+	"d": "data_is_being_copied",
+	"f": "finished_table_copy",
+	"s": "synchronized",
+	"r": "replicating",
+}
+
+const (
+	lagStatsQuery = `SELECT json_build_object('pid', pid, 'client_addr', client_addr, 'user_name', usename,
+		'application_name', application_name, 'state', state, 'sync_state', sync_state,
+		'write_lag', pg_wal_lsn_diff(sent_lsn, write_lsn), 'flush_lag', pg_wal_lsn_diff(sent_lsn, flush_lsn),
+		'replay_lag', pg_wal_lsn_diff(sent_lsn, replay_lsn))
+		FROM pg_stat_replication WHERE application_name = $1`
+	slotsQuery            = `SELECT row_to_json(s) FROM pg_replication_slots s WHERE slot_name = $1`
+	replicationStatsQuery = `SELECT s.subname::text, c.relnamespace::regnamespace::text, c.relname::text, rel.srsubstate::text
+		FROM pg_subscription s JOIN pg_subscription_rel rel ON rel.srsubid = s.oid
+		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1 ORDER BY 2, 3`
+	receiptsQuery = `SELECT json_build_object('received_lsn', received_lsn, 'last_msg_send_time', last_msg_send_time,
+		'last_msg_receipt_time', last_msg_receipt_time, 'latest_end_lsn', latest_end_lsn, 'latest_end_time', latest_end_time)
+		FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`
+	syncStartedQuery = `SELECT min(started_at) FROM pgvecrep.tables WHERE group_name = $1`
+)
+
+// collectCompat reads pg_easy_replicate's keys. The source's lists stay
+// empty when src is nil.
+func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (Compat, error) {
+	c := Compat{LagStats: []map[string]any{}, ReplicationSlots: []map[string]any{}, CountByState: map[string]int{}}
+	var err error
+	if src != nil {
+		if c.LagStats, err = jsonRows(ctx, src, lagStatsQuery, g.ObjectName); err != nil {
+			return c, err
+		}
+		if c.ReplicationSlots, err = jsonRows(ctx, src, slotsQuery, g.ObjectName); err != nil {
+			return c, err
+		}
+	}
+	if c.MessageLSNReceipts, err = jsonRows(ctx, tgt, receiptsQuery, g.ObjectName); err != nil {
+		return c, err
+	}
+	rows, err := tgt.Query(ctx, replicationStatsQuery, g.ObjectName)
+	if err != nil {
+		return c, fmt.Errorf("read subscription tables: %w", err)
+	}
+	c.ReplicationStats, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReplicationStat, error) {
+		var s ReplicationStat
+		err := r.Scan(&s.SubscriptionName, &s.TableSchema, &s.TableName, &s.ReplicationState)
+		s.ReplicationState = replicationStates[s.ReplicationState]
+		return s, err
+	})
+	if err != nil {
+		return c, fmt.Errorf("read subscription tables: %w", err)
+	}
+	for _, s := range c.ReplicationStats {
+		c.CountByState[s.ReplicationState]++
+	}
+	if err := tgt.QueryRow(ctx, syncStartedQuery, g.Name).Scan(&c.SyncStartedAt); err != nil {
+		return c, fmt.Errorf("read sync start: %w", err)
+	}
+	c.setPhaseTimes(g)
+	return c, nil
+}
+
+// setPhaseTimes derives the phase timestamps from the group: the phase
+// change is the group's last update, so updated_at is when it happened.
+func (c *Compat) setPhaseTimes(g group.Group) {
+	at := g.UpdatedAt
+	switch g.Phase {
+	case group.Failed:
+		c.SyncFailedAt = &at
+	case group.SwitchedOver:
+		c.SwitchoverCompletedAt = &at
+	}
+	if c.SyncStartedAt == nil && g.SyncedAt != nil {
+		c.SyncStartedAt = g.SyncedAt
+	}
+}
+
+func jsonRows(ctx context.Context, conn *pgx.Conn, sql, name string) ([]map[string]any, error) {
+	rows, err := conn.Query(ctx, sql, name)
+	if err != nil {
+		return nil, fmt.Errorf("read replication statistics: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[map[string]any])
+	if err != nil {
+		return nil, fmt.Errorf("read replication statistics: %w", err)
+	}
+	if out == nil {
+		out = []map[string]any{}
+	}
+	return out, nil
+}
+
+// MarshalJSON writes pg_easy_replicate's keys at the top level, the same
+// counts once more as count_by_state, and pgvecrep's own report under
+// "pgvecrep".
+func (r Report) MarshalJSON() ([]byte, error) {
+	type own Report // without this method
+	c := &r.Compat
+	if c.CountByState == nil {
+		c.CountByState = map[string]int{}
+	}
+	for _, l := range []*[]map[string]any{&c.LagStats, &c.ReplicationSlots, &c.MessageLSNReceipts} {
+		if *l == nil {
+			*l = []map[string]any{}
+		}
+	}
+	if c.ReplicationStats == nil {
+		c.ReplicationStats = []ReplicationStat{}
+	}
+	return json.Marshal(struct {
+		Compat
+		CountByState map[string]int `json:"count_by_state"`
+		Pgvecrep     own            `json:"pgvecrep"`
+	}{r.Compat, r.Compat.CountByState, own(r)})
+}
+
+// WriteJSON writes the report as one JSON object on one line.
+func (r Report) WriteJSON(w io.Writer) error {
+	return json.NewEncoder(w).Encode(r)
+}

@@ -1,0 +1,102 @@
+package stats
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+)
+
+func TestIndexFromQuery(t *testing.T) {
+	for _, tc := range []struct{ q, name, method string }{
+		{`CREATE INDEX items_emb_hnsw ON public.items USING hnsw (emb vector_l2_ops) WITH (m = 16)`, "items_emb_hnsw", "hnsw"},
+		{`CREATE INDEX "Vëc idx" ON "Mÿ Schema"."Odd ""T"" Ä" USING ivfflat ("Vëc" vector_cosine_ops)`, `"Vëc idx"`, "ivfflat"},
+		{`create unique index if not exists ix on t (a)`, "ix", "btree"},
+		{`ALTER TABLE public.items ADD CONSTRAINT items_pkey PRIMARY KEY (id)`, "items_pkey", "btree"},
+		{`CREATE INDEX ON items USING hnsw (emb)`, "", "hnsw"},
+		{``, "", ""},
+	} {
+		name, method := indexFromQuery(tc.q)
+		if name != tc.name || method != tc.method {
+			t.Errorf("indexFromQuery(%q) = %q, %q; want %q, %q", tc.q, name, method, tc.name, tc.method)
+		}
+	}
+}
+
+func TestTableState(t *testing.T) {
+	for _, tc := range []struct {
+		sub, copied string
+		phase       group.Phase
+		want        string
+	}{
+		{"r", "copied", group.Streaming, "streaming"},
+		{"r", "copied", group.Indexing, "indexing"},
+		{"", "copied", group.Indexing, "indexing"},
+		{"", "copying", group.Copying, "copying"},
+		{"", "copied", group.Stopped, "stopped"},
+		{"", "copied", group.SwitchedOver, "detached"},
+		{"", "copied", group.FailedOver, "detached"},
+		{"", "copying", group.Failed, "pending"},
+		{"", "", group.Bootstrapped, "-"},
+	} {
+		if got := tableState(tc.sub, tc.copied, tc.phase); got != tc.want {
+			t.Errorf("tableState(%q, %q, %s) = %q, want %q", tc.sub, tc.copied, tc.phase, got, tc.want)
+		}
+	}
+}
+
+func TestLagText(t *testing.T) {
+	held := int64(48 << 20)
+	lag := int64(0)
+	for _, tc := range []struct {
+		r    Report
+		want string
+	}{
+		{Report{Phase: group.Indexing, Lag: Lag{SourceReachable: true, SlotWALBytes: &held}}, "WAL held by the slot: 48.0 MiB; streaming starts after the index build"},
+		{Report{Phase: group.Copying, Lag: Lag{SourceReachable: true, SlotWALBytes: &held}}, "streaming starts after the copy and the index build"},
+		{Report{Phase: group.Streaming, Lag: Lag{SourceReachable: true, Bytes: &lag, Subscription: true}}, "0 B"},
+		{Report{Phase: group.Streaming, Lag: Lag{SourceProblem: "not configured (set SOURCE_DB_URL or --source-url)"}}, "source not configured"},
+	} {
+		if got := tc.r.lagText(); !strings.Contains(got, tc.want) {
+			t.Errorf("lagText = %q, want it to contain %q", got, tc.want)
+		}
+	}
+}
+
+// TestJSONKeys: pg_easy_replicate's keys are at the top level with its
+// types (lists, a count map, timestamps or null), pgvecrep's under "pgvecrep".
+func TestJSONKeys(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := Report{Group: "g", Phase: group.SwitchedOver}
+	r.Compat.setPhaseTimes(group.Group{Phase: group.SwitchedOver, UpdatedAt: at})
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"lag_stats", "replication_slots", "replication_stats", "message_lsn_receipts"} {
+		if _, ok := m[k].([]any); !ok {
+			t.Errorf("%s = %#v, want a list", k, m[k])
+		}
+	}
+	for _, k := range []string{"replication_stats_count_by_state", "count_by_state", "pgvecrep"} {
+		if _, ok := m[k].(map[string]any); !ok {
+			t.Errorf("%s = %#v, want an object", k, m[k])
+		}
+	}
+	if m["switchover_completed_at"] != "2026-01-02T03:04:05Z" || m["sync_failed_at"] != nil {
+		t.Errorf("timestamps: %v, %v", m["switchover_completed_at"], m["sync_failed_at"])
+	}
+	if _, there := m["sync_started_at"]; !there {
+		t.Error("sync_started_at missing")
+	}
+	if p := m["pgvecrep"].(map[string]any); p["phase"] != "switched_over" || p["group"] != "g" {
+		t.Errorf("pgvecrep = %v", p)
+	}
+}
