@@ -31,6 +31,19 @@ type Table struct {
 	EstRows         int64  // reltuples, -1 when never analyzed
 	Pages           int64  // relpages
 	Partitioned     bool
+	// Parts are a partitioned table's leaf partitions (at any depth), where
+	// its rows are; empty for any other table. Bytes, EstRows and Pages of
+	// a partitioned table are the sums of its leaves'.
+	Parts []Part
+}
+
+// Part is one leaf partition of a partitioned table.
+type Part struct {
+	OID     uint32
+	Name    pg.Name
+	Bytes   int64
+	EstRows int64
+	Pages   int64
 }
 
 // Column is one column of a table.
@@ -183,6 +196,9 @@ func Tables(ctx context.Context, conn *pgx.Conn, f Filter) ([]Table, error) {
 	if err := loadColumns(ctx, conn, out); err != nil {
 		return nil, err
 	}
+	if err := loadParts(ctx, conn, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -241,6 +257,55 @@ func loadColumns(ctx context.Context, conn *pgx.Conn, ts []Table) error {
 	return rows.Err()
 }
 
+// partsQuery lists the leaf partitions of partitioned tables, at any depth.
+// Only plain tables: a foreign-table partition holds no rows here, and
+// logical replication does not write into one.
+const partsQuery = `
+SELECT p.relid::oid, c.oid, n.nspname, c.relname, pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint
+FROM unnest($1::oid[]) AS p(relid)
+CROSS JOIN LATERAL pg_partition_tree(p.relid) pt
+JOIN pg_class c ON c.oid = pt.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE pt.isleaf AND c.relkind = 'r'
+ORDER BY n.nspname, c.relname`
+
+// loadParts fills in the leaves of the partitioned tables among ts and
+// sizes each partitioned table by its leaves (its own relation is empty).
+func loadParts(ctx context.Context, conn *pgx.Conn, ts []Table) error {
+	idx := map[uint32]*Table{}
+	var oids []uint32
+	for i := range ts {
+		if ts[i].Partitioned {
+			idx[ts[i].OID] = &ts[i]
+			oids = append(oids, ts[i].OID)
+		}
+	}
+	if len(oids) == 0 {
+		return nil
+	}
+	rows, err := conn.Query(ctx, partsQuery, oids)
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var root uint32
+		var p Part
+		if err := rows.Scan(&root, &p.OID, &p.Name.Schema, &p.Name.Name, &p.Bytes, &p.EstRows, &p.Pages); err != nil {
+			return err
+		}
+		t := idx[root]
+		if len(t.Parts) == 0 {
+			t.Bytes, t.EstRows, t.Pages = 0, 0, 0
+		}
+		t.Parts = append(t.Parts, p)
+		t.Bytes += p.Bytes
+		t.EstRows += max(p.EstRows, 0)
+		t.Pages += max(p.Pages, 0)
+	}
+	return rows.Err()
+}
+
 // Lookup finds tables by name on another database (the target), with columns.
 // Missing tables are simply absent from the result.
 func Lookup(ctx context.Context, conn *pgx.Conn, names []pg.Name) (map[pg.Name]Table, error) {
@@ -259,6 +324,9 @@ func Lookup(ctx context.Context, conn *pgx.Conn, names []pg.Name) (map[pg.Name]T
 		}
 	}
 	if err := loadColumns(ctx, conn, found); err != nil {
+		return nil, err
+	}
+	if err := loadParts(ctx, conn, found); err != nil {
 		return nil, err
 	}
 	out := map[pg.Name]Table{}
