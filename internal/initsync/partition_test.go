@@ -13,7 +13,9 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/verify"
 )
 
 // appDDL is created on both sides: a hash-partitioned table with an HNSW
@@ -173,6 +175,44 @@ func checkApp(t *testing.T, src, tgt pgtest.DB, tconn *pgx.Conn) {
 		t.Errorf("target items_1 has %d rows, source %d", n, src.QueryInt(t, "SELECT count(*) FROM items_1"))
 	}
 	assertIndexes(t, src, tgt)
+	assertVerify(t, src, tgt, g)
+}
+
+// assertVerify runs verify on the group: one result per replicated table
+// (the roots), each matching, and the HNSW index on the parent checked.
+func assertVerify(t *testing.T, src, tgt pgtest.DB, g group.Group) {
+	t.Helper()
+	var names []pg.Name
+	for _, q := range g.Tables {
+		n, err := pg.ParseName(q, "public")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rep, err := verify.Run(context.Background(), src.Conn(t), tgt.Conn(t),
+		verify.Options{Tables: names, Subscription: g.ObjectName, Sample: 5})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	var got []string
+	for _, r := range rep.Tables {
+		got = append(got, r.Table)
+		if !r.OK() || r.SourceRows != r.TargetRows {
+			t.Errorf("verify %s: %+v", r.Table, r)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("verify reported %v, want the 4 roots and tables", got)
+	}
+	for _, a := range rep.ANN {
+		if !a.OK() || a.Skipped != "" {
+			t.Errorf("verify nearest neighbours on %s %s: %+v", a.Table, a.Index, a)
+		}
+	}
+	if len(rep.ANN) != 1 {
+		t.Errorf("verify checked %d vector index(es), want 1 (items_embedding_idx)", len(rep.ANN))
+	}
 }
 
 // assertIndexes checks that every index of the source exists on the target
