@@ -24,6 +24,10 @@ type Table struct {
 	OID             uint32
 	Name            pg.Name
 	Columns         []Column
+	// Parts are a partitioned table's leaf partitions (at any depth), where
+	// its rows are; empty for any other table. Bytes, EstRows and Pages of
+	// a partitioned table are the sums of its leaves'.
+	Parts []Part
 	HasPK           bool
 	ReplicaIdentity string // d (default: primary key), f (full), i (index), n (nothing)
 	HasIdentityIdx  bool   // REPLICA IDENTITY USING INDEX points at a valid index
@@ -31,19 +35,6 @@ type Table struct {
 	EstRows         int64  // reltuples, -1 when never analyzed
 	Pages           int64  // relpages
 	Partitioned     bool
-	// Parts are a partitioned table's leaf partitions (at any depth), where
-	// its rows are; empty for any other table. Bytes, EstRows and Pages of
-	// a partitioned table are the sums of its leaves'.
-	Parts []Part
-}
-
-// Part is one leaf partition of a partitioned table.
-type Part struct {
-	OID     uint32
-	Name    pg.Name
-	Bytes   int64
-	EstRows int64
-	Pages   int64
 }
 
 // Column is one column of a table.
@@ -54,6 +45,15 @@ type Column struct {
 	TypeExt   string // extension providing the type, "" for built-in/user types
 	NotNull   bool
 	Generated bool
+}
+
+// Part is one leaf partition of a partitioned table.
+type Part struct {
+	OID     uint32
+	Name    pg.Name
+	Bytes   int64
+	EstRows int64
+	Pages   int64
 }
 
 // Replicable reports whether UPDATE and DELETE can be replicated: a primary
