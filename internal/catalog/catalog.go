@@ -21,13 +21,13 @@ import (
 
 // Table is one replicable table.
 type Table struct {
-	OID             uint32
-	Name            pg.Name
-	Columns         []Column
+	OID     uint32
+	Name    pg.Name
+	Columns []Column
 	// Parts are a partitioned table's leaf partitions (at any depth), where
 	// its rows are; empty for any other table. Bytes, EstRows and Pages of
 	// a partitioned table are the sums of its leaves'.
-	Parts []Part
+	Parts           []Part
 	HasPK           bool
 	ReplicaIdentity string // d (default: primary key), f (full), i (index), n (nothing)
 	HasIdentityIdx  bool   // REPLICA IDENTITY USING INDEX points at a valid index
