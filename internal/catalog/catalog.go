@@ -21,9 +21,13 @@ import (
 
 // Table is one replicable table.
 type Table struct {
-	OID             uint32
-	Name            pg.Name
-	Columns         []Column
+	OID     uint32
+	Name    pg.Name
+	Columns []Column
+	// Parts are a partitioned table's leaf partitions (at any depth), where
+	// its rows are; empty for any other table. Bytes, EstRows and Pages of
+	// a partitioned table are the sums of its leaves'.
+	Parts           []Part
 	HasPK           bool
 	ReplicaIdentity string // d (default: primary key), f (full), i (index), n (nothing)
 	HasIdentityIdx  bool   // REPLICA IDENTITY USING INDEX points at a valid index
@@ -44,6 +48,15 @@ type Column struct {
 	TypeExt   string // extension providing the type, "" for built-in/user types
 	NotNull   bool
 	Generated bool
+}
+
+// Part is one leaf partition of a partitioned table.
+type Part struct {
+	OID     uint32
+	Name    pg.Name
+	Bytes   int64
+	EstRows int64
+	Pages   int64
 }
 
 // Replicable reports whether UPDATE and DELETE can be replicated: a primary
@@ -186,6 +199,9 @@ func Tables(ctx context.Context, conn *pgx.Conn, f Filter) ([]Table, error) {
 	if err := loadColumns(ctx, conn, out); err != nil {
 		return nil, err
 	}
+	if err := loadParts(ctx, conn, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -244,6 +260,55 @@ func loadColumns(ctx context.Context, conn *pgx.Conn, ts []Table) error {
 	return rows.Err()
 }
 
+// partsQuery lists the leaf partitions of partitioned tables, at any depth.
+// Only plain tables: a foreign-table partition holds no rows here, and
+// logical replication does not write into one.
+const partsQuery = `
+SELECT p.relid::oid, c.oid, n.nspname, c.relname, pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint
+FROM unnest($1::oid[]) AS p(relid)
+CROSS JOIN LATERAL pg_partition_tree(p.relid) pt
+JOIN pg_class c ON c.oid = pt.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE pt.isleaf AND c.relkind = 'r'
+ORDER BY n.nspname, c.relname`
+
+// loadParts fills in the leaves of the partitioned tables among ts and
+// sizes each partitioned table by its leaves (its own relation is empty).
+func loadParts(ctx context.Context, conn *pgx.Conn, ts []Table) error {
+	idx := map[uint32]*Table{}
+	var oids []uint32
+	for i := range ts {
+		if ts[i].Partitioned {
+			idx[ts[i].OID] = &ts[i]
+			oids = append(oids, ts[i].OID)
+		}
+	}
+	if len(oids) == 0 {
+		return nil
+	}
+	rows, err := conn.Query(ctx, partsQuery, oids)
+	if err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var root uint32
+		var p Part
+		if err := rows.Scan(&root, &p.OID, &p.Name.Schema, &p.Name.Name, &p.Bytes, &p.EstRows, &p.Pages); err != nil {
+			return err
+		}
+		t := idx[root]
+		if len(t.Parts) == 0 {
+			t.Bytes, t.EstRows, t.Pages = 0, 0, 0
+		}
+		t.Parts = append(t.Parts, p)
+		t.Bytes += p.Bytes
+		t.EstRows += max(p.EstRows, 0)
+		t.Pages += max(p.Pages, 0)
+	}
+	return rows.Err()
+}
+
 // Lookup finds tables by name on another database (the target), with columns.
 // Missing tables are simply absent from the result.
 func Lookup(ctx context.Context, conn *pgx.Conn, names []pg.Name) (map[pg.Name]Table, error) {
@@ -262,6 +327,9 @@ func Lookup(ctx context.Context, conn *pgx.Conn, names []pg.Name) (map[pg.Name]T
 		}
 	}
 	if err := loadColumns(ctx, conn, found); err != nil {
+		return nil, err
+	}
+	if err := loadParts(ctx, conn, found); err != nil {
 		return nil, err
 	}
 	out := map[pg.Name]Table{}

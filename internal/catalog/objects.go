@@ -54,6 +54,10 @@ type Index struct {
 	ConType    string // p, u, x or ""
 	Def        string // CREATE INDEX ... or ALTER TABLE ... ADD CONSTRAINT ...
 	Bytes      int64
+	// Partitioned says the index is on a partitioned table: its Def reads
+	// CREATE INDEX ... ON ONLY, which makes an index of the parent alone
+	// (invalid until every partition's index is attached).
+	Partitioned bool
 }
 
 // Vector reports whether the index is built by a vector (extension) access method.
@@ -73,7 +77,7 @@ SELECT n.nspname, t.relname, ic.relname, am.amname,
        CASE WHEN k.oid IS NULL THEN pg_get_indexdef(i.indexrelid)
             ELSE format('ALTER TABLE %I.%I ADD CONSTRAINT %I ', n.nspname, t.relname, k.conname)
                  || pg_get_constraintdef(k.oid) END,
-       pg_relation_size(i.indexrelid)
+       pg_relation_size(i.indexrelid), t.relkind = 'p'
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
@@ -91,7 +95,7 @@ func Indexes(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]Index, error
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Index, error) {
 		var ix Index
-		err := r.Scan(&ix.Table.Schema, &ix.Table.Name, &ix.Name, &ix.AM, &ix.Constraint, &ix.ConType, &ix.Def, &ix.Bytes)
+		err := r.Scan(&ix.Table.Schema, &ix.Table.Name, &ix.Name, &ix.AM, &ix.Constraint, &ix.ConType, &ix.Def, &ix.Bytes, &ix.Partitioned)
 		return ix, err
 	})
 }
@@ -105,7 +109,8 @@ type ForeignKey struct {
 }
 
 // ForeignKeys lists the foreign keys declared on the given tables or
-// referencing them. Whoever drops a table's keys must drop both kinds: a
+// referencing them. Only the keys a user declared: the copies PostgreSQL
+// keeps on partitions (conparentid set) come and go with their parent. Whoever drops a table's keys must drop both kinds: a
 // primary key cannot be dropped while a foreign key references it, and
 // adding a foreign key back checks the rows of both tables.
 func ForeignKeys(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]ForeignKey, error) {
@@ -115,7 +120,7 @@ SELECT n.nspname, t.relname, k.conname,
        rn.nspname, r.relname
 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
 JOIN pg_class r ON r.oid = k.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
-WHERE k.contype = 'f' AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
+WHERE k.contype = 'f' AND k.conparentid = 0 AND (k.conrelid = ANY($1) OR k.confrelid = ANY($1)) ORDER BY 1, 2, 3`, oids)
 	if err != nil {
 		return nil, fmt.Errorf("list foreign keys: %w", err)
 	}

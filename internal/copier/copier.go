@@ -146,10 +146,13 @@ func closeSessions(ctx context.Context, s sessions) {
 
 // openSource opens a source session inside a REPEATABLE READ transaction
 // that stays open for all of the worker's jobs, so they all read the same
-// snapshot. Timeouts are lifted: a long copy is not a stuck one.
+// snapshot. Timeouts are lifted: a long copy is not a stuck one. With
+// row_security off, a source policy that would hide rows from pgvecrep's
+// user makes the copy fail instead of silently leaving those rows out.
 func (r *run) openSource(ctx context.Context) (*pgconn.PgConn, error) {
 	setup := []string{
 		"SET statement_timeout = 0",
+		"SET row_security = off",
 		"SET idle_in_transaction_session_timeout = 0",
 		"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	}
@@ -207,7 +210,7 @@ func (r *run) copyJob(ctx context.Context, src, tgt *pgconn.PgConn, job Job) err
 		pw.CloseWithError(srcErr)
 		return nil
 	})
-	tag, dstErr := tgt.CopyFrom(ctx, pr, job.copyInSQL(r.opts.Format))
+	tag, dstErr := writeTarget(ctx, tgt, pr, job, r.opts.Format)
 	pr.CloseWithError(firstErr(dstErr, io.ErrClosedPipe))
 	_ = g.Wait()
 	switch {
@@ -218,6 +221,36 @@ func (r *run) copyJob(ctx context.Context, src, tgt *pgconn.PgConn, job Job) err
 	}
 	r.finish(t, tag.RowsAffected())
 	return nil
+}
+
+// writeTarget runs the job's COPY FROM on tgt, inside the job's Wrap when
+// it has one. A wrapped COPY that fails is rolled back together with the
+// Before statements, so nothing they changed outlives the job.
+func writeTarget(ctx context.Context, tgt *pgconn.PgConn, r io.Reader, job Job, format string) (pgconn.CommandTag, error) {
+	if job.Wrap == nil {
+		return tgt.CopyFrom(ctx, r, job.copyInSQL(format))
+	}
+	exec := func(stmts ...string) error {
+		for _, sql := range stmts {
+			if _, err := tgt.Exec(ctx, sql).ReadAll(); err != nil {
+				return fmt.Errorf("%s: %w", sql, err)
+			}
+		}
+		return nil
+	}
+	if err := exec(append([]string{"BEGIN"}, job.Wrap.Before...)...); err != nil {
+		_ = exec("ROLLBACK")
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := tgt.CopyFrom(ctx, r, job.copyInSQL(format))
+	if err == nil {
+		err = exec(append(job.Wrap.After, "COMMIT")...)
+	}
+	if err != nil {
+		_ = exec("ROLLBACK")
+		return pgconn.CommandTag{}, err
+	}
+	return tag, nil
 }
 
 // streamChunk is how many bytes of COPY data cross the pipe at once.

@@ -11,9 +11,25 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
-// Job is one COPY: a whole table or one ctid range of it.
+// Job is one COPY: a whole table or one ctid range of it, or of one leaf
+// partition of a partitioned table.
 type Job struct {
+	// Table is the replicated table the job belongs to (the root, for a
+	// partition): what progress and results are counted against.
 	Table pg.Name
+	// Part is the leaf partition the job reads when Table is partitioned.
+	// Each leaf is copied on its own, split by ctid when large, because a
+	// ctid range means something only inside one relation. Zero otherwise.
+	Part pg.Name
+	// Into is the relation written on the target; zero means Table, where
+	// a partitioned table routes each row to its partition.
+	Into pg.Name
+	// Wrap, when set, runs the job's COPY on the target in a transaction
+	// of its own between Wrap.Before and Wrap.After: statements that change
+	// how the table takes rows for the copy only (see initsync), undone
+	// before the commit so no other session ever sees the change, and
+	// rolled back with the copy when anything fails.
+	Wrap *Wrap
 	// Columns are the column names (unquoted) copied, in the same order on
 	// both sides. Generated columns are left out: the target computes them
 	// and refuses values for them. Empty copies every column, which is only
@@ -30,12 +46,38 @@ type Job struct {
 	Inherited bool
 }
 
-// String names the job for errors and logs: the table, and its range when split.
+// Wrap is what runs around a job's COPY on the target, in its transaction.
+type Wrap struct {
+	Before, After []string
+}
+
+// String names the job for errors and logs: the table, the partition, and
+// the range when split.
 func (j Job) String() string {
-	if j.Where == "" {
-		return j.Table.String()
+	s := j.Table.String()
+	if j.Part != (pg.Name{}) {
+		s += " (" + j.Part.String() + ")"
 	}
-	return j.Table.String() + " [" + j.Where + "]"
+	if j.Where != "" {
+		s += " [" + j.Where + "]"
+	}
+	return s
+}
+
+// source is the relation the job reads.
+func (j Job) source() pg.Name {
+	if j.Part != (pg.Name{}) {
+		return j.Part
+	}
+	return j.Table
+}
+
+// Dest is the relation the job writes on the target.
+func (j Job) Dest() pg.Name {
+	if j.Into != (pg.Name{}) {
+		return j.Into
+	}
+	return j.Table
 }
 
 // columnList is the quoted column list, or "*" for every column.
@@ -55,10 +97,10 @@ func (j Job) columnList() string {
 // PostgreSQL 14) and reads partitioned tables, which plain COPY TO refuses.
 func (j Job) copyOutSQL(format string) string {
 	only := "ONLY "
-	if j.Inherited {
+	if j.Inherited && j.Part == (pg.Name{}) {
 		only = ""
 	}
-	sql := fmt.Sprintf("COPY (SELECT %s FROM %s%s", j.columnList(), only, j.Table.Quoted())
+	sql := fmt.Sprintf("COPY (SELECT %s FROM %s%s", j.columnList(), only, j.source().Quoted())
 	if j.Where != "" {
 		sql += " WHERE " + j.Where
 	}
@@ -71,7 +113,7 @@ func (j Job) copyInSQL(format string) string {
 	if len(j.Columns) > 0 {
 		cols = " (" + j.columnList() + ")"
 	}
-	return fmt.Sprintf("COPY %s%s FROM STDIN (FORMAT %s)", j.Table.Quoted(), cols, format)
+	return fmt.Sprintf("COPY %s%s FROM STDIN (FORMAT %s)", j.Dest().Quoted(), cols, format)
 }
 
 const (
@@ -91,7 +133,9 @@ const (
 // With splitBytes <= 0 the split size is the total size divided by jobs (at
 // least 64MB): no single piece then holds up the end of the copy. The last
 // range of a table is open-ended, so rows on pages added after relpages was
-// last counted are still copied. Partitioned tables are not split.
+// last counted are still copied. A partitioned table is copied leaf by
+// leaf, each leaf planned like a table of its own and written into the
+// same leaf on the target (see Job.Into for writing through the root).
 func Plan(tables []catalog.Table, jobs int, splitBytes int64) []Job {
 	if splitBytes <= 0 {
 		splitBytes = autoSplit(tables, jobs)
@@ -124,6 +168,17 @@ func copyColumns(t catalog.Table) []string {
 }
 
 func split(t catalog.Table, splitBytes int64) []Job {
+	if t.Partitioned && len(t.Parts) > 0 {
+		var out []Job
+		for _, p := range t.Parts {
+			leaf := catalog.Table{Name: p.Name, Columns: t.Columns, Bytes: p.Bytes, Pages: p.Pages}
+			for _, j := range split(leaf, splitBytes) {
+				j.Table, j.Part, j.Into = t.Name, p.Name, p.Name
+				out = append(out, j)
+			}
+		}
+		return out
+	}
 	whole := Job{Table: t.Name, Columns: copyColumns(t), Bytes: t.Bytes, Inherited: t.Partitioned}
 	pages := t.Pages
 	if pages <= 0 {

@@ -20,6 +20,10 @@ func TestPlan(t *testing.T) {
 	const mb = 1 << 20
 	part := table("parted", 500*mb, 0)
 	part.Partitioned = true
+	leaves := table("tree", 0, 0)
+	leaves.Partitioned = true
+	leaves.Parts = []catalog.Part{{Name: pg.Name{Schema: "public", Name: "tree_a"}, Bytes: 2 * mb, Pages: 256},
+		{Name: pg.Name{Schema: "public", Name: "tree_b"}, Bytes: 20 * mb, Pages: 2560}}
 	tests := []struct {
 		name   string
 		tables []catalog.Table
@@ -40,7 +44,12 @@ func TestPlan(t *testing.T) {
 			[]string{"public.big [ctid < '(1024,0)'::tid]", "public.big [ctid >= '(1024,0)'::tid]"}},
 		{"never more parts than pages", []catalog.Table{table("toast", 100*mb, 2)}, 1, 10 * mb,
 			[]string{"public.toast [ctid < '(1,0)'::tid]", "public.toast [ctid >= '(1,0)'::tid]"}},
-		{"partitioned tables stay whole", []catalog.Table{part}, 4, 10 * mb, []string{"public.parted"}},
+		{"partitioned table without leaves read whole", []catalog.Table{part}, 4, 10 * mb, []string{"public.parted"}},
+		{"partitioned table copied by leaf, large leaves split", []catalog.Table{leaves}, 4, 10 * mb, []string{
+			"public.tree (public.tree_b) [ctid < '(1280,0)'::tid]",
+			"public.tree (public.tree_b) [ctid >= '(1280,0)'::tid]",
+			"public.tree (public.tree_a)",
+		}},
 		{"auto split: total/jobs, at least 64MB", []catalog.Table{table("a", 100*mb, 12800), table("b", 50*mb, 6400)}, 2, 0,
 			[]string{"public.a [ctid < '(6400,0)'::tid]", "public.a [ctid >= '(6400,0)'::tid]", "public.b"}},
 		{"auto split leaves small tables whole", []catalog.Table{table("a", 10*mb, 1280)}, 8, 0, []string{"public.a"}},
@@ -70,5 +79,16 @@ func TestCopySQL(t *testing.T) {
 	j.Where, j.Inherited = "ctid >= '(3,0)'::tid", true
 	if got, want := j.copyOutSQL("text"), `COPY (SELECT "id", "Vec Col" FROM "public"."Wëird ""T"" x" WHERE ctid >= '(3,0)'::tid) TO STDOUT (FORMAT text)`; got != want {
 		t.Errorf("copy out:\n got %s\nwant %s", got, want)
+	}
+	leaf := Job{Table: pg.Name{Schema: "app", Name: "t"}, Part: pg.Name{Schema: "app", Name: "t_1"}, Inherited: true}
+	if got, want := leaf.copyOutSQL("binary"), `COPY (SELECT * FROM ONLY "app"."t_1") TO STDOUT (FORMAT binary)`; got != want {
+		t.Errorf("leaf copy out:\n got %s\nwant %s", got, want)
+	}
+	if got, want := leaf.copyInSQL("binary"), `COPY "app"."t" FROM STDIN (FORMAT binary)`; got != want {
+		t.Errorf("leaf copy in through the root:\n got %s\nwant %s", got, want)
+	}
+	leaf.Into = leaf.Part
+	if got, want := leaf.copyInSQL("binary"), `COPY "app"."t_1" FROM STDIN (FORMAT binary)`; got != want {
+		t.Errorf("leaf copy in:\n got %s\nwant %s", got, want)
 	}
 }

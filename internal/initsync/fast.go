@@ -67,7 +67,10 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	jobs := vectorTablesFirst(copier.Plan(s.opts.Tables, s.opts.Jobs, 0), vectors)
+	jobs, err := s.planCopy(ctx, vectors)
+	if err != nil {
+		return err
+	}
 	for _, t := range s.opts.Tables {
 		if err := group.SetTableState(ctx, s.tgt, s.opts.Group, group.TableState{Table: t.Name.Quoted(), State: "copying"}); err != nil {
 			return err
@@ -84,6 +87,17 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 	g.Go(func() error { return s.recordCopies(gctx, cp.copied, copied) })
 	g.Go(func() error { return s.copyTables(gctx, jobs, format, cp) })
 	return g.Wait()
+}
+
+// planCopy splits the tables into copy jobs, vector tables first, and
+// decides where each job writes on the target and what runs around it.
+func (s *syncer) planCopy(ctx context.Context, vectors map[pg.Name]bool) ([]copier.Job, error) {
+	jobs := vectorTablesFirst(copier.Plan(s.opts.Tables, s.opts.Jobs, 0), vectors)
+	jobs, err := routeLeaves(ctx, s.tgt, s.opts.Tables, jobs)
+	if err != nil {
+		return nil, err
+	}
+	return s.guardJobs(ctx, jobs)
 }
 
 // exportSnapshot creates the group's slot on a connection that exports its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,6 +41,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 		s.refs = map[string]pg.Name{}
 		for _, fk := range fks {
 			d := toDeferred(postdata.FromForeignKey(fk))
+			s.noteOutsideKey(fk)
 			s.refs[d.Table+" "+d.Name] = fk.References
 			deferred = append(deferred, d)
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
@@ -68,6 +70,44 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	}
 	s.p.Printf("deferred %d index(es) and constraint(s) until the data is in (vector indexes: %s)", len(deferred), vectorNames(deferred))
 	return nil
+}
+
+// Foreign keys that reference a table the group does not replicate would
+// fail validation after the copy: the referenced rows are not on the target
+// (or not all of them). Such a key is built NOT VALID instead, which keeps it
+// checking new writes, and the output says how to validate it once the
+// referenced table is complete. Failing start_sync over it would leave the
+// user nothing to run but dropping the key. Only the build is NOT VALID: the
+// saved definition stays as it was, so undoing a run (on emptied tables)
+// puts the key back validated.
+
+// noteOutsideKey prints the note for a key that will be built NOT VALID.
+func (s *syncer) noteOutsideKey(fk catalog.ForeignKey) {
+	if s.replicates(fk.References) {
+		return
+	}
+	name := pgx.Identifier{fk.Name}.Sanitize()
+	s.p.Printf("note: foreign key %s on %s references %s, which group %s does not replicate; it is built NOT VALID. "+
+		"Once %s holds every referenced row on the target, run there: ALTER TABLE %s VALIDATE CONSTRAINT %s",
+		name, fk.Table, fk.References, s.opts.Group, fk.References, fk.Table.Quoted(), name)
+}
+
+// replicates reports whether the group copies table t.
+func (s *syncer) replicates(t pg.Name) bool {
+	for _, r := range s.opts.Tables {
+		if r.Name == t {
+			return true
+		}
+	}
+	return false
+}
+
+// notValid is a foreign key's definition without validation.
+func notValid(def string) string {
+	if strings.HasSuffix(strings.ToUpper(def), " NOT VALID") {
+		return def
+	}
+	return def + " NOT VALID"
 }
 
 // toDeferred is how an object to build is saved in the group's metadata.
@@ -149,6 +189,9 @@ func (s *syncer) buildObjects(pending []group.Deferred) ([]postdata.Object, map[
 		}
 		o.Bytes = max(o.Bytes, size[o.Table])
 		o.References = s.refs[d.Table+" "+d.Name]
+		if o.Kind == postdata.Foreign && o.References != (pg.Name{}) && !s.replicates(o.References) {
+			o.Def = notValid(o.Def)
+		}
 		if o.Kind == postdata.Vector {
 			vectors[o.Table] = true
 		}

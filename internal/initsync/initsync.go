@@ -274,7 +274,8 @@ func quotedNames(ts []catalog.Table) []string {
 }
 
 func (s *syncer) createPublication(ctx context.Context) error {
-	if err := replication.CreatePublication(ctx, s.src, s.name, catalog.NamesOf(s.opts.Tables)); err != nil {
+	opts := replication.PublicationOptions{ViaRoot: anyPartitioned(s.opts.Tables)}
+	if err := replication.CreatePublicationWith(ctx, s.src, s.name, catalog.NamesOf(s.opts.Tables), opts); err != nil {
 		if pg.Code(err) == "42710" {
 			return hint.Wrap(fmt.Errorf("create publication %s on the source: it already exists", s.name),
 				fmt.Sprintf("another run left it behind; run pgvecrep stop_sync -g %s", s.opts.Group))

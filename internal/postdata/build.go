@@ -175,7 +175,8 @@ func (b *builder) finish(o Object, phase string, start time.Time) error {
 
 // Existence is checked by name: a non-concurrent CREATE INDEX or ALTER TABLE
 // that was interrupted rolled back, so an object that exists is complete. An
-// index must also be valid; a constraint, validated.
+// index must also be valid; a constraint, validated, unless it is added NOT
+// VALID on purpose.
 const (
 	indexExistsQuery = `
 SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
@@ -184,14 +185,14 @@ SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 	constraintExistsQuery = `
 SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
                JOIN pg_namespace n ON n.oid = t.relnamespace
-               WHERE n.nspname = $1 AND t.relname = $2 AND k.conname = $3 AND k.convalidated)`
+               WHERE n.nspname = $1 AND t.relname = $2 AND k.conname = $3 AND (k.convalidated OR $4))`
 )
 
 func exists(ctx context.Context, conn *pgx.Conn, o Object) (bool, error) {
 	var ok bool
 	var err error
 	if o.constraint() {
-		err = conn.QueryRow(ctx, constraintExistsQuery, o.Table.Schema, o.Table.Name, o.Name).Scan(&ok)
+		err = conn.QueryRow(ctx, constraintExistsQuery, o.Table.Schema, o.Table.Name, o.Name, o.notValid()).Scan(&ok)
 	} else {
 		err = conn.QueryRow(ctx, indexExistsQuery, o.Table.Schema, o.Name).Scan(&ok)
 	}

@@ -63,6 +63,12 @@ func (o Object) constraint() bool {
 	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(o.Def)), "ALTER TABLE")
 }
 
+// notValid reports whether the object is a constraint added without
+// checking the rows already there (ADD CONSTRAINT ... NOT VALID).
+func (o Object) notValid() bool {
+	return o.constraint() && strings.HasSuffix(strings.ToUpper(strings.TrimSpace(o.Def)), " NOT VALID")
+}
+
 // FromIndex is the Object that rebuilds a catalog index or index-backed
 // constraint. The constraint type is looked at before the access method: a
 // primary key or unique constraint must be classed as a key whatever builds
@@ -73,6 +79,8 @@ func FromIndex(ix catalog.Index) Object {
 	o := Object{Table: ix.Table, Name: ix.Name, Kind: Index, Def: ix.Def, Bytes: ix.Bytes}
 	if ix.Constraint != "" {
 		o.Name = ix.Constraint
+	} else if ix.Partitioned {
+		o.Def = partitionedIndexDef(ix.Def)
 	}
 	switch {
 	case ix.ConType == "p":
@@ -83,6 +91,20 @@ func FromIndex(ix catalog.Index) Object {
 		o.Kind = Vector
 	}
 	return o
+}
+
+// partitionedIndexDef turns the definition PostgreSQL gives for an index on
+// a partitioned table (CREATE INDEX ... ON ONLY parent) into a plain CREATE
+// INDEX on the parent, which builds the index on every partition and
+// attaches it, in one statement. One statement is one transaction: a build
+// that is interrupted leaves nothing, so "exists and valid" still means
+// built, and a rerun after kill -9 simply builds it again. (ON ONLY plus one
+// build per partition and ATTACH PARTITION would let the partitions' builds
+// run side by side, but leave an invalid parent index behind a crash that
+// the rerun would have to finish by hand.) Constraints (ALTER TABLE ... ADD)
+// recurse into partitions already.
+func partitionedIndexDef(def string) string {
+	return strings.Replace(def, " ON ONLY ", " ON ", 1)
 }
 
 // FromForeignKey is the Object that adds a catalog foreign key again.

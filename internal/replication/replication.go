@@ -41,7 +41,25 @@ type Printer interface {
 // given tables. A publication that exists already fails with SQLSTATE 42710
 // (pg.Code), which the caller turns into a hint naming its group.
 func CreatePublication(ctx context.Context, src *pgx.Conn, name string, tables []pg.Name) error {
+	return CreatePublicationWith(ctx, src, name, tables, PublicationOptions{})
+}
+
+// PublicationOptions are the publication's WITH options pgvecrep sets.
+type PublicationOptions struct {
+	// ViaRoot publishes a partitioned table's changes, and its initial
+	// copy, as changes of the partitioned table itself rather than of the
+	// partition each row is in (publish_via_partition_root). The target
+	// then needs only the same partitioned table, which routes each row to
+	// its own partition, and the group lists the table it names.
+	ViaRoot bool
+}
+
+// CreatePublicationWith is CreatePublication with options.
+func CreatePublicationWith(ctx context.Context, src *pgx.Conn, name string, tables []pg.Name, opts PublicationOptions) error {
 	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{name}.Sanitize(), catalog.QuotedList(tables))
+	if opts.ViaRoot {
+		sql += " WITH (publish_via_partition_root = true)"
+	}
 	if _, err := src.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("create publication %s on the source: %w", name, err)
 	}
