@@ -28,10 +28,16 @@ the group is streaming, printing progress.
      definitions are saved in the metadata first);
   3. --jobs workers stream COPY (FORMAT binary) from the source, under that
      snapshot, straight into COPY on the target; large tables are split into
-     ctid ranges, largest first (text format when a vector extension's version
-     differs between the sides, and the output says so);
-  4. keys, then indexes (vector ones and the largest first, several at once
-     within --index-memory), then foreign keys are built; then ANALYZE;
+     ctid ranges, partitioned tables into their leaf partitions, tables with
+     a vector index to build first (text format when a vector extension's
+     version differs between the sides, and the output says so); target
+     triggers and row-level security do not change what the copy writes;
+  4. a table's keys and indexes start as soon as its own copy ends, while
+     other tables still copy (vector ones and the largest first, as many at
+     once as the cores and max_parallel_maintenance_workers allow, sharing
+     --index-memory), foreign keys once both their tables are built (NOT
+     VALID, with a note, when they reference a table outside the group);
+     then ANALYZE;
   5. the subscription attaches to the slot without copying, so streaming
      starts exactly where the snapshot ends: nothing lost, nothing twice.
 
