@@ -38,6 +38,10 @@ type Options struct {
 	SpecialUserRole string
 	// PgDump is the pg_dump to check; "" finds one (see FindPgDump).
 	PgDump string
+	// Emptied are target tables (quoted names) the command empties before
+	// its copy, so rows in them are fine: start_sync --truncate-target
+	// checks first and truncates only once every check passed.
+	Emptied []string
 }
 
 // Statuses of a finding.
@@ -178,6 +182,8 @@ type checker struct {
 	src, tgt *pgx.Conn
 	sf, tf   pg.Facts
 	report   Report
+	owners   map[string]owner // target tables that are a group's replica
+	emptied  map[string]bool  // Options.Emptied
 }
 
 // Run checks both sides and reports every finding. Its error is only for
@@ -194,7 +200,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	c := &checker{o: o, src: src, tgt: tgt}
+	c := &checker{o: o, src: src, tgt: tgt, emptied: map[string]bool{}}
+	for _, t := range o.Emptied {
+		c.emptied[t] = true
+	}
 	if c.sf, err = pg.LoadFacts(ctx, src); err != nil {
 		return Report{}, hint.Wrap(fmt.Errorf("check source: %w", err), "check that the source user may read server settings")
 	}
