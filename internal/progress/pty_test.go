@@ -2,38 +2,28 @@ package progress
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
 )
 
-// ptyTerm is a Printer drawing on a pseudo-terminal of a fixed size, and the
-// screen that interprets what arrives on the other side.
+// ptyTerm is a Printer drawing on a pseudo-terminal of a fixed size.
 type ptyTerm struct {
-	t      *testing.T
-	p      *Printer
-	tty    *os.File
-	screen *screen
-	syncs  int
+	t  *testing.T
+	p  *Printer
+	vt *vt.Term
 }
 
 func newTerm(t *testing.T, width int) *ptyTerm {
 	t.Helper()
-	master, tty, err := pty.Open()
+	term, err := vt.Open(width, 40)
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	t.Cleanup(func() { tty.Close(); master.Close() })
-	if err := pty.Setsize(tty, &pty.Winsize{Cols: uint16(width), Rows: 40}); err != nil {
-		t.Fatal(err)
-	}
-	tm := &ptyTerm{t: t, tty: tty, screen: newScreen(width, 40)}
-	go io.Copy(tm.screen, master)
-	tm.p = NewAuto(tty)
+	t.Cleanup(term.Close)
+	tm := &ptyTerm{t: t, vt: term, p: NewAuto(term.TTY)}
 	if !tm.p.Live() {
 		t.Fatal("a pseudo-terminal is not drawn on live")
 	}
@@ -51,26 +41,18 @@ func (tm *ptyTerm) status(key, line string) {
 // sync waits until everything written so far is on the screen.
 func (tm *ptyTerm) sync() []string {
 	tm.t.Helper()
-	tm.syncs++
-	mark := fmt.Sprintf("sync %d", tm.syncs)
-	fmt.Fprintf(tm.tty, "\033]%s\007", mark)
-	deadline := time.Now().Add(10 * time.Second)
-	for tm.screen.lastOSC() != mark {
-		if time.Now().After(deadline) {
-			tm.t.Fatalf("output did not arrive; screen:\n%s", strings.Join(tm.screen.text(), "\n"))
-		}
-		time.Sleep(time.Millisecond)
+	rows, err := tm.vt.Sync()
+	if err != nil {
+		tm.t.Fatalf("%v; screen:\n%s", err, strings.Join(rows, "\n"))
 	}
-	return tm.screen.text()
+	return rows
 }
 
 // resize changes the terminal's width; the screen rewraps as a terminal does.
 func (tm *ptyTerm) resize(width int) {
-	tm.sync()
-	if err := pty.Setsize(tm.tty, &pty.Winsize{Cols: uint16(width), Rows: 40}); err != nil {
+	if err := tm.vt.Resize(width); err != nil {
 		tm.t.Fatal(err)
 	}
-	tm.screen.resize(width)
 }
 
 // stamp removes the [m:ss.s] prefix of permanent lines.

@@ -1,4 +1,12 @@
-package progress
+// Package vt is a small virtual terminal for tests: it interprets what
+// pgvecrep writes to a terminal — printable characters with autowrap at the
+// last column, \r, \n, cursor up (CSI n A), erase below (CSI J) and erase
+// line (CSI K) — into rows of text, so a test can assert on the screen a
+// person would see rather than on bytes. OSC strings are recorded so a test
+// can tell when what it wrote so far has arrived. The rows are the whole
+// scrollback; cursor up stops at the top of the visible height, as on a real
+// terminal. Resize rewraps the lines, as most terminals do.
+package vt
 
 import (
 	"strconv"
@@ -7,13 +15,8 @@ import (
 	"unicode/utf8"
 )
 
-// screen interprets what a terminal would: printable characters with
-// autowrap at the last column, \r, \n, cursor up (CSI n A), erase below
-// (CSI J) and erase line (CSI K); it records OSC strings so a test can tell
-// when the output written so far has arrived. The rows it keeps are the
-// whole scrollback; cursor up stops at the top of the visible height, as on
-// a real terminal. Resize rewraps the lines, as most terminals do.
-type screen struct {
+// Screen is one terminal's screen; write the terminal's output to it.
+type Screen struct {
 	mu            sync.Mutex
 	width, height int
 	rows          [][]rune
@@ -24,11 +27,13 @@ type screen struct {
 	osc           string
 }
 
-func newScreen(width, height int) *screen {
-	return &screen{width: width, height: height, rows: [][]rune{nil}, wrapped: []bool{false}}
+// New is an empty screen of width columns and height rows.
+func New(width, height int) *Screen {
+	return &Screen{width: width, height: height, rows: [][]rune{nil}, wrapped: []bool{false}}
 }
 
-func (s *screen) Write(p []byte) (int, error) {
+// Write interprets p.
+func (s *Screen) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buf = append(s.buf, p...)
@@ -44,7 +49,7 @@ func (s *screen) Write(p []byte) (int, error) {
 
 // step consumes one character or escape sequence from s.buf and returns how
 // many bytes it took, 0 when the buffer ends inside one.
-func (s *screen) step() int {
+func (s *Screen) step() int {
 	b := s.buf
 	switch b[0] {
 	case '\r':
@@ -65,7 +70,7 @@ func (s *screen) step() int {
 	return n
 }
 
-func (s *screen) escape() int {
+func (s *Screen) escape() int {
 	b := s.buf
 	if len(b) < 2 {
 		return 0
@@ -96,7 +101,7 @@ func (s *screen) escape() int {
 	return 2
 }
 
-func (s *screen) csi(final byte, n int) {
+func (s *Screen) csi(final byte, n int) {
 	switch final {
 	case 'A':
 		top := max(0, len(s.rows)-s.height)
@@ -113,9 +118,9 @@ func (s *screen) csi(final byte, n int) {
 	}
 }
 
-func (s *screen) line(y int) []rune { return s.rows[y] }
+func (s *Screen) line(y int) []rune { return s.rows[y] }
 
-func (s *screen) down() {
+func (s *Screen) down() {
 	s.cy++
 	if s.cy == len(s.rows) {
 		s.rows = append(s.rows, nil)
@@ -123,7 +128,7 @@ func (s *screen) down() {
 	}
 }
 
-func (s *screen) put(r rune) {
+func (s *Screen) put(r rune) {
 	if s.pending {
 		s.wrapped[s.cy] = true
 		s.down()
@@ -140,10 +145,10 @@ func (s *screen) put(r rune) {
 	}
 }
 
-// resize rewraps every line at the new width. The cursor must be at the
+// Resize rewraps every line at the new width. The cursor must be at the
 // start of an empty row (where the printer leaves it); it stays below the
 // last line.
-func (s *screen) resize(width int) {
+func (s *Screen) Resize(width int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var lines [][]rune
@@ -167,8 +172,8 @@ func (s *screen) resize(width int) {
 	s.cy, s.cx, s.pending = len(s.rows)-1, 0, false
 }
 
-// text is every row, trailing spaces and trailing empty rows removed.
-func (s *screen) text() []string {
+// Text is every row, trailing spaces and trailing empty rows removed.
+func (s *Screen) Text() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
@@ -181,7 +186,8 @@ func (s *screen) text() []string {
 	return out
 }
 
-func (s *screen) lastOSC() string {
+// LastOSC is the last OSC string written (ESC ] text BEL).
+func (s *Screen) LastOSC() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.osc
