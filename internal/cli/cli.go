@@ -114,7 +114,10 @@ func (env *Env) report(err error) int {
 		return code
 	}
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted")
+		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C)")
+		if next := env.afterInterrupt(); next != "" {
+			fmt.Fprintf(env.Stderr, "hint: %s\n", next)
+		}
 		return interruptedCode
 	}
 	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))

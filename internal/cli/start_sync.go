@@ -88,6 +88,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	env.onAbandon(startSyncLeftovers(name))
+	env.onInterrupt(fmt.Sprintf("what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g %s", name))
 	src, tgt := s.src, s.tgt
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
@@ -141,6 +142,7 @@ func finishRollback(env *Env, f *flags, name string, cause error) {
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
+		env.onInterrupt(fmt.Sprintf("the rollback did not finish (see above); run pgvecrep cleanup -g %s, or start again with pgvecrep start_sync -g %s", name, name))
 	}
 }
 

@@ -83,6 +83,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	}
 	defer s.close()
 	env.onAbandon("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup --restore-source-writes")
+	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Out: env.Stdout,

@@ -35,7 +35,7 @@ func Step(label, phase string, pct float64, elapsed time.Duration) string {
 	}
 	if pct > 0 {
 		const width = 8
-		n := min(int(pct/100*width+0.5), width)
+		n := min(int(pct/100*width), width)
 		fmt.Fprintf(&b, "[%s%s] %.0f%%  ", strings.Repeat("#", n), strings.Repeat("·", width-n), min(pct, 100))
 	}
 	b.WriteString(Clock(elapsed))
