@@ -13,6 +13,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 func init() {
@@ -72,6 +73,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&truncate, "truncate-target", "", "start a stopped or switched-over group again: empty its tables on the target and copy them anew")
 	tf.add(f)
 	var mem int64
+	began := time.Now()
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, load: true,
 		check: func() (err error) {
 			if mem, err = parseBytes(indexMem); err != nil {
@@ -116,7 +118,12 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
 		finishRollback(env, f, name, err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s\n",
+		progress.Seconds(time.Since(began)), name, name)
+	return nil
 }
 
 // finishRollback redoes start_sync's rollback on new connections. A Ctrl-C

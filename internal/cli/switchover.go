@@ -93,6 +93,10 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).\n",
 		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
+Next: point the application at the target, then check it with: pgvecrep verify -g %[1]s
+To lift the freeze on the source: pgvecrep cleanup --restore-source-writes
+`, name)
 	return nil
 }
 
