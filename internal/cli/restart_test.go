@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
 )
 
 // TestStartSyncRestart reruns start_sync on a streaming group, then on a
@@ -49,6 +50,8 @@ func TestStartSyncRestart(t *testing.T) {
 		t.Errorf("config_check after stop_sync does not point at --truncate-target:\n%s", r.stdout)
 	}
 
+	stoppedCheckOnTerminal(t, src, tgt, 80)
+
 	r = mustRun(t, src, tgt, "start_sync", "-g", "g1", "--truncate-target")
 	if !strings.Contains(r.stdout, `emptied 1 table on the target: "public"."docs"`) {
 		t.Errorf("start_sync --truncate-target does not say what it emptied:\n%s", r.stdout)
@@ -65,5 +68,34 @@ func assertNoTruncate(t *testing.T, what string, r cliResult) {
 	t.Helper()
 	if strings.Contains(r.stdout+r.stderr, "TRUNCATE") {
 		t.Errorf("%s suggests TRUNCATE of a group's table:\n%s%s", what, r.stdout, r.stderr)
+	}
+}
+
+// stoppedCheckOnTerminal runs config_check in-process on the stopped group,
+// its output on a pseudo-terminal of width columns, and checks the screen:
+// no row is cut by the terminal's own wrap (each is shorter than the width),
+// and the hint is on its own line with its words whole.
+func stoppedCheckOnTerminal(t *testing.T, src, tgt pgtest.DB, width int) {
+	t.Helper()
+	term, err := vt.Open(width, 40)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer term.Close()
+	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
+	env := &Env{Stdout: term.TTY, Stderr: term.TTY, Getenv: func(k string) string { return vars[k] }}
+	env.run(t.Context(), []string{"config_check"})
+	rows, err := term.Sync()
+	screen := strings.Join(rows, "\n")
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, screen)
+	}
+	for _, r := range rows {
+		if len([]rune(r)) >= width {
+			t.Errorf("a row fills the %d-column terminal: %q\n%s", width, r, screen)
+		}
+	}
+	if !strings.Contains(screen, "hint: it holds the data of group g1 (stopped);") || !strings.Contains(screen, " --truncate-target,") {
+		t.Errorf("the hint is not on its own line with whole words:\n%s", screen)
 	}
 }
