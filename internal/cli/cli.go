@@ -113,7 +113,10 @@ func (env *Env) report(err error) int {
 		return code
 	}
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted")
+		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C)")
+		if next := env.afterInterrupt(); next != "" {
+			fmt.Fprintf(env.Stderr, "hint: %s\n", next)
+		}
 		return interruptedCode
 	}
 	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))
@@ -123,8 +126,19 @@ func (env *Env) report(err error) int {
 	return code
 }
 
+// oneLine puts an error on one line, and drops a part that repeats the one
+// before it ("...: connection refused: connection refused"): wrapped driver
+// errors often carry their cause twice.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	s = strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	parts := strings.Split(s, ": ")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if p != out[len(out)-1] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ": ")
 }
 
 // unknownCommand names the command nearest to a mistyped one.

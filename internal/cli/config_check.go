@@ -88,9 +88,12 @@ func writeVerdict(env *Env, r preflight.Report) error {
 // create things (start_sync), so that nothing is created when one fails.
 // Unless quiet, the findings table goes to stdout; when quiet, only warnings
 // and errors are printed, to stderr. When a check fails the error says how
-// many did, with a hint to run config_check.
-func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, copySchema bool, role string, quiet bool) (preflight.Report, error) {
-	r, err := preflight.Run(ctx, preflightOptions(f, tf, copySchema, role))
+// many did, with a hint to run config_check. Emptied are target tables the
+// command truncates once the checks pass (start_sync --truncate-target).
+func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, copySchema bool, role string, quiet bool, emptied ...string) (preflight.Report, error) {
+	o := preflightOptions(f, tf, copySchema, role)
+	o.Emptied = emptied
+	r, err := preflight.Run(ctx, o)
 	if err != nil {
 		return r, err
 	}

@@ -7,6 +7,8 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 // interruptedCode is the exit code of a run stopped by SIGINT or SIGTERM,
@@ -33,14 +35,17 @@ func (env *Env) runInterruptible(ctx context.Context, sig <-chan os.Signal, args
 		return code
 	case <-sig:
 	}
+	// The live progress block goes first: its bars are for work that is
+	// stopping, and the rollback's lines must not be drawn above them.
+	progress.Interrupt()
 	cancel()
-	fmt.Fprintln(env.Stderr, "pgvecrep: interrupted; stopping and undoing what this run started (Ctrl-C again to quit at once)")
+	fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C); stopping and undoing what this run started (Ctrl-C again to quit at once)")
 	select {
 	case code := <-done:
 		return code
 	case <-sig:
 	}
-	fmt.Fprintln(env.Stderr, "pgvecrep: interrupted again; quitting before the rollback finished")
+	fmt.Fprintln(env.Stderr, "pgvecrep: interrupted again (Ctrl-C); quitting before the rollback finished")
 	if msg := env.leftBehind(); msg != "" {
 		fmt.Fprintln(env.Stderr, msg)
 	}
@@ -56,11 +61,13 @@ func notifySignals() (sig <-chan os.Signal, stop func()) {
 }
 
 // abandonNote is what a command says it leaves behind if a second interrupt
-// stops its rollback. The command's goroutine sets it while the signal
-// handling reads it, hence the lock.
+// stops its rollback, and what to run once its rollback finished. The
+// command's goroutine sets it while the signal handling reads it, hence the
+// lock.
 type abandonNote struct {
-	mu  sync.Mutex
-	msg string
+	mu    sync.Mutex
+	msg   string
+	after string
 }
 
 // onAbandon records what to tell the user if the command is abandoned during
@@ -69,6 +76,20 @@ func (env *Env) onAbandon(msg string) {
 	env.abandon.mu.Lock()
 	defer env.abandon.mu.Unlock()
 	env.abandon.msg = msg
+}
+
+// onInterrupt records the line printed after an interrupted command's
+// rollback finished: what was undone, and the command that starts again.
+func (env *Env) onInterrupt(msg string) {
+	env.abandon.mu.Lock()
+	defer env.abandon.mu.Unlock()
+	env.abandon.after = msg
+}
+
+func (env *Env) afterInterrupt() string {
+	env.abandon.mu.Lock()
+	defer env.abandon.mu.Unlock()
+	return env.abandon.after
 }
 
 func (env *Env) leftBehind() string {

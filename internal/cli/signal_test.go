@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 	"strings"
 	"sync"
@@ -36,6 +37,14 @@ func (l *lockedBuffer) String() string {
 // process, and returns once an index build runs.
 func startBigSync(t *testing.T, src, tgt pgtest.DB) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
+	out := &lockedBuffer{}
+	return startBigSyncTo(t, src, tgt, out, out), out
+}
+
+// startBigSyncTo is startBigSync with the child's output going to w; out
+// is what a failure prints.
+func startBigSyncTo(t *testing.T, src, tgt pgtest.DB, w io.Writer, out *lockedBuffer) *exec.Cmd {
+	t.Helper()
 	table := `CREATE TABLE big (id bigint PRIMARY KEY, v vector(4), note text);`
 	src.Exec(t, table)
 	tgt.Exec(t, table+`CREATE INDEX big_v ON big USING hnsw (v vector_l2_ops); CREATE INDEX big_note ON big (note);`)
@@ -43,8 +52,7 @@ func startBigSync(t *testing.T, src, tgt pgtest.DB) (*exec.Cmd, *lockedBuffer) {
 		md5(i::text) || repeat('x', 400) FROM generate_series(1, 80000) i`)
 	mustRun(t, src, tgt, "bootstrap", "-g", "k")
 	cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +60,7 @@ func startBigSync(t *testing.T, src, tgt pgtest.DB) (*exec.Cmd, *lockedBuffer) {
 	// The copy of 36 MiB may be over in a fraction of a second; the HNSW
 	// build that follows takes seconds, so the signal reliably lands there.
 	waitFor(t, out, tgt, "SELECT count(*) FROM pg_stat_progress_create_index", "the index builds to start")
-	return cmd, out
+	return cmd
 }
 
 // waitFor polls probe on one connection to the target until it counts a
@@ -109,11 +117,15 @@ func TestInterruptStartSync(t *testing.T) {
 	if code := exitCode(t, cmd, out); code != interruptedCode {
 		t.Errorf("exit code %d, want %d", code, interruptedCode)
 	}
-	for _, want := range []string{"interrupted; stopping and undoing", "removing what it created",
-		"dropped replication slot pgvecrep_k", "restored vector big_v", "pgvecrep: interrupted"} {
+	for _, want := range []string{"interrupted (Ctrl-C); stopping and undoing", "interrupted (Ctrl-C); removing what it created",
+		"dropped replication slot pgvecrep_k", "restored vector big_v", "pgvecrep: interrupted (Ctrl-C)\n",
+		"hint: what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g k"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "context canceled") {
+		t.Errorf("output says Go's context canceled:\n%s", out.String())
 	}
 	pgtest.AssertNoReplication(t, src, tgt)
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.groups WHERE phase = 'failed' AND last_error = 'interrupted'"); n != 1 {
@@ -159,7 +171,7 @@ func TestSecondInterrupt(t *testing.T) {
 	if code := exitCode(t, cmd, out); code != interruptedCode {
 		t.Errorf("exit code %d, want %d", code, interruptedCode)
 	}
-	for _, want := range []string{"removing what it created", "interrupted again", "replication slot pgvecrep_k",
+	for _, want := range []string{"removing what it created", "interrupted again (Ctrl-C)", "replication slot pgvecrep_k",
 		"pgvecrep cleanup -g k"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

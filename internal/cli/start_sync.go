@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 func init() {
@@ -65,6 +69,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f := newFlags(env, c)
 	var name, role, copyMode, indexMem string
 	var jobs int
+	var truncate bool
 	var tf tableFlags
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
@@ -73,9 +78,11 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.intVar(&jobs, "jobs", "", runtime.NumCPU(), 1, "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
 	f.noteVar("recreate-indices-post-copy", "r", true, recreateIndicesNote)
 	f.noteVar("track-ddl", "", true, trackDDLNote)
+	f.boolVar(&truncate, "truncate-target", "", "start a stopped or switched-over group again: empty its tables on the target and copy them anew")
 	tf.add(f, "s")
 	var mem int64
-	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
+	began := time.Now()
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, load: true,
 		check: func() (err error) {
 			if mem, err = parseBytes(indexMem); err != nil {
 				return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
@@ -86,15 +93,23 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	emptied, err := restartable(s.group, truncate)
+	if err != nil {
+		return err
+	}
 	env.onAbandon(startSyncLeftovers(name))
+	env.onInterrupt(fmt.Sprintf("what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g %s", name))
 	src, tgt := s.src, s.tgt
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, false, role, true)
+	report, err := runPreflight(ctx, env, f, tf, false, role, true, emptied...)
 	if err != nil {
+		return err
+	}
+	if err := truncateTarget(ctx, env, tgt, s.group, emptied); err != nil {
 		return err
 	}
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
@@ -111,7 +126,12 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
 		finishRollback(env, f, name, err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s\n",
+		progress.Seconds(time.Since(began)), name, name)
+	return nil
 }
 
 // finishRollback redoes start_sync's rollback on new connections. A Ctrl-C
@@ -137,6 +157,7 @@ func finishRollback(env *Env, f *flags, name string, cause error) {
 	}
 	if err != nil {
 		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
+		env.onInterrupt(fmt.Sprintf("the rollback did not finish (see above); run pgvecrep cleanup -g %s, or start again with pgvecrep start_sync -g %s", name, name))
 	}
 }
 
@@ -149,4 +170,52 @@ func startSyncLeftovers(name string) string {
   on the target: subscription %[2]s, partly copied tables, and indexes and keys not rebuilt yet
 Remove them with: pgvecrep cleanup -g %[1]s
 (or run pgvecrep start_sync -g %[1]s again: it cleans the group up first and copies anew)`, name, obj)
+}
+
+// restartable decides, from the group's phase alone and before anything is
+// read or changed, whether start_sync may run. A streaming group is refused
+// in one line. A stopped or switched-over group's target tables hold the
+// replica a person may still be using; starting again empties them and
+// copies everything anew, so that takes --truncate-target. It returns the
+// tables to empty.
+func restartable(g group.Group, truncate bool) ([]string, error) {
+	switch g.Phase {
+	case group.Streaming:
+		return nil, fmt.Errorf("group %s is already streaming; see pgvecrep stats -g %s", g.Name, g.Name)
+	case group.Stopped, group.SwitchedOver, group.FailedOver:
+	default:
+		return nil, nil
+	}
+	if truncate {
+		return g.Tables, nil
+	}
+	what := "is stopped"
+	if g.Phase != group.Stopped {
+		what = "was " + strings.ReplaceAll(string(g.Phase), "_", " ") + ": the target has been the primary since, and writes made there will be lost"
+	}
+	return nil, hint.Wrap(fmt.Errorf("group %s %s; starting it again empties its %s on the target and copies everything anew from the source",
+		g.Name, what, plural(len(g.Tables), "table")),
+		fmt.Sprintf("to do that, run pgvecrep start_sync -g %s --truncate-target", g.Name))
+}
+
+// truncateTarget empties a restarted group's tables on the target, in one
+// statement so foreign keys among them do not stand in the way, and moves
+// the group back to bootstrapped, where start_sync begins.
+func truncateTarget(ctx context.Context, env *Env, tgt *pgx.Conn, g group.Group, tables []string) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
+		return hint.Wrap(fmt.Errorf("empty group %s's tables on the target: %w", g.Name, err),
+			"a table outside the group may reference them with a foreign key; drop it or leave the table out")
+	}
+	fmt.Fprintf(env.Stdout, "emptied %s on the target: %s\n", plural(len(tables), "table"), strings.Join(tables, ", "))
+	return group.SetPhase(ctx, tgt, g.Name, group.Bootstrapped)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

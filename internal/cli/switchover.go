@@ -87,6 +87,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	}
 	defer s.close()
 	env.onAbandon("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup --restore-source-writes")
+	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Out: env.Stdout,
@@ -96,6 +97,10 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).\n",
 		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
+Next: point the application at the target, then check it with: pgvecrep verify -g %[1]s
+To lift the freeze on the source: pgvecrep cleanup --restore-source-writes
+`, name)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,13 +18,19 @@ func TestSwitchoverCLI(t *testing.T) {
 	tgt.Exec(t, ddl)
 	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 100) i`)
 	mustRun(t, src, tgt, "bootstrap", "-g", "s")
-	mustRun(t, src, tgt, "start_sync", "-g", "s")
-	r := pgvecrep(t, src, tgt, "failover", "-g", "nope")
+	r := mustRun(t, src, tgt, "start_sync", "-g", "s")
+	if last := lastLine(r.stdout); !regexp.MustCompile(`^streaming after \d+\.\d s\. Next: pgvecrep stats -g s --watch, then pgvecrep verify -g s$`).MatchString(last) {
+		t.Errorf("start_sync ends with %q", last)
+	}
+	r = pgvecrep(t, src, tgt, "failover", "-g", "nope")
 	assertUserError(t, r, "not found", "bootstrap")
 
 	r = mustRun(t, src, tgt, "switchover", "-g", "s", "--lag-delta-size", "100kB", "--skip-vacuum-analyze")
-	if !strings.Contains(r.stdout, "Writes were frozen for") {
-		t.Errorf("switchover does not print the freeze window:\n%s", r.stdout)
+	for _, want := range []string{"Writes were frozen for", "The source stays frozen for writes",
+		"Next: point the application at the target", "pgvecrep verify -g s", "To lift the freeze on the source: pgvecrep cleanup --restore-source-writes"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("switchover's output lacks %q:\n%s", want, r.stdout)
+		}
 	}
 	if err := src.Cluster.Exec(t.Context(), src.Name, "INSERT INTO items (embedding) VALUES ('[0,0,0]')"); err == nil ||
 		!strings.Contains(err.Error(), "frozen") {

@@ -12,6 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/verify"
 )
 
@@ -80,11 +81,14 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	if sample <= 0 {
 		sample = -1 // verify.Options: negative skips, 0 would mean the default
 	}
+	// Progress goes to stderr: stdout is the report (or its JSON).
+	p, start := progress.NewAuto(env.Stderr), time.Now()
 	rep, err := verify.Run(ctx, src, tgt, verify.Options{Tables: tables, Sample: sample,
-		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout})
+		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf})
 	if err != nil {
 		return err
 	}
+	p.Printf("verified %d table(s) in %s", len(tables), progress.Seconds(time.Since(start)))
 	if n := phaseNote(g); n != "" {
 		rep.Notes = append(rep.Notes, n)
 	}

@@ -130,7 +130,8 @@ func TestVerifyCommand(t *testing.T) {
 					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
 				}
 			}
-			if !strings.Contains(r.stderr, tt.stderr) || (tt.stderr == "" && r.stderr != "") {
+			// Besides an error, stderr holds only timestamped progress lines.
+			if !strings.Contains(r.stderr, tt.stderr) || (tt.stderr == "" && !onlyProgress(r.stderr)) {
 				t.Errorf("stderr = %q, want %q", r.stderr, tt.stderr)
 			}
 			if tt.jsonWant != nil {
@@ -158,6 +159,13 @@ UPDATE items SET emb = '[1,1,1,1]' WHERE id <= 20; DELETE FROM items WHERE id BE
 	if r.code != 0 || !doc.OK || len(doc.Tables) != 2 || len(doc.ANN) != 1 || len(doc.Notes) != 0 {
 		t.Fatalf("verify after start_sync: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Progress goes to stderr as timestamped lines (not a terminal here).
+	for _, want := range []string{"] comparing public.items (table ", "] compared public.items: 389 rows on the source, 389 on the target, 0 of 10 checksum ranges differ",
+		"] checking nearest neighbours on ", "] verified 2 table(s) in "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("verify's progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
 	for _, it := range doc.Tables {
 		if it.Table == "public.items" && (it.SourceRows != 389 || it.TargetRows != 389 || it.Chunks != 10) {
 			t.Errorf("items = %+v, want 389 rows on both sides in 10 chunks", it)
@@ -171,4 +179,14 @@ UPDATE items SET emb = '[1,1,1,1]' WHERE id <= 20; DELETE FROM items WHERE id BE
 	if r.code != 0 || !strings.Contains(r.stdout, "not found on the target") || !strings.Contains(r.stdout, "is stopped") {
 		t.Errorf("verify after stop_sync: exit %d, want 0 with notes on the subscription and the phase\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// onlyProgress reports whether every line of s is a timestamped progress line.
+func onlyProgress(s string) bool {
+	for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		if l != "" && !strings.HasPrefix(l, "[") {
+			return false
+		}
+	}
+	return true
 }

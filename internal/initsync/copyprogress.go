@@ -99,7 +99,7 @@ func (cp *copyProgress) print() {
 		if b == 0 || cp.jobsLeft[t.Name] == 0 {
 			continue
 		}
-		cp.s.p.Status("copy "+t.Name.String(), "%s %s %s, ~%d rows, %s/s, ETA %s", t.Name, progress.Bar(b, cp.size[t.Name]),
+		cp.s.p.Status("copy "+t.Name.String(), "%s\t%s %s, ~%d rows, %s/s, ETA %s", t.Name, progress.Bar(b, cp.size[t.Name]),
 			progress.Bytes(b), estRows(t, b), progress.Bytes(int64(float64(b)/elapsed)), eta(cp.size[t.Name]-b, float64(b)/elapsed))
 	}
 	rate := float64(sum) / elapsed

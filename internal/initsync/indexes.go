@@ -207,10 +207,8 @@ func (s *syncer) buildProgress(e postdata.BuildEvent) {
 	case e.Done:
 		s.p.Clear(key)
 		s.p.Printf("built %s in %s", e.Object, progress.Elapsed(e.Elapsed))
-	case e.Percent > 0:
-		s.p.Status(key, "building %s: %s %s", e.Object, e.Phase, progress.Bar(int64(e.Percent*10), 1000))
 	default:
-		s.p.Status(key, "building %s: %s", e.Object, e.Phase)
+		s.p.Status(key, "%s", progress.Step(progress.IndexLabel(e.Object.Kind, e.Object.Name, e.Object.Def, e.Object.Table.String()), progress.IndexPhase(e.Phase), e.Percent, e.Elapsed))
 	}
 }
 

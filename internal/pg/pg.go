@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,10 +43,16 @@ func ParseConfig(role Role, url string) (*pgx.ConnConfig, error) {
 		return nil, hint.New(fmt.Sprintf("no %s database URL", role),
 			fmt.Sprintf("set %s or pass %s, e.g. %s=postgres://user:password@host:5432/db", role.EnvVar(), role.Flag(), role.EnvVar()))
 	}
+	pw, _, _, hasPW := passwordSpan(url)
+	if bad := unencoded(pw); hasPW && bad != "" {
+		return nil, hint.New(fmt.Sprintf("parse %s URL %s: its password has characters a URL must percent-encode: %s", role, MaskURL(url), bad),
+			fmt.Sprintf("percent-encode them in %s: @ as %%40, # as %%23, / as %%2F, ? as %%3F, %% as %%25 (or use a keyword/value string: host=... password=...)", role.EnvVar()))
+	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, hint.Wrap(fmt.Errorf("parse %s URL: %s", role, Redact(errText(err), url)),
-			fmt.Sprintf("check %s; expected postgres://user:password@host:port/dbname", role.EnvVar()))
+		msg := Redact(Redact(errText(err), url), pw)
+		return nil, hint.Wrap(fmt.Errorf("parse %s URL: %s", role, MaskURL(msg)),
+			fmt.Sprintf("check %s; expected postgres://user:password@host:port/dbname, special characters in the password percent-encoded", role.EnvVar()))
 	}
 	return cfg, nil
 }
@@ -88,17 +95,37 @@ func ConnectError(role Role, cfg pgconn.Config, err error) error {
 	return hint.Wrap(errors.New(msg), h)
 }
 
-// errText is the innermost useful message of a connection error.
+// errText is the innermost useful message of a connection error, on one
+// line. pgx reports each address it tried on a line of its own, often the
+// same text twice, and wraps a refused dial in three layers of addresses
+// that the caller's message already names; one copy of the cause is enough.
 func errText(err error) string {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
 	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.Error()
+	}
+	text := err.Error()
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) && ce.Unwrap() != nil {
-		return ce.Unwrap().Error()
+		text = ce.Unwrap().Error()
 	}
-	return err.Error()
+	var lines []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Redact removes every occurrence of secret from s.

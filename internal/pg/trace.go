@@ -83,8 +83,9 @@ var (
 	// password=secret in a keyword/value connection string, the value bare,
 	// quoted, or quoted inside a SQL literal (where its quotes are doubled).
 	conninfoPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)(''(?:\\\\|\\''|[^'\\])*''|'(?:\\.|[^'\\])*'|[^\s']+)`)
-	// postgres://user:secret@host, any scheme.
-	urlPassword = regexp.MustCompile(`(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s']*:)[^@\s']*@`)
+	// postgres://user:secret@host, any scheme; the password runs to the
+	// last '@', since an unencoded one may hold '@' itself.
+	urlPassword = regexp.MustCompile(`(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s']*:)[^\s']*@`)
 	// CREATE/ALTER ROLE ... PASSWORD 'secret'.
 	rolePassword = regexp.MustCompile(`(?i)(\bpassword\s+)'(?:[^']|'')*'`)
 )

@@ -15,10 +15,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/term"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
@@ -38,6 +40,10 @@ type Options struct {
 	SpecialUserRole string
 	// PgDump is the pg_dump to check; "" finds one (see FindPgDump).
 	PgDump string
+	// Emptied are target tables (quoted names) the command empties before
+	// its copy, so rows in them are fine: start_sync --truncate-target
+	// checks first and truncates only once every check passed.
+	Emptied []string
 }
 
 // Statuses of a finding.
@@ -83,20 +89,54 @@ func (r Report) count(status string) int {
 	return n
 }
 
-// Column widths of WriteTable: long details and hints wrap onto more lines
-// instead of pushing the hint column off the screen.
+// Column widths of WriteTable when the width is not limited (not a
+// terminal): long details and hints wrap onto more lines instead of pushing
+// the hint column off the screen.
 const (
 	detailWidth = 72
 	hintWidth   = 64
+	// minColumn is the narrowest detail or hint column worth drawing side
+	// by side; below it each hint goes on its own line.
+	minColumn = 30
 )
 
-// WriteTable prints the findings as aligned columns for a person to read.
+// WriteTable prints the findings as aligned columns for a person to read,
+// fitted to the terminal when w is one (see WriteTableWidth).
 func (r Report) WriteTable(w io.Writer) error {
+	width := 0
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil {
+			width = cols
+		}
+	}
+	return r.WriteTableWidth(w, width)
+}
+
+// WriteTableWidth prints the findings in at most width columns (0: no
+// limit). A row wider than the terminal wraps wherever the terminal breaks
+// it, mid-word, and the columns below it no longer line up; so when detail
+// and hint do not both fit side by side, the hint goes on its own indented
+// line under its detail, and every line is wrapped at spaces to fit.
+func (r Report) WriteTableWidth(w io.Writer, width int) error {
+	checkW := len("CHECK")
+	for _, f := range r.Findings {
+		checkW = max(checkW, len(f.Check))
+	}
+	lead := checkW + 2 + len("STATUS") + 2
+	detailW, hintW := detailWidth, hintWidth
+	if width > 0 {
+		room := width - 1 - lead - 2
+		detailW = min(detailWidth, room*55/100)
+		hintW = min(hintWidth, room-detailW)
+		if detailW < minColumn || hintW < minColumn {
+			return r.writeStacked(w, checkW, max(width-1-lead, minColumn))
+		}
+	}
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tSTATUS\tDETAIL\tHINT")
 	for _, f := range r.Findings {
-		detail, hint := wrap(f.Detail, detailWidth), wrap(f.Hint, hintWidth)
+		detail, hint := wrap(f.Detail, detailW), wrap(f.Hint, hintW)
 		for i := 0; i < max(len(detail), len(hint), 1); i++ {
 			check, status := "", ""
 			if i == 0 {
@@ -108,7 +148,38 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, l := range strings.SplitAfter(buf.String(), "\n") {
+	return writeTrimmed(w, buf.String())
+}
+
+// writeStacked prints CHECK, STATUS and DETAIL as columns and each hint on
+// lines of its own, indented under the detail it belongs to.
+func (r Report) writeStacked(w io.Writer, checkW, detailW int) error {
+	var b strings.Builder
+	indent := strings.Repeat(" ", checkW+2+len("STATUS")+2)
+	fmt.Fprintf(&b, "%-*s  %-6s  %s\n", checkW, "CHECK", "STATUS", "DETAIL")
+	for _, f := range r.Findings {
+		for i, l := range append(wrap(f.Detail, detailW), "") {
+			if i == 0 {
+				fmt.Fprintf(&b, "%-*s  %-6s  %s\n", checkW, f.Check, f.Status, l)
+			} else if l != "" {
+				b.WriteString(indent + l + "\n")
+			}
+		}
+		for i, l := range wrap(f.Hint, detailW-len("hint: ")) {
+			if i == 0 {
+				l = "hint: " + l
+			} else {
+				l = "      " + l
+			}
+			b.WriteString(indent + l + "\n")
+		}
+	}
+	return writeTrimmed(w, b.String())
+}
+
+// writeTrimmed writes s line by line without trailing spaces.
+func writeTrimmed(w io.Writer, s string) error {
+	for _, l := range strings.SplitAfter(s, "\n") {
 		if l == "" {
 			continue
 		}
@@ -119,12 +190,21 @@ func (r Report) WriteTable(w io.Writer) error {
 	return nil
 }
 
-// wrap breaks s into lines of at most width characters at spaces; a longer
-// word gets a line of its own. Tabs and newlines become spaces.
+// wrap breaks s into lines of at most width characters at spaces. Tabs and
+// newlines become spaces. A word longer than width is split: it cannot fit
+// whole, and a line wider than the column breaks the table.
 func wrap(s string, width int) []string {
 	var lines []string
 	cur := ""
 	for _, word := range strings.Fields(s) {
+		for r := []rune(word); len(r) > width; r = []rune(word) {
+			if cur != "" {
+				lines = append(lines, cur)
+				cur = ""
+			}
+			lines = append(lines, string(r[:width]))
+			word = string(r[width:])
+		}
 		if cur != "" && len([]rune(cur))+1+len([]rune(word)) > width {
 			lines = append(lines, cur)
 			cur = ""
@@ -178,6 +258,8 @@ type checker struct {
 	src, tgt *pgx.Conn
 	sf, tf   pg.Facts
 	report   Report
+	owners   map[string]owner // target tables that are a group's replica
+	emptied  map[string]bool  // Options.Emptied
 }
 
 // Run checks both sides and reports every finding. Its error is only for
@@ -194,7 +276,10 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, err
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
-	c := &checker{o: o, src: src, tgt: tgt}
+	c := &checker{o: o, src: src, tgt: tgt, emptied: map[string]bool{}}
+	for _, t := range o.Emptied {
+		c.emptied[t] = true
+	}
 	if c.sf, err = pg.LoadFacts(ctx, src); err != nil {
 		return Report{}, hint.Wrap(fmt.Errorf("check source: %w", err), "check that the source user may read server settings")
 	}

@@ -85,6 +85,10 @@ func (c *checker) targetTables(ctx context.Context) {
 		c.broken("target_tables", fmt.Errorf("look up tables on the target: %w", err))
 		return
 	}
+	if c.owners, err = tableOwners(ctx, c.tgt); err != nil {
+		c.broken("target_tables", fmt.Errorf("read pgvecrep's groups on the target: %w", err))
+		return
+	}
 	var missing []pg.Name
 	bad := 0
 	for _, s := range ts {
@@ -134,10 +138,11 @@ func (c *checker) targetTable(ctx context.Context, src, tgt catalog.Table) []Fin
 		out = append(out, Finding{Check: "target_tables", Status: StatusError,
 			Detail: fmt.Sprintf("read table %s on the target: %v", tgt.Name, err),
 			Hint:   "grant the target user SELECT on it, or connect as a superuser"})
-	case hasRows:
+	case hasRows && !c.emptied[tgt.Name.Quoted()]:
+		o, owned := c.owners[tgt.Name.Quoted()]
 		out = append(out, Finding{Check: "target_tables", Status: StatusError,
 			Detail: fmt.Sprintf("table %s on the target is not empty", tgt.Name),
-			Hint:   fmt.Sprintf("run TRUNCATE %s on the target (the initial copy fills it), or leave the table out with -e", tgt.Name.Quoted())})
+			Hint:   notEmptyHint(tgt.Name.Quoted(), o, owned)})
 	}
 	return out
 }

@@ -116,6 +116,7 @@ func (r *run) checkANN(ctx context.Context, tables []*table) ([]ANNResult, error
 			return nil, err
 		}
 		for _, v := range onSrc {
+			r.progress("checking nearest neighbours on %s of %s (%d query vectors)", v.name, t.name, r.opts.Sample)
 			res, err := r.checkIndex(ctx, t, v, onTgt)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

@@ -45,6 +45,10 @@ type Options struct {
 	// DrainTimeout bounds each wait for the lag to drain; 0 means 60s. A
 	// timeout is not an error: verify compares anyway and says so in a note.
 	DrainTimeout time.Duration
+	// Progress, when set, is told what verify is doing as it goes (a table
+	// started and finished, an index's nearest-neighbour check), in
+	// printf form, so a person waiting on a large table sees it move.
+	Progress func(format string, args ...any)
 }
 
 const (
@@ -106,11 +110,15 @@ func (r *run) run(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	var rep Report
-	for _, t := range tables {
+	for i, t := range tables {
+		start := time.Now()
+		r.progress("comparing %s (table %d of %d)", t.name, i+1, len(tables))
 		res, err := r.checkTable(ctx, t)
 		if err != nil {
 			return Report{}, err
 		}
+		r.progress("compared %s: %d rows on the source, %d on the target, %d of %d checksum ranges differ (%.1f s)",
+			t.name, res.SourceRows, res.TargetRows, res.MismatchedChunks, res.Chunks, time.Since(start).Seconds())
 		rep.Tables = append(rep.Tables, res)
 	}
 	if r.opts.Sample > 0 {
@@ -122,6 +130,13 @@ func (r *run) run(ctx context.Context) (Report, error) {
 	}
 	rep.Notes = d.notes()
 	return rep, nil
+}
+
+// progress reports a step through opts.Progress, when set.
+func (r *run) progress(format string, args ...any) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(format, args...)
+	}
 }
 
 // checkTable compares one table. A failed query on either side becomes the
