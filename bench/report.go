@@ -66,7 +66,7 @@ func printTable(w io.Writer, rep datasetReport) {
 	floor, first := rep.total("floor"), rep.total("index-first")
 	fmt.Fprintf(w, "\n%s: %s (%d table(s), %d rows, %s)\n", rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes))
 	line := func(cells []string) {
-		fmt.Fprintf(w, "  %-32s", cells[0])
+		fmt.Fprintf(w, "  %-36s", cells[0])
 		if len(cells[2]) == 0 && len(cells[1]) > 8 { // failed / skipped: one wide cell
 			fmt.Fprintf(w, " %s\n", cells[1])
 			return
