@@ -202,7 +202,14 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 		}
 		reports = append(reports, rep)
 	}
-	return b.finish(ctx, root, reports, started)
+	var rates []copyRate
+	if o.copyRate {
+		rates = b.copyRates(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return b.finish(ctx, root, reports, rates, started)
 }
 
 // prepareTool finds or builds the pgvecrep binary.

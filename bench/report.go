@@ -140,7 +140,7 @@ func met(ok bool) string {
 
 // finish prints the verdicts, writes the results files and reports failed
 // scenarios as the run's error.
-func (b *bench) finish(ctx context.Context, root string, reports []datasetReport, started time.Time) error {
+func (b *bench) finish(ctx context.Context, root string, reports []datasetReport, rates []copyRate, started time.Time) error {
 	f := gatherFacts(ctx, b, time.Since(started))
 	v := verdicts(reports)
 	if len(v) > 0 {
@@ -154,13 +154,18 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(root, dir)
 		}
-		path, err := writeResults(dir, f, reports, v)
+		path, err := writeResults(dir, f, reports, rates, v)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "results written to %s (and .json)\n", path)
 	}
 	var failed []string
+	for _, c := range rates {
+		if c.Error != "" {
+			failed = append(failed, "copy rate/"+c.Shape)
+		}
+	}
 	for _, rep := range reports {
 		if rep.Error != "" {
 			failed = append(failed, rep.Name)
@@ -179,14 +184,15 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 
 // results is the JSON results file.
 type results struct {
-	Facts    facts           `json:"facts"`
-	Datasets []datasetReport `json:"datasets"`
-	Verdicts []string        `json:"verdicts,omitempty"`
+	Facts     facts           `json:"facts"`
+	Datasets  []datasetReport `json:"datasets"`
+	CopyRates []copyRate      `json:"copy_rates,omitempty"`
+	Verdicts  []string        `json:"verdicts,omitempty"`
 }
 
 // writeResults writes <date>-<time>[-quick].md and .json into dir and
 // returns the markdown file's path.
-func writeResults(dir string, f facts, reports []datasetReport, verdicts []string) (string, error) {
+func writeResults(dir string, f facts, reports []datasetReport, rates []copyRate, verdicts []string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -195,12 +201,12 @@ func writeResults(dir string, f facts, reports []datasetReport, verdicts []strin
 		name += "-quick"
 	}
 	base := filepath.Join(dir, name)
-	js, err := json.MarshalIndent(results{Facts: f, Datasets: reports, Verdicts: verdicts}, "", "  ")
+	js, err := json.MarshalIndent(results{Facts: f, Datasets: reports, CopyRates: rates, Verdicts: verdicts}, "", "  ")
 	if err != nil {
 		return "", err
 	}
 	var md strings.Builder
-	writeMarkdown(&md, f, reports, verdicts)
+	writeMarkdown(&md, f, reports, rates, verdicts)
 	err = errors.Join(os.WriteFile(base+".json", append(js, '\n'), 0o644), os.WriteFile(base+".md", []byte(md.String()), 0o644))
 	if err != nil {
 		return "", fmt.Errorf("write results: %w", err)
@@ -208,7 +214,7 @@ func writeResults(dir string, f facts, reports []datasetReport, verdicts []strin
 	return base + ".md", nil
 }
 
-func writeMarkdown(w io.Writer, f facts, reports []datasetReport, verdicts []string) {
+func writeMarkdown(w io.Writer, f facts, reports []datasetReport, rates []copyRate, verdicts []string) {
 	fmt.Fprintf(w, "# pgvecrep bench, %s (%s run)\n\n", f.Date, f.Mode)
 	fmt.Fprintf(w, "`%s`, %.0f s in all. Each scenario gets a fresh target database; its time counts only "+
 		"after the target is verified (same row counts as the source, every key and index valid).\n\n", f.Command, f.Wall)
@@ -221,6 +227,7 @@ func writeMarkdown(w io.Writer, f facts, reports []datasetReport, verdicts []str
 		}
 		markdownTable(w, rep)
 	}
+	markdownRates(w, rates)
 	if len(verdicts) > 0 {
 		fmt.Fprintf(w, "\n## Targets\n\n")
 		for _, v := range verdicts {
