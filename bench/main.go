@@ -1,22 +1,30 @@
 // Command bench measures pgvecrep's initial sync against the ways it
-// replaces and against the machine's floor, side by side in one run.
+// replaces, against pgcopydb and against the machine's floor, side by side
+// in one run.
 //
 // It starts two throwaway local clusters (source and target, same tuned
 // settings), loads each dataset once on the source from a seeded generator,
-// and gets it onto a fresh target database four ways:
+// and gets it onto a fresh target database five ways:
 //
 //  1. native, index first: the tutorial's way, a subscription with
 //     copy_data = true into a table that already has its vector index;
 //  2. native, index after the copy: pgvecrep start_sync --copy-mode native;
 //  3. pgvecrep fast: pgvecrep start_sync --copy-mode fast;
-//  4. the floor: pgvecrep's parallel binary COPY pipe into bare tables, then
-//     the same key and index builds, run directly and nothing else.
+//  4. the floor, from PostgreSQL's own client only: a psql binary COPY pipe
+//     per table into bare tables, then the keys, indexes and foreign keys
+//     through psql, each table's builds starting as soon as its copy ends,
+//     with the jobs and memory pgvecrep gets: nothing of pgvecrep's code
+//     is in it, so it can judge that code;
+//  5. pgcopydb clone --table-jobs N --index-jobs N into an empty database
+//     (skipped, and said so, when no pgcopydb binary is at hand).
 //
-// Every scenario is verified (row counts, valid keys and indexes) before its
-// time counts. It prints a table per dataset (seconds per phase, total,
-// ratio to the floor, speed-up over scenario 1) and writes the results with
-// the machine's facts to bench/results/. Run it with make bench, or make
-// bench-quick for small datasets in under two minutes.
+// Every scenario is verified (row counts, valid keys, indexes and foreign
+// keys) before its time counts. It prints a table per dataset (seconds per
+// phase, total, ratio to the floor, speed-up over scenario 1) and writes
+// the results with the machine's facts to bench/results/. With -copy-rate
+// it also compares pgvecrep's copy alone with one psql binary COPY pipe per
+// row shape. Run it with make bench, or make bench-quick for small
+// datasets in a few minutes.
 package main
 
 import (

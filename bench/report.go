@@ -247,11 +247,19 @@ const notes = `
   to exit. Copy and index are read from start_sync's output (the copy summary line and the last
   "built" line); "other" is everything else: process start, preflight, publication, slot,
   subscription, ANALYZE.
-- (4) the floor: pgvecrep's copier (parallel binary COPY pipe, same -jobs) into bare tables, then
-  pgvecrep's builder for the target's keys and indexes (dropped beforehand, untimed, as (3)
-  does) with the same memory budget, builds at a time and parallel workers, and nothing else.
-  "other" is reading the source's catalog.
-- The source has its primary keys only: no scenario reads a source index.
+- (4) the floor, from PostgreSQL's own client and no pgvecrep code: per table one
+  ` + "`psql -c 'COPY t TO STDOUT (FORMAT binary)' | psql -c 'COPY t FROM STDIN (FORMAT binary)'`" + `
+  into a bare target table, then its primary key, indexes and foreign keys through psql.
+  Schedule: -jobs psql sessions at once; tables with a vector index copied first, largest
+  first; a table's builds start as soon as its own copy ends while others still copy; the
+  largest vector index first; a foreign key waits only for the key it references; at most
+  -jobs/2 builds at once sharing the 1GB budget. Copy is until the last copy ends, index the
+  rest (builds that overlapped the copies are counted in copy).
+- (5) pgcopydb clone --table-jobs -jobs --index-jobs -jobs into an empty target database:
+  schema, data, indexes, constraints and its VACUUM ANALYZE, timed from start to exit (not
+  split into phases). It reads the schema from the source, so when it runs the source also
+  gets the dataset's indexes and foreign keys (built at load, untimed).
+- Otherwise the source has its primary keys only: no other scenario reads a source index.
 - × floor is total / floor total; speed-up over (1) is (1)'s total / total.
 - With -repeat N, scenarios (2) to (4) run N times in interleaved rounds and the table shows
   each one's fastest run (all totals are listed): on a shared machine other work only adds
