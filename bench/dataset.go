@@ -15,9 +15,11 @@ import (
 
 // dataset is one benchmark workload: tables, their indexes and their rows.
 type dataset struct {
-	Name   string // flag name: headline, 768, multi
+	Name   string // flag name: headline, 768, multi, app
 	Title  string // what it is, for the report
 	Tables []table
+	// SkipIndexFirst, when set, is why scenario 1 does not run on it.
+	SkipIndexFirst string
 }
 
 // table is one table of a dataset: its columns, primary key and indexes,
@@ -30,15 +32,45 @@ type table struct {
 	Rows    int
 	// Dim is the vector dimension of column embedding; 0 for a table filled by Fill.
 	Dim int
-	// Fill inserts the rows of a non-vector table; $1 is the row count.
-	Fill string
+	// Fill inserts the rows of a non-vector table; $1 is the row count, $2
+	// FillArg when it is set.
+	Fill    string
+	FillArg int
+	// FKs are ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY statements;
+	// RefTables names the table each one references.
+	FKs       []string
+	RefTables []string
 }
 
-// createSQL creates the table with its key and indexes, as a user would
-// have it on a target before replication starts.
+// createSQL creates the table with its key, indexes and foreign keys, as a
+// user would have it on a target before replication starts.
 func (t table) createSQL() []string {
 	sql := []string{fmt.Sprintf("CREATE TABLE %s (%s, PRIMARY KEY (%s))", ident(t.Name), t.Columns, t.Key)}
-	return append(sql, t.Indexes...)
+	return append(append(sql, t.Indexes...), t.FKs...)
+}
+
+// bareSQL creates the table with its columns only: no key, no index.
+func (t table) bareSQL() string {
+	return fmt.Sprintf("CREATE TABLE %s (%s)", ident(t.Name), t.Columns)
+}
+
+// keySQL adds the primary key to a bare table.
+func (t table) keySQL() string {
+	return fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (%s)", ident(t.Name), t.Key)
+}
+
+// hasVectorIndex reports whether one of t's indexes is a vector index.
+func (t table) hasVectorIndex() bool {
+	for _, ix := range t.Indexes {
+		if isVectorIndex(ix) {
+			return true
+		}
+	}
+	return false
+}
+
+func isVectorIndex(sql string) bool {
+	return strings.Contains(sql, "USING hnsw") || strings.Contains(sql, "USING ivfflat")
 }
 
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
@@ -59,6 +91,66 @@ INSERT INTO events (id, user_id, kind, payload, created_at)
 SELECT i, ((i::bigint * 7919) % 50000)::int, (ARRAY['view', 'click', 'cart', 'buy'])[1 + i % 4],
        md5(i::text) || md5((i * 31)::text), timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'
 FROM generate_series(1, $1::int) AS i`
+
+// narrowFill is the narrow row shape of ordinary application tables: two
+// ints, ~20 bytes of text and a timestamp, ~60 bytes a row on disk.
+const narrowFill = `
+INSERT INTO %s (id, account_id, note, created_at)
+SELECT i, (i::bigint * 7919 %% 100000)::int, substr(md5(i::text), 1, 20),
+       timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second'
+FROM generate_series(1, $1::int) AS i`
+
+// narrowTable is a table of narrow rows, filled by narrowFill.
+func narrowTable(name string, rows int, indexes ...string) table {
+	return table{
+		Name:    name,
+		Columns: "id int NOT NULL, account_id int NOT NULL, note text NOT NULL, created_at timestamptz NOT NULL",
+		Key:     "id",
+		Indexes: indexes,
+		Rows:    rows,
+		Fill:    fmt.Sprintf(narrowFill, ident(name)),
+	}
+}
+
+// ordersFill references events (ids 1..events, $2) from every order.
+const ordersFill = `
+INSERT INTO orders (id, event_id, customer_id, status, amount, created_at)
+SELECT i, 1 + (i::bigint * 104729 % $2::int)::int, (i::bigint * 31 % 200000)::int,
+       (ARRAY['new', 'paid', 'shipped', 'returned'])[1 + i % 4], (i % 100000) / 100.0,
+       timestamptz '2024-01-01 00:00:00+00' + i * interval '7 seconds'
+FROM generate_series(1, $1::int) AS i`
+
+// appDataset is a typical application database: a big narrow table, an
+// orders table with three btree indexes and a foreign key into it, and two
+// embedding tables.
+func appDataset(events, orders, items, docs int) dataset {
+	return dataset{
+		Name: "app",
+		Title: fmt.Sprintf("%s narrow rows + %s orders (3 btree, FK) + %s x 128-d HNSW + %s x 768-d HNSW cosine",
+			count(events), count(orders), count(items), count(docs)),
+		Tables: []table{
+			narrowTable("events", events),
+			{
+				Name:    "orders",
+				Columns: "id bigint NOT NULL, event_id int NOT NULL, customer_id int NOT NULL, status text NOT NULL, amount numeric(10,2) NOT NULL, created_at timestamptz NOT NULL",
+				Key:     "id",
+				Indexes: []string{
+					"CREATE INDEX orders_event_id_idx ON orders (event_id)",
+					"CREATE INDEX orders_customer_id_idx ON orders (customer_id, created_at)",
+					"CREATE INDEX orders_created_at_idx ON orders (created_at)",
+				},
+				FKs:       []string{"ALTER TABLE orders ADD CONSTRAINT orders_event_id_fkey FOREIGN KEY (event_id) REFERENCES events (id)"},
+				RefTables: []string{"events"},
+				Rows:      orders,
+				Fill:      ordersFill,
+				FillArg:   events,
+			},
+			vectorTable("items", items, 128, "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops)"),
+			vectorTable("docs", docs, 768, "CREATE INDEX docs_embedding_idx ON docs USING hnsw (embedding vector_cosine_ops)"),
+		},
+		SkipIndexFirst: "index first is not run on app (its HNSW tables alone take it past half an hour here)",
+	}
+}
 
 func vectorTable(name string, rows, dim int, index string) table {
 	return table{
@@ -84,6 +176,7 @@ func datasets(quick bool) []dataset {
 	head := n(100_000, 5_000)
 	wide := n(20_000, 1_000)
 	events, hnsw, ivf := n(1_000_000, 100_000), n(50_000, 3_000), n(50_000, 3_000)
+	app := appDataset(n(5_000_000, 100_000), n(1_000_000, 20_000), n(200_000, 3_000), n(50_000, 1_000))
 	return []dataset{
 		{Name: "headline", Title: fmt.Sprintf("%s x 128-d, HNSW vector_l2_ops", count(head)), Tables: []table{
 			vectorTable("items", head, 128, "CREATE INDEX items_embedding_idx ON items USING hnsw (embedding vector_l2_ops)"),
@@ -105,6 +198,7 @@ func datasets(quick bool) []dataset {
 			vectorTable("products", ivf, 128,
 				"CREATE INDEX products_embedding_idx ON products USING ivfflat (embedding vector_l2_ops) WITH (lists = 100)"),
 		}},
+		app,
 	}
 }
 
@@ -123,7 +217,10 @@ func count(n int) string {
 // and fills them, then vacuums and analyzes them, so every scenario reads
 // the same settled heap. The source gets no secondary or vector index: no
 // scenario reads one, and building them would only lengthen the run.
-func load(ctx context.Context, conn *pgx.Conn, d dataset, seed uint64) error {
+//
+// With full, the source also gets the indexes and foreign keys, built after
+// the fill: for tools such as pgcopydb that take them from the source.
+func load(ctx context.Context, conn *pgx.Conn, d dataset, seed uint64, full bool) error {
 	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
 		return fmt.Errorf("create extension vector on the source: %w", err)
 	}
@@ -134,6 +231,11 @@ func load(ctx context.Context, conn *pgx.Conn, d dataset, seed uint64) error {
 		if err := fill(ctx, conn, t, seed); err != nil {
 			return fmt.Errorf("fill source table %s: %w", t.Name, err)
 		}
+		if full {
+			if err := execAll(ctx, conn, t.createSQL()[1:]); err != nil {
+				return fmt.Errorf("index source table %s: %w", t.Name, err)
+			}
+		}
 		if _, err := conn.Exec(ctx, "VACUUM (FREEZE, ANALYZE) "+ident(t.Name)); err != nil {
 			return fmt.Errorf("vacuum source table %s: %w", t.Name, err)
 		}
@@ -143,7 +245,11 @@ func load(ctx context.Context, conn *pgx.Conn, d dataset, seed uint64) error {
 
 func fill(ctx context.Context, conn *pgx.Conn, t table, seed uint64) error {
 	if t.Dim == 0 {
-		_, err := conn.Exec(ctx, t.Fill, t.Rows)
+		args := []any{t.Rows}
+		if t.FillArg > 0 {
+			args = append(args, t.FillArg)
+		}
+		_, err := conn.Exec(ctx, t.Fill, args...)
 		return err
 	}
 	pr, pw := io.Pipe()

@@ -78,15 +78,22 @@ func (c *clusters) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-// prepareTarget creates a fresh target database with pgvector and the
-// dataset's tables, keys and indexes.
-func (c *clusters) prepareTarget(ctx context.Context, db string, d dataset) error {
+// prepareTarget creates a fresh target database with what kind says: the
+// dataset's tables with or without their keys and indexes, or nothing.
+func (c *clusters) prepareTarget(ctx context.Context, db string, d dataset, kind targetKind) error {
 	if err := c.tgt.CreateDB(ctx, db); err != nil {
 		return fmt.Errorf("create target database %s: %w", db, err)
 	}
+	if kind == targetEmpty {
+		return nil
+	}
 	sqls := []string{"CREATE EXTENSION vector"}
 	for _, t := range d.Tables {
-		sqls = append(sqls, t.createSQL()...)
+		if kind == targetBare {
+			sqls = append(sqls, t.bareSQL())
+		} else {
+			sqls = append(sqls, t.createSQL()...)
+		}
 	}
 	conn, err := c.tgt.Connect(ctx, db)
 	if err != nil {
@@ -199,8 +206,9 @@ func (c *clusters) verify(ctx context.Context, d dataset, srcDB, tgtDB string) e
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
 	const indexes = `SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass AND indisvalid`
+	const fks = `SELECT count(*) FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' AND convalidated`
 	for _, t := range d.Tables {
-		var want, got, idx int64
+		var want, got, idx, fk int64
 		if err := src.QueryRow(ctx, "SELECT count(*) FROM "+ident(t.Name)).Scan(&want); err != nil {
 			return fmt.Errorf("count source rows of %s: %w", t.Name, err)
 		}
@@ -210,9 +218,12 @@ func (c *clusters) verify(ctx context.Context, d dataset, srcDB, tgtDB string) e
 		if err := tgt.QueryRow(ctx, indexes, ident(t.Name)).Scan(&idx); err != nil {
 			return fmt.Errorf("count target indexes of %s: %w", t.Name, err)
 		}
-		if got != want || idx != int64(1+len(t.Indexes)) {
-			return fmt.Errorf("target table %s has %d rows and %d valid indexes; want %d rows and %d indexes",
-				t.Name, got, idx, want, 1+len(t.Indexes))
+		if err := tgt.QueryRow(ctx, fks, ident(t.Name)).Scan(&fk); err != nil {
+			return fmt.Errorf("count target foreign keys of %s: %w", t.Name, err)
+		}
+		if got != want || idx != int64(1+len(t.Indexes)) || fk != int64(len(t.FKs)) {
+			return fmt.Errorf("target table %s has %d rows, %d valid indexes and %d valid foreign keys; want %d, %d and %d",
+				t.Name, got, idx, fk, want, 1+len(t.Indexes), len(t.FKs))
 		}
 	}
 	return nil

@@ -31,6 +31,7 @@ type facts struct {
 	Postgres string            `json:"postgres"`
 	PgVector string            `json:"pgvector"`
 	Pgvecrep string            `json:"pgvecrep"`
+	PgCopyDB string            `json:"pgcopydb"`
 	LoadAvg  string            `json:"load_average"` // at the start and the end of the run
 	Jobs     int               `json:"jobs"`
 	Repeat   int               `json:"repeat"`
@@ -62,6 +63,10 @@ func gatherFacts(ctx context.Context, b *bench, wall time.Duration) facts {
 	}
 	if b.o.quick {
 		f.Mode = "quick"
+	}
+	f.PgCopyDB = "not found"
+	if bin, _ := b.pgcopydbBin(); bin != "" {
+		f.PgCopyDB = pgcopydbVersion(ctx, bin)
 	}
 	conn, err := b.c.tgt.Connect(ctx, "postgres")
 	if err != nil {
@@ -154,7 +159,7 @@ func writeFacts(w io.Writer, f facts) {
 	rows := [][2]string{
 		{"CPUs (nproc)", strconv.Itoa(f.CPUs)}, {"CPU model", f.CPUModel}, {"memory", f.Memory},
 		{"kernel", f.Kernel}, {"Go", f.Go}, {"PostgreSQL", f.Postgres}, {"pgvector", f.PgVector},
-		{"pgvecrep", f.Pgvecrep}, {"load average (1, 5, 15 min)", f.LoadAvg},
+		{"pgvecrep", f.Pgvecrep}, {"pgcopydb", f.PgCopyDB}, {"load average (1, 5, 15 min)", f.LoadAvg},
 		{"-jobs", strconv.Itoa(f.Jobs)}, {"-repeat (best run kept)", strconv.Itoa(f.Repeat)}, {"data seed", strconv.FormatUint(f.Seed, 10)},
 	}
 	for _, r := range rows {
@@ -173,7 +178,8 @@ func writeFacts(w io.Writer, f facts) {
 	}
 	fmt.Fprintf(w, "\nIndex builds after the copy, (2) to (4): a maintenance_work_mem budget of %s (pgvecrep --index-memory, "+
 		"the floor's budget) shared by the builds running at once, -jobs/2 of them (at least 1), each with "+
-		"max_parallel_maintenance_workers %d.\n", indexMemoryFlag, maintenanceWorkers)
+		"max_parallel_maintenance_workers %d. (5) pgcopydb gets --table-jobs and --index-jobs -jobs, and the servers' "+
+		"maintenance_work_mem and max_parallel_maintenance_workers above.\n", indexMemoryFlag, maintenanceWorkers)
 }
 
 // moduleRoot is the directory of the go.mod above the working directory.

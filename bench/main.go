@@ -1,22 +1,30 @@
 // Command bench measures pgvecrep's initial sync against the ways it
-// replaces and against the machine's floor, side by side in one run.
+// replaces, against pgcopydb and against the machine's floor, side by side
+// in one run.
 //
 // It starts two throwaway local clusters (source and target, same tuned
 // settings), loads each dataset once on the source from a seeded generator,
-// and gets it onto a fresh target database four ways:
+// and gets it onto a fresh target database five ways:
 //
 //  1. native, index first: the tutorial's way, a subscription with
 //     copy_data = true into a table that already has its vector index;
 //  2. native, index after the copy: pgvecrep start_sync --copy-mode native;
 //  3. pgvecrep fast: pgvecrep start_sync --copy-mode fast;
-//  4. the floor: pgvecrep's parallel binary COPY pipe into bare tables, then
-//     the same key and index builds, run directly and nothing else.
+//  4. the floor, from PostgreSQL's own client only: a psql binary COPY pipe
+//     per table into bare tables, then the keys, indexes and foreign keys
+//     through psql, each table's builds starting as soon as its copy ends,
+//     with the jobs and memory pgvecrep gets: nothing of pgvecrep's code
+//     is in it, so it can judge that code;
+//  5. pgcopydb clone --table-jobs N --index-jobs N into an empty database
+//     (skipped, and said so, when no pgcopydb binary is at hand).
 //
-// Every scenario is verified (row counts, valid keys and indexes) before its
-// time counts. It prints a table per dataset (seconds per phase, total,
-// ratio to the floor, speed-up over scenario 1) and writes the results with
-// the machine's facts to bench/results/. Run it with make bench, or make
-// bench-quick for small datasets in under two minutes.
+// Every scenario is verified (row counts, valid keys, indexes and foreign
+// keys) before its time counts. It prints a table per dataset (seconds per
+// phase, total, ratio to the floor, speed-up over scenario 1) and writes
+// the results with the machine's facts to bench/results/. With -copy-rate
+// it also compares pgvecrep's copy alone with one psql binary COPY pipe per
+// row shape. Run it with make bench, or make bench-quick for small
+// datasets in a few minutes.
 package main
 
 import (
@@ -58,6 +66,9 @@ type options struct {
 	seed      uint64
 	repeat    int
 	verbose   bool
+	pgcopydb  string
+	copyRate  bool
+	copyJobs  int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -65,17 +76,20 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.quick, "quick", false, "small datasets: the whole run takes under two minutes")
-	fs.StringVar(&o.datasets, "datasets", "headline,768,multi", "datasets to run, comma-separated")
-	fs.StringVar(&o.scenarios, "scenarios", "1,2,3,4", "scenarios to run, by number or name (index-first,native,fast,floor)")
+	fs.StringVar(&o.datasets, "datasets", "headline,768,multi,app", "datasets to run, comma-separated (headline, 768, multi, app; \"\" for none)")
+	fs.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5", "scenarios to run, by number or name (index-first,native,fast,floor,pgcopydb)")
+	fs.StringVar(&o.pgcopydb, "pgcopydb", "", "pgcopydb binary for scenario 5 (make bench fetches it with scripts/install-bench-deps.sh; default: PATH)")
+	fs.BoolVar(&o.copyRate, "copy-rate", false, "also compare pgvecrep's copy with one psql binary COPY pipe, per row shape (copy only)")
 	fs.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "parallel copy workers and builds (pgvecrep --jobs, and the floor's)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the clusters and every database running at the end, and print their URLs")
 	fs.StringVar(&o.bin, "bin", "", "pgvecrep binary to run (default: build ./cmd/pgvecrep into a temp dir)")
 	fs.StringVar(&o.results, "results", "bench/results", `directory for the results files, relative to the module root ("" writes none)`)
+	fs.IntVar(&o.copyJobs, "copy-rate-jobs", 1, "pgvecrep --jobs in the copy-rate comparison (1: one stream against one pipe)")
 	fs.Uint64Var(&o.seed, "seed", 42, "seed of the data generator")
 	fs.IntVar(&o.repeat, "repeat", 1, "run scenarios 2-4 this many times, interleaved, and keep each one's fastest run (every total is recorded)")
 	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi] [-scenarios 1,2,3,4] [-jobs N] [-repeat N] [-keep]")
+		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi,app] [-scenarios 1,2,3,4,5] [-copy-rate] [-jobs N] [-repeat N] [-keep]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,8 +98,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q; see go run ./bench -h", fs.Arg(0))
 	}
-	if o.jobs < 1 || o.repeat < 1 {
-		return o, fmt.Errorf("-jobs and -repeat must be at least 1")
+	if o.jobs < 1 || o.repeat < 1 || o.copyJobs < 1 {
+		return o, fmt.Errorf("-jobs, -repeat and -copy-rate-jobs must be at least 1")
 	}
 	return o, nil
 }
@@ -96,6 +110,9 @@ func selectDatasets(list string, quick bool) ([]dataset, error) {
 	var out []dataset
 	for _, want := range strings.Split(list, ",") {
 		want = strings.TrimSpace(want)
+		if want == "" {
+			continue
+		}
 		found := false
 		for _, d := range all {
 			if d.Name == want {
@@ -104,7 +121,7 @@ func selectDatasets(list string, quick bool) ([]dataset, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-datasets: unknown dataset %q; use headline, 768 or multi", want)
+			return nil, fmt.Errorf("-datasets: unknown dataset %q; use headline, 768, multi or app", want)
 		}
 	}
 	return out, nil
@@ -193,7 +210,14 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 		}
 		reports = append(reports, rep)
 	}
-	return b.finish(ctx, root, reports, started)
+	var rates []copyRate
+	if o.copyRate {
+		rates = b.copyRates(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return b.finish(ctx, root, reports, rates, started)
 }
 
 // prepareTool finds or builds the pgvecrep binary.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,8 +87,8 @@ func TestSelect(t *testing.T) {
 	if err != nil || len(ss) != 3 || ss[0].ID != "index-first" || ss[1].ID != "fast" || ss[2].ID != "floor" {
 		t.Errorf("selectScenarios = %v, %v", ss, err)
 	}
-	if _, err := selectScenarios("5"); err == nil {
-		t.Error("selectScenarios(5): want an error")
+	if _, err := selectScenarios("6"); err == nil {
+		t.Error("selectScenarios(6): want an error")
 	}
 	ds, err := selectDatasets("768,headline", true)
 	if err != nil || len(ds) != 2 || ds[0].Name != "768" || ds[1].Tables[0].Rows != 5_000 {
@@ -95,5 +96,40 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := selectDatasets("huge", false); err == nil {
 		t.Error("selectDatasets(huge): want an error")
+	}
+}
+
+// TestFloorPlan checks the floor's order on the app dataset: vector tables
+// copied first, largest first; vector indexes built before keys and btrees;
+// the foreign key last.
+func TestFloorPlan(t *testing.T) {
+	ds, err := selectDatasets("app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &floorRun{}
+	f.plan(ds[0])
+	var copies []string
+	for _, st := range f.copies {
+		copies = append(copies, st.table)
+	}
+	if got, want := strings.Join(copies, " "), "docs items events orders"; got != want {
+		t.Errorf("copy order %q, want %q", got, want)
+	}
+	first, last := f.builds[0], f.builds[len(f.builds)-1]
+	if !strings.Contains(first.sql, "docs_embedding_idx") {
+		t.Errorf("first build %q, want the 768-d HNSW index", first.sql)
+	}
+	if !strings.Contains(last.sql, "FOREIGN KEY") || len(last.after) != 1 || last.after[0] != "events" {
+		t.Errorf("last build %q after %v, want the foreign key after events", last.sql, last.after)
+	}
+	// A foreign key waits for its referenced key, not just its own table's copy.
+	f.copied = map[string]bool{"orders": true, "events": true}
+	if f.ready(last) {
+		t.Error("foreign key ready before events' key is built")
+	}
+	f.keyed["events"] = true
+	if !f.ready(last) {
+		t.Error("foreign key not ready after events' key is built")
 	}
 }

@@ -28,7 +28,11 @@ func (b *bench) dataset(ctx context.Context, d dataset, ss []scenario) (datasetR
 	srcDB := "src_" + d.Name
 	fmt.Fprintf(b.out, "\n== %s: %s\n", d.Name, d.Title)
 	start := time.Now()
-	if err := b.loadSource(ctx, d, srcDB, &rep); err != nil {
+	full := false
+	for _, s := range ss {
+		full = full || s.sourceSchema
+	}
+	if err := b.loadSource(ctx, d, srcDB, full, &rep); err != nil {
 		return rep, err
 	}
 	rep.Load = secs(time.Since(start))
@@ -48,7 +52,7 @@ func (b *bench) dataset(ctx context.Context, d dataset, ss []scenario) (datasetR
 	return rep, nil
 }
 
-func (b *bench) loadSource(ctx context.Context, d dataset, db string, rep *datasetReport) error {
+func (b *bench) loadSource(ctx context.Context, d dataset, db string, full bool, rep *datasetReport) error {
 	if err := b.c.src.CreateDB(ctx, db); err != nil {
 		return fmt.Errorf("create source database: %w", err)
 	}
@@ -57,7 +61,7 @@ func (b *bench) loadSource(ctx context.Context, d dataset, db string, rep *datas
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := load(ctx, conn, d, b.o.seed); err != nil {
+	if err := load(ctx, conn, d, b.o.seed, full); err != nil {
 		return err
 	}
 	const size = `SELECT coalesce(sum(pg_table_size(c.oid)), 0)::bigint FROM pg_class c
@@ -107,7 +111,7 @@ func (b *bench) rounds(ctx context.Context, ss []scenario, r *runSpec) ([]result
 // database afterwards.
 func (b *bench) scenario(ctx context.Context, s scenario, r *runSpec) (result, error) {
 	r.tgtDB = fmt.Sprintf("tgt_%s_%s", r.d.Name, strings.ReplaceAll(s.ID, "-", "_"))
-	if err := b.c.prepareTarget(ctx, r.tgtDB, r.d); err != nil {
+	if err := b.c.prepareTarget(ctx, r.tgtDB, r.d, s.target); err != nil {
 		return result{}, err
 	}
 	if err := b.c.checkpoint(ctx); err != nil {

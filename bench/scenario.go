@@ -10,10 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgvecrep/pgvecrep/internal/catalog"
-	"github.com/pgvecrep/pgvecrep/internal/copier"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
-	"github.com/pgvecrep/pgvecrep/internal/postdata"
 )
 
 // scenario is one way of getting a dataset onto a fresh target.
@@ -28,8 +25,26 @@ type scenario struct {
 	waitsForWorkers bool
 	// once: not repeated by -repeat.
 	once bool
-	run  func(ctx context.Context, b *bench, r *runSpec) (result, error)
+	// target is what the fresh target database holds when the scenario starts.
+	target targetKind
+	// sourceSchema: the scenario reads the indexes and foreign keys from
+	// the source, so the source gets them too.
+	sourceSchema bool
+	run          func(ctx context.Context, b *bench, r *runSpec) (result, error)
 }
+
+// targetKind is what a scenario's target database starts with.
+type targetKind int
+
+const (
+	// targetFull: the tables with their keys, indexes and foreign keys, as
+	// a user has them before replication starts.
+	targetFull targetKind = iota
+	// targetBare: the tables' columns only, and pgvector.
+	targetBare
+	// targetEmpty: a new database and nothing in it.
+	targetEmpty
+)
 
 // runSpec is one scenario's inputs: the dataset and its two databases.
 type runSpec struct {
@@ -61,7 +76,8 @@ var scenarios = []scenario{
 	{Num: 1, ID: "index-first", Label: "native, index first", subscribes: true, waitsForWorkers: true, once: true, run: indexFirst},
 	{Num: 2, ID: "native", Label: "native, index after copy", subscribes: true, waitsForWorkers: true, run: viaTool("native")},
 	{Num: 3, ID: "fast", Label: "pgvecrep fast", subscribes: true, run: viaTool("fast")},
-	{Num: 4, ID: "floor", Label: "floor: binary COPY + builds", run: floor},
+	{Num: 4, ID: "floor", Label: "floor: psql COPY pipes + builds", target: targetBare, run: floor},
+	{Num: 5, ID: "pgcopydb", Label: "pgcopydb clone", target: targetEmpty, sourceSchema: true, run: pgcopydbClone},
 }
 
 // selectScenarios picks scenarios by number or name from a comma list.
@@ -77,7 +93,7 @@ func selectScenarios(list string) ([]scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-scenarios: unknown scenario %q; use 1,2,3,4 or index-first,native,fast,floor", want)
+			return nil, fmt.Errorf("-scenarios: unknown scenario %q; use 1,2,3,4,5 or index-first,native,fast,floor,pgcopydb", want)
 		}
 	}
 	return out, nil
@@ -91,6 +107,9 @@ const benchPub, benchSub = "bench_pub", "bench_sub"
 // pgvecrep never does it. The clock runs from CREATE SUBSCRIPTION until
 // every table is ready; creating the subscription counts as "other".
 func indexFirst(ctx context.Context, b *bench, r *runSpec) (result, error) {
+	if r.d.SkipIndexFirst != "" {
+		return result{Skipped: r.d.SkipIndexFirst}, nil
+	}
 	tables := make([]string, len(r.d.Tables))
 	for i, t := range r.d.Tables {
 		tables[i] = ident(t.Name)
@@ -175,85 +194,5 @@ func rejected(out output) bool {
 	}
 	return false
 }
-
-// floor is the least an initial sync can cost: pgvecrep's copy engine
-// (parallel binary COPY, same -jobs) into bare tables, then pgvecrep's
-// build engine for the target's keys and indexes, same memory budget, same
-// builds at a time and parallel workers, and nothing else: no slot, no
-// subscription, no analyze. Like start_sync --copy-mode fast, it takes the
-// definitions from the target's catalog and drops them first (untimed).
-func floor(ctx context.Context, b *bench, r *runSpec) (result, error) {
-	srcCfg, err := pgx.ParseConfig(b.c.src.URL(r.srcDB))
-	if err != nil {
-		return result{}, err
-	}
-	tgtCfg, err := pgx.ParseConfig(b.c.tgt.URL(r.tgtDB))
-	if err != nil {
-		return result{}, err
-	}
-	objs, err := stripTarget(ctx, tgtCfg)
-	if err != nil {
-		return result{}, err
-	}
-	start := time.Now()
-	tables, err := sourceTables(ctx, srcCfg)
-	if err != nil {
-		return result{}, err
-	}
-	copyStart := time.Now()
-	jobs := copier.Plan(tables, b.jobs, 0)
-	if _, err := copier.Run(ctx, jobs, copier.Options{Source: srcCfg, Target: tgtCfg, Jobs: b.jobs, Format: "binary"}); err != nil {
-		return result{}, fmt.Errorf("floor copy: %w", err)
-	}
-	buildStart := time.Now()
-	err = postdata.Build(ctx, objs, postdata.Options{Target: tgtCfg, Parallel: buildParallel(len(objs), b.jobs),
-		MemoryBudget: indexMemory, Workers: maintenanceWorkers})
-	if err != nil {
-		return result{}, fmt.Errorf("floor builds: %w", err)
-	}
-	end := time.Now()
-	copyT, buildT, total := buildStart.Sub(copyStart), end.Sub(buildStart), end.Sub(start)
-	return result{Copy: secs(copyT), Index: secs(buildT), Other: secs(total - copyT - buildT), Total: secs(total), Phased: true}, nil
-}
-
-// sourceTables reads the source's tables, with the sizes the copy plan uses.
-func sourceTables(ctx context.Context, cfg *pgx.ConnConfig) ([]catalog.Table, error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return catalog.Tables(ctx, conn, catalog.Filter{})
-}
-
-// stripTarget reads the target tables' keys and indexes as objects to build
-// and drops them, leaving bare tables.
-func stripTarget(ctx context.Context, cfg *pgx.ConnConfig) ([]postdata.Object, error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	tables, err := catalog.Tables(ctx, conn, catalog.Filter{})
-	if err != nil {
-		return nil, err
-	}
-	idxs, err := catalog.Indexes(ctx, conn, catalog.OIDs(tables))
-	if err != nil {
-		return nil, err
-	}
-	objs := make([]postdata.Object, len(idxs))
-	for i, ix := range idxs {
-		objs[i] = postdata.FromIndex(ix)
-		if _, err := conn.Exec(ctx, ix.DropSQL()); err != nil {
-			return nil, fmt.Errorf("drop %s on the floor's target: %w", objs[i], err)
-		}
-	}
-	return objs, nil
-}
-
-// buildParallel is how many builds run at once: as start_sync does it, one
-// per two copy jobs, so the floor's builds get the same share of the cores.
-func buildParallel(objects, jobs int) int { return max(1, min(objects, jobs/2)) }
 
 func secs(d time.Duration) float64 { return d.Seconds() }
