@@ -246,6 +246,11 @@ func prepareTool(ctx context.Context, o options, root string, stderr io.Writer) 
 func (b *bench) printKept() {
 	fmt.Fprintf(b.out, "\nClusters left running (-keep), every database in place:\n  source: %s\n  target: %s\nTo stop them and remove their files:\n",
 		b.c.src.URL("postgres"), b.c.tgt.URL("postgres"))
+	for _, c := range []*localpg.Cluster{b.c.src, b.c.tgt} {
+		if err := c.Keep(); err != nil { // or the next localpg.Start reaps them
+			fmt.Fprintf(b.out, "  warning: %v\n", err)
+		}
+	}
 	as := ""
 	if b.c.src.User != currentUser() {
 		as = "runuser -u " + b.c.src.User + " -- "
