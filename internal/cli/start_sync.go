@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
@@ -89,7 +87,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	err = initsync.Start(ctx, src, tgt, initsync.Options{
+	return initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
 		Target:               s.tgtCfg,
@@ -100,36 +98,6 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		IndexMemory:          mem,
 		Jobs:                 jobs,
 	})
-	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
-		finishRollback(env, f, name, err)
-	}
-	return err
-}
-
-// finishRollback redoes start_sync's rollback on new connections. A Ctrl-C
-// that lands while a statement runs makes pgx close that connection, and the
-// rollback, which reuses it, then fails at its first statement and leaves
-// the slot behind. The group's lock went with the closed session, so
-// Recover can claim it again. It runs on a context of its own: the command's
-// is cancelled already.
-func finishRollback(env *Env, f *flags, name string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	fmt.Fprintln(env.Stdout, "the rollback lost its connection; finishing it on a new one")
-	s, err := f.open(ctx, nil, preamble{source: required, target: required})
-	if err == nil {
-		defer s.close()
-		_, err = initsync.Recover(ctx, s.src, s.tgt, name, env.Stdout)
-	}
-	if err == nil {
-		if errors.Is(cause, context.Canceled) {
-			cause = errors.New("interrupted") // as initsync records it
-		}
-		err = group.Fail(ctx, s.tgt, name, cause)
-	}
-	if err != nil {
-		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
-	}
 }
 
 // startSyncLeftovers is what an interrupted start_sync may leave when its

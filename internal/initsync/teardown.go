@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -27,4 +28,50 @@ func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p *progres
 		}
 	}
 	return postdata.RestoreDeferred(ctx, tgt, g.Name, p)
+}
+
+// reconnect replaces a closed connection before the rollback uses it. A
+// Ctrl-C that lands while a statement runs makes pgx close the connection
+// that ran it (a cancelled statement leaves the session in an unknown
+// state), and a rollback on it would fail at its first statement, leaving
+// the slot, the publication and the deferred indexes behind. The group's
+// lock went with a closed target session, so it is claimed again on the new
+// one: if another pgvecrep took the group meanwhile, this run leaves it
+// alone. done closes the connections reconnect opened (and, with the
+// target's, releases the lock); the caller's closed ones stay as they are.
+func (s *syncer) reconnect(ctx context.Context) (done func(), err error) {
+	var opened []*pgx.Conn
+	done = func() {
+		for _, c := range opened {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}
+	open := func(conn **pgx.Conn, role pg.Role, cfg *pgx.ConnConfig) error {
+		if !(*conn).IsClosed() {
+			return nil
+		}
+		if cfg == nil {
+			return fmt.Errorf("reconnect to the %s: its connection was closed and no config was given", role)
+		}
+		c, err := pg.ConnectConfig(ctx, role, cfg)
+		if err != nil {
+			return fmt.Errorf("reconnect to the %s: %w", role, err)
+		}
+		opened = append(opened, c)
+		*conn = c
+		if role == pg.Target {
+			return group.Claim(ctx, c, s.opts.Group)
+		}
+		return nil
+	}
+	if err := open(&s.src, pg.Source, s.opts.Source); err != nil {
+		return done, err
+	}
+	if err := open(&s.tgt, pg.Target, s.opts.Target); err != nil {
+		return done, err
+	}
+	if len(opened) > 0 {
+		s.p.Printf("the rollback reconnected: a connection was closed when the run stopped")
+	}
+	return done, nil
 }
