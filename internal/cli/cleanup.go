@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "cleanup",
 		summary: "stop a group and remove its metadata; --everything removes all pgvecrep objects",
-		usage:   "--group-name GROUP | --everything | --restore-source-writes",
+		usage:   "--group-name GROUP | --everything | --restore-source-writes [--group-name GROUP]",
 		help: `Cleanup does what stop_sync does and also removes the group's metadata from
 the target. With --everything it removes every object pgvecrep ever created
 on both sides, for every group: subscriptions, replication slots and
@@ -28,11 +28,13 @@ Replicated data and tables are never dropped.
 
 --restore-source-writes does only one thing: it lifts the write freeze that
 switchover puts on the source's tables (left in place after a switchover, or
-by a pgvecrep that was killed mid-switchover).
+by a pgvecrep that was killed mid-switchover). With --group-name it lifts only
+that group's freeze, and other groups' tables stay frozen; without, every
+group's.
 
 Example:
   pgvecrep cleanup --group-name database-cluster-1
-  pgvecrep cleanup --restore-source-writes
+  pgvecrep cleanup --restore-source-writes --group-name database-cluster-1
   pgvecrep cleanup --everything`,
 		run: runCleanup,
 	})
@@ -51,7 +53,7 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	}
 	switch {
 	case restore:
-		return restoreSourceWrites(ctx, env, f)
+		return restoreSourceWrites(ctx, env, f, name)
 	case everything:
 		s, err := f.open(ctx, nil, preamble{source: optional, target: required})
 		if err != nil {
@@ -142,16 +144,28 @@ func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
 	return out, nil
 }
 
-// restoreSourceWrites lifts switchover's write freeze on the source.
-func restoreSourceWrites(ctx context.Context, env *Env, f *flags) error {
+// restoreSourceWrites lifts switchover's write freeze on the source: the
+// group's alone when one is named, so lifting a failed switchover's freeze
+// never reopens another group's finished one, else every group's.
+func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string) error {
 	s, err := f.open(ctx, nil, preamble{source: required})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	n, err := switchover.Unfreeze(ctx, s.src)
+	unfreeze := switchover.Unfreeze
+	if name != "" {
+		unfreeze = func(ctx context.Context, src *pgx.Conn) (int, error) {
+			return switchover.UnfreezeGroup(ctx, src, name)
+		}
+	}
+	n, err := unfreeze(ctx, s.src)
 	if err != nil {
 		return err
+	}
+	if name != "" {
+		fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source frozen for group %s.\n", n, name)
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source.\n", n)
 	return nil
