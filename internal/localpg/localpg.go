@@ -209,6 +209,10 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+		// The server's own libpq connections (a subscription's) look in
+		// ~/.postgresql for client certificates; root's home is closed to
+		// the postgres user, and a closed directory fails the connection.
+		cmd.Env = append(cmd.Env, "HOME="+c.Dir)
 	}
 	return cmd
 }
