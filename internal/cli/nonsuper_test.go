@@ -14,7 +14,14 @@ import (
 // TestNonSuperuserSource runs the whole flow with the source role a managed
 // cloud gives: LOGIN REPLICATION, owner of its tables and sequences, CREATE
 // on the database, and no superuser. The target connects as its superuser.
+// The group ends once by switchover and once by failover.
 func TestNonSuperuserSource(t *testing.T) {
+	for _, ending := range []string{"switchover", "failover"} {
+		t.Run(ending, func(t *testing.T) { testNonSuperuserSource(t, ending) })
+	}
+}
+
+func testNonSuperuserSource(t *testing.T, ending string) {
 	env := pgtest.Get(t)
 	role := fmt.Sprintf("app_%d", nonSuperSeq())
 	ctx := t.Context()
@@ -47,6 +54,16 @@ func TestNonSuperuserSource(t *testing.T) {
 	tgt.WaitCount(t, "app.items", 501)
 	mustRun(t, src, tgt, "stats", "-g", "cloud")
 	mustRun(t, src, tgt, "verify", "-g", "cloud")
+	if ending == "failover" {
+		mustRun(t, src, tgt, "failover", "-g", "cloud")
+		if id := tgt.QueryInt(t, "INSERT INTO app.items (embedding) VALUES ('[0,0,0]') RETURNING id"); id <= 501 {
+			t.Errorf("next id on the target = %d, want past the source's 501", id)
+		}
+		// cleanup drops the slot failover left on the source, as the role.
+		mustRun(t, src, tgt, "cleanup", "-g", "cloud")
+		pgtest.AssertNoReplication(t, src, tgt)
+		return
+	}
 	// A superuser's idle session on the source (a DBA's psql, a provider's
 	// agent) is one the role may not end; the freeze must not need to.
 	idle := src.Conn(t)
