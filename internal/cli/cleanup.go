@@ -29,13 +29,14 @@ Replicated data and tables are never dropped.
 --restore-source-writes does only one thing: it lifts the write freeze that
 switchover puts on the source's tables (left in place after a switchover, or
 by a pgvecrep that was killed mid-switchover); pg_easy_replicate's
--r/--restore-connection-on-source-db means the same. With -s/--sync the group
-only stops replicating (as stop_sync) and keeps its metadata. -e/--everything
-needs no --group-name.
+-r/--restore-connection-on-source-db means the same. With --group-name it
+lifts only that group's freeze, and other groups' tables stay frozen;
+without, every group's. With -s/--sync the group only stops replicating (as
+stop_sync) and keeps its metadata. -e/--everything needs no --group-name.
 
 Example:
   pgvecrep cleanup --group-name database-cluster-1
-  pgvecrep cleanup --restore-source-writes
+  pgvecrep cleanup --restore-source-writes --group-name database-cluster-1
   pgvecrep cleanup -g database-cluster-1 --sync
   pgvecrep cleanup --everything`,
 		run: runCleanup,
@@ -65,13 +66,13 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 		defer s.close()
 		return cleanupEverything(ctx, env, s.src, s.srcErr, s.tgt)
 	case restore && !syncOnly:
-		return restoreSourceWrites(ctx, env, f)
+		return restoreSourceWrites(ctx, env, f, name)
 	}
 	if err := cleanupGroup(ctx, env, f, name, syncOnly); err != nil {
 		return err
 	}
 	if restore {
-		return restoreSourceWrites(ctx, env, f)
+		return restoreSourceWrites(ctx, env, f, name)
 	}
 	return nil
 }
@@ -164,16 +165,28 @@ func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
 	return out, nil
 }
 
-// restoreSourceWrites lifts switchover's write freeze on the source.
-func restoreSourceWrites(ctx context.Context, env *Env, f *flags) error {
+// restoreSourceWrites lifts switchover's write freeze on the source: the
+// group's alone when one is named, so lifting a failed switchover's freeze
+// never reopens another group's finished one, else every group's.
+func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string) error {
 	s, err := f.open(ctx, nil, preamble{source: required})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	n, err := switchover.Unfreeze(ctx, s.src)
+	unfreeze := switchover.Unfreeze
+	if name != "" {
+		unfreeze = func(ctx context.Context, src *pgx.Conn) (int, error) {
+			return switchover.UnfreezeGroup(ctx, src, name)
+		}
+	}
+	n, err := unfreeze(ctx, s.src)
 	if err != nil {
 		return err
+	}
+	if name != "" {
+		fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source frozen for group %s.\n", n, name)
+		return nil
 	}
 	fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source.\n", n)
 	return nil

@@ -46,6 +46,7 @@ func configCheck(ctx context.Context, env *Env, c *command, args []string) error
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	f.warnArgvPasswords()
 	r, err := preflight.Run(ctx, preflightOptions(f, tf, copySchema, role))
 	if err != nil {
 		return err

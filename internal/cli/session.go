@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -68,6 +69,7 @@ func (f *flags) open(ctx context.Context, args []string, p preamble) (*session, 
 	if _, err := f.statementTimeout(); err != nil {
 		return nil, err
 	}
+	f.warnArgvPasswords()
 	s := &session{}
 	if err := s.connect(ctx, f, p); err != nil {
 		s.close()
@@ -190,4 +192,46 @@ func (f *flags) statementTimeout() (string, error) {
 			"set it as PostgreSQL's statement_timeout is set, or unset it")}
 	}
 	return v, nil
+}
+
+// warnArgvPasswords warns, on one line per flag, when --source-url or
+// --target-url holds a password: the process list shows every argument to
+// every user of the machine for as long as pgvecrep runs. The warning names
+// the flag and the safer places, never the password.
+func (f *flags) warnArgvPasswords() {
+	for _, side := range []struct {
+		flag, env, url string
+	}{{"--source-url", "SOURCE_DB_URL", f.sourceURL}, {"--target-url", "TARGET_DB_URL", f.targetURL}} {
+		if hasPassword(side.url) {
+			fmt.Fprintf(f.env.Stderr, "pgvecrep: warning: %s holds a password, which any user of this machine can read in the process list; "+
+				"set %s in the environment, or keep the password in ~/.pgpass or the file PGPASSFILE names\n", side.flag, side.env)
+		}
+	}
+}
+
+// passwordKeyword finds a password in a keyword/value connection string.
+var passwordKeyword = regexp.MustCompile(`(^|\s)password\s*=`)
+
+// passwordQuery finds a password parameter in a URL's query.
+var passwordQuery = regexp.MustCompile(`(^|&)password=`)
+
+// hasPassword reports whether a connection string itself (not the
+// environment or a passfile) carries a password, in either of libpq's forms.
+func hasPassword(conn string) bool {
+	if !strings.HasPrefix(conn, "postgres://") && !strings.HasPrefix(conn, "postgresql://") {
+		return passwordKeyword.MatchString(conn)
+	}
+	u, err := url.Parse(conn)
+	if err != nil {
+		// net/url refuses libpq's host lists (h1:5432,h2:5432); the user
+		// part is what comes before the last @ of the authority.
+		rest, query, _ := strings.Cut(conn[strings.Index(conn, "://")+3:], "?")
+		auth, _, _ := strings.Cut(rest, "/")
+		at := strings.LastIndex(auth, "@")
+		return (at >= 0 && strings.Contains(auth[:at], ":")) || passwordQuery.MatchString(query)
+	}
+	if _, ok := u.User.Password(); ok {
+		return true
+	}
+	return u.Query().Has("password")
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -123,42 +122,12 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		IndexMemory:          mem,
 		Jobs:                 jobs,
 	})
-	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
-		finishRollback(env, f, name, err)
-	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s\n",
 		progress.Seconds(time.Since(began)), name, name)
 	return nil
-}
-
-// finishRollback redoes start_sync's rollback on new connections. A Ctrl-C
-// that lands while a statement runs makes pgx close that connection, and the
-// rollback, which reuses it, then fails at its first statement and leaves
-// the slot behind. The group's lock went with the closed session, so
-// Recover can claim it again. It runs on a context of its own: the command's
-// is cancelled already.
-func finishRollback(env *Env, f *flags, name string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	fmt.Fprintln(env.Stdout, "the rollback lost its connection; finishing it on a new one")
-	s, err := f.open(ctx, nil, preamble{source: required, target: required})
-	if err == nil {
-		defer s.close()
-		_, err = initsync.Recover(ctx, s.src, s.tgt, name, env.Stdout)
-	}
-	if err == nil {
-		if errors.Is(cause, context.Canceled) {
-			cause = errors.New("interrupted") // as initsync records it
-		}
-		err = group.Fail(ctx, s.tgt, name, cause)
-	}
-	if err != nil {
-		fmt.Fprintf(env.Stdout, "finish the rollback: %s\n%s\n", oneLine(err.Error()), startSyncLeftovers(name))
-		env.onInterrupt(fmt.Sprintf("the rollback did not finish (see above); run pgvecrep cleanup -g %s, or start again with pgvecrep start_sync -g %s", name, name))
-	}
 }
 
 // startSyncLeftovers is what an interrupted start_sync may leave when its

@@ -315,6 +315,12 @@ func (s *syncer) rollback(cause error) {
 	defer cancel()
 	s.closeSlot()
 	s.p.Printf("start_sync failed: %v; removing what it created", cause)
+	done, err := s.reconnect(ctx)
+	defer done()
+	if err != nil {
+		s.p.Printf("cleanup after failure: %v", err)
+		return
+	}
 	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: quotedNames(s.opts.Tables)}
 	if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
 		s.p.Printf("cleanup after failure: %v", err)

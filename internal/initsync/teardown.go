@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -27,4 +28,71 @@ func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p *progres
 		}
 	}
 	return postdata.RestoreDeferred(ctx, tgt, g.Name, p)
+}
+
+// reconnect replaces a closed connection before the rollback uses it. A
+// Ctrl-C that lands while a statement runs makes pgx close the connection
+// that ran it (a cancelled statement leaves the session in an unknown
+// state), and a rollback on it would fail at its first statement, leaving
+// the slot, the publication and the deferred indexes behind. The group's
+// lock went with a closed target session, so it is claimed again on the new
+// one: if another pgvecrep took the group meanwhile, this run leaves it
+// alone. done closes the connections reconnect opened (and, with the
+// target's, releases the lock); the caller's closed ones stay as they are.
+func (s *syncer) reconnect(ctx context.Context) (done func(), err error) {
+	var opened []*pgx.Conn
+	done = func() {
+		for _, c := range opened {
+			c.Close(context.WithoutCancel(ctx))
+		}
+	}
+	open := func(conn **pgx.Conn, role pg.Role, cfg *pgx.ConnConfig) error {
+		if !(*conn).IsClosed() {
+			return nil
+		}
+		if cfg == nil {
+			return fmt.Errorf("reconnect to the %s: its connection was closed and no config was given", role)
+		}
+		c, err := pg.ConnectConfig(ctx, role, cfg)
+		if err != nil {
+			return fmt.Errorf("reconnect to the %s: %w", role, err)
+		}
+		opened = append(opened, c)
+		old := (*conn).PgConn().PID()
+		*conn = c
+		if role == pg.Target {
+			return s.reclaim(ctx, c, old)
+		}
+		return nil
+	}
+	if err := open(&s.src, pg.Source, s.opts.Source); err != nil {
+		return done, err
+	}
+	if err := open(&s.tgt, pg.Target, s.opts.Target); err != nil {
+		return done, err
+	}
+	if len(opened) > 0 {
+		s.p.Printf("the rollback reconnected: a connection was closed when the run stopped")
+	}
+	return done, nil
+}
+
+// endOldSessionQuery ends the closed connection's server session ($1) if it
+// still holds group $2's lock, and waits up to 10 s for it to go. pgx closes
+// its socket at once, but the server ends the session only when it notices,
+// and until then the lock is held. Matching the lock, not just the pid,
+// keeps a pid the server has since reused safe.
+const endOldSessionQuery = `WITH k AS (SELECT hashtextextended('pgvecrep:' || $2, 0) AS key)
+SELECT pg_terminate_backend(l.pid, 10000) FROM pg_locks l, k
+WHERE l.locktype = 'advisory' AND l.granted AND l.pid = $1 AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid`
+
+// reclaim takes the group's lock on the new target connection once the
+// closed one's session has let it go.
+func (s *syncer) reclaim(ctx context.Context, conn *pgx.Conn, oldPID uint32) error {
+	if _, err := conn.Exec(ctx, endOldSessionQuery, int64(oldPID), s.opts.Group); err != nil {
+		return fmt.Errorf("end the closed connection's session on the target: %w", err)
+	}
+	return group.Claim(ctx, conn, s.opts.Group)
 }

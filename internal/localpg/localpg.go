@@ -43,6 +43,14 @@ type Options struct {
 	// PasswordAuth makes TCP logins of every role but the superuser check
 	// passwords (scram-sha-256), for tests of wrong-password errors.
 	PasswordAuth bool
+	// Password, when set, is the superuser's password, and every TCP login,
+	// the superuser's included, must prove one with scram-sha-256: what a
+	// managed server asks. Logins over the cluster's socket stay on trust.
+	Password string
+	// TLS, when set, turns ssl on with a server certificate for 127.0.0.1
+	// and localhost signed by this CA, and TCP logins without TLS are
+	// refused: a test that passes proves the connection was encrypted.
+	TLS *CA
 }
 
 // Cluster is a running local PostgreSQL server.
@@ -53,6 +61,11 @@ type Cluster struct {
 	Port    int
 	// User is the superuser initdb created (the OS user that owns the server).
 	User string
+	// Password is the superuser's password (Options.Password); URL carries it.
+	Password string
+	// CAFile is the CA certificate the server's certificate is signed by
+	// (Options.TLS); URL names it in sslrootcert. Empty without TLS.
+	CAFile string
 
 	cred   *syscall.Credential
 	ownDir bool
@@ -108,7 +121,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	// A failed reap is retried by the next Start; it must not stop this one.
 	_, _ = Reap(ctx)
-	c := &Cluster{BinDir: bin, Dir: opts.Dir}
+	c := &Cluster{BinDir: bin, Dir: opts.Dir, Password: opts.Password}
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", dirPrefix); err != nil {
 			return nil, err
@@ -128,12 +141,20 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.cleanup()
 		return nil, err
 	}
+	if opts.TLS != nil {
+		tls, err := c.writeTLS(opts.TLS)
+		if err != nil {
+			c.cleanup()
+			return nil, err
+		}
+		opts.Settings = merged(opts.Settings, tls)
+	}
 	if err := c.writeConf(opts); err != nil {
 		c.cleanup()
 		return nil, err
 	}
-	if opts.PasswordAuth {
-		if err := c.writeHBA(); err != nil {
+	if opts.PasswordAuth || opts.Password != "" || opts.TLS != nil {
+		if err := c.writeHBA(opts); err != nil {
 			c.cleanup()
 			return nil, err
 		}
@@ -188,6 +209,10 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "LANG=C.UTF-8")
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+		// The server's own libpq connections (a subscription's) look in
+		// ~/.postgresql for client certificates; root's home is closed to
+		// the postgres user, and a closed directory fails the connection.
+		cmd.Env = append(cmd.Env, "HOME="+c.Dir)
 	}
 	return cmd
 }
@@ -202,9 +227,32 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
+// initdb makes the data directory. A superuser password goes through a file
+// initdb reads and that is removed at once: never through initdb's argv, nor
+// an ALTER ROLE a server log could keep.
 func (c *Cluster) initdb(ctx context.Context) error {
-	return c.run(ctx, "initdb", "-D", c.DataDir, "-U", c.User, "-A", "trust",
-		"-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+	args := []string{"-D", c.DataDir, "-U", c.User, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"}
+	if c.Password != "" {
+		pwfile := filepath.Join(c.Dir, "pwfile")
+		if err := c.writeOwned(pwfile, []byte(c.Password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write initdb password file: %w", err)
+		}
+		defer os.Remove(pwfile)
+		args = append(args, "--pwfile="+pwfile)
+	}
+	return c.run(ctx, "initdb", args...)
+}
+
+// merged is a copy of a with b's entries added.
+func merged(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }
 
 func (c *Cluster) writeConf(opts Options) error {
@@ -256,10 +304,25 @@ func (c *Cluster) writeConf(opts Options) error {
 	return err
 }
 
-// writeHBA keeps the superuser on trust and asks every other role for a password.
-func (c *Cluster) writeHBA() error {
-	hba := fmt.Sprintf("local all all trust\nhost all %s 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n", c.User)
-	return os.WriteFile(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba), 0o600)
+// writeHBA decides how TCP logins authenticate: with PasswordAuth the
+// superuser stays on trust and every other role needs a password; with a
+// Password every role needs one; with TLS only TLS logins match at all.
+// Socket logins stay on trust.
+func (c *Cluster) writeHBA(opts Options) error {
+	host := "host"
+	if opts.TLS != nil {
+		host = "hostssl"
+	}
+	hba := "local all all trust\n"
+	switch {
+	case opts.Password != "":
+	case opts.PasswordAuth:
+		hba += fmt.Sprintf("%s all %s 127.0.0.1/32 trust\n", host, c.User)
+	default:
+		hba += host + " all all 127.0.0.1/32 trust\n"
+	}
+	hba += host + " all all 127.0.0.1/32 scram-sha-256\n"
+	return c.writeOwned(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba), 0o600)
 }
 
 func freePort() (int, error) {
@@ -318,7 +381,9 @@ func (c *Cluster) cleanup() {
 	}
 }
 
-// URL is a connection URL for database db as the cluster's superuser over TCP.
+// URL is a connection URL for database db as the cluster's superuser over
+// TCP: with the superuser's password when it has one, and with
+// sslmode=verify-full against the cluster's CA when it has TLS.
 func (c *Cluster) URL(db string) string {
 	u := url.URL{
 		Scheme:   "postgres",
@@ -326,6 +391,12 @@ func (c *Cluster) URL(db string) string {
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
 		Path:     "/" + db,
 		RawQuery: "sslmode=disable",
+	}
+	if c.Password != "" {
+		u.User = url.UserPassword(c.User, c.Password)
+	}
+	if c.CAFile != "" {
+		u.RawQuery = url.Values{"sslmode": {"verify-full"}, "sslrootcert": {c.CAFile}}.Encode()
 	}
 	return u.String()
 }

@@ -89,6 +89,8 @@ func ConnectError(role Role, cfg pgconn.Config, err error) error {
 		h = fmt.Sprintf("database %q does not exist on the %s server; create it or fix the path in %s", cfg.Database, role, role.EnvVar())
 	case errors.As(err, &pgErr) && pgErr.Code == "28000":
 		h = "the server refused this user or address (pg_hba.conf); ask the server's admin to allow it"
+	case tlsHint(role, cfg.Host, err) != "":
+		h = tlsHint(role, cfg.Host, err)
 	case errors.As(err, &netErr), strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
 		h = fmt.Sprintf("is the %s server running and reachable at %s:%d? check the host and port in %s", role, cfg.Host, cfg.Port, role.EnvVar())
 	}

@@ -260,3 +260,25 @@ func AssertNoReplication(t testing.TB, src, tgt DB) {
 		t.Errorf("%d subscription(s) left on the target", n)
 	}
 }
+
+// StartEnv starts a pair of clusters of its own for one test, shaped by opts
+// (TLS, passwords), and stops them when the test ends. The shared pair keeps
+// the defaults the other tests rely on. It skips like Get when there are no
+// PostgreSQL binaries.
+func StartEnv(t testing.TB, opts localpg.Options) *Env {
+	t.Helper()
+	Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, err := localpg.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start source: %v", err)
+	}
+	t.Cleanup(func() { _ = src.Stop() })
+	tgt, err := localpg.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start target: %v", err)
+	}
+	t.Cleanup(func() { _ = tgt.Stop() })
+	return &Env{Source: src, Target: tgt}
+}

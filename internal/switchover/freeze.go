@@ -116,12 +116,23 @@ func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, table
 // terminateWriters ends every other client session in this database whose
 // role can write to one of the tables (or whose role is listed), so no
 // transaction that began before the freeze can commit after it.
+//
+// A source role that is not a superuser may end only the sessions of roles
+// it belongs to, or of any non-superuser with pg_signal_backend; asking for
+// another (a superuser's psql, a cloud provider's agent) is an error that
+// would stop the switchover. Those sessions are left running, which the
+// freeze does not need to be safe: installTriggers takes a lock that waits
+// for every transaction that has written to a table, and the trigger stops
+// their next write.
 func terminateWriters(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
 	_, err := src.Exec(ctx, `
 SELECT pg_terminate_backend(a.pid)
 FROM pg_stat_activity a
 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
   AND a.backend_type = 'client backend' AND a.usesysid IS NOT NULL
+  AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+       OR (NOT (SELECT rolsuper FROM pg_roles WHERE oid = a.usesysid)
+           AND (pg_has_role(a.usesysid, 'MEMBER') OR pg_has_role('pg_signal_backend', 'MEMBER'))))
   AND CASE WHEN cardinality($2::text[]) > 0 THEN a.usename = ANY ($2)
       ELSE EXISTS (SELECT 1 FROM unnest($1::text[]) t
                    WHERE has_table_privilege(a.usesysid, t::regclass, 'INSERT, UPDATE, DELETE, TRUNCATE')) END`,
