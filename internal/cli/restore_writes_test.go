@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
@@ -17,7 +18,7 @@ func TestRestoreSourceWritesGroup(t *testing.T) {
 	src.Exec(t, `CREATE TABLE a (id int); CREATE TABLE b (id int)`)
 	conn := src.Conn(t)
 	for g, table := range map[string]string{"g1": "public.a", "g2": "public.b"} {
-		if err := switchover.Freeze(t.Context(), conn, g, []string{table}, nil); err != nil {
+		if err := switchover.Freeze(t.Context(), conn, g, []pg.Name{{Schema: "public", Name: strings.TrimPrefix(table, "public.")}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
@@ -92,10 +93,11 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
-	emptied, err := restartable(s.group, truncate)
+	toEmpty, err := restartable(s.group, truncate)
 	if err != nil {
 		return err
 	}
+	emptied := group.QuotedNames(toEmpty)
 	env.onAbandon(startSyncLeftovers(name))
 	env.onInterrupt(fmt.Sprintf("what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g %s", name))
 	src, tgt := s.src, s.tgt
@@ -147,7 +149,7 @@ Remove them with: pgvecrep cleanup -g %[1]s
 // replica a person may still be using; starting again empties them and
 // copies everything anew, so that takes --truncate-target. It returns the
 // tables to empty.
-func restartable(g group.Group, truncate bool) ([]string, error) {
+func restartable(g group.Group, truncate bool) ([]pg.Name, error) {
 	switch g.Phase {
 	case group.Streaming:
 		return nil, fmt.Errorf("group %s is already streaming; see pgvecrep stats -g %s", g.Name, g.Name)
@@ -167,7 +169,8 @@ func restartable(g group.Group, truncate bool) ([]string, error) {
 		fmt.Sprintf("to do that, run pgvecrep start_sync -g %s --truncate-target", g.Name))
 }
 
-// truncateTarget empties a restarted group's tables on the target, in one
+// truncateTarget empties a restarted group's tables (quoted by
+// group.QuotedNames) on the target, in one
 // statement so foreign keys among them do not stand in the way, and moves
 // the group back to bootstrapped, where start_sync begins.
 func truncateTarget(ctx context.Context, env *Env, tgt *pgx.Conn, g group.Group, tables []string) error {

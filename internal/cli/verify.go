@@ -130,17 +130,13 @@ func (a *verifyArgs) selectTables(ctx context.Context, src *pgx.Conn, g group.Gr
 			"start replicating first: pgvecrep start_sync --group-name "+g.Name)
 	}
 	inGroup := map[pg.Name]bool{}
-	var all []pg.Name
-	for _, s := range g.Tables {
-		n, err := pg.ParseName(s, "public")
-		if err != nil {
-			return nil, fmt.Errorf("read group %s: %w", g.Name, err)
-		}
+	var names []string
+	for _, n := range g.Tables {
 		inGroup[n] = true
-		all = append(all, n)
+		names = append(names, n.String())
 	}
 	if strings.TrimSpace(a.tables) == "" {
-		return all, nil
+		return g.Tables, nil
 	}
 	picked, err := catalog.Tables(ctx, src, catalog.Filter{Schema: a.schema, Include: []string{a.tables}})
 	if err != nil {
@@ -150,7 +146,7 @@ func (a *verifyArgs) selectTables(ctx context.Context, src *pgx.Conn, g group.Gr
 	for _, t := range picked {
 		if !inGroup[t.Name] {
 			return nil, &exitError{code: 2, err: hint.New(fmt.Sprintf("table %s is not in group %s", t.Name, g.Name),
-				"the group has: "+strings.Join(g.Tables, ", "))}
+				"the group has: "+strings.Join(names, ", "))}
 		}
 		out = append(out, t.Name)
 	}

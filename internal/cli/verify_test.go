@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/verify"
 )
@@ -32,7 +33,7 @@ func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
 	src, tgt = env.Pair(t)
 	src.Exec(t, verifyDDL)
 	tgt.Exec(t, verifyDDL)
-	tables := []string{`"public"."items"`, `"Odd Schema"."Odd ""T"""`}
+	tables := []pg.Name{{Schema: "public", Name: "items"}, {Schema: "Odd Schema", Name: `Odd "T"`}}
 	ctx := context.Background()
 	conn := tgt.Conn(t)
 	if err := group.EnsureSchema(ctx, conn); err != nil {
@@ -48,7 +49,7 @@ func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
 		t.Fatal(err)
 	}
 	obj := group.ObjectName(name)
-	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: tables})
+	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: group.QuotedNames(tables)})
 	return src, tgt
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // Phase is where a group stands.
@@ -46,8 +47,8 @@ var ErrNotFound = errors.New("group not found")
 type Group struct {
 	Name        string
 	Phase       Phase
-	Tables      []string // quoted qualified names, as used in SQL
-	ObjectName  string   // publication, slot and subscription name on both sides
+	Tables      []pg.Name // from pgvecrep.tables, ordered by schema and name
+	ObjectName  string    // publication, slot and subscription name on both sides
 	CopyMode    string
 	SnapshotLSN string
 	LastError   string
@@ -103,26 +104,29 @@ CREATE TABLE IF NOT EXISTS pgvecrep.groups (
 );
 CREATE TABLE IF NOT EXISTS pgvecrep.tables (
     group_name   text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
+    schema_name  text NOT NULL,
     table_name   text NOT NULL,
     state        text NOT NULL DEFAULT 'pending',
     rows_copied  bigint NOT NULL DEFAULT 0,
     bytes_copied bigint NOT NULL DEFAULT 0,
     started_at   timestamptz,
     finished_at  timestamptz,
-    PRIMARY KEY (group_name, table_name)
+    PRIMARY KEY (group_name, schema_name, table_name)
 );
 CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
     group_name  text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
+    schema_name text NOT NULL,
     table_name  text NOT NULL,
     name        text NOT NULL,
     kind        text NOT NULL,
     definition  text NOT NULL,
     bytes       bigint NOT NULL DEFAULT 0,
     built_at    timestamptz,
-    PRIMARY KEY (group_name, table_name, name)
+    PRIMARY KEY (group_name, schema_name, table_name, name)
 );`
 
-// EnsureSchema creates the metadata schema; safe to run any number of times.
+// EnsureSchema creates the metadata schema, or brings one written by an
+// earlier version up to date (see migrate); safe to run any number of times.
 // It refuses a pgvecrep schema owned by another role (see EnsureOwnSchema).
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	if err := EnsureOwnSchema(ctx, conn, "target"); err != nil {
@@ -131,7 +135,7 @@ func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, schemaDDL); err != nil {
 		return fmt.Errorf("create metadata schema %s: %w", Schema, err)
 	}
-	return nil
+	return migrate(ctx, conn)
 }
 
 // SchemaExists reports whether the metadata schema is there, and fails for
@@ -141,8 +145,12 @@ func SchemaExists(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err := conn.QueryRow(ctx, `SELECT to_regclass('pgvecrep.groups') IS NOT NULL`).Scan(&ok)
-	return ok, err
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('pgvecrep.groups') IS NOT NULL`).Scan(&ok); err != nil || !ok {
+		return false, err
+	}
+	// Every reader comes through here, and a user who upgrades runs stats or
+	// stop_sync on an existing group without bootstrapping again.
+	return true, migrate(ctx, conn)
 }
 
 // Create records a new group in phase bootstrapped; an existing one is left
@@ -166,17 +174,46 @@ func Get(ctx context.Context, conn *pgx.Conn, name string) (Group, error) {
 		return Group{}, notFound(name)
 	}
 	var g Group
-	err = conn.QueryRow(ctx, `SELECT name, phase, tables, object_name, copy_mode, snapshot_lsn,
+	err = conn.QueryRow(ctx, `SELECT name, phase, object_name, copy_mode, snapshot_lsn,
 		last_error, created_at, updated_at, synced_at FROM pgvecrep.groups WHERE name = $1`, name).
-		Scan(&g.Name, &g.Phase, &g.Tables, &g.ObjectName, &g.CopyMode, &g.SnapshotLSN,
+		Scan(&g.Name, &g.Phase, &g.ObjectName, &g.CopyMode, &g.SnapshotLSN,
 			&g.LastError, &g.CreatedAt, &g.UpdatedAt, &g.SyncedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Group{}, notFound(name)
+	}
+	if err == nil {
+		g.Tables, err = tableNames(ctx, conn, name)
 	}
 	if err != nil {
 		return Group{}, fmt.Errorf("read group %q: %w", name, err)
 	}
 	return g, nil
+}
+
+// tableNames lists a group's tables.
+func tableNames(ctx context.Context, conn *pgx.Conn, group string) ([]pg.Name, error) {
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name FROM pgvecrep.tables
+		WHERE group_name = $1 ORDER BY schema_name, table_name`, group)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanName)
+}
+
+func scanName(r pgx.CollectableRow) (pg.Name, error) {
+	var n pg.Name
+	err := r.Scan(&n.Schema, &n.Name)
+	return n, err
+}
+
+// QuotedNames is names as SQL, each quoted by pg.Name.Quoted, for a
+// statement or a regclass[] parameter.
+func QuotedNames(names []pg.Name) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n.Quoted()
+	}
+	return out
 }
 
 func notFound(name string) error {
@@ -226,8 +263,11 @@ func Fail(ctx context.Context, conn *pgx.Conn, name string, cause error) error {
 	return err
 }
 
-// Start records the tables and copy mode of a sync that is beginning.
-func Start(ctx context.Context, conn *pgx.Conn, name string, tables []string, copyMode string) error {
+// Start records the tables and copy mode of a sync that is beginning. The
+// tables' identity is pgvecrep.tables (schema_name, table_name); the groups
+// row keeps a quoted list for earlier readers (preflight's owner check) and
+// people reading the table, never for pgvecrep to paste into SQL.
+func Start(ctx context.Context, conn *pgx.Conn, name string, tables []pg.Name, copyMode string) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
@@ -235,17 +275,25 @@ func Start(ctx context.Context, conn *pgx.Conn, name string, tables []string, co
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'copying', tables = $2,
 		copy_mode = $3, snapshot_lsn = '', last_error = '', synced_at = NULL, updated_at = now()
-		WHERE name = $1`, name, tables, copyMode); err != nil {
+		WHERE name = $1`, name, QuotedNames(tables), copyMode); err != nil {
 		return fmt.Errorf("record sync start: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM pgvecrep.tables WHERE group_name = $1`, name); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO pgvecrep.tables (group_name, table_name)
-		SELECT $1, unnest($2::text[])`, name, tables); err != nil {
-		return err
+	schemas, names := split(tables)
+	if _, err := tx.Exec(ctx, `INSERT INTO pgvecrep.tables (group_name, schema_name, table_name)
+		SELECT $1, s, n FROM unnest($2::text[], $3::text[]) u(s, n)`, name, schemas, names); err != nil {
+		return fmt.Errorf("record sync start: %w", err)
 	}
 	return tx.Commit(ctx)
+}
+
+func split(names []pg.Name) (schemas, rels []string) {
+	for _, n := range names {
+		schemas, rels = append(schemas, n.Schema), append(rels, n.Name)
+	}
+	return schemas, rels
 }
 
 // SetSnapshotLSN records the LSN at which streaming starts.

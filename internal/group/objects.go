@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // Deferred is a target index or constraint dropped before the copy and to be
 // built again after it.
 type Deferred struct {
-	Table      string // quoted qualified table name
+	Table      pg.Name
 	Name       string
 	Kind       string // vector, index, primary, unique, exclusion, foreign
 	Definition string
@@ -23,10 +25,10 @@ type Deferred struct {
 func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Deferred) error {
 	for _, d := range objs {
 		if _, err := conn.Exec(ctx, `INSERT INTO pgvecrep.deferred_objects
-			(group_name, table_name, name, kind, definition, bytes) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (group_name, table_name, name) DO UPDATE SET definition = EXCLUDED.definition,
+			(group_name, schema_name, table_name, name, kind, definition, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (group_name, schema_name, table_name, name) DO UPDATE SET definition = EXCLUDED.definition,
 			kind = EXCLUDED.kind, bytes = EXCLUDED.bytes, built_at = NULL`,
-			group, d.Table, d.Name, d.Kind, d.Definition, d.Bytes); err != nil {
+			group, d.Table.Schema, d.Table.Name, d.Name, d.Kind, d.Definition, d.Bytes); err != nil {
 			return fmt.Errorf("record deferred %s %s: %w", d.Kind, d.Name, err)
 		}
 	}
@@ -35,25 +37,30 @@ func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Defe
 
 // PendingDeferred lists the objects not built yet, largest first.
 func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Deferred, error) {
-	rows, err := conn.Query(ctx, `SELECT table_name, name, kind, definition, bytes, built_at IS NOT NULL
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, name, kind, definition, bytes, built_at IS NOT NULL
 		FROM pgvecrep.deferred_objects WHERE group_name = $1 AND built_at IS NULL
 		ORDER BY bytes DESC, name`, group)
 	if err != nil {
 		return nil, fmt.Errorf("list deferred objects: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Deferred])
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Deferred, error) {
+		var d Deferred
+		err := r.Scan(&d.Table.Schema, &d.Table.Name, &d.Name, &d.Kind, &d.Definition, &d.Bytes, &d.Built)
+		return d, err
+	})
 }
 
 // MarkBuilt records that a deferred object exists again.
 func MarkBuilt(ctx context.Context, conn *pgx.Conn, group string, d Deferred) error {
 	_, err := conn.Exec(ctx, `UPDATE pgvecrep.deferred_objects SET built_at = now()
-		WHERE group_name = $1 AND table_name = $2 AND name = $3`, group, d.Table, d.Name)
+		WHERE group_name = $1 AND schema_name = $2 AND table_name = $3 AND name = $4`,
+		group, d.Table.Schema, d.Table.Name, d.Name)
 	return err
 }
 
 // TableState is one table's progress in a group.
 type TableState struct {
-	Table       string
+	Table       pg.Name
 	State       string
 	RowsCopied  int64
 	BytesCopied int64
@@ -61,12 +68,16 @@ type TableState struct {
 
 // Tables lists a group's per-table state.
 func Tables(ctx context.Context, conn *pgx.Conn, group string) ([]TableState, error) {
-	rows, err := conn.Query(ctx, `SELECT table_name, state, rows_copied, bytes_copied
-		FROM pgvecrep.tables WHERE group_name = $1 ORDER BY table_name`, group)
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, state, rows_copied, bytes_copied
+		FROM pgvecrep.tables WHERE group_name = $1 ORDER BY schema_name, table_name`, group)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[TableState])
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableState, error) {
+		var ts TableState
+		err := r.Scan(&ts.Table.Schema, &ts.Table.Name, &ts.State, &ts.RowsCopied, &ts.BytesCopied)
+		return ts, err
+	})
 }
 
 // SetTableState records a table's copy progress.
@@ -74,6 +85,7 @@ func SetTableState(ctx context.Context, conn *pgx.Conn, group string, ts TableSt
 	_, err := conn.Exec(ctx, `UPDATE pgvecrep.tables SET state = $3, rows_copied = $4, bytes_copied = $5,
 		started_at = coalesce(started_at, now()),
 		finished_at = CASE WHEN $3 = 'copied' THEN now() ELSE finished_at END
-		WHERE group_name = $1 AND table_name = $2`, group, ts.Table, ts.State, ts.RowsCopied, ts.BytesCopied)
+		WHERE group_name = $1 AND schema_name = $6 AND table_name = $2`,
+		group, ts.Table.Name, ts.State, ts.RowsCopied, ts.BytesCopied, ts.Table.Schema)
 	return err
 }

@@ -72,7 +72,7 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 		return err
 	}
 	for _, t := range s.opts.Tables {
-		if err := group.SetTableState(ctx, s.tgt, s.opts.Group, group.TableState{Table: t.Name.Quoted(), State: "copying"}); err != nil {
+		if err := group.SetTableState(ctx, s.tgt, s.opts.Group, group.TableState{Table: t.Name, State: "copying"}); err != nil {
 			return err
 		}
 	}
@@ -160,7 +160,7 @@ func (s *syncer) recordCopies(ctx context.Context, done <-chan tableCopy, copied
 			}
 			return nil
 		}
-		ts := group.TableState{Table: tc.table.Quoted(), State: "copied", RowsCopied: tc.rows, BytesCopied: tc.bytes}
+		ts := group.TableState{Table: tc.table, State: "copied", RowsCopied: tc.rows, BytesCopied: tc.bytes}
 		if err := s.meta(func() error { return group.SetTableState(ctx, s.tgt, s.opts.Group, ts) }); err != nil {
 			return fmt.Errorf("record copy of %s: %w", tc.table, err)
 		}

@@ -42,7 +42,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 		for _, fk := range fks {
 			d := toDeferred(postdata.FromForeignKey(fk))
 			s.noteOutsideKey(fk)
-			s.refs[d.Table+" "+d.Name] = fk.References
+			s.refs[d.Table.Quoted()+" "+d.Name] = fk.References
 			deferred = append(deferred, d)
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
 		}
@@ -113,16 +113,12 @@ func notValid(def string) string {
 // toDeferred is how an object to build is saved in the group's metadata.
 // The classification itself is postdata's (FromIndex, FromForeignKey).
 func toDeferred(o postdata.Object) group.Deferred {
-	return group.Deferred{Table: o.Table.Quoted(), Name: o.Name, Kind: o.Kind, Definition: o.Def, Bytes: o.Bytes}
+	return group.Deferred{Table: o.Table, Name: o.Name, Kind: o.Kind, Definition: o.Def, Bytes: o.Bytes}
 }
 
 // fromDeferred is the object a saved definition builds.
-func fromDeferred(d group.Deferred) (postdata.Object, error) {
-	table, err := pg.ParseName(d.Table, "public")
-	if err != nil {
-		return postdata.Object{}, fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
-	}
-	return postdata.Object{Table: table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}, nil
+func fromDeferred(d group.Deferred) postdata.Object {
+	return postdata.Object{Table: d.Table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}
 }
 
 // buildDeferred builds the deferred objects once every table is copied
@@ -183,12 +179,9 @@ func (s *syncer) buildObjects(pending []group.Deferred) ([]postdata.Object, map[
 	byName := map[string]group.Deferred{}
 	vectors := map[pg.Name]bool{}
 	for i, d := range pending {
-		o, err := fromDeferred(d)
-		if err != nil {
-			return nil, nil, nil, err
-		}
+		o := fromDeferred(d)
 		o.Bytes = max(o.Bytes, size[o.Table])
-		o.References = s.refs[d.Table+" "+d.Name]
+		o.References = s.refs[d.Table.Quoted()+" "+d.Name]
 		if o.Kind == postdata.Foreign && o.References != (pg.Name{}) && !s.replicates(o.References) {
 			o.Def = notValid(o.Def)
 		}

@@ -204,7 +204,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := replication.Probe(ctx, s.tgt, s.opts.SubscriptionConnInfo); err != nil {
 		return err // before anything is created or copied
 	}
-	tables := quotedNames(s.opts.Tables)
+	tables := catalog.NamesOf(s.opts.Tables)
 	if err := group.Start(ctx, s.tgt, s.opts.Group, tables, mode); err != nil {
 		return err
 	}
@@ -265,14 +265,6 @@ func (s *syncer) copy(ctx context.Context, mode string) error {
 	return s.nativeCopy(ctx)
 }
 
-func quotedNames(ts []catalog.Table) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.Name.Quoted()
-	}
-	return out
-}
-
 func (s *syncer) createPublication(ctx context.Context) error {
 	opts := replication.PublicationOptions{ViaRoot: anyPartitioned(s.opts.Tables)}
 	if err := replication.CreatePublicationWith(ctx, s.src, s.name, catalog.NamesOf(s.opts.Tables), opts); err != nil {
@@ -321,7 +313,7 @@ func (s *syncer) rollback(cause error) {
 		s.p.Printf("cleanup after failure: %v", err)
 		return
 	}
-	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: quotedNames(s.opts.Tables)}
+	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: catalog.NamesOf(s.opts.Tables)}
 	if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
 		s.p.Printf("cleanup after failure: %v", err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/verify"
 )
@@ -147,7 +146,7 @@ func checkApp(t *testing.T, src, tgt pgtest.DB, tconn *pgx.Conn) {
 	ctx := context.Background()
 	// The group and the publication name the roots, never a partition.
 	g, _ := group.Get(ctx, tconn, "g1")
-	if got := strings.Join(g.Tables, ","); got != `"public"."docs","public"."events","public"."items","public"."logs"` {
+	if got := strings.Join(group.QuotedNames(g.Tables), ","); got != `"public"."docs","public"."events","public"."items","public"."logs"` {
 		t.Errorf("group tables = %s", got)
 	}
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication WHERE pubviaroot"); n != 1 {
@@ -182,16 +181,8 @@ func checkApp(t *testing.T, src, tgt pgtest.DB, tconn *pgx.Conn) {
 // (the roots), each matching, and the HNSW index on the parent checked.
 func assertVerify(t *testing.T, src, tgt pgtest.DB, g group.Group) {
 	t.Helper()
-	var names []pg.Name
-	for _, q := range g.Tables {
-		n, err := pg.ParseName(q, "public")
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
 	rep, err := verify.Run(context.Background(), src.Conn(t), tgt.Conn(t),
-		verify.Options{Tables: names, Subscription: g.ObjectName, Sample: 5})
+		verify.Options{Tables: g.Tables, Subscription: g.ObjectName, Sample: 5})
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}

@@ -23,7 +23,7 @@ func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p *progres
 		return err
 	}
 	if len(g.Tables) > 0 {
-		if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(g.Tables, ", ")); err != nil {
+		if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(group.QuotedNames(g.Tables), ", ")); err != nil {
 			return fmt.Errorf("empty the partly copied tables on the target: %w", err)
 		}
 	}

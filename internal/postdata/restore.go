@@ -21,11 +21,7 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 	if err != nil {
 		return err
 	}
-	order, err := restoreOrder(pending)
-	if err != nil {
-		return err
-	}
-	for _, d := range order {
+	for _, d := range restoreOrder(pending) {
 		if _, err := tgt.Exec(ctx, d.Definition); err != nil && !alreadyExists(err) {
 			return fmt.Errorf("restore %s %s: %w", d.Kind, d.Name, err)
 		}
@@ -40,21 +36,17 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 // restoreOrder puts the deferred objects in the order Build uses (keys, then
 // indexes, then foreign keys), so a foreign key finds the key it references.
 // A kind Build does not know is restored with the indexes.
-func restoreOrder(ds []group.Deferred) ([]group.Deferred, error) {
+func restoreOrder(ds []group.Deferred) []group.Deferred {
 	objs := make([]Object, len(ds))
 	byObject := map[string]group.Deferred{}
 	for i, d := range ds {
-		table, err := pg.ParseName(d.Table, "public")
-		if err != nil {
-			return nil, fmt.Errorf("deferred %s %s: %w", d.Kind, d.Name, err)
-		}
 		kind := d.Kind
 		switch kind {
 		case Primary, Unique, Index, Vector, Foreign:
 		default:
 			kind = Index
 		}
-		objs[i] = Object{Table: table, Name: d.Name, Kind: kind, Def: d.Definition, Bytes: d.Bytes}
+		objs[i] = Object{Table: d.Table, Name: d.Name, Kind: kind, Def: d.Definition, Bytes: d.Bytes}
 		byObject[objs[i].String()] = d
 	}
 	Sort(objs)
@@ -62,7 +54,7 @@ func restoreOrder(ds []group.Deferred) ([]group.Deferred, error) {
 	for i, o := range objs {
 		out[i] = byObject[o.String()]
 	}
-	return out, nil
+	return out
 }
 
 // alreadyExists reports the errors of an object that is there already:

@@ -124,36 +124,58 @@ func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, erro
 	return r, err
 }
 
+// tableStatsQuery reads each of the group's tables ($1 schemas, $2 names,
+// from pgvecrep.tables): its subscription state, pgvecrep's copy state, the
+// statistics' live-row estimate and what pgvecrep's copy moved. The tables
+// are found by name in the catalog, so no stored text is ever read as SQL.
 const tableStatsQuery = `
-WITH t AS (SELECT unnest($1::text[]) AS name)
-SELECT t.name,
+WITH t AS (
+  SELECT u.s, u.n, (SELECT c.oid FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+                    WHERE ns.nspname = u.s AND c.relname = u.n) AS oid
+  FROM unnest($1::text[], $2::text[]) u(s, n))
+SELECT t.s, t.n, t.oid IS NOT NULL,
        coalesce((SELECT sr.srsubstate::text FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid
-                 WHERE s.subname = $2 AND sr.srrelid = to_regclass(t.name)), ''),
-       coalesce((SELECT gt.state FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), ''),
-       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(t.name)), 0),
-       coalesce((SELECT gt.rows_copied FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), 0),
-       coalesce((SELECT gt.bytes_copied FROM pgvecrep.tables gt WHERE gt.group_name = $3 AND gt.table_name = t.name), 0)
-FROM t ORDER BY t.name`
+                 WHERE s.subname = $3 AND sr.srrelid = t.oid), ''),
+       coalesce(gt.state, ''),
+       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = t.oid), 0),
+       coalesce(gt.rows_copied, 0),
+       coalesce(gt.bytes_copied, 0)
+FROM t LEFT JOIN pgvecrep.tables gt ON gt.group_name = $4 AND gt.schema_name = t.s AND gt.table_name = t.n
+ORDER BY t.s, t.n`
 
 func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat, error) {
-	rows, err := tgt.Query(ctx, tableStatsQuery, g.Tables, g.ObjectName, g.Name)
+	schemas, names := make([]string, len(g.Tables)), make([]string, len(g.Tables))
+	for i, n := range g.Tables {
+		schemas[i], names[i] = n.Schema, n.Name
+	}
+	rows, err := tgt.Query(ctx, tableStatsQuery, schemas, names, g.ObjectName, g.Name)
 	if err != nil {
 		return nil, fmt.Errorf("read table states: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableStat, error) {
-		var ts TableStat
+	type found struct {
+		TableStat
+		name   pg.Name
+		exists bool
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (found, error) {
+		var f found
 		var subState, copyState string
-		err := r.Scan(&ts.Table, &subState, &copyState, &ts.Rows, &ts.RowsCopied, &ts.BytesCopied)
-		ts.State = tableState(subState, copyState, g.Phase)
-		return ts, err
+		err := r.Scan(&f.name.Schema, &f.name.Name, &f.exists, &subState, &copyState, &f.Rows, &f.RowsCopied, &f.BytesCopied)
+		f.Table = f.name.String()
+		f.State = tableState(subState, copyState, g.Phase)
+		return f, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := exactRows(ctx, tgt, &out[i]); err != nil {
-			return nil, err
+	out := make([]TableStat, len(all))
+	for i, f := range all {
+		if f.exists {
+			if err := exactRows(ctx, tgt, f.name, &f.TableStat); err != nil {
+				return nil, err
+			}
 		}
+		out[i] = f.TableStat
 	}
 	return out, nil
 }
@@ -164,20 +186,12 @@ const exactCountLimit = 1_000_000
 
 // exactRows replaces the statistics' estimate, which lags behind the apply
 // worker by a second or more, with count(*) for tables small enough to count.
-func exactRows(ctx context.Context, tgt *pgx.Conn, ts *TableStat) error {
-	name := ts.Table
-	if n, err := pg.ParseName(ts.Table, "public"); err == nil {
-		ts.Table = n.String()
-	}
+func exactRows(ctx context.Context, tgt *pgx.Conn, name pg.Name, ts *TableStat) error {
 	if ts.Rows >= exactCountLimit {
 		ts.Estimated = true
 		return nil
 	}
-	var exists bool
-	if err := tgt.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists); err != nil || !exists {
-		return err
-	}
-	if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+name).Scan(&ts.Rows); err != nil {
+	if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+name.Quoted()).Scan(&ts.Rows); err != nil {
 		return fmt.Errorf("count rows of %s: %w", ts.Table, err)
 	}
 	return nil

@@ -55,10 +55,10 @@ BEGIN
 END
 $fn$;`
 
-// Freeze installs group's freeze on tables (quoted names) for roles (all
-// roles when empty) and ends the sessions that could still be writing. It
-// retries when an open transaction holds a table's lock.
-func Freeze(ctx context.Context, src *pgx.Conn, groupName string, tables, roles []string) error {
+// Freeze installs group's freeze on tables for roles (all roles when empty)
+// and ends the sessions that could still be writing. It retries when an open
+// transaction holds a table's lock.
+func Freeze(ctx context.Context, src *pgx.Conn, groupName string, tables []pg.Name, roles []string) error {
 	if err := group.EnsureOwnSchema(ctx, src, "source"); err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func Freeze(ctx context.Context, src *pgx.Conn, groupName string, tables, roles 
 	return fmt.Errorf("freeze writes on the source: tables stayed locked by other sessions: %w", last)
 }
 
-func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, tables, roles []string) error {
+func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, tables []pg.Name, roles []string) error {
 	args := make([]string, len(roles))
 	for i, r := range roles {
 		args[i] = pg.Literal(r)
@@ -102,11 +102,11 @@ func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, table
 	comment := pg.Literal("pgvecrep write freeze of group " + groupName)
 	for _, t := range tables {
 		sql := fmt.Sprintf(`CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
-			FOR EACH STATEMENT EXECUTE FUNCTION pgvecrep.write_freeze(%s)`, trigger, t, strings.Join(args, ", "))
+			FOR EACH STATEMENT EXECUTE FUNCTION pgvecrep.write_freeze(%s)`, trigger, t.Quoted(), strings.Join(args, ", "))
 		if _, err := tx.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("freeze writes on %s: %w", t, err)
 		}
-		if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON TRIGGER %s ON %s IS %s", trigger, t, comment)); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("COMMENT ON TRIGGER %s ON %s IS %s", trigger, t.Quoted(), comment)); err != nil {
 			return fmt.Errorf("freeze writes on %s: %w", t, err)
 		}
 	}
@@ -124,7 +124,7 @@ func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, table
 // freeze does not need to be safe: installTriggers takes a lock that waits
 // for every transaction that has written to a table, and the trigger stops
 // their next write.
-func terminateWriters(ctx context.Context, src *pgx.Conn, tables, roles []string) error {
+func terminateWriters(ctx context.Context, src *pgx.Conn, tables []pg.Name, roles []string) error {
 	_, err := src.Exec(ctx, `
 SELECT pg_terminate_backend(a.pid)
 FROM pg_stat_activity a
@@ -136,7 +136,7 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
   AND CASE WHEN cardinality($2::text[]) > 0 THEN a.usename = ANY ($2)
       ELSE EXISTS (SELECT 1 FROM unnest($1::text[]) t
                    WHERE has_table_privilege(a.usesysid, t::regclass, 'INSERT, UPDATE, DELETE, TRUNCATE')) END`,
-		tables, roles)
+		group.QuotedNames(tables), roles)
 	if err != nil {
 		return fmt.Errorf("end writing sessions on the source: %w", err)
 	}

@@ -28,10 +28,10 @@ func TestFreezeScopedToGroup(t *testing.T) {
 	src, _ := env.Pair(t)
 	ctx := context.Background()
 	src.Exec(t, "CREATE TABLE a (id serial); CREATE TABLE b (id serial); CREATE TABLE c (id serial)")
-	if err := Freeze(ctx, src.Conn(t), "g1", []string{"public.a", "public.c"}, nil); err != nil {
+	if err := Freeze(ctx, src.Conn(t), "g1", names("a", "c"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := Freeze(ctx, src.Conn(t), "g2", []string{"public.b", "public.c"}, nil); err != nil {
+	if err := Freeze(ctx, src.Conn(t), "g2", names("b", "c"), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, tb := range []string{"a", "b", "c"} {
@@ -69,7 +69,7 @@ func TestFailedSwitchoverKeepsOtherGroupFrozen(t *testing.T) {
 	streaming(t, src, tgt)
 	ctx := context.Background()
 	src.Exec(t, "CREATE TABLE done (id serial)")
-	if err := Freeze(ctx, src.Conn(t), "finished", []string{"public.done"}, nil); err != nil {
+	if err := Freeze(ctx, src.Conn(t), "finished", names("done"), nil); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("injected")
@@ -102,7 +102,7 @@ func TestFreezeRefusesForeignSchema(t *testing.T) {
 	t.Cleanup(func() { _ = env.Source.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
 	src.Exec(t, "CREATE TABLE a (id serial)")
 	src.Exec(t, "CREATE SCHEMA pgvecrep AUTHORIZATION "+role)
-	err := Freeze(ctx, src.Conn(t), "g", []string{"public.a"}, nil)
+	err := Freeze(ctx, src.Conn(t), "g", names("a"), nil)
 	if err == nil || !strings.Contains(err.Error(), role) || hint.Of(err) == "" {
 		t.Errorf("Freeze with a schema owned by %s = %v; want an error naming the owner, with a hint", role, err)
 	}
@@ -110,4 +110,13 @@ func TestFreezeRefusesForeignSchema(t *testing.T) {
 		t.Error("a froze although the schema was refused")
 	}
 	src.Exec(t, "DROP SCHEMA pgvecrep CASCADE")
+}
+
+// names is tables in schema public.
+func names(tables ...string) []pg.Name {
+	out := make([]pg.Name, len(tables))
+	for i, t := range tables {
+		out[i] = pg.Name{Schema: "public", Name: t}
+	}
+	return out
 }

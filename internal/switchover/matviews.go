@@ -6,7 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // matviewsQuery lists the materialized views in the schemas of the tables
@@ -35,8 +37,8 @@ SELECT mv.name FROM mv JOIN depth USING (oid) GROUP BY mv.name ORDER BY max(dept
 // it held when it was created (or nothing, as pg_dump creates them). It
 // runs after the detach, so it sees every drained row and does not lengthen
 // the write freeze; a failure leaves the switchover done and says what to run.
-func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []string, printf func(string, ...any)) ([]string, error) {
-	rows, err := tgt.Query(ctx, matviewsQuery, tables)
+func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, printf func(string, ...any)) ([]string, error) {
+	rows, err := tgt.Query(ctx, matviewsQuery, group.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list materialized views on the target: %w", err)
 	}

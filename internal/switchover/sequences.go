@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // Sequence is a sequence in the replicated schemas, or one a replicated
@@ -53,10 +56,10 @@ WHERE s.relkind = 'S'
                   AND e.objid = s.oid AND e.deptype = 'e')) l
 ORDER BY tbl = '', seq, tbl, col`
 
-// Sequences lists the sequences of the tables (quoted names) and of their
-// schemas: the ones the columns use first, then the free ones.
-func Sequences(ctx context.Context, conn *pgx.Conn, tables []string) ([]Sequence, error) {
-	rows, err := conn.Query(ctx, sequencesQuery, tables)
+// Sequences lists the sequences of the tables and of their schemas: the ones
+// the columns use first, then the free ones.
+func Sequences(ctx context.Context, conn *pgx.Conn, tables []pg.Name) ([]Sequence, error) {
+	rows, err := conn.Query(ctx, sequencesQuery, group.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list sequences: %w", err)
 	}

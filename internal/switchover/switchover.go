@@ -185,8 +185,8 @@ func (s *run) detach(ctx context.Context, res *Result) error {
 		return nil
 	}
 	for _, t := range s.g.Tables {
-		s.p.Printf("VACUUM ANALYZE %s", t)
-		if _, err := s.tgt.Exec(ctx, "VACUUM ANALYZE "+t); err != nil {
+		s.p.Printf("VACUUM ANALYZE %s", t.Quoted())
+		if _, err := s.tgt.Exec(ctx, "VACUUM ANALYZE "+t.Quoted()); err != nil {
 			return fmt.Errorf("vacuum analyze %s on the target: %w", t, err)
 		}
 	}
