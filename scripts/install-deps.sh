@@ -22,6 +22,10 @@ PG_MAJOR="${PG_MAJOR:-}"
 SRC_SUITE="${PGVECTOR_SUITE:-trixie}"
 PG_EXTRA_MAJOR="${PG_EXTRA_MAJOR:-}"
 PG_EXTRA_SUITE="${PG_EXTRA_SUITE:-sid}"
+# pgvector for the newer server: the same source package as for the system's
+# server by default, so both sides run the same version (binary copies need
+# that), patched for 18's API (see patch_pgvector).
+PGVECTOR_EXTRA_SUITE="${PGVECTOR_EXTRA_SUITE:-$SRC_SUITE}"
 PG_EXTRA_ROOT="${PGVECREP_PG_ROOT:-/usr/local/pgvecrep}"
 PG_EXTRA_PREFIX="${PG_EXTRA_PREFIX:-${PG_EXTRA_ROOT}/pg${PG_EXTRA_MAJOR}}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -66,7 +70,7 @@ private_apt() {
 	mkdir -p "$work/etc/sources.list.d" "$work/etc/preferences.d" "$work/state/lists/partial" "$work/cache/archives/partial"
 	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	: >"$work/etc/sources.list"
-	for suite in "$@"; do
+	for suite in $(printf '%s\n' "$@" | sort -u); do
 		printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >>"$work/etc/sources.list"
 	done
 	aptopts=(
@@ -87,7 +91,7 @@ private_apt() {
 # upstream tarball into directory $3.
 fetch_orig() {
 	local pkg="$1" suite="$2" dest="$3" orig
-	private_apt "$SRC_SUITE" ${PG_EXTRA_MAJOR:+"$PG_EXTRA_SUITE"}
+	private_apt "$SRC_SUITE" ${PG_EXTRA_MAJOR:+"$PG_EXTRA_SUITE" "$PGVECTOR_EXTRA_SUITE"}
 	log "fetching ${pkg}'s source package (${suite})"
 	mkdir -p "$work/dl-$pkg" "$dest"
 	(cd "$work/dl-$pkg" && apt-get "${aptopts[@]}" source --download-only "${pkg}/${suite}" >&2)
@@ -96,10 +100,10 @@ fetch_orig() {
 	log "unpacked $(basename "$orig")"
 }
 
-# install_pgvector builds pgvector against the server whose pg_config is $1,
-# unless that server already has it.
+# install_pgvector builds pgvector from suite $2 against the server whose
+# pg_config is $1, unless that server already has it.
 install_pgvector() {
-	local pg_config="$1" sharedir
+	local pg_config="$1" suite="$2" sharedir
 	sharedir=$("$pg_config" --sharedir)
 	if [ -f "${sharedir}/extension/vector.control" ]; then
 		log "pgvector already installed for $("$pg_config" --version) ($(grep default_version "${sharedir}/extension/vector.control" | tr -d "'" | awk '{print $3}'))"
@@ -109,12 +113,27 @@ install_pgvector() {
 	command -v gcc >/dev/null || apt_install gcc
 	local src
 	src=$(mktemp -d)
-	fetch_orig pgvector "$SRC_SUITE" "$src"
+	fetch_orig pgvector "$suite" "$src"
+	patch_pgvector "$pg_config" "$src"
 	log "building pgvector for $("$pg_config" --version)"
 	make -C "$src" -s PG_CONFIG="$pg_config" OPTFLAGS="" >&2
 	sudo_if_needed make -C "$src" -s PG_CONFIG="$pg_config" install >&2
 	rm -rf "$src"
 	log "pgvector installed: $(grep default_version "${sharedir}/extension/vector.control")"
+}
+
+# patch_pgvector adapts pgvector 0.8.0's source in $2 to PostgreSQL 18's
+# server API when $1 is an 18+ server: vacuum_delay_point() takes an
+# is_analyze argument, and a TupleDesc's attributes are reached through
+# TupleDescAttr(). Releases that already build against 18 do not contain the
+# old spellings, so the edits then change nothing.
+patch_pgvector() {
+	local pg_config="$1" src="$2" major
+	major=$("$pg_config" --version | awk '{print $2}' | cut -d. -f1)
+	[ "$major" -ge 18 ] || return 0
+	log "adapting pgvector's source to PostgreSQL ${major}"
+	sed -i 's/vacuum_delay_point()/vacuum_delay_point(false)/' "$src"/src/*.c
+	sed -i 's/\([a-z_>-]*tupdesc\)->attrs\[\([0-9]*\)\]\./TupleDescAttr(\1, \2)->/' "$src"/src/*.c
 }
 
 # install_extra_server builds PostgreSQL $PG_EXTRA_MAJOR from Debian's source
@@ -167,7 +186,7 @@ if [ ! -f "/usr/share/postgresql/${PG_MAJOR}/extension/vector.control" ]; then
 fi
 
 # 2. pgvector for the system's server.
-install_pgvector "${PG_BIN}/pg_config"
+install_pgvector "${PG_BIN}/pg_config" "$SRC_SUITE"
 
 # 3. The newer server and its pgvector, when asked for. A lock keeps two
 # concurrent runs (two checkouts on one machine) from building into the same
@@ -177,5 +196,5 @@ if [ -n "$PG_EXTRA_MAJOR" ]; then
 	exec 9>"${PG_EXTRA_ROOT}/.install.lock"
 	flock 9
 	install_extra_server
-	install_pgvector "${PG_EXTRA_PREFIX}/bin/pg_config"
+	install_pgvector "${PG_EXTRA_PREFIX}/bin/pg_config" "$PGVECTOR_EXTRA_SUITE"
 fi
