@@ -45,9 +45,16 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
+# Temp dirs (the private apt state, unpacked sources) go when the script
+# ends, also when a build fails.
 work=""
-cleanup_work() { [ -z "$work" ] || rm -rf "$work"; }
+tmpdirs=()
+cleanup_work() { rm -rf "$work" "${tmpdirs[@]}"; }
 trap cleanup_work EXIT
+newtmp() { # sets REPLY: a command substitution would lose tmpdirs
+	REPLY=$(mktemp -d)
+	tmpdirs+=("$REPLY")
+}
 
 # private_apt prepares, once, an apt configuration of its own that reads only
 # the source indexes of the suites named in $@ from the machine's own mirror.
@@ -112,7 +119,8 @@ install_pgvector() {
 	command -v make >/dev/null || apt_install make
 	command -v gcc >/dev/null || apt_install gcc
 	local src
-	src=$(mktemp -d)
+	newtmp
+	src=$REPLY
 	fetch_orig pgvector "$suite" "$src"
 	patch_pgvector "$pg_config" "$src"
 	log "building pgvector for $("$pg_config" --version)"
@@ -150,7 +158,8 @@ install_extra_server() {
 	apt_install bison flex libreadline-dev zlib1g-dev libssl-dev libicu-dev \
 		liblz4-dev libzstd-dev pkg-config make gcc
 	local src
-	src=$(mktemp -d)
+	newtmp
+	src=$REPLY
 	fetch_orig "postgresql-${PG_EXTRA_MAJOR}" "$PG_EXTRA_SUITE" "$src"
 	local prepared=$SECONDS
 	(cd "$src" && ./configure -q --prefix="$PG_EXTRA_PREFIX" \
