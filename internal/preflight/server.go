@@ -48,7 +48,11 @@ func versionsFinding(s, t pg.Facts) Finding {
 func NewerTargetFeatures(s, t pg.Facts) []string {
 	var out []string
 	if t.Major() >= 16 {
-		out = append(out, "binary initial copy in --copy-mode native (binary = true)",
+		binary := "binary = true in --copy-mode native (initial copy and changes in binary)"
+		if s.Major() < 16 {
+			binary = fmt.Sprintf("binary = true in --copy-mode native (changes in binary; a PostgreSQL %d source still serves the initial copy in text)", s.Major())
+		}
+		out = append(out, binary,
 			"pg_create_subscription membership instead of superuser",
 			"run_as_owner = false (changes applied with each table owner's rights)")
 	}

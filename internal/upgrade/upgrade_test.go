@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -23,7 +26,7 @@ func TestUpgradeTutorial(t *testing.T) {
 		CREATE INDEX ON test USING hnsw (embedding vector_l2_ops);`)
 	insertRandom(t, src, "test", 1, 500)
 
-	r := mustRun(t, src, tgt, "config_check")
+	r := mustRun(t, src, tgt, "config_check", "--copy-schema")
 	for _, want := range []string{"upgrade path: PostgreSQL 15 -> 18", "binary", "pg_create_subscription", "Config is looking good"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("config_check output lacks %q:\n%s", want, r.stdout)
@@ -56,47 +59,75 @@ func TestUpgradeTutorial(t *testing.T) {
 	pgtest.AssertNoReplication(t, src, tgt)
 }
 
-// writer inserts rows into items on db one statement at a time until stop
-// is closed or the source refuses writes (the switchover's freeze), and
-// remembers every id the server acknowledged.
+// writer inserts rows into items on db one statement at a time, as an
+// application does, until stop is closed or the source refuses writes (the
+// switchover's freeze), and remembers every id the server acknowledged.
+// When the switchover ends its session it reconnects and retries the
+// unacknowledged row, as an application with a connection pool would.
 type writer struct {
-	mu    sync.Mutex
-	acked []int64
-	err   error
-	done  chan struct{}
+	mu          sync.Mutex
+	acked       []int64
+	reconnected int
+	err         error
+	done        chan struct{}
 }
+
+const writeRow = `INSERT INTO items (embedding) VALUES (ARRAY[$1::int % 97, $1::int % 89, 1]::real[]::vector) RETURNING id`
 
 func startWriter(t *testing.T, db pgtest.DB, stop <-chan struct{}) *writer {
 	t.Helper()
 	w := &writer{done: make(chan struct{})}
-	conn := db.Conn(t)
+	ctx := context.Background()
 	go func() {
 		defer close(w.done)
-		for i := 0; ; i++ {
+		var conn *pgx.Conn
+		defer func() {
+			if conn != nil {
+				conn.Close(ctx)
+			}
+		}()
+		for i := 0; ; {
 			select {
 			case <-stop:
 				return
 			default:
 			}
+			var err error
+			if conn == nil {
+				conn, err = pgx.Connect(ctx, db.URL)
+			}
 			var id int64
-			err := conn.QueryRow(context.Background(),
-				`INSERT INTO items (embedding) VALUES (ARRAY[$1::real % 97, $1::real % 89, 1]::vector) RETURNING id`, i).Scan(&id)
+			if err == nil {
+				err = conn.QueryRow(ctx, writeRow, i).Scan(&id)
+			}
 			w.mu.Lock()
-			if err != nil {
+			switch {
+			case err == nil:
+				w.acked = append(w.acked, id)
+				i++
+			case conn != nil && (conn.IsClosed() || pg.Code(err) == "57P01"):
+				conn.Close(ctx)
+				conn = nil
+				w.reconnected++
+			default:
 				w.err = err
 				w.mu.Unlock()
 				return
 			}
-			w.acked = append(w.acked, id)
 			w.mu.Unlock()
 		}
 	}()
 	return w
 }
 
-func (w *writer) count() int {
+// count is how many rows the source acknowledged so far; it fails the test
+// when the writer stopped on an error of its own.
+func (w *writer) count(t *testing.T) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.err != nil {
+		t.Fatalf("the writer stopped early: %v", w.err)
+	}
 	return len(w.acked)
 }
 
@@ -122,10 +153,10 @@ func TestUpgradeWriterSwitchover(t *testing.T) {
 		}
 	}()
 	w := startWriter(t, src, stop)
-	pgtest.WaitFor(t, "the writer's first rows", func() bool { return w.count() >= 10 })
+	pgtest.WaitFor(t, "the writer's first rows", func() bool { return w.count(t) >= 10 })
 	mustRun(t, src, tgt, "start_sync", "-g", "up")
-	before := w.count()
-	pgtest.WaitFor(t, "rows written while streaming", func() bool { return w.count() >= before+50 })
+	before := w.count(t)
+	pgtest.WaitFor(t, "rows written while streaming", func() bool { return w.count(t) >= before+50 })
 
 	r := mustRun(t, src, tgt, "switchover", "-g", "up", "--lag-delta-size", "100kB", "--skip-vacuum-analyze")
 	if !strings.Contains(r.stdout, "Writes were frozen for") {
@@ -137,7 +168,7 @@ func TestUpgradeWriterSwitchover(t *testing.T) {
 		t.Errorf("the writer stopped with %v, want the freeze error", w.err)
 	}
 	acked := w.acked
-	t.Logf("writer: %d rows acknowledged by the 15 source, stopped by: %v", len(acked), w.err)
+	t.Logf("writer: %d rows acknowledged by the 15 source, %d reconnection(s), stopped by: %v", len(acked), w.reconnected, w.err)
 
 	// Nothing lost, nothing extra: the target holds exactly the source's rows.
 	ids := make([]string, len(acked))
