@@ -72,7 +72,7 @@ func upgradeDone(ctx context.Context, r *run) error {
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
 		return fmt.Errorf("read the target's version: %w", err)
 	}
-	fmt.Fprintf(r.opts.Out, "PostgreSQL %d -> %s, with every row, the HNSW index and the sequences ✓\n", r.src.Major, v)
+	fmt.Fprintf(r.opts.Out, "PostgreSQL %d -> %s: the application's data now lives on the newer server ✓\n", r.src.Major, v)
 	return nil
 }
 

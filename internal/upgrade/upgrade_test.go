@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,7 +63,7 @@ func TestUpgradeTutorial(t *testing.T) {
 // writer inserts rows into items on db one statement at a time, as an
 // application does, until stop is closed or the source refuses writes (the
 // switchover's freeze), and remembers every id the server acknowledged.
-// When the switchover ends its session it reconnects and retries the
+// It writes at a steady few hundred rows a second. When the switchover ends its session it reconnects and retries the
 // unacknowledged row, as an application with a connection pool would.
 type writer struct {
 	mu          sync.Mutex
@@ -115,6 +116,10 @@ func startWriter(t *testing.T, db pgtest.DB, stop <-chan struct{}) *writer {
 				return
 			}
 			w.mu.Unlock()
+			// A few hundred rows a second: an unthrottled writer on a
+			// loaded machine can outrun the target's single apply
+			// worker, and then no switchover ever finds the lag small.
+			time.Sleep(3 * time.Millisecond)
 		}
 	}()
 	return w
