@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -66,9 +67,22 @@ func FindMajor(major int) (string, error) {
 		}
 		have = append(have, strconv.Itoa(b.Major))
 	}
-	return "", fmt.Errorf("no PostgreSQL %d server found (installed: %v; looked in /usr/lib/postgresql/*/bin and %s/pg*/bin); run PG_EXTRA_MAJOR=%d scripts/install-deps.sh: %w",
-		major, have, ExtraRoot(), major, ErrNoBinaries)
+	return "", &missingMajorError{major: major, have: have}
 }
+
+// missingMajorError is FindMajor's error: it names the version, what is
+// installed and how to get it, and matches ErrNoBinaries for errors.Is.
+type missingMajorError struct {
+	major int
+	have  []string
+}
+
+func (e *missingMajorError) Error() string {
+	return fmt.Sprintf("no PostgreSQL %d server found (installed: %s; looked in /usr/lib/postgresql/*/bin and %s/pg*/bin); run PG_EXTRA_MAJOR=%d scripts/install-deps.sh",
+		e.major, strings.Join(e.have, ", "), ExtraRoot(), e.major)
+}
+
+func (e *missingMajorError) Is(target error) bool { return target == ErrNoBinaries }
 
 var (
 	majorCache sync.Map // bin dir -> int
