@@ -2,6 +2,9 @@
 GO       ?= go
 BIN      := bin/pgvecrep
 export PGVECREP_REQUIRE_PG ?= 1
+# The newer server the cross-version (upgrade) tests run against, built once
+# per machine into /usr/local/pgvecrep/pg$(PG_EXTRA_MAJOR); empty skips it.
+PG_EXTRA_MAJOR ?= 18
 
 .PHONY: all build deps demo test bench bench-quick bench-copy fmt vet clean
 
@@ -11,7 +14,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/pgvecrep
 
 deps:
-	bash scripts/install-deps.sh
+	PG_EXTRA_MAJOR=$(PG_EXTRA_MAJOR) bash scripts/install-deps.sh
 
 demo: deps build
 	./$(BIN) demo

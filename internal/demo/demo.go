@@ -27,7 +27,15 @@ type Options struct {
 	Pgvecrep func(ctx context.Context, env map[string]string, args []string) int
 	// Keep leaves the clusters running and prints their URLs.
 	Keep bool
+	// Upgrade runs the tutorial as a major-version upgrade: the default
+	// server (the system's 15) as the source, a PostgreSQL UpgradeMajor
+	// server (built by PG_EXTRA_MAJOR=18 scripts/install-deps.sh) as the
+	// target, ending with the switchover onto the newer version.
+	Upgrade bool
 }
+
+// UpgradeMajor is the target version of the demo's --upgrade.
+const UpgradeMajor = 18
 
 // Group is the replication group the demo creates.
 const Group = "database-cluster-1"
@@ -72,7 +80,7 @@ func Run(ctx context.Context, opts Options) error {
 
 // steps runs the table of steps in order, stopping at the first error.
 func (r *run) steps(ctx context.Context) error {
-	for _, s := range tutorial {
+	for _, s := range r.table() {
 		if s.title != "" {
 			r.heading(s.title)
 		}
@@ -88,18 +96,26 @@ func (r *run) start(ctx context.Context) error {
 	if err != nil {
 		return hint.Wrap(err, "run make demo (it installs PostgreSQL and pgvector), or scripts/install-deps.sh")
 	}
-	if !localpg.HasVector(bin) {
-		return hint.New("pgvector is not installed for "+bin, "run scripts/install-deps.sh (or make demo)")
+	tgtBin := bin
+	if r.opts.Upgrade {
+		if tgtBin, err = localpg.FindMajor(UpgradeMajor); err != nil {
+			return hint.Wrap(err, fmt.Sprintf("run PG_EXTRA_MAJOR=%d scripts/install-deps.sh (make deps does) to build PostgreSQL %d beside the system's server", UpgradeMajor, UpgradeMajor))
+		}
+	}
+	for _, b := range []string{bin, tgtBin} {
+		if !localpg.HasVector(b) {
+			return hint.New("pgvector is not installed for "+b, "run scripts/install-deps.sh (or make demo)")
+		}
 	}
 	r.heading("Deploying two PostgreSQL clusters (wal_level=logical)")
-	if r.src, err = localpg.Start(ctx, localpg.Options{}); err != nil {
+	if r.src, err = localpg.Start(ctx, localpg.Options{BinDir: bin}); err != nil {
 		return fmt.Errorf("start source cluster: %w", err)
 	}
-	if r.tgt, err = localpg.Start(ctx, localpg.Options{}); err != nil {
+	if r.tgt, err = localpg.Start(ctx, localpg.Options{BinDir: tgtBin}); err != nil {
 		_ = r.src.Stop()
 		return fmt.Errorf("start target cluster: %w", err)
 	}
-	fmt.Fprintf(r.opts.Out, "source: %s\ntarget: %s\n", r.src.URL("postgres"), r.tgt.URL("postgres"))
+	fmt.Fprintf(r.opts.Out, "source: PostgreSQL %d at %s\ntarget: PostgreSQL %d at %s\n", r.src.Major, r.src.URL("postgres"), r.tgt.Major, r.tgt.URL("postgres"))
 	r.urls = map[string]string{"SOURCE_DB_URL": r.src.URL("postgres"), "TARGET_DB_URL": r.tgt.URL("postgres")}
 	return nil
 }

@@ -49,6 +49,33 @@ var tutorial = []step{
 	{"The target alone answers the tutorial's query", targetAlone},
 }
 
+// upgraded closes the --upgrade demo: the application's data now lives on
+// the newer server.
+var upgraded = step{"The upgrade is done: the application's server is now the target", upgradeDone}
+
+// table is the demo's steps: the tutorial, and with --upgrade its last word.
+func (r *run) table() []step {
+	if !r.opts.Upgrade {
+		return tutorial
+	}
+	return append(tutorial[:len(tutorial):len(tutorial)], upgraded)
+}
+
+// upgradeDone prints the version the application now runs on.
+func upgradeDone(ctx context.Context, r *run) error {
+	conn, err := r.tgt.Connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+		return fmt.Errorf("read the target's version: %w", err)
+	}
+	fmt.Fprintf(r.opts.Out, "PostgreSQL %d -> %s: the application's data now lives on the newer server ✓\n", r.src.Major, v)
+	return nil
+}
+
 func prepare(ctx context.Context, r *run) error {
 	for _, c := range []*localpg.Cluster{r.src, r.tgt} {
 		if err := c.Exec(ctx, "postgres", `CREATE EXTENSION IF NOT EXISTS vector;

@@ -40,6 +40,11 @@ type Options struct {
 	Settings map[string]string
 	// Dir is where the cluster lives; a temp dir when empty.
 	Dir string
+	// Major picks the server's major version (e.g. 18 for the upgrade
+	// tests); 0 is the default server, see [FindBinDir].
+	Major int
+	// BinDir picks the server binaries directly; it wins over Major.
+	BinDir string
 	// PasswordAuth makes TCP logins of every role but the superuser check
 	// passwords (scram-sha-256), for tests of wrong-password errors.
 	PasswordAuth bool
@@ -55,7 +60,9 @@ type Options struct {
 
 // Cluster is a running local PostgreSQL server.
 type Cluster struct {
-	BinDir  string
+	BinDir string
+	// Major is the server's major version (15, 18).
+	Major   int
 	Dir     string
 	DataDir string
 	Port    int
@@ -115,13 +122,17 @@ func HasVector(binDir string) bool {
 // Start runs initdb and starts a server. The caller must Stop it; if the
 // process dies first, a later Start reaps the cluster (see [Reap]).
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	bin, err := FindBinDir()
+	bin, err := binDirFor(opts)
 	if err != nil {
 		return nil, err
 	}
 	// A failed reap is retried by the next Start; it must not stop this one.
 	_, _ = Reap(ctx)
-	c := &Cluster{BinDir: bin, Dir: opts.Dir, Password: opts.Password}
+	major, err := BinMajor(bin)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{BinDir: bin, Major: major, Dir: opts.Dir, Password: opts.Password}
 	if c.Dir == "" {
 		if c.Dir, err = os.MkdirTemp("", dirPrefix); err != nil {
 			return nil, err

@@ -43,9 +43,25 @@ var (
 
 // Main starts the clusters, runs the tests and stops the clusters. Call it
 // from TestMain: os.Exit(pgtest.Main(m)).
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return MainVersions(m, Versions{}) }
+
+// Versions names the major versions of the two clusters; 0 is the default
+// server (see [localpg.FindBinDir]).
+type Versions struct {
+	Source, Target int
+}
+
+// Upgrade is the pair the cross-version tests run on: the system's 15 as the
+// source, the 18 that scripts/install-deps.sh builds (PG_EXTRA_MAJOR=18) as
+// the target.
+var Upgrade = Versions{Source: 15, Target: 18}
+
+// MainVersions is [Main] with clusters of chosen major versions. A missing
+// version fails the package under PGVECREP_REQUIRE_PG=1 and skips its tests,
+// naming the version and how to install it, otherwise.
+func MainVersions(m *testing.M, v Versions) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	env, err := start(ctx)
+	env, err := start(ctx, v)
 	cancel()
 	if err != nil {
 		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
@@ -53,6 +69,7 @@ func Main(m *testing.M) int {
 			return 1
 		}
 		skipMsg = "skipping: no local PostgreSQL with pgvector: " + err.Error()
+		fmt.Fprintln(os.Stderr, "pgtest: "+skipMsg)
 	}
 	shared = env
 	code := m.Run()
@@ -63,24 +80,36 @@ func Main(m *testing.M) int {
 	return code
 }
 
-func start(ctx context.Context) (*Env, error) {
-	bin, err := localpg.FindBinDir()
+func start(ctx context.Context, v Versions) (*Env, error) {
+	src, err := startOne(ctx, v.Source)
+	if err != nil {
+		return nil, fmt.Errorf("start source: %w", err)
+	}
+	tgt, err := startOne(ctx, v.Target)
+	if err != nil {
+		_ = src.Stop()
+		return nil, fmt.Errorf("start target: %w", err)
+	}
+	return &Env{Source: src, Target: tgt}, nil
+}
+
+// startOne starts a cluster of major version major (0: the default) after
+// checking that pgvector is installed for it.
+func startOne(ctx context.Context, major int) (*localpg.Cluster, error) {
+	var bin string
+	var err error
+	if major == 0 {
+		bin, err = localpg.FindBinDir()
+	} else {
+		bin, err = localpg.FindMajor(major)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if !localpg.HasVector(bin) {
 		return nil, fmt.Errorf("pgvector is not installed for %s; run scripts/install-deps.sh", bin)
 	}
-	src, err := localpg.Start(ctx, localpg.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("start source: %w", err)
-	}
-	tgt, err := localpg.Start(ctx, localpg.Options{})
-	if err != nil {
-		_ = src.Stop()
-		return nil, fmt.Errorf("start target: %w", err)
-	}
-	return &Env{Source: src, Target: tgt}, nil
+	return localpg.Start(ctx, localpg.Options{BinDir: bin})
 }
 
 // Get returns the shared clusters, skipping the test when there are none.

@@ -31,7 +31,25 @@ func (c *checker) pgDump(context.Context) {
 		c.broken("pg_dump", err)
 		return
 	}
-	c.ok("pg_dump", "%s (version %d) can dump the source (version %d)", path, major, c.sf.Major())
+	c.add(pgDumpFinding(path, major, c.sf.Major(), c.tf.Major()))
+}
+
+// pgDumpFinding: a pg_dump new enough for the source writes SQL for its own
+// version, and the schema copy runs that SQL on the target as is. A target
+// older than pg_dump may reject it (pg_dump 17+ sets transaction_timeout,
+// unknown before 17), so bootstrap --copy-schema gets a warning then.
+func pgDumpFinding(path string, dump, source, target int) Finding {
+	f := Finding{Check: "pg_dump", Status: StatusOK,
+		Detail: fmt.Sprintf("%s (version %d) can dump the source (version %d)", path, dump, source)}
+	if dump > target {
+		f.Status = StatusWarn
+		f.Detail += fmt.Sprintf(", but writes SQL for PostgreSQL %d and the target is %d: bootstrap --copy-schema may fail on it", dump, target)
+		f.Hint = fmt.Sprintf("create the schema on the target by hand and run bootstrap without --copy-schema, or use a pg_dump %d if the source is %d", target, target)
+		if source > target {
+			f.Hint = "create the schema on the target by hand and run bootstrap without --copy-schema"
+		}
+	}
+	return f
 }
 
 // PgRestore finds the pg_restore that goes with pgDump: the one beside it
@@ -66,8 +84,9 @@ func checkPgDump(path string, minMajor int) (string, int, error) {
 }
 
 // FindPgDump finds a pg_dump of major version minMajor or newer (0: any):
-// the one on PATH if it is new enough, else the newest in
-// /usr/lib/postgresql/*/bin. It returns the path and its major version; the
+// the one on PATH if it is new enough, else the newest installed one (see
+// pgDumpCandidates), so that a source newer than the default client (an 18
+// source beside the system's 15) needs no flag. It returns the path and its major version; the
 // error carries a hint on what to install.
 func FindPgDump(minMajor int) (path string, major int, err error) {
 	var tried []string
@@ -87,26 +106,37 @@ func FindPgDump(minMajor int) (path string, major int, err error) {
 		h = fmt.Sprintf("install pg_dump %d or newer (e.g. package postgresql-client-%d)", minMajor, minMajor)
 	}
 	if len(tried) == 0 {
-		return "", 0, hint.New("pg_dump not found on PATH or in /usr/lib/postgresql/*/bin", h)
+		return "", 0, hint.New("pg_dump not found on PATH or among the installed servers", h)
 	}
 	return "", 0, hint.New(fmt.Sprintf("no pg_dump of version %d or newer: %s", minMajor, strings.Join(tried, "; ")), h)
 }
 
-// pgDumpCandidates lists pg_dump on PATH, then the installed ones, newest first.
+// pgDumpCandidates lists pg_dump on PATH, then the installed ones, newest
+// first: Debian's (/usr/lib/postgresql/N/bin), PGDG RPMs' (/usr/pgsql-N/bin)
+// and the servers scripts/install-deps.sh builds (PGVECREP_PG_ROOT, by
+// default /usr/local/pgvecrep, /pgN/bin).
 func pgDumpCandidates() []string {
 	var out []string
 	if p, err := exec.LookPath("pg_dump"); err == nil {
 		out = append(out, p)
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
-	major := func(p string) int {
-		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(p))))
-		return n
+	root := os.Getenv("PGVECREP_PG_ROOT")
+	if root == "" {
+		root = "/usr/local/pgvecrep"
 	}
-	sort.SliceStable(dirs, func(i, j int) bool { return major(dirs[i]) > major(dirs[j]) })
-	for _, d := range dirs {
-		if !slices.Contains(out, d) {
-			out = append(out, d)
+	var found []string
+	for _, pat := range []string{"/usr/lib/postgresql/*/bin/pg_dump", "/usr/pgsql-*/bin/pg_dump", filepath.Join(root, "pg*", "bin", "pg_dump")} {
+		m, _ := filepath.Glob(pat)
+		found = append(found, m...)
+	}
+	majors := map[string]int{}
+	for _, p := range found {
+		majors[p], _ = PgDumpMajor(p)
+	}
+	sort.SliceStable(found, func(i, j int) bool { return majors[found[i]] > majors[found[j]] })
+	for _, p := range found {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
 		}
 	}
 	return out

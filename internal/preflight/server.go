@@ -13,6 +13,71 @@ import (
 // SUBSCRIPTION never waits on its own server.
 func (c *checker) databases(context.Context) {
 	c.add(databasesFinding(c.sf, c.tf))
+	c.add(versionsFinding(c.sf, c.tf))
+}
+
+// versionsFinding names the version pair. Logical replication works across
+// major versions in both directions, so no pair is an error: a newer target
+// is the upgrade path, and what the newer target offers is listed because
+// start_sync uses it. An older target is a downgrade, which works for plain
+// tables but has risks a user must hear about before the switchover.
+func versionsFinding(s, t pg.Facts) Finding {
+	f := Finding{Check: "versions", Status: StatusOK}
+	sv, tv := s.Major(), t.Major()
+	switch {
+	case sv == tv:
+		f.Detail = fmt.Sprintf("source and target are both PostgreSQL %d", sv)
+	case sv < tv:
+		f.Detail = fmt.Sprintf("upgrade path: PostgreSQL %d -> %d", sv, tv)
+		if uses := NewerTargetFeatures(s, t); len(uses) > 0 {
+			f.Detail += "; start_sync uses the target's " + strings.Join(uses, ", ")
+		}
+	default:
+		f.Status = StatusWarn
+		f.Detail = fmt.Sprintf("downgrade: the target runs PostgreSQL %d, older than the source's %d. Risks: %s",
+			tv, sv, strings.Join(downgradeRisks(s, t), "; "))
+		f.Hint = fmt.Sprintf("replicate into a PostgreSQL %d or newer target; if the downgrade is intended, create the schema on the target by hand (not --copy-schema), run pgvecrep verify before the switchover, and keep the source until the target has served traffic", sv)
+	}
+	return f
+}
+
+// NewerTargetFeatures lists what start_sync takes from a PostgreSQL 16+
+// target (and a 17+ source), in the words the output uses; empty for two
+// PostgreSQL 15 servers. It is exported so that start_sync and the demo say
+// the same thing config_check does.
+func NewerTargetFeatures(s, t pg.Facts) []string {
+	var out []string
+	if t.Major() >= 16 {
+		binary := "binary = true in --copy-mode native (initial copy and changes in binary)"
+		if s.Major() < 16 {
+			binary = fmt.Sprintf("binary = true in --copy-mode native (changes in binary; a PostgreSQL %d source still serves the initial copy in text)", s.Major())
+		}
+		out = append(out, binary,
+			"pg_create_subscription membership instead of superuser",
+			"run_as_owner = false (changes applied with each table owner's rights)")
+	}
+	if s.Major() >= 17 {
+		out = append(out, "failover-ready slot on the source (PostgreSQL 17+)")
+	}
+	return out
+}
+
+// downgradeRisks are the specific ways a newer source into an older target
+// goes wrong, for the versions at hand.
+func downgradeRisks(s, t pg.Facts) []string {
+	sv, tv := s.Major(), t.Major()
+	risks := []string{
+		fmt.Sprintf("pg_dump must be %d or newer for the source and writes SQL for PostgreSQL %d, which the older target may reject, so bootstrap --copy-schema can fail", sv, sv),
+		fmt.Sprintf("objects that need PostgreSQL %d (new types, functions, collations or column features) cannot be created on the target, and rows that use them cannot be applied", sv),
+		"extensions on the target may be older than the source's, which forces the text copy (see the extensions check)",
+	}
+	if sv >= 17 && tv < 17 {
+		risks = append(risks, fmt.Sprintf("pg_dump %d sets transaction_timeout, which PostgreSQL %d does not know", sv, tv))
+	}
+	if sv >= 18 {
+		risks = append(risks, "virtual generated columns (PostgreSQL 18) do not exist on the target")
+	}
+	return risks
 }
 
 func databasesFinding(s, t pg.Facts) Finding {

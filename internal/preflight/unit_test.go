@@ -120,9 +120,10 @@ func TestFindPgDump(t *testing.T) {
 	if len(installed) == 0 {
 		t.Skip("no pg_dump under /usr/lib/postgresql")
 	}
-	t.Setenv("PATH", fakeBin(t, "9.6.24"))
+	old := fakeBin(t, "9.6.24")
+	t.Setenv("PATH", old)
 	path, major, err = FindPgDump(10)
-	if err != nil || !strings.HasPrefix(path, "/usr/lib/postgresql/") || major < 10 {
+	if err != nil || strings.HasPrefix(path, old) || major < 10 {
 		t.Errorf("FindPgDump(10) with pg_dump 9.6 on PATH = %q, %d, %v", path, major, err)
 	}
 }

@@ -27,6 +27,14 @@ type Slot struct {
 // here gives a clear error before anything is created.
 var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
+// failoverMajor is the first source version with failover slots: a slot
+// created with failover = true is kept in step on the source's physical
+// standbys (sync_replication_slots = on there), so after a failover of the
+// source the subscription continues from its standby instead of losing its
+// slot. Without a standby configured for it the flag changes nothing, so
+// every slot on a 17+ source gets it.
+const failoverMajor = 17
+
 // CreateSlot creates the permanent logical slot named slot with the pgoutput
 // plugin on the source cfg points at, and exports its snapshot.
 //
@@ -45,6 +53,9 @@ func CreateSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (*Slot, e
 		return nil, pg.ConnectError(pg.Source, *rc, err)
 	}
 	sql := fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", pgx.Identifier{slot}.Sanitize())
+	if serverMajor(conn) >= failoverMajor {
+		sql = fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export', FAILOVER true)", pgx.Identifier{slot}.Sanitize())
+	}
 	results, err := conn.Exec(ctx, sql).ReadAll()
 	if err == nil && (len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) < 3) {
 		err = errors.New("unexpected reply from the server")
@@ -62,7 +73,11 @@ func CreateSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (*Slot, e
 // copy, where the subscription's own table sync copies the data. It is made
 // before the subscription, which then attaches to it (see the package doc).
 func CreateSlotNoSnapshot(ctx context.Context, src *pgx.Conn, slot string) error {
-	if _, err := src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot); err != nil {
+	sql := `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`
+	if serverMajor(src.PgConn()) >= failoverMajor {
+		sql = `SELECT pg_create_logical_replication_slot($1, 'pgoutput', false, false, true)`
+	}
+	if _, err := src.Exec(ctx, sql, slot); err != nil {
 		return createError(slot, err)
 	}
 	return nil

@@ -23,6 +23,16 @@ type Subscription struct {
 	// CopyData selects the engine's own initial copy (native mode); without
 	// it the subscription streams from the slot's consistent point only.
 	CopyData bool
+	// TextOnly keeps the native copy and the stream in text on a 16+ target:
+	// for the caller that knows a type's binary form differs between the
+	// two sides (different extension versions).
+	TextOnly bool
+	// Failover marks the subscription's slot as a failover slot, on 17+
+	// targets; set it when the slot was created on a 17+ source.
+	Failover bool
+	// Log, when set, is told which features of a newer target the
+	// subscription uses (see subscriptionOptions).
+	Log Printer
 }
 
 // CreateSubscription creates and enables the subscription on the target,
@@ -30,9 +40,10 @@ type Subscription struct {
 // off where the target role may turn it off (see quietSettings), so the
 // password in ConnInfo does not reach the target's server log.
 func CreateSubscription(ctx context.Context, tgt *pgx.Conn, s Subscription) error {
-	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (copy_data = %t, create_slot = false, slot_name = %s)",
+	with, notes := subscriptionOptions(s, serverMajor(tgt.PgConn()))
+	sql := fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION %s PUBLICATION %s WITH (%s)",
 		pgx.Identifier{s.Name}.Sanitize(), pg.Literal(s.ConnInfo),
-		pgx.Identifier{s.Publication}.Sanitize(), s.CopyData, pg.Literal(s.Slot))
+		pgx.Identifier{s.Publication}.Sanitize(), with)
 	tx, err := quietTx(ctx, tgt)
 	if err != nil {
 		return fmt.Errorf("create subscription %s on the target: %w", s.Name, err)
@@ -44,6 +55,11 @@ func CreateSubscription(ctx context.Context, tgt *pgx.Conn, s Subscription) erro
 	if err != nil {
 		return hint.Wrap(fmt.Errorf("create subscription %s on the target: %s", s.Name, redact(err.Error(), s.ConnInfo)),
 			"the target must reach the source at SOURCE_DB_URL (or SECONDARY_SOURCE_DB_URL when the target sees the source at another address)")
+	}
+	if s.Log != nil {
+		for _, n := range notes {
+			s.Log.Printf("%s", n)
+		}
 	}
 	return nil
 }
