@@ -291,9 +291,17 @@ func (s *syncer) createSlot(ctx context.Context) error {
 // createSubscription makes the subscription on the target, attached to the
 // slot made before it. copyData selects the engine's own initial copy.
 func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
-	err := replication.CreateSubscription(ctx, s.tgt, replication.Subscription{Name: s.name, Publication: s.name,
-		Slot: s.name, ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData})
-	if err != nil {
+	sub := replication.Subscription{Name: s.name, Publication: s.name, Slot: s.name,
+		ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.p,
+		Failover: replication.ServerMajor(s.src) >= 17}
+	if copyData { // the engine copies: binary only where fast mode would use it
+		format, _, err := s.copyFormat(ctx)
+		if err != nil {
+			return err
+		}
+		sub.TextOnly = format == "text"
+	}
+	if err := replication.CreateSubscription(ctx, s.tgt, sub); err != nil {
 		return err
 	}
 	s.p.Printf("created subscription %s on the target", s.name)

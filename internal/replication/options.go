@@ -5,10 +5,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
+
+// ServerMajor is the major version of the server conn is connected to.
+func ServerMajor(conn *pgx.Conn) int { return serverMajor(conn.PgConn()) }
 
 // serverMajor is the major version of the server conn talks to, from the
 // server_version it reported at login (no round trip): 15 from "15.4
