@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,13 +59,20 @@ const (
 		'write_lag', pg_wal_lsn_diff(sent_lsn, write_lsn), 'flush_lag', pg_wal_lsn_diff(sent_lsn, flush_lsn),
 		'replay_lag', pg_wal_lsn_diff(sent_lsn, replay_lsn))
 		FROM pg_stat_replication WHERE application_name = $1`
-	slotsQuery            = `SELECT row_to_json(s) FROM pg_replication_slots s WHERE slot_name = $1`
+	// datoid as a number: pg_easy_replicate's driver reads an oid as an integer.
+	slotsQuery            = `SELECT to_jsonb(s) || jsonb_build_object('datoid', s.datoid::bigint) FROM pg_replication_slots s WHERE slot_name = $1`
 	replicationStatsQuery = `SELECT s.subname::text, c.relnamespace::regnamespace::text, c.relname::text, rel.srsubstate::text
 		FROM pg_subscription s JOIN pg_subscription_rel rel ON rel.srsubid = s.oid
 		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1 ORDER BY 2, 3`
-	receiptsQuery = `SELECT json_build_object('received_lsn', received_lsn, 'last_msg_send_time', last_msg_send_time,
-		'last_msg_receipt_time', last_msg_receipt_time, 'latest_end_lsn', latest_end_lsn, 'latest_end_time', latest_end_time)
+	receiptsQuery = `SELECT json_build_object('received_lsn', received_lsn,
+		'last_msg_send_time', to_char(last_msg_send_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
+		'last_msg_receipt_time', to_char(last_msg_receipt_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
+		'latest_end_lsn', latest_end_lsn,
+		'latest_end_time', to_char(latest_end_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `))
 		FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`
+	// rubyTimeFormat is how pg_easy_replicate prints a timestamp (Ruby's
+	// Time#to_s in UTC), as a to_char pattern.
+	rubyTimeFormat   = `'YYYY-MM-DD HH24:MI:SS "UTC"'`
 	syncStartedQuery = `SELECT min(started_at) FROM pgvecrep.tables WHERE group_name = $1`
 )
 
@@ -75,6 +84,13 @@ func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (Comp
 	if src != nil {
 		if c.LagStats, err = jsonRows(ctx, src, lagStatsQuery, g.ObjectName); err != nil {
 			return c, err
+		}
+		for _, row := range c.LagStats {
+			for _, k := range []string{"write_lag", "flush_lag", "replay_lag"} {
+				if n, ok := row[k].(float64); ok {
+					row[k] = rubyDecimal(int64(n))
+				}
+			}
 		}
 		if c.ReplicationSlots, err = jsonRows(ctx, src, slotsQuery, g.ObjectName); err != nil {
 			return c, err
@@ -155,9 +171,41 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		Compat
-		CountByState map[string]int `json:"count_by_state"`
-		Pgvecrep     own            `json:"pgvecrep"`
-	}{r.Compat, r.Compat.CountByState, own(r)})
+		// The phase times as pg_easy_replicate prints them; these shadow
+		// Compat's own fields of the same JSON names.
+		SyncStartedAt         *rubyTime      `json:"sync_started_at"`
+		SyncFailedAt          *rubyTime      `json:"sync_failed_at"`
+		SwitchoverCompletedAt *rubyTime      `json:"switchover_completed_at"`
+		CountByState          map[string]int `json:"count_by_state"`
+		Pgvecrep              own            `json:"pgvecrep"`
+	}{r.Compat, asRubyTime(c.SyncStartedAt), asRubyTime(c.SyncFailedAt), asRubyTime(c.SwitchoverCompletedAt),
+		r.Compat.CountByState, own(r)})
+}
+
+// rubyTime is a timestamp in pg_easy_replicate's JSON form: "2026-11-29
+// 22:11:06 UTC" (Ruby's Time#to_s), not RFC 3339.
+type rubyTime time.Time
+
+func asRubyTime(t *time.Time) *rubyTime { return (*rubyTime)(t) }
+
+func (t rubyTime) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Time(t).UTC().Format("2006-01-02 15:04:05 UTC"))
+}
+
+// rubyDecimal writes a whole number the way pg_easy_replicate's JSON carries
+// a numeric column (a Ruby BigDecimal's to_s): "0.0", "0.1234e4", "-0.5e1".
+// Scripts that read the lags as strings, or convert them with jq's tonumber,
+// keep working.
+func rubyDecimal(n int64) string {
+	if n == 0 {
+		return "0.0"
+	}
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	digits := strconv.FormatInt(n, 10)
+	return fmt.Sprintf("%s0.%se%d", sign, strings.TrimRight(digits, "0"), len(digits))
 }
 
 // WriteJSON writes the report as one JSON object on one line.

@@ -10,6 +10,21 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 )
 
+// TestRubyForms pins pg_easy_replicate's JSON forms of a numeric and a
+// timestamp, as its Ruby driver prints them (checked against 0.4.0's own
+// stats output): scripts compare and parse these strings.
+func TestRubyForms(t *testing.T) {
+	for n, want := range map[int64]string{0: "0.0", 1234: "0.1234e4", 1000: "0.1e4", -5: "-0.5e1", 7: "0.7e1"} {
+		if got := rubyDecimal(n); got != want {
+			t.Errorf("rubyDecimal(%d) = %q, want %q", n, got, want)
+		}
+	}
+	at := time.Date(2026, 11, 29, 22, 11, 6, 500, time.FixedZone("x", 3600))
+	if b, _ := rubyTime(at).MarshalJSON(); string(b) != `"2026-11-29 21:11:06 UTC"` {
+		t.Errorf("rubyTime = %s", b)
+	}
+}
+
 func TestIndexFromQuery(t *testing.T) {
 	for _, tc := range []struct{ q, name, method string }{
 		{`CREATE INDEX items_emb_hnsw ON public.items USING hnsw (emb vector_l2_ops) WITH (m = 16)`, "items_emb_hnsw", "hnsw"},
@@ -90,7 +105,7 @@ func TestJSONKeys(t *testing.T) {
 			t.Errorf("%s = %#v, want an object", k, m[k])
 		}
 	}
-	if m["switchover_completed_at"] != "2026-01-02T03:04:05Z" || m["sync_failed_at"] != nil {
+	if m["switchover_completed_at"] != "2026-01-02 03:04:05 UTC" || m["sync_failed_at"] != nil {
 		t.Errorf("timestamps: %v, %v", m["switchover_completed_at"], m["sync_failed_at"])
 	}
 	if _, there := m["sync_started_at"]; !there {
