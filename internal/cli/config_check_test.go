@@ -149,7 +149,14 @@ func TestConfigCheckConnectionErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := configCheckRun(t, tt.src, tt.tgt)
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			// The URLs come as flags here, so the argv-password warning
+			// comes first; the error itself is one line and a hint.
+			var lines []string
+			for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+				if !strings.HasPrefix(l, "pgvecrep: warning: --") {
+					lines = append(lines, l)
+				}
+			}
 			if r.code != 1 || len(lines) != 2 || !strings.Contains(lines[0], tt.what) ||
 				!strings.HasPrefix(lines[1], "hint: ") || !strings.Contains(lines[1], tt.hint) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 1, one line with %q, a hint with %q", r.code, r.stderr, tt.what, tt.hint)
