@@ -1,0 +1,64 @@
+package switchover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestFreezeRetryCodes pins what Freeze tries again for: only a table lock
+// not granted within the lock timeout (55P03). A frozen or missing table,
+// a deadlock or a privilege error is reported at once.
+func TestFreezeRetryCodes(t *testing.T) {
+	for code, want := range map[string]bool{"55P03": true, "40P01": false, "25006": false, "42P01": false, "42501": false} {
+		err := fmt.Errorf("freeze writes on a: %w", &pgconn.PgError{Code: code})
+		if got := freezeRetry.Retryable(err); got != want {
+			t.Errorf("retry on %s = %v, want %v", code, got, want)
+		}
+	}
+	if freezeRetry.Retryable(errors.New("connection reset")) {
+		t.Error("retries an error without a SQLSTATE")
+	}
+	if freezeRetry.Attempts != 5 || freezeRetry.Pause <= 0 {
+		t.Errorf("policy %+v, want 5 attempts with a pause", freezeRetry)
+	}
+}
+
+// TestFreezeLockedTable: a table locked by a session that Freeze does not
+// end (its role is not among the frozen roles) makes PostgreSQL's lock
+// timeout fail with the SQLSTATE the policy retries; when the attempts run
+// out, Freeze says the tables stayed locked and installs nothing.
+func TestFreezeLockedTable(t *testing.T) {
+	env := pgtest.Get(t)
+	src, _ := env.Pair(t)
+	ctx := context.Background()
+	role := "frozen_writer_" + src.Name
+	src.Exec(t, "CREATE TABLE a (id serial); CREATE ROLE "+role)
+	t.Cleanup(func() { _ = env.Source.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	holder := src.Conn(t)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE a IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	err = Freeze(ctx, src.Conn(t), "g", []string{"public.a"}, []string{role})
+	if pg.Code(err) != "55P03" || !strings.Contains(err.Error(), "stayed locked") {
+		t.Fatalf("Freeze with a table locked by another role = %v; want 55P03 and 'stayed locked'", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgname = $1", TriggerName("g")); n != 0 {
+		t.Errorf("%d freeze trigger(s) left after the failed freeze", n)
+	}
+}
