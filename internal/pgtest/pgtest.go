@@ -260,3 +260,27 @@ func AssertNoReplication(t testing.TB, src, tgt DB) {
 		t.Errorf("%d subscription(s) left on the target", n)
 	}
 }
+
+// Cluster starts a cluster of the test's own, for what the shared pair
+// cannot do: being stopped or killed, password authentication, other
+// settings. It stops when the test ends, after the test's databases on it
+// are dropped.
+func Cluster(t testing.TB, opts localpg.Options) *localpg.Cluster {
+	t.Helper()
+	c, err := localpg.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start a cluster of the test's own: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	return c
+}
+
+// Role creates role name with attrs (such as "LOGIN REPLICATION") on d's
+// cluster and drops it when the test ends. Roles belong to the whole
+// cluster, so name should carry something of the test's own, such as d.Name.
+func (d DB) Role(t testing.TB, name, attrs string) {
+	t.Helper()
+	id := pgx.Identifier{name}.Sanitize()
+	d.Exec(t, "CREATE ROLE "+id+" "+attrs)
+	t.Cleanup(func() { _ = d.Cluster.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+id) })
+}

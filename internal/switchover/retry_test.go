@@ -40,8 +40,8 @@ func TestFreezeLockedTable(t *testing.T) {
 	src, _ := env.Pair(t)
 	ctx := context.Background()
 	role := "frozen_writer_" + src.Name
-	src.Exec(t, "CREATE TABLE a (id serial); CREATE ROLE "+role)
-	t.Cleanup(func() { _ = env.Source.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	src.Role(t, role, "")
+	src.Exec(t, "CREATE TABLE a (id serial)")
 	holder := src.Conn(t)
 	tx, err := holder.Begin(ctx)
 	if err != nil {
