@@ -127,12 +127,8 @@ const slotExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE
 // dropSlotIfExists is DropSlot that tells whether there was a slot to drop,
 // so Detach reports only what it removed.
 func dropSlotIfExists(ctx context.Context, src *pgx.Conn, name string) (bool, error) {
-	var exists bool
-	if err := src.QueryRow(ctx, slotExistsQuery, name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up replication slot %s: %w", name, err)
-	}
-	if !exists {
-		return false, nil
+	if ok, err := exists(ctx, src, slotExistsQuery, "replication slot", name); !ok || err != nil {
+		return false, err
 	}
 	return true, DropSlot(ctx, src, name)
 }
