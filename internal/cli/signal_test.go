@@ -35,6 +35,12 @@ func TestInterruptStartSync(t *testing.T) {
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.groups WHERE phase = 'failed' AND last_error = 'interrupted'"); n != 1 {
 		t.Error("group not recorded as failed with 'interrupted'")
 	}
+	// The rollback emptied the copied table: stats says it waits for the
+	// next start_sync, not that a copy is under way.
+	st := readStats(t, src, tgt, "-g", "k")
+	if len(st.Pgvecrep.Tables) != 1 || st.Pgvecrep.Tables[0].State != "pending" {
+		t.Errorf("stats after the interrupt: tables %+v, want big pending", st.Pgvecrep.Tables)
+	}
 
 	rerun(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
 	if a, b := tableSum(t, src), tableSum(t, tgt); a != b {
