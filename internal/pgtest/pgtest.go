@@ -4,7 +4,10 @@
 // ([Env.Stream]), and the checks several packages make: waiting for a
 // condition instead of sleeping ([WaitFor]), an index scan that really is
 // one ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
-// [DB.Fingerprint]) and golden files ([Golden]).
+// [DB.Fingerprint]), golden files ([Golden]) and the SQLSTATEs a retry
+// policy retries ([Retries]). Shared fixtures: an application schema
+// ([AppSchema]), a cluster of a test's own ([Cluster]) and a role that is
+// dropped afterwards ([DB.Role]).
 //
 // Without PostgreSQL binaries the tests skip with a clear message, except
 // when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.

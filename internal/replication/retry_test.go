@@ -1,11 +1,9 @@
 package replication
 
 import (
-	"errors"
-	"fmt"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
 // TestDropRetryCodes pins what DropSlot waits out: only a slot that is
@@ -14,15 +12,7 @@ import (
 // lost connection) is reported at once. TestDropActiveSlot shows the wait
 // against a real walsender.
 func TestDropRetryCodes(t *testing.T) {
-	for code, want := range map[string]bool{"55006": true, "42704": false, "42501": false, "55P03": false, "57P01": false} {
-		err := fmt.Errorf("drop replication slot %q: %w", "s", &pgconn.PgError{Code: code})
-		if got := dropRetry.Retryable(err); got != want {
-			t.Errorf("retry on %s = %v, want %v", code, got, want)
-		}
-	}
-	if dropRetry.Retryable(errors.New("connection reset")) {
-		t.Error("retries an error without a SQLSTATE")
-	}
+	pgtest.Retries(t, dropRetry.Retryable, map[string]bool{"55006": true, "42704": false, "42501": false, "55P03": false, "57P01": false})
 	if dropRetry.Attempts < 2 || dropRetry.Pause <= 0 {
 		t.Errorf("policy %+v, want several attempts with a pause", dropRetry)
 	}

@@ -2,12 +2,8 @@ package switchover
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -17,15 +13,7 @@ import (
 // not granted within the lock timeout (55P03). A frozen or missing table,
 // a deadlock or a privilege error is reported at once.
 func TestFreezeRetryCodes(t *testing.T) {
-	for code, want := range map[string]bool{"55P03": true, "40P01": false, "25006": false, "42P01": false, "42501": false} {
-		err := fmt.Errorf("freeze writes on a: %w", &pgconn.PgError{Code: code})
-		if got := freezeRetry.Retryable(err); got != want {
-			t.Errorf("retry on %s = %v, want %v", code, got, want)
-		}
-	}
-	if freezeRetry.Retryable(errors.New("connection reset")) {
-		t.Error("retries an error without a SQLSTATE")
-	}
+	pgtest.Retries(t, freezeRetry.Retryable, map[string]bool{"55P03": true, "40P01": false, "25006": false, "42P01": false, "42501": false})
 	if freezeRetry.Attempts != 5 || freezeRetry.Pause <= 0 {
 		t.Errorf("policy %+v, want 5 attempts with a pause", freezeRetry)
 	}
