@@ -50,3 +50,42 @@ func TestFreezeLockedTable(t *testing.T) {
 		t.Errorf("%d freeze trigger(s) left after the failed freeze", n)
 	}
 }
+
+// TestFreezeWaitsOutALock: a table stays locked past the first attempt's
+// lock timeout by a session Freeze does not end; once it lets go, the
+// next attempt installs the freeze.
+func TestFreezeWaitsOutALock(t *testing.T) {
+	env := pgtest.Get(t)
+	src, _ := env.Pair(t)
+	ctx := context.Background()
+	role := "frozen_writer_" + src.Name
+	src.Role(t, role, "")
+	src.Exec(t, "CREATE TABLE a (id serial)")
+	holder := src.Conn(t)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "LOCK TABLE a IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	conn := src.Conn(t)
+	pid := conn.PgConn().PID()
+	done := make(chan error, 1)
+	go func() { done <- Freeze(ctx, conn, "g", []string{"public.a"}, []string{role}) }()
+	waiting := func() bool {
+		return src.QueryInt(t, "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", pid) > 0
+	}
+	pgtest.WaitFor(t, "the first attempt to wait for the lock", waiting)
+	pgtest.WaitFor(t, "the first attempt to time out", func() bool { return !waiting() })
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Freeze = %v, want the freeze installed once the lock went", err)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgname = $1", TriggerName("g")); n != 1 {
+		t.Errorf("%d freeze triggers after Freeze, want 1", n)
+	}
+}
