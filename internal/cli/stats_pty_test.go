@@ -26,7 +26,8 @@ func streamItems(t *testing.T, src, tgt pgtest.DB, name string) {
 // reads the screen: the top row is a clock that says how often the report
 // refreshes and how to stop it, the report is redrawn in place (after the
 // clock has moved on there is still one clock row and one report), and
-// Ctrl-C ends the watch with exit code 0.
+// Ctrl-C ends the watch with exit code 0 and without claiming to undo
+// anything: stats changes nothing.
 func TestStatsWatchOnTerminal(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
@@ -75,6 +76,12 @@ func TestStatsWatchOnTerminal(t *testing.T) {
 	}
 	if code := exitCode(t, cmd, &lockedBuffer{}); code != 0 {
 		t.Errorf("stats --watch exited %d after Ctrl-C, want 0", code)
+	}
+	if rows, err = term.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if screen := strings.Join(rows, "\n"); strings.Contains(screen, "undoing") || strings.Contains(screen, "interrupted") {
+		t.Errorf("stopping a read-only watch says it undoes something or was interrupted")
 	}
 	mustRun(t, src, tgt, "cleanup", "-g", "w")
 }
