@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Build settings every scenario uses: the clusters' own settings, what
@@ -146,42 +145,18 @@ func (c *clusters) detach(ctx context.Context, srcDB, tgtDB string) error {
 
 // dropSlots drops the source database's replication slots, ending the
 // walsenders that still hold them (a disabled subscription's sender takes a
-// moment to notice).
+// moment to notice): replication.DropSlot waits for each.
 func dropSlots(ctx context.Context, src *pgx.Conn) error {
-	const slots = `SELECT slot_name, coalesce(active_pid, 0) FROM pg_replication_slots WHERE database = current_database()`
-	for range 100 {
-		rows, err := src.Query(ctx, slots)
-		if err != nil {
-			return fmt.Errorf("list replication slots: %w", err)
-		}
-		type slot struct {
-			name string
-			pid  int32
-		}
-		left, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (slot, error) {
-			var s slot
-			return s, r.Scan(&s.name, &s.pid)
-		})
-		if err != nil || len(left) == 0 {
+	slots, err := names(ctx, src, `SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()`)
+	if err != nil {
+		return fmt.Errorf("list replication slots: %w", err)
+	}
+	for _, s := range slots {
+		if err := replication.DropSlot(ctx, src, s); err != nil {
 			return err
 		}
-		for _, s := range left {
-			if s.pid != 0 {
-				_, err = src.Exec(ctx, "SELECT pg_terminate_backend($1)", s.pid)
-			} else {
-				_, err = src.Exec(ctx, "SELECT pg_drop_replication_slot($1)", s.name)
-			}
-			if c := pg.Code(err); err != nil && c != "55006" && c != "42704" { // in use or gone: look again
-				return fmt.Errorf("drop replication slot %s: %w", s.name, err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
-	return errors.New("replication slots still in use on the source after 10 s")
+	return nil
 }
 
 func names(ctx context.Context, conn *pgx.Conn, sql string) ([]string, error) {

@@ -18,13 +18,7 @@ import (
 // dropped column, a foreign key, serial, identity and unowned sequences,
 // an unlogged table (skipped) and a large object (warned about). The test
 // adds a restrictive row-level security policy on the target.
-const realApp = `
-CREATE SCHEMA shop;
-CREATE SCHEMA app;
-CREATE DOMAIN shop.price AS numeric(12,2) CHECK (VALUE >= 0);
-CREATE TYPE shop.status AS ENUM ('new', 'paid', 'shipped');
-CREATE TYPE shop.address AS (street text, city text);
-CREATE FUNCTION shop.new_code() RETURNS text LANGUAGE sql AS $$ SELECT 'c-' || md5(random()::text) $$;
+var realApp = pgtest.AppTypes + `
 CREATE SEQUENCE shop.invoice_no START 5000; -- owned by no column (pg_easy_replicate #97)
 CREATE TABLE shop.products (sku text PRIMARY KEY, price shop.price NOT NULL, status shop.status NOT NULL DEFAULT 'new');
 CREATE TABLE app.customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, ship_to shop.address, legacy int);

@@ -49,12 +49,10 @@ Example:
 }
 
 func runBootstrap(ctx context.Context, env *Env, args []string) error {
-	c := commands["bootstrap"]
-	f := newFlags(env, c)
 	var name, role string
 	var copySchema bool
 	var tf tableFlags
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "bootstrap", &name)
 	f.boolVar(&copySchema, "copy-schema", "c", "create the source's schema on the target: the whole database, or what --schema-name/-t/-e select")
 	// -s is --special-user-role here, as in pg_easy_replicate's bootstrap.
 	f.stringVar(&role, "special-user-role", "s", "", "role the connecting users belong to, when they are not superusers; no extra role is created")

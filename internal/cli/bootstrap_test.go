@@ -7,29 +7,10 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-// appSchema is an application database as issue 9 describes it: tables in
-// schema app and public, a domain, a composite type and an enum in schema
-// shop, functions used in a DEFAULT and a CHECK, identity and serial
-// columns, a foreign key, a view and a trigger that rewrites rows.
-const appSchema = `
-CREATE SCHEMA shop;
-CREATE SCHEMA app;
-CREATE DOMAIN shop.price AS numeric(12,2) CHECK (VALUE >= 0);
-CREATE TYPE shop.status AS ENUM ('new', 'paid', 'shipped');
-CREATE TYPE shop.address AS (street text, city text);
-CREATE FUNCTION shop.new_code() RETURNS text LANGUAGE sql AS $$ SELECT 'c-' || md5(random()::text) $$;
-CREATE FUNCTION shop.sane_qty(n int) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT n BETWEEN 1 AND 1000 $$;
-CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'touched'; RETURN NEW; END $$;
-CREATE TABLE app.customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, ship_to shop.address);
-CREATE TABLE app.orders (
-  id serial PRIMARY KEY,
-  customer_id bigint NOT NULL REFERENCES app.customers(id),
-  code text NOT NULL DEFAULT shop.new_code(),
-  qty int NOT NULL CHECK (shop.sane_qty(qty)),
-  amount shop.price NOT NULL,
-  status shop.status NOT NULL DEFAULT 'new',
-  note text,
-  embedding vector(3));
+// appSchema is an application database as issue 9 describes it:
+// pgtest.AppSchema with customers in schema app, a vector index, a view, a
+// table in schema public, rows, and a trigger that rewrites rows.
+var appSchema = pgtest.AppSchema("app") + `
 CREATE INDEX orders_embedding_idx ON app.orders USING hnsw (embedding vector_l2_ops);
 CREATE VIEW app.paid_orders AS SELECT id, amount FROM app.orders WHERE status = 'paid';
 CREATE TABLE public.settings (key text PRIMARY KEY, value text);

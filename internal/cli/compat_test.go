@@ -44,14 +44,8 @@ func TestPgEasyReplicateCommandLines(t *testing.T) {
 		INSERT INTO items SELECT i, '[1,2,3]' FROM generate_series(1, 30) i;
 		INSERT INTO logs SELECT i, 'x' FROM generate_series(1, 10) i;`)
 	role := src.Name + "_special" // roles are per cluster: one per test
-	for _, db := range []pgtest.DB{src, tgt} {
-		db.Exec(t, "CREATE ROLE "+role)
-	}
-	t.Cleanup(func() {
-		for _, db := range []pgtest.DB{src, tgt} {
-			_ = db.Cluster.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role)
-		}
-	})
+	src.Role(t, role, "")
+	tgt.Role(t, role, "")
 	run := func(args ...string) cliResult { t.Helper(); return mustRun(t, src, tgt, args...) }
 
 	// config_check: -c, and -s is the schema (Thor keeps the last -s).

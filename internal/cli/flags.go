@@ -486,3 +486,11 @@ func editDistance(a, b string) int {
 
 // pgConn is the connection type commands pass around.
 type pgConn = *pgx.Conn
+
+// groupFlags starts the flags of a command that acts on one group, so every
+// such command spells --group-name/-g, and describes it, the same way.
+func groupFlags(env *Env, cmd string, name *string) *flags {
+	f := newFlags(env, commands[cmd])
+	f.stringVar(name, "group-name", "g", "", "name of the replication group")
+	return f
+}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -36,15 +35,9 @@ func TestKillWhileCopiesAndBuildsOverlap(t *testing.T) {
 	src.Exec(t, `INSERT INTO big SELECT i, md5(i::text) || repeat('x', 400) FROM generate_series(1, 120000) i;
 		INSERT INTO small SELECT i, i * 3, (SELECT array_agg(random())::vector FROM generate_series(1, 16) WHERE i > 0)
 		FROM generate_series(1, 10000) i;`)
-	mustRun(t, src, tgt, "bootstrap", "-g", "k")
-
-	cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killWhen(t, cmd, tgt, overlapProbe, &out)
+	out := &lockedBuffer{}
+	cmd := startSync(t, src, tgt, out)
+	killWhen(t, cmd, tgt, overlapProbe, out)
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.groups WHERE phase = 'copying'"); n != 1 {
 		t.Errorf("group not left in phase copying after kill -9:\n%s", out.String())
 	}

@@ -39,9 +39,8 @@ Example:
 }
 
 func runMetrics(ctx context.Context, env *Env, args []string) error {
-	f := newFlags(env, commands["metrics"])
 	var name, listen string
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "metrics", &name)
 	f.stringVar(&listen, "listen", "", ":9187", "address to serve /metrics on, host:port")
 	pre := preamble{group: &name, source: optional, sourceIfSet: true, target: required,
 		check: func() error {

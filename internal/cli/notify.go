@@ -38,10 +38,9 @@ Example:
 }
 
 func runNotify(ctx context.Context, env *Env, args []string) error {
-	f := newFlags(env, commands["notify"])
 	var name, target string
 	var every, timeout time.Duration
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "notify", &name)
 	f.stringVar(&target, "url", "u", "", "where to POST the stats JSON (required)")
 	f.secondsVar(&every, "frequency", "f", 10*time.Second, "seconds between two POSTs (or a duration such as 500ms)")
 	f.secondsVar(&timeout, "timeout", "t", 10*time.Second, "seconds one POST may take")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -33,17 +32,10 @@ func TestKillPartitionedStartSync(t *testing.T) {
 			src.Exec(t, partedDDL)
 			tgt.Exec(t, partedDDL+`CREATE INDEX parted_v ON parted USING hnsw (v vector_l2_ops);
 				CREATE INDEX parted_note ON parted (note);`)
-			src.Exec(t, `INSERT INTO parted SELECT i, format('[%s,%s,%s,%s]', random(), random(), random(), random())::vector,
-				md5(i::text) || repeat('x', 400) FROM generate_series(1, 80000) i`)
-			mustRun(t, src, tgt, "bootstrap", "-g", "k")
-
-			cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			killWhen(t, cmd, tgt, tc.probe, &out)
+			src.Exec(t, vectorRows("parted"))
+			out := &lockedBuffer{}
+			cmd := startSync(t, src, tgt, out)
+			killWhen(t, cmd, tgt, tc.probe, out)
 			r := rerun(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
 			if !strings.Contains(r.stdout, "left in phase") {
 				t.Errorf("rerun did not say it cleaned the broken group:\n%s", r.stdout)

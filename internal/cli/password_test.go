@@ -15,11 +15,7 @@ import (
 func TestUnencodedPassword(t *testing.T) {
 	env := pgtest.Get(t)
 	ctx := t.Context()
-	c, err := localpg.Start(ctx, localpg.Options{PasswordAuth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := pgtest.Cluster(t, localpg.Options{PasswordAuth: true})
 	const pw = "p@ss#w0rd/?x"
 	if err := c.Exec(ctx, "postgres", "CREATE ROLE bob LOGIN SUPERUSER PASSWORD '"+pw+"'"); err != nil {
 		t.Fatal(err)

@@ -39,7 +39,11 @@ func (env *Env) runInterruptible(ctx context.Context, sig <-chan os.Signal, args
 	// stopping, and the rollback's lines must not be drawn above them.
 	progress.Interrupt()
 	cancel()
-	fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C); stopping and undoing what this run started (Ctrl-C again to quit at once)")
+	// A command that changes nothing (stats --watch, metrics) registers no
+	// leftovers: it just stops, and there is nothing to say it undoes.
+	if env.leftBehind() != "" {
+		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C); stopping and undoing what this run started (Ctrl-C again to quit at once)")
+	}
 	select {
 	case code := <-done:
 		return code

@@ -2,108 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"io"
-	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startBigSync fills a table large enough that start_sync is still building
-// its indexes when the test interrupts it, starts start_sync as a real
-// process, and returns once an index build runs.
-func startBigSync(t *testing.T, src, tgt pgtest.DB) (*exec.Cmd, *lockedBuffer) {
-	t.Helper()
-	out := &lockedBuffer{}
-	return startBigSyncTo(t, src, tgt, out, out), out
-}
-
-// startBigSyncTo is startBigSync with the child's output going to w; out
-// is what a failure prints.
-func startBigSyncTo(t *testing.T, src, tgt pgtest.DB, w io.Writer, out *lockedBuffer) *exec.Cmd {
-	t.Helper()
-	table := `CREATE TABLE big (id bigint PRIMARY KEY, v vector(4), note text);`
-	src.Exec(t, table)
-	tgt.Exec(t, table+`CREATE INDEX big_v ON big USING hnsw (v vector_l2_ops); CREATE INDEX big_note ON big (note);`)
-	src.Exec(t, `INSERT INTO big SELECT i, format('[%s,%s,%s,%s]', random(), random(), random(), random())::vector,
-		md5(i::text) || repeat('x', 400) FROM generate_series(1, 80000) i`)
-	mustRun(t, src, tgt, "bootstrap", "-g", "k")
-	cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	// The copy of 36 MiB may be over in a fraction of a second; the HNSW
-	// build that follows takes seconds, so the signal reliably lands there.
-	waitFor(t, out, tgt, "SELECT count(*) FROM pg_stat_progress_create_index", "the index builds to start")
-	return cmd
-}
-
-// waitFor polls probe on one connection to the target until it counts a
-// row; it gives up after two minutes, which only a hung run reaches.
-func waitFor(t *testing.T, out *lockedBuffer, tgt pgtest.DB, probe, what string) {
-	t.Helper()
-	conn := tgt.Conn(t)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var n int64
-		if err := conn.QueryRow(context.Background(), probe).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s; output:\n%s", what, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// exitCode waits for cmd and returns its exit code.
-func exitCode(t *testing.T, cmd *exec.Cmd, out *lockedBuffer) int {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("pgvecrep did not exit after the interrupt; output:\n%s", out.String())
-		return -1
-	}
-}
 
 // TestInterruptStartSync sends one SIGINT while start_sync builds indexes: the run
 // rolls back, says what it undoes, exits 130, and the group starts again.
@@ -130,6 +34,12 @@ func TestInterruptStartSync(t *testing.T) {
 	pgtest.AssertNoReplication(t, src, tgt)
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.groups WHERE phase = 'failed' AND last_error = 'interrupted'"); n != 1 {
 		t.Error("group not recorded as failed with 'interrupted'")
+	}
+	// The rollback emptied the copied table: stats says it waits for the
+	// next start_sync, not that a copy is under way.
+	st := readStats(t, src, tgt, "-g", "k")
+	if len(st.Pgvecrep.Tables) != 1 || st.Pgvecrep.Tables[0].State != "pending" {
+		t.Errorf("stats after the interrupt: tables %+v, want big pending", st.Pgvecrep.Tables)
 	}
 
 	rerun(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2")

@@ -65,13 +65,11 @@ Example:
 }
 
 func runStartSync(ctx context.Context, env *Env, args []string) error {
-	c := commands["start_sync"]
-	f := newFlags(env, c)
 	var name, role, copyMode, indexMem string
 	var jobs int
 	var truncate bool
 	var tf tableFlags
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "start_sync", &name)
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
 	f.choiceVar(&copyMode, "copy-mode", "", initsync.Fast, []string{initsync.Fast, initsync.Native}, "how the initial data is copied: fast (parallel binary COPY under an exported snapshot) or native (the engine's own copy)")
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")

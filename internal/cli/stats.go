@@ -48,11 +48,10 @@ Example:
 }
 
 func runStats(ctx context.Context, env *Env, args []string) error {
-	f := newFlags(env, commands["stats"])
 	var name string
 	var watch, asJSON bool
 	var interval time.Duration
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "stats", &name)
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
 	f.boolVar(&asJSON, "json", "", "print JSON (the default when stdout is not a terminal)")
 	f.durationVar(&interval, "interval", "", 2*time.Second, "refresh interval with --watch")

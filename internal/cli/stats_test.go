@@ -46,12 +46,7 @@ func readStats(t *testing.T, src, tgt pgtest.DB, args ...string) statsJSON {
 func TestStatsTellsTheTruth(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
-	ddl := `CREATE TABLE items (id int PRIMARY KEY, emb vector(3))`
-	src.Exec(t, ddl)
-	tgt.Exec(t, ddl)
-	src.Exec(t, `INSERT INTO items SELECT i, '[1,2,3]' FROM generate_series(1, 50) i`)
-	mustRun(t, src, tgt, "bootstrap", "-g", "truth")
-	mustRun(t, src, tgt, "start_sync", "-g", "truth")
+	streamItems(t, src, tgt, "truth")
 
 	st := readStats(t, src, tgt, "-g", "truth")
 	if len(st.ReplicationStats) != 1 || st.ReplicationStats[0].TableName != "items" || st.ReplicationStats[0].TableSchema != "public" ||

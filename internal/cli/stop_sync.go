@@ -34,10 +34,8 @@ Example:
 }
 
 func runStopSync(ctx context.Context, env *Env, args []string) error {
-	c := commands["stop_sync"]
-	f := newFlags(env, c)
 	var name string
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "stop_sync", &name)
 	s, err := f.open(ctx, args, preamble{group: &name, source: optional, target: required, lock: true})
 	if err != nil {
 		return err

@@ -63,12 +63,10 @@ Example:
 }
 
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
-	c := commands["switchover"]
-	f := newFlags(env, c)
 	var name, roles, delta string
 	var skipVacuum bool
 	var timeout time.Duration
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "switchover", &name)
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "s", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
@@ -115,12 +113,10 @@ func splitRoles(s string) []string {
 }
 
 func runFailover(ctx context.Context, env *Env, args []string) error {
-	c := commands["failover"]
-	f := newFlags(env, c)
 	var name string
 	var gap int64
 	var asJSON bool
-	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
+	f := groupFlags(env, "failover", &name)
 	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
 	f.boolVar(&asJSON, "json", "", "print JSON")
 	s, err := f.open(ctx, args, preamble{group: &name, target: required})

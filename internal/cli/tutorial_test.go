@@ -230,11 +230,7 @@ func TestHelp(t *testing.T) {
 func TestWrongPassword(t *testing.T) {
 	env := pgtest.Get(t)
 	ctx := t.Context()
-	c, err := localpg.Start(ctx, localpg.Options{PasswordAuth: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := pgtest.Cluster(t, localpg.Options{PasswordAuth: true})
 	if err := c.Exec(ctx, "postgres", "CREATE ROLE bob LOGIN PASSWORD 'R1ghtPass'"); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,13 @@ func TestClaim(t *testing.T) {
 		t.Fatalf("claim on a closed connection = %v, want a plain error", err)
 	}
 
-	first.Close(ctx) // a session's advisory locks end with it
+	// A session's advisory locks end with it. Its backend exits a moment
+	// after the client closes, later still on a loaded machine: wait for it.
+	pid := first.PgConn().PID()
+	first.Close(ctx)
+	pgtest.WaitFor(t, "the first session's backend to exit", func() bool {
+		return db.QueryInt(t, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid) == 0
+	})
 	if err := Claim(ctx, second, "g"); err != nil {
 		t.Fatalf("claim after the holder left: %v", err)
 	}

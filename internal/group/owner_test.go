@@ -30,8 +30,7 @@ func TestForeignSchemaRefused(t *testing.T) {
 	_, tgt := env.Pair(t)
 	ctx := context.Background()
 	role := "intruder_" + tgt.Name
-	tgt.Exec(t, "CREATE ROLE "+role)
-	t.Cleanup(func() { _ = env.Target.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	tgt.Role(t, role, "")
 	tgt.Exec(t, "CREATE SCHEMA pgvecrep AUTHORIZATION "+role)
 	conn := tgt.Conn(t)
 	check := func(what string, err error) {

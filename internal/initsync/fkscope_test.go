@@ -3,14 +3,10 @@ package initsync
 import (
 	"context"
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
-	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -40,24 +36,9 @@ func TestForeignKeyOutsideGroup(t *testing.T) {
 	src.Exec(t, `INSERT INTO shared.customers SELECT generate_series(1, 10);
 		INSERT INTO app.orders SELECT i, 1 + i % 10 FROM generate_series(1, 200) i;
 		INSERT INTO app.lines SELECT i, 1 + i % 200 FROM generate_series(1, 400) i`)
-	sconn, tconn := src.Conn(t), tgt.Conn(t)
+	sconn, tconn, opts, out := newGroup(t, src, tgt, catalog.Filter{Schema: "app"}, Fast)
+	opts.Jobs = 2
 	ctx := context.Background()
-	if err := group.EnsureSchema(ctx, tconn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := group.Create(ctx, tconn, "g1"); err != nil {
-		t.Fatal(err)
-	}
-	tables, err := catalog.Tables(ctx, sconn, catalog.Filter{Schema: "app"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	opts := Options{Group: "g1", Source: src.Config(t), Target: tgt.Config(t), SubscriptionConnInfo: src.URL,
-		Tables: tables, CopyMode: Fast, Out: &out, Jobs: 2, PollInterval: 100 * time.Millisecond}
-	if testing.Verbose() {
-		opts.Out = io.MultiWriter(&out, os.Stdout)
-	}
 	const before = "lines_order_fkey=true orders_customer_fkey=true"
 	boom := errors.New("injected failure")
 	opts.Hook = func(p string) error {

@@ -3,10 +3,8 @@ package initsync
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,23 +28,7 @@ func setup(t *testing.T, rows int) (pgtest.DB, pgtest.DB, *pgx.Conn, *pgx.Conn, 
 	tgt.Exec(t, tutorialDDL)
 	src.Exec(t, `INSERT INTO test SELECT i, (SELECT array_agg(random()) FROM generate_series(1, 10) WHERE i > 0)::real[]::vector
 		FROM generate_series(1, $1::int) i`, rows)
-	sconn, tconn := src.Conn(t), tgt.Conn(t)
-	ctx := context.Background()
-	if err := group.EnsureSchema(ctx, tconn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := group.Create(ctx, tconn, "g1"); err != nil {
-		t.Fatal(err)
-	}
-	tables, err := catalog.Tables(ctx, sconn, catalog.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := Options{Group: "g1", Source: src.Config(t), Target: tgt.Config(t), SubscriptionConnInfo: src.URL,
-		Tables: tables, CopyMode: Native, Out: io.Discard, PollInterval: 100 * time.Millisecond}
-	if testing.Verbose() {
-		opts.Out = os.Stdout
-	}
+	sconn, tconn, opts, _ := newGroup(t, src, tgt, catalog.Filter{}, Native)
 	return src, tgt, sconn, tconn, opts
 }
 

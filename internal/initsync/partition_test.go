@@ -3,11 +3,8 @@ package initsync
 import (
 	"context"
 	"errors"
-	"io"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -118,25 +115,9 @@ func setupApp(t *testing.T, mode string) (pgtest.DB, pgtest.DB, *pgx.Conn, *pgx.
 	tgt.Exec(t, appDDL+tgtLogs)
 	src.Exec(t, appRows)
 	src.Exec(t, "ANALYZE")
-	sconn, tconn := src.Conn(t), tgt.Conn(t)
-	ctx := context.Background()
-	if err := group.EnsureSchema(ctx, tconn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := group.Create(ctx, tconn, "g1"); err != nil {
-		t.Fatal(err)
-	}
-	tables, err := catalog.Tables(ctx, sconn, catalog.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := strings.Builder{}
-	opts := Options{Group: "g1", Source: src.Config(t), Target: tgt.Config(t), SubscriptionConnInfo: src.URL,
-		Tables: tables, CopyMode: mode, Out: &out, Jobs: 2, PollInterval: 100 * time.Millisecond}
-	if testing.Verbose() {
-		opts.Out = io.MultiWriter(&out, os.Stdout)
-	}
-	return src, tgt, sconn, tconn, opts, &out
+	sconn, tconn, opts, out := newGroup(t, src, tgt, catalog.Filter{}, mode)
+	opts.Jobs = 2
+	return src, tgt, sconn, tconn, opts, out
 }
 
 // checkApp checks a streaming group of the app fixture: its metadata, rows

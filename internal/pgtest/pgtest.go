@@ -4,7 +4,10 @@
 // ([Env.Stream]), and the checks several packages make: waiting for a
 // condition instead of sleeping ([WaitFor]), an index scan that really is
 // one ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
-// [DB.Fingerprint]) and golden files ([Golden]).
+// [DB.Fingerprint]), golden files ([Golden]) and the SQLSTATEs a retry
+// policy retries ([Retries]). Shared fixtures: an application schema
+// ([AppSchema]), a cluster of a test's own ([Cluster]) and a role that is
+// dropped afterwards ([DB.Role]).
 //
 // Without PostgreSQL binaries the tests skip with a clear message, except
 // when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.
@@ -310,4 +313,28 @@ func StartEnv(t testing.TB, opts localpg.Options) *Env {
 	}
 	t.Cleanup(func() { _ = tgt.Stop() })
 	return &Env{Source: src, Target: tgt}
+}
+
+// Cluster starts a cluster of the test's own, for what the shared pair
+// cannot do: being stopped or killed, password authentication, other
+// settings. It stops when the test ends, after the test's databases on it
+// are dropped.
+func Cluster(t testing.TB, opts localpg.Options) *localpg.Cluster {
+	t.Helper()
+	c, err := localpg.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start a cluster of the test's own: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	return c
+}
+
+// Role creates role name with attrs (such as "LOGIN REPLICATION") on d's
+// cluster and drops it when the test ends. Roles belong to the whole
+// cluster, so name should carry something of the test's own, such as d.Name.
+func (d DB) Role(t testing.TB, name, attrs string) {
+	t.Helper()
+	id := pgx.Identifier{name}.Sanitize()
+	d.Exec(t, "CREATE ROLE "+id+" "+attrs)
+	t.Cleanup(func() { _ = d.Cluster.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+id) })
 }

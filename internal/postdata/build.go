@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pool"
+	"github.com/pgvecrep/pgvecrep/internal/retry"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
@@ -96,13 +97,13 @@ func (b *builder) session(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// Two foreign keys that point at each other's tables lock the two tables in
-// opposite orders; when both are added at once PostgreSQL aborts one with a
-// deadlock, which succeeds when simply run again.
-const (
-	deadlockDetected = "40P01"
-	deadlockRetries  = 3
-)
+// deadlockRetry runs a definition again when PostgreSQL aborted it as a
+// deadlock victim (40P01), and for no other error. Two foreign keys that
+// point at each other's tables lock the two tables in opposite orders; when
+// both are added at once PostgreSQL aborts one, which succeeds when run
+// again a moment later. Three attempts.
+var deadlockRetry = retry.Policy{Attempts: 3, Pause: 50 * time.Millisecond, MaxPause: 200 * time.Millisecond,
+	Retryable: retry.Codes("40P01")}
 
 // build creates one object, unless it exists already.
 func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
@@ -138,13 +139,10 @@ func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start ti
 		delete(b.running, pid)
 		b.mu.Unlock()
 	}()
-	var err error
-	for attempt := 1; ; attempt++ {
-		_, err = conn.Exec(ctx, o.Def)
-		if pg.Code(err) != deadlockDetected || attempt == deadlockRetries {
-			return err
-		}
-	}
+	return retry.Do(ctx, deadlockRetry, func(ctx context.Context) error {
+		_, err := conn.Exec(ctx, o.Def)
+		return err
+	})
 }
 
 func (b *builder) begin(pid uint32, o Object, start time.Time) {

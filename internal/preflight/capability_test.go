@@ -28,7 +28,7 @@ func testManagedSourceRole(t *testing.T, mode string) {
 	src, tgt := env.Pair(t)
 	healthy(t, src, tgt)
 	role := "app_" + mode
-	createRole(t, src, role, "LOGIN REPLICATION")
+	src.Role(t, role, "LOGIN REPLICATION")
 	src.Exec(t, "ALTER TABLE items OWNER TO "+role)
 	src.Exec(t, "GRANT CREATE ON DATABASE "+pgx.Identifier{src.Name}.Sanitize()+" TO "+role)
 	t.Cleanup(func() { // the role goes at cleanup; what it owns must go first

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -222,15 +220,10 @@ func TestRunSameDatabase(t *testing.T) {
 // for slots, WAL senders or workers, once as source and once as target.
 func TestRunConstrainedServer(t *testing.T) {
 	env := pgtest.Get(t)
-	ctx := context.Background()
-	c, err := localpg.Start(ctx, localpg.Options{WALLevel: "replica", Settings: map[string]string{
+	c := pgtest.Cluster(t, localpg.Options{WALLevel: "replica", Settings: map[string]string{
 		"max_replication_slots": "0", "max_wal_senders": "0",
 		"max_logical_replication_workers": "0", "max_worker_processes": "1",
 	}})
-	if err != nil {
-		t.Fatalf("start constrained cluster: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
 	src, tgt := env.Pair(t)
 	weak := env.NewDB(t, c, src.Name)
 	healthy(t, weak, tgt)
@@ -263,25 +256,17 @@ func withUser(t *testing.T, u, user string) string {
 	return p.String()
 }
 
-// createRole creates a cluster-wide role for one test and drops it afterwards.
-func createRole(t *testing.T, db pgtest.DB, name, attrs string) {
-	db.Exec(t, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" "+attrs)
-	t.Cleanup(func() {
-		_ = db.Cluster.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
-	})
-}
-
 func TestRunPrivileges(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
 	healthy(t, src, tgt)
-	createRole(t, src, "pgvr_app", "LOGIN")
-	createRole(t, src, "pgvr_repl", "LOGIN REPLICATION")
-	createRole(t, src, "pgvr_special", "NOLOGIN REPLICATION")
-	createRole(t, src, "pgvr_other", "NOLOGIN")
+	src.Role(t, "pgvr_app", "LOGIN")
+	src.Role(t, "pgvr_repl", "LOGIN REPLICATION")
+	src.Role(t, "pgvr_special", "NOLOGIN REPLICATION")
+	src.Role(t, "pgvr_other", "NOLOGIN")
 	src.Exec(t, "GRANT pgvr_special TO pgvr_app, pgvr_repl")
-	createRole(t, tgt, "pgvr_tgt", "LOGIN")
-	createRole(t, tgt, "pgvr_special", "NOLOGIN")
+	tgt.Role(t, "pgvr_tgt", "LOGIN")
+	tgt.Role(t, "pgvr_special", "NOLOGIN")
 	tgt.Exec(t, "GRANT pgvr_special TO pgvr_tgt")
 	tgt.Exec(t, "DROP TABLE items")
 

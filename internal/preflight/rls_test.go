@@ -10,8 +10,8 @@ func TestRunRowSecurity(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
 	healthy(t, src, tgt)
-	createRole(t, tgt, "pgvr_rls_owner", "LOGIN")
-	createRole(t, src, "pgvr_rls_reader", "LOGIN")
+	tgt.Role(t, "pgvr_rls_owner", "LOGIN")
+	src.Role(t, "pgvr_rls_reader", "LOGIN")
 	tgt.Exec(t, `ALTER TABLE items OWNER TO pgvr_rls_owner;
 		ALTER TABLE items ENABLE ROW LEVEL SECURITY;
 		CREATE POLICY only_even ON items AS RESTRICTIVE USING (id % 2 = 0)`)

@@ -115,23 +115,35 @@ func (c *checker) sourceCapacity(context.Context) {
 }
 
 func slotsFinding(s pg.Facts) Finding {
-	f := Finding{Check: "replication_slots", Status: StatusOK,
-		Detail: fmt.Sprintf("%d of %d replication slots free on the source", max(s.MaxReplSlots-s.UsedReplSlots, 0), s.MaxReplSlots)}
-	if s.MaxReplSlots-s.UsedReplSlots < 1 {
-		f.Status = StatusError
-		f.Detail = fmt.Sprintf("no free replication slot on the source (%d of max_replication_slots=%d in use)", s.UsedReplSlots, s.MaxReplSlots)
-		f.Hint = fmt.Sprintf("drop unused slots (SELECT slot_name FROM pg_replication_slots WHERE NOT active) or ALTER SYSTEM SET max_replication_slots = %d on the source and restart it", s.UsedReplSlots+1)
-	}
-	return f
+	return limit{check: "replication_slots", side: "source", unit: "replication slot", setting: "max_replication_slots",
+		used: s.UsedReplSlots, max: s.MaxReplSlots,
+		hint: fmt.Sprintf("drop unused slots (SELECT slot_name FROM pg_replication_slots WHERE NOT active) or ALTER SYSTEM SET max_replication_slots = %d on the source and restart it", s.UsedReplSlots+1),
+	}.finding()
 }
 
 func sendersFinding(s pg.Facts) Finding {
-	f := Finding{Check: "wal_senders", Status: StatusOK,
-		Detail: fmt.Sprintf("%d of %d WAL senders free on the source", max(s.MaxWALSenders-s.UsedWALSenders, 0), s.MaxWALSenders)}
-	if s.MaxWALSenders-s.UsedWALSenders < 1 {
+	return limit{check: "wal_senders", side: "source", unit: "WAL sender", setting: "max_wal_senders",
+		used: s.UsedWALSenders, max: s.MaxWALSenders,
+		hint: fmt.Sprintf("ALTER SYSTEM SET max_wal_senders = %d on the source and restart it", s.UsedWALSenders+2),
+	}.finding()
+}
+
+// limit is a server setting that caps how many of a unit (slot, WAL sender,
+// worker) exist, of which the sync needs one free: the slot, sender and
+// worker checks report it the same way.
+type limit struct {
+	check, side, unit, setting, hint string
+	used, max                        int
+}
+
+// finding is OK while one unit is free, and an error with l's hint when none is.
+func (l limit) finding() Finding {
+	f := Finding{Check: l.check, Status: StatusOK,
+		Detail: fmt.Sprintf("%d of %d %ss free on the %s", max(l.max-l.used, 0), l.max, l.unit, l.side)}
+	if l.max-l.used < 1 {
 		f.Status = StatusError
-		f.Detail = fmt.Sprintf("no free WAL sender on the source (%d of max_wal_senders=%d in use)", s.UsedWALSenders, s.MaxWALSenders)
-		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_wal_senders = %d on the source and restart it", s.UsedWALSenders+2)
+		f.Detail = fmt.Sprintf("no free %s on the %s (%d of %s=%d in use)", l.unit, l.side, l.used, l.setting, l.max)
+		f.Hint = l.hint
 	}
 	return f
 }
@@ -153,18 +165,14 @@ func (c *checker) targetCapacity(ctx context.Context) {
 func workersFinding(t pg.Facts, used int) Finding {
 	free := t.MaxLogicalWorkers - used
 	want := 1 + t.MaxSyncWorkers
-	f := Finding{Check: "target_workers", Status: StatusOK,
-		Detail: fmt.Sprintf("%d of %d logical replication workers free on the target", max(free, 0), t.MaxLogicalWorkers)}
-	switch {
-	case free < 1:
-		f.Status = StatusError
-		f.Detail = fmt.Sprintf("no free logical replication worker on the target (%d of max_logical_replication_workers=%d in use)", used, t.MaxLogicalWorkers)
-		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
-	case free < want:
+	hint := fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
+	f := limit{check: "target_workers", side: "target", unit: "logical replication worker", setting: "max_logical_replication_workers",
+		used: used, max: t.MaxLogicalWorkers, hint: hint}.finding()
+	if free >= 1 && free < want {
 		f.Status = StatusWarn
 		f.Detail = fmt.Sprintf("%d logical replication workers free on the target; --copy-mode native uses up to %d (1 apply + max_sync_workers_per_subscription=%d)",
 			free, want, t.MaxSyncWorkers)
-		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
+		f.Hint = hint
 	}
 	return f
 }

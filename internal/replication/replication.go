@@ -66,18 +66,25 @@ func CreatePublicationWith(ctx context.Context, src *pgx.Conn, name string, tabl
 	return nil
 }
 
+// exists runs query, a SELECT EXISTS over $1, for the kind object name: the
+// drops look first so that they can report whether there was anything to
+// drop.
+func exists(ctx context.Context, conn *pgx.Conn, query, kind, name string) (bool, error) {
+	var ok bool
+	if err := conn.QueryRow(ctx, query, name).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look up %s %s: %w", kind, name, err)
+	}
+	return ok, nil
+}
+
 const publicationExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`
 
 // DropPublication drops publication name on the source and reports whether
 // it existed; a missing one is not an error, so cleanup can run again after
 // a partial failure.
 func DropPublication(ctx context.Context, src *pgx.Conn, name string) (bool, error) {
-	var exists bool
-	if err := src.QueryRow(ctx, publicationExistsQuery, name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up publication %s: %w", name, err)
-	}
-	if !exists {
-		return false, nil
+	if ok, err := exists(ctx, src, publicationExistsQuery, "publication", name); !ok || err != nil {
+		return false, err
 	}
 	if _, err := src.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return false, fmt.Errorf("drop publication %s on the source: %w", name, err)

@@ -140,11 +140,7 @@ func TestDetachSourceUp(t *testing.T) {
 func TestDetachSourceGone(t *testing.T) {
 	env := pgtest.Get(t)
 	ctx := context.Background()
-	own, err := localpg.Start(ctx, localpg.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Stop()
+	own := pgtest.Cluster(t, localpg.Options{})
 	src := env.NewDB(t, own, "detach_src")
 	_, tgt := env.Pair(t)
 	stream(t, src, tgt, pg.Name{Schema: "public", Name: "t"}, "pgvecrep_gone", "pgvecrep_gone", "pgvecrep_gone")

@@ -107,8 +107,7 @@ func TestCanQuietLog(t *testing.T) {
 	_, tgt := env.Pair(t)
 	ctx := context.Background()
 	role := "quiet_" + tgt.Name
-	tgt.Exec(t, "CREATE ROLE "+role+" LOGIN")
-	t.Cleanup(func() { _ = env.Target.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	tgt.Role(t, role, "LOGIN")
 	check := func() bool {
 		conn := tgt.Conn(t)
 		if _, err := conn.Exec(ctx, "SET ROLE "+role); err != nil {

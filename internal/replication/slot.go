@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/retry"
 )
 
 // Slot is a logical replication slot just created with an exported snapshot.
@@ -114,30 +115,19 @@ func (s *Slot) Close(ctx context.Context) error {
 	return nil
 }
 
-// dropAttempts bounds how long DropSlot waits for a terminated walsender to
-// let go of the slot: the backend exits asynchronously after
-// pg_terminate_backend returns.
-const (
-	dropAttempts = 100
-	dropPause    = 100 * time.Millisecond
-)
+// dropRetry tries the drop again only while the slot is active (55006
+// object_in_use): dropOnce terminates the walsender holding it, but the
+// backend exits asynchronously after pg_terminate_backend returns. Up to
+// 100 attempts, 100ms apart: about ten seconds.
+var dropRetry = retry.Policy{Attempts: 100, Pause: 100 * time.Millisecond, MaxPause: 100 * time.Millisecond,
+	Retryable: retry.Codes("55006")}
 
 // DropSlot drops the replication slot name on conn's server. A missing slot
 // is not an error, so cleanup can run again after a partial failure. A slot
 // still held by a walsender (a live snapshot connection, or a subscription
 // that is still enabled) has that walsender terminated first.
 func DropSlot(ctx context.Context, conn *pgx.Conn, name string) error {
-	for attempt := 0; ; attempt++ {
-		err := dropOnce(ctx, conn, name)
-		if pg.Code(err) != "55006" || attempt >= dropAttempts { // 55006: slot is active
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("drop replication slot %q: %w", name, ctx.Err())
-		case <-time.After(dropPause):
-		}
-	}
+	return retry.Do(ctx, dropRetry, func(ctx context.Context) error { return dropOnce(ctx, conn, name) })
 }
 
 const terminateSlotQuery = `
@@ -152,12 +142,8 @@ const slotExistsQuery = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE
 // dropSlotIfExists is DropSlot that tells whether there was a slot to drop,
 // so Detach reports only what it removed.
 func dropSlotIfExists(ctx context.Context, src *pgx.Conn, name string) (bool, error) {
-	var exists bool
-	if err := src.QueryRow(ctx, slotExistsQuery, name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up replication slot %s: %w", name, err)
-	}
-	if !exists {
-		return false, nil
+	if ok, err := exists(ctx, src, slotExistsQuery, "replication slot", name); !ok || err != nil {
+		return false, err
 	}
 	return true, DropSlot(ctx, src, name)
 }

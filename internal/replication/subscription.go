@@ -80,12 +80,8 @@ AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`
 // without contacting the source, and reports whether it existed. The slot
 // stays on the source: drop it with DropSlot, or tell the user DropSQL.
 func DropSubscription(ctx context.Context, tgt *pgx.Conn, name string) (bool, error) {
-	var exists bool
-	if err := tgt.QueryRow(ctx, subscriptionExistsQuery, name).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up subscription %s: %w", name, err)
-	}
-	if !exists {
-		return false, nil
+	if ok, err := exists(ctx, tgt, subscriptionExistsQuery, "subscription", name); !ok || err != nil {
+		return false, err
 	}
 	id := pgx.Identifier{name}.Sanitize()
 	// SET (slot_name = NONE) needs a disabled subscription; with no slot,

@@ -1,28 +1,12 @@
 package schema
 
+import "github.com/pgvecrep/pgvecrep/internal/pgtest"
+
 // appFixture is a small application schema with the objects real databases
-// have: several schemas, an enum, a domain, a composite type, a function used
-// in a DEFAULT and in a CHECK, identity and serial columns, a view, a trigger
-// and a foreign key across schemas.
-const appFixture = `
-CREATE SCHEMA shop;
-CREATE SCHEMA app;
-CREATE DOMAIN shop.price AS numeric(12,2) CHECK (VALUE >= 0);
-CREATE TYPE shop.status AS ENUM ('new', 'paid', 'shipped');
-CREATE TYPE shop.address AS (street text, city text);
-CREATE FUNCTION shop.new_code() RETURNS text LANGUAGE sql AS $$ SELECT 'c-' || md5(random()::text) $$;
-CREATE FUNCTION shop.sane_qty(n int) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT n BETWEEN 1 AND 1000 $$;
-CREATE FUNCTION app.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := 'touched'; RETURN NEW; END $$;
-CREATE TABLE public.customers (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL, ship_to shop.address);
-CREATE TABLE app.orders (
-  id serial PRIMARY KEY,
-  customer_id bigint NOT NULL REFERENCES public.customers(id),
-  code text NOT NULL DEFAULT shop.new_code(),
-  qty int NOT NULL CHECK (shop.sane_qty(qty)),
-  amount shop.price NOT NULL,
-  status shop.status NOT NULL DEFAULT 'new',
-  note text,
-  embedding vector(3));
+// have: pgtest.AppSchema with customers in schema public (a foreign key
+// across schemas), plus two indexes, a trigger, a view and a table nothing
+// depends on. testdata/toc.txt and restore.sql were made from it.
+var appFixture = pgtest.AppSchema("public") + `
 CREATE INDEX orders_customer_idx ON app.orders (customer_id);
 CREATE INDEX orders_embedding_idx ON app.orders USING hnsw (embedding vector_l2_ops);
 CREATE TRIGGER orders_touch BEFORE INSERT OR UPDATE ON app.orders FOR EACH ROW EXECUTE FUNCTION app.touch();

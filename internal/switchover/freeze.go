@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/retry"
 )
 
 // The write freeze is a statement-level trigger on every replicated table
@@ -65,25 +66,24 @@ func Freeze(ctx context.Context, src *pgx.Conn, groupName string, tables []pg.Na
 	if _, err := src.Exec(ctx, freezeFunc); err != nil {
 		return fmt.Errorf("create the write-freeze function on the source: %w", err)
 	}
-	var last error
-	for attempt := 0; attempt < 5; attempt++ {
+	err := retry.Do(ctx, freezeRetry, func(ctx context.Context) error {
 		if err := terminateWriters(ctx, src, tables, roles); err != nil {
 			return err
 		}
-		if last = installTriggers(ctx, src, groupName, tables, roles); last == nil {
-			return nil
-		}
-		if pg.Code(last) != "55P03" { // lock_not_available
-			return last
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		return installTriggers(ctx, src, groupName, tables, roles)
+	})
+	if freezeRetry.Retryable(err) {
+		return fmt.Errorf("freeze writes on the source: tables stayed locked by other sessions: %w", err)
 	}
-	return fmt.Errorf("freeze writes on the source: tables stayed locked by other sessions: %w", last)
+	return err
 }
+
+// freezeRetry tries the freeze again only when a table's lock was not
+// granted within installTriggers' lock_timeout (55P03 lock_not_available):
+// a session that began before terminateWriters may still hold it, and the
+// next attempt ends that session first. Five attempts, 200ms apart.
+var freezeRetry = retry.Policy{Attempts: 5, Pause: 200 * time.Millisecond, MaxPause: 200 * time.Millisecond,
+	Retryable: retry.Codes("55P03")}
 
 func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, tables []pg.Name, roles []string) error {
 	args := make([]string, len(roles))

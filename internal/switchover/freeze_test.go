@@ -98,8 +98,7 @@ func TestFreezeRefusesForeignSchema(t *testing.T) {
 	src, _ := env.Pair(t)
 	ctx := context.Background()
 	role := "intruder_" + src.Name
-	src.Exec(t, "CREATE ROLE "+role)
-	t.Cleanup(func() { _ = env.Source.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	src.Role(t, role, "")
 	src.Exec(t, "CREATE TABLE a (id serial)")
 	src.Exec(t, "CREATE SCHEMA pgvecrep AUTHORIZATION "+role)
 	err := Freeze(ctx, src.Conn(t), "g", names("a"), nil)

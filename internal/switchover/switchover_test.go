@@ -248,11 +248,7 @@ func TestFailureBeforeDetachKeepsStreaming(t *testing.T) {
 func TestFailoverSourceGone(t *testing.T) {
 	env := pgtest.Get(t)
 	ctx := context.Background()
-	own, err := localpg.Start(ctx, localpg.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer own.Stop()
+	own := pgtest.Cluster(t, localpg.Options{})
 	src := env.NewDB(t, own, "failover_src")
 	_, tgt := env.Pair(t)
 	streaming(t, src, tgt)

@@ -1,8 +1,9 @@
 // Package vt is a small virtual terminal for tests: it interprets what
 // pgvecrep writes to a terminal — printable characters with autowrap at the
-// last column, \r, \n, cursor up (CSI n A), erase below (CSI J) and erase
-// line (CSI K) — into rows of text, so a test can assert on the screen a
-// person would see rather than on bytes. OSC strings are recorded so a test
+// last column, \r, \n, cursor up (CSI n A), cursor home (CSI H), erase
+// below (CSI J), erase the screen (CSI 2 J) and erase line (CSI K) — into
+// rows of text, so a test can assert on the screen a person would see
+// rather than on bytes. OSC strings are recorded so a test
 // can tell when what it wrote so far has arrived. The rows are the whole
 // scrollback; cursor up stops at the top of the visible height, as on a real
 // terminal. Resize rewraps the lines, as most terminals do.
@@ -107,10 +108,18 @@ func (s *Screen) csi(final byte, n int) {
 		top := max(0, len(s.rows)-s.height)
 		s.cy = max(top, s.cy-max(n, 1))
 		s.pending = false
+	case 'H': // to the top left of the visible screen; a row and column are not kept
+		s.cy, s.cx, s.pending = max(0, len(s.rows)-s.height), 0, false
 	case 'J':
-		s.rows[s.cy] = s.line(s.cy)[:min(s.cx, len(s.rows[s.cy]))]
-		s.wrapped[s.cy] = false
-		for i := s.cy + 1; i < len(s.rows); i++ {
+		from := s.cy
+		if n == 2 { // the whole visible screen, as stats --watch clears it
+			from = max(0, len(s.rows)-s.height)
+		} else {
+			s.rows[s.cy] = s.line(s.cy)[:min(s.cx, len(s.rows[s.cy]))]
+			s.wrapped[s.cy] = false
+			from++
+		}
+		for i := from; i < len(s.rows); i++ {
 			s.rows[i], s.wrapped[i] = nil, false
 		}
 	case 'K':
