@@ -17,6 +17,9 @@ set -euo pipefail
 
 log() { printf 'install-bench-deps: %s\n' "$*" >&2; }
 
+# shellcheck source=scripts/private-apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/private-apt.sh"
+
 cache="${PGVECREP_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgvecrep-bench}"
 bin="$cache/pgcopydb/usr/bin/pgcopydb"
 
@@ -36,34 +39,12 @@ if [ -z "$suite" ] && [ -r /etc/os-release ]; then
 fi
 [ -n "$suite" ] || { log "cannot tell the Debian release (set PGCOPYDB_SUITE); pgcopydb not fetched"; exit 0; }
 
-# The mirror: the first Debian URI in the machine's own sources.
-mirror=""
-for f in /etc/apt/sources.list.d/*.sources; do
-	[ -f "$f" ] || continue
-	mirror=$(awk '/^URIs:/ {print $2; exit}' "$f")
-	[ -n "$mirror" ] && case "$mirror" in */debian) break ;; *) mirror="" ;; esac
-done
-if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-	mirror=$(awk '$1 == "deb" && $0 ~ /\/debian / {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
-fi
+mirror=$(debian_mirror)
 [ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt/sources.list*; pgcopydb not fetched"; exit 0; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/etc/sources.list.d" "$work/etc/preferences.d" "$work/state/lists/partial" "$work/cache/archives/partial"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-printf 'deb [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >"$work/etc/sources.list"
-aptopts=(
-	-o "Dir::Etc::SourceList=$work/etc/sources.list"
-	-o "Dir::Etc::SourceParts=$work/etc/sources.list.d"
-	-o "Dir::Etc::Preferences=$work/etc/preferences"
-	-o "Dir::Etc::PreferencesParts=$work/etc/preferences.d"
-	-o "Dir::State=$work/state"
-	-o "Dir::State::Lists=$work/state/lists"
-	-o "Dir::Cache=$work/cache"
-	-o "Debug::NoLocking=1"
-	-o "APT::Sandbox::User=root"
-)
+private_apt_config "$work" "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main"
 log "fetching Debian's pgcopydb package ($suite)"
 if ! apt-get "${aptopts[@]}" update -qq >&2 ||
 	! (cd "$work" && apt-get "${aptopts[@]}" download pgcopydb >&2); then

@@ -32,6 +32,9 @@ JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
+# shellcheck source=scripts/private-apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/private-apt.sh"
+
 sudo_if_needed() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -62,35 +65,13 @@ aptopts=()
 private_apt() {
 	[ ${#aptopts[@]} -eq 0 ] || return 0
 	work=$(mktemp -d)
-	local mirror="" f suite
-	# The mirror: the first Debian URI in the machine's own sources.
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		mirror=$(awk '/^URIs:/ {print $2; exit}' "$f")
-		[ -n "$mirror" ] && case "$mirror" in */debian) break ;; *) mirror="" ;; esac
-	done
-	if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-		mirror=$(awk '$1 == "deb" && $0 ~ /\/debian / {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
-	fi
+	local mirror suite lines=()
+	mirror=$(debian_mirror)
 	[ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt/sources.list*"; exit 1; }
-
-	mkdir -p "$work/etc/sources.list.d" "$work/etc/preferences.d" "$work/state/lists/partial" "$work/cache/archives/partial"
-	local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	: >"$work/etc/sources.list"
 	for suite in $(printf '%s\n' "$@" | sort -u); do
-		printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite" >>"$work/etc/sources.list"
+		lines+=("deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main")
 	done
-	aptopts=(
-		-o "Dir::Etc::SourceList=$work/etc/sources.list"
-		-o "Dir::Etc::SourceParts=$work/etc/sources.list.d"
-		-o "Dir::Etc::Preferences=$work/etc/preferences"
-		-o "Dir::Etc::PreferencesParts=$work/etc/preferences.d"
-		-o "Dir::State=$work/state"
-		-o "Dir::State::Lists=$work/state/lists"
-		-o "Dir::Cache=$work/cache"
-		-o "Debug::NoLocking=1"
-		-o "APT::Sandbox::User=root"
-	)
+	private_apt_config "$work" "${lines[@]}"
 	apt-get "${aptopts[@]}" update -qq >&2
 }
 
