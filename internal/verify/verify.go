@@ -112,7 +112,6 @@ func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Report, error) 
 // the vector indexes, as one worker would. Each result has its slot fixed
 // by the table's position, so the report reads the same whatever order the
 // workers finish in.
-
 func (r *run) run(ctx context.Context) (Report, error) {
 	if len(r.opts.Tables) == 0 {
 		return Report{}, hint.New("no tables to verify", "name the tables, or verify a group that has started syncing")
