@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "verify",
 		summary: "compare source and target: row counts, checksums, nearest-neighbour parity",
-		usage:   "--group-name GROUP [-t t1,t2] [--sample K] [--json]",
+		usage:   "--group-name GROUP [-t t1,t2] [--sample K] [--jobs N] [--json]",
 		help: `Verify compares the group's tables on the source and the target while
 replication runs, and exits 1 when they diverge.
 
@@ -37,6 +38,10 @@ sides, then measures each side's index recall against its own exact answer:
 approximate indexes are built separately on each side and may legitimately
 differ, exact answers may not.
 
+--jobs tables (then tables' vector indexes) are checked at once, each on its
+own pair of source and target sessions; the report lists them in the same
+order whatever the number of jobs. --jobs 1 checks them one after another.
+
 Examples:
   pgvecrep verify --group-name database-cluster-1
   pgvecrep verify -g database-cluster-1 -t items,'app."Odd Table"' --json`,
@@ -48,6 +53,7 @@ Examples:
 type verifyArgs struct {
 	group, schema, tables string
 	sample, chunkRows     int
+	jobs                  int
 	drainTimeout          time.Duration
 	asJSON                bool
 }
@@ -58,6 +64,7 @@ func (a *verifyArgs) add(f *flags) {
 	f.stringVar(&a.schema, "schema-name", "s", "public", "schema of the tables named without one in --tables")
 	f.intVar(&a.sample, "sample", "", 20, 0, "query vectors per vector index; 0 skips the nearest-neighbour checks")
 	f.intVar(&a.chunkRows, "chunk-rows", "", 10000, 1, "rows per checksum range")
+	f.intVar(&a.jobs, "jobs", "", min(runtime.NumCPU(), 4), 1, "tables checked at once, each worker on its own source and target sessions")
 	f.durationVar(&a.drainTimeout, "drain-timeout", "", time.Minute, "longest wait for the replication lag to drain before a re-check")
 	f.boolVar(&a.asJSON, "json", "", "print JSON")
 }
@@ -84,7 +91,8 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	// Progress goes to stderr: stdout is the report (or its JSON).
 	p, start := progress.NewAuto(env.Stderr), time.Now()
 	rep, err := verify.Run(ctx, src, tgt, verify.Options{Tables: tables, Sample: sample,
-		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf})
+		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf,
+		Jobs: a.jobs, Source: s.srcCfg, Target: s.tgtCfg})
 	if err != nil {
 		return err
 	}

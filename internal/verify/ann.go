@@ -97,35 +97,31 @@ func twin(v vindex, onTgt []vindex) (vindex, bool) {
 	return vindex{}, false
 }
 
-// checkANN checks every vector index of the comparable tables.
-func (r *run) checkANN(ctx context.Context, tables []*table) ([]ANNResult, error) {
+// checkANN checks every vector index of one table, unless the table could
+// not be compared at all.
+func (r *run) checkANN(ctx context.Context, t *table) ([]ANNResult, error) {
+	if t.problem != "" {
+		return nil, nil
+	}
+	onSrc, err := vectorIndexes(ctx, r.src, t)
+	if err != nil || len(onSrc) == 0 {
+		return nil, err
+	}
+	onTgt, err := vectorIndexes(ctx, r.tgt, t)
+	if err != nil {
+		return nil, err
+	}
 	var out []ANNResult
-	for _, t := range tables {
-		if t.problem != "" {
-			continue
+	for _, v := range onSrc {
+		r.progress("checking nearest neighbours on %s of %s (%d query vectors)", v.name, t.name, r.opts.Sample)
+		res, err := r.checkIndex(ctx, t, v, onTgt)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		onSrc, err := vectorIndexes(ctx, r.src, t)
 		if err != nil {
-			return nil, err
+			res.Error = err.Error()
 		}
-		if len(onSrc) == 0 {
-			continue
-		}
-		onTgt, err := vectorIndexes(ctx, r.tgt, t)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range onSrc {
-			r.progress("checking nearest neighbours on %s of %s (%d query vectors)", v.name, t.name, r.opts.Sample)
-			res, err := r.checkIndex(ctx, t, v, onTgt)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if err != nil {
-				res.Error = err.Error()
-			}
-			out = append(out, res)
-		}
+		out = append(out, res)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,10 @@ import (
 // drainer waits until the target's subscription has applied the source's WAL
 // up to the moment of the call, the way replication.Applied judges it: by the
 // position the subscriber has confirmed on its slot.
+//
+// Each verify worker has its own drainer (see on), reading the source's WAL
+// position on that worker's own connection; they share what they learn about
+// a lag that does not drain.
 type drainer struct {
 	src, tgt *pgx.Conn
 	sub      string
@@ -21,7 +26,10 @@ type drainer struct {
 	timeout  time.Duration
 	active   bool
 	note     string
-	timeouts int
+	timeouts int // this drainer's waits that timed out
+	// stuck is shared by a drainer and those made from it by on: set once
+	// any of them timed out, so that the others stop waiting too.
+	stuck *atomic.Bool
 }
 
 const subscriptionQuery = `SELECT subenabled, coalesce(subslotname::text, '') FROM pg_subscription
@@ -30,7 +38,7 @@ WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = cu
 const slotQuery = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`
 
 func newDrainer(ctx context.Context, src, tgt *pgx.Conn, sub string, timeout time.Duration) (*drainer, error) {
-	d := &drainer{src: src, tgt: tgt, sub: sub, timeout: timeout}
+	d := &drainer{src: src, tgt: tgt, sub: sub, timeout: timeout, stuck: &atomic.Bool{}}
 	if sub == "" {
 		d.note = "no subscription given: compared without waiting for replication lag"
 		return d, nil
@@ -67,7 +75,7 @@ func (d *drainer) wait(ctx context.Context) error {
 		return err
 	}
 	limit := d.timeout
-	if d.timeouts > 0 {
+	if d.stuck.Load() {
 		// A lag that did not drain in a whole timeout will not drain in the
 		// next one either (a stuck apply worker, most likely): look, but do
 		// not wait again for every chunk and query of the run.
@@ -76,17 +84,28 @@ func (d *drainer) wait(ctx context.Context) error {
 	err = replication.WaitApplied(ctx, d.src, d.slot, lsn, time.Now().Add(limit), 250*time.Millisecond)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		d.timeouts++
+		d.stuck.Store(true)
 		return nil
 	}
 	return err
 }
 
+// on is a drainer like d (active or not as d found the subscription, so
+// the subscription is looked up once per run) that reads the source's WAL
+// position on a worker's own connection. Its timeouts count for d's notes.
+func (d *drainer) on(src, tgt *pgx.Conn) *drainer {
+	c := *d
+	c.src, c.tgt, c.timeouts = src, tgt, 0
+	return &c
+}
+
+// notes are the caveats of the run, for every drainer made from d.
 func (d *drainer) notes() []string {
 	var out []string
 	if d.note != "" {
 		out = append(out, d.note)
 	}
-	if d.timeouts > 0 {
+	if d.stuck.Load() {
 		out = append(out, fmt.Sprintf("replication lag did not drain within %s: differences may be changes in flight; "+
 			"check the subscription (pgvecrep stats, the target's log) and run verify again", d.timeout))
 	}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,8 +48,17 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Progress, when set, is told what verify is doing as it goes (a table
 	// started and finished, an index's nearest-neighbour check), in
-	// printf form, so a person waiting on a large table sees it move.
+	// printf form, so a person waiting on a large table sees it move. It is
+	// never called concurrently with itself, also with several Jobs.
 	Progress func(format string, args ...any)
+	// Jobs is how many tables (or tables' vector indexes) are checked at
+	// once; less than 1 means 1, which compares them one after another on
+	// the connections given to Run. More workers connect through Source and
+	// Target, each with its own pair of sessions.
+	Jobs int
+	// Source and Target are the configs extra workers connect with; both
+	// are required when Jobs is above 1.
+	Source, Target *pgx.ConnConfig
 }
 
 const (
@@ -84,6 +94,8 @@ type run struct {
 	src, tgt *pgx.Conn
 	opts     Options
 	drain    *drainer
+	// mu serialises opts.Progress between the workers, which share it.
+	mu *sync.Mutex
 	// afterSourceRead, when set (by tests), runs after each read of the
 	// source and before the drain that precedes the matching target read.
 	afterSourceRead func(pass string)
@@ -96,9 +108,19 @@ func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Report, error) 
 	return (&run{src: src, tgt: tgt, opts: opts.withDefaults()}).run(ctx)
 }
 
+// run compares the tables on up to opts.Jobs workers: the tables first, then
+// the vector indexes, as one worker would. Each result has its slot fixed
+// by the table's position, so the report reads the same whatever order the
+// workers finish in.
 func (r *run) run(ctx context.Context) (Report, error) {
 	if len(r.opts.Tables) == 0 {
 		return Report{}, hint.New("no tables to verify", "name the tables, or verify a group that has started syncing")
+	}
+	if r.opts.Jobs > 1 && (r.opts.Source == nil || r.opts.Target == nil) {
+		return Report{}, errors.New("verify with several jobs: the source and target connection configs are required")
+	}
+	if r.mu == nil {
+		r.mu = &sync.Mutex{}
 	}
 	d, err := newDrainer(ctx, r.src, r.tgt, r.opts.Subscription, r.opts.DrainTimeout)
 	if err != nil {
@@ -109,32 +131,39 @@ func (r *run) run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	ws := newWorkers(r, len(tables))
+	defer ws.closeAll(context.WithoutCancel(ctx))
 	var rep Report
-	for i, t := range tables {
-		start := time.Now()
-		r.progress("comparing %s (table %d of %d)", t.name, i+1, len(tables))
-		res, err := r.checkTable(ctx, t)
-		if err != nil {
-			return Report{}, err
-		}
-		r.progress("compared %s: %d rows on the source, %d on the target, %d of %d checksum ranges differ (%.1f s)",
-			t.name, res.SourceRows, res.TargetRows, res.MismatchedChunks, res.Chunks, time.Since(start).Seconds())
-		rep.Tables = append(rep.Tables, res)
+	if rep.Tables, err = ws.checkTables(ctx, tables); err != nil {
+		return Report{}, err
 	}
 	if r.opts.Sample > 0 {
-		ann, err := r.checkANN(ctx, tables)
-		if err != nil {
+		if rep.ANN, err = ws.checkANN(ctx, tables); err != nil {
 			return Report{}, err
 		}
-		rep.ANN = ann
 	}
 	rep.Notes = d.notes()
 	return rep, nil
 }
 
+// timedCheck compares table i of n, with a progress line before and after.
+func (r *run) timedCheck(ctx context.Context, t *table, i, n int) (TableResult, error) {
+	start := time.Now()
+	r.progress("comparing %s (table %d of %d)", t.name, i+1, n)
+	res, err := r.checkTable(ctx, t)
+	if err != nil {
+		return res, err
+	}
+	r.progress("compared %s: %d rows on the source, %d on the target, %d of %d checksum ranges differ (%.1f s)",
+		t.name, res.SourceRows, res.TargetRows, res.MismatchedChunks, res.Chunks, time.Since(start).Seconds())
+	return res, nil
+}
+
 // progress reports a step through opts.Progress, when set.
 func (r *run) progress(format string, args ...any) {
 	if r.opts.Progress != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.opts.Progress(format, args...)
 	}
 }
