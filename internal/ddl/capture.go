@@ -1,0 +1,303 @@
+package ddl
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+)
+
+// logColumns are the log table's columns on the source; the target's copy
+// has the same ones plus its own status columns (logical replication matches
+// columns by name, and a target may have more).
+//
+//   - statement is what the target runs: the client's query, or for CREATE
+//     INDEX the index's definition as the source prints it (named, schema
+//     qualified, never CONCURRENTLY, which cannot run in the apply worker);
+//   - search_path is the caller's effective path (current_schemas), so
+//     unqualified names resolve on the target as they did on the source (the
+//     apply worker itself runs with an empty search_path);
+//   - kind is replay, or manual when the text cannot be replayed (note says
+//     why);
+//   - deferred marks a vector index, built later, concurrently;
+//   - columns are the table's columns after the change, name and type, for
+//     the target's safety check.
+const logColumns = `
+    id           bigint PRIMARY KEY,
+    captured_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    tag          text NOT NULL,
+    object_type  text NOT NULL DEFAULT '',
+    object       text NOT NULL DEFAULT '',
+    statement    text NOT NULL,
+    search_path  text NOT NULL DEFAULT '',
+    kind         text NOT NULL DEFAULT 'replay',
+    note         text NOT NULL DEFAULT '',
+    deferred     boolean NOT NULL DEFAULT false,
+    columns      jsonb,
+    role         text NOT NULL DEFAULT ''`
+
+// singleFunc reports whether a query string holds exactly one statement:
+// a scanner that skips quoted identifiers, string literals, dollar quotes
+// and comments, and looks for text after a top-level semicolon. It errs
+// towards "not single" (an unterminated quote), which only costs a manual
+// entry, never a wrong replay.
+const singleFunc = `
+CREATE FUNCTION %[1]s(q text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $f$
+DECLARE
+    i int := 1;
+    n int := length(q);
+    c text;
+    tag text;
+    j int;
+    ended boolean := false;
+BEGIN
+    WHILE i <= n LOOP
+        c := substr(q, i, 1);
+        IF c = '''' OR c = '"' THEN
+            j := strpos(substr(q, i + 1), c);
+            IF j = 0 THEN RETURN false; END IF;
+            IF ended THEN RETURN false; END IF;
+            i := i + j + 1;
+            CONTINUE;
+        ELSIF c = '-' AND substr(q, i + 1, 1) = '-' THEN
+            j := strpos(substr(q, i), E'\n');
+            IF j = 0 THEN RETURN true; END IF;
+            i := i + j;
+            CONTINUE;
+        ELSIF c = '/' AND substr(q, i + 1, 1) = '*' THEN
+            j := strpos(substr(q, i + 2), '*/');
+            IF j = 0 THEN RETURN false; END IF;
+            i := i + j + 3;
+            CONTINUE;
+        ELSIF c = '$' THEN
+            tag := substring(substr(q, i) from '^(\$([A-Za-z_][A-Za-z_0-9]*)?\$)');
+            IF tag IS NOT NULL THEN
+                IF ended THEN RETURN false; END IF;
+                j := strpos(substr(q, i + length(tag)), tag);
+                IF j = 0 THEN RETURN false; END IF;
+                i := i + length(tag) + j - 1 + length(tag);
+                CONTINUE;
+            END IF;
+        ELSIF c = ';' THEN
+            ended := true;
+        ELSIF ended AND c !~ '\s' THEN
+            RETURN false;
+        END IF;
+        i := i + 1;
+    END LOOP;
+    RETURN true;
+END
+$f$`
+
+// captureFunc is the ddl_command_end trigger. It runs as its owner (the
+// superuser who installed it: SECURITY DEFINER), so writing the log and
+// adding a new table to the publication need no privilege from the user
+// who ran the DDL, and no user can write the log directly (the target runs
+// what it holds). It reads the caller's search_path first, then pins its
+// own to pg_catalog for the rest and puts the caller's back at the end.
+//
+// Placeholders: 1 function, 2 log table, 3 schemas (array literal),
+// 4 publication name (literal), 5 publication (identifier), 6 single func.
+const captureFunc = `
+CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
+DECLARE
+    caller_path text := pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s)
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s), ', ');
+    saved text := pg_catalog.current_setting('search_path');
+    schemas text[] := %[3]s;
+    q text := pg_catalog.current_query();
+    r record;
+    relevant boolean := false;
+    obj_type text := '';
+    obj text := '';
+    tbl oid;
+    idx oid;
+    new_tables oid[] := '{}';
+    stmt text;
+    k text := 'replay';
+    why text := '';
+    def boolean := false;
+    cols jsonb;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %[4]s) THEN
+        PERFORM set_config('search_path', saved, true);
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+        CONTINUE WHEN r.in_extension OR r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas));
+        relevant := true;
+        IF obj = '' OR r.object_type IN ('table', 'index', 'type') AND obj_type NOT IN ('table', 'index', 'type') THEN
+            obj_type := r.object_type;
+            obj := r.object_identity;
+        END IF;
+        IF r.object_type = 'table' AND tbl IS NULL THEN tbl := r.objid; END IF;
+        IF r.command_tag = 'CREATE INDEX' AND r.object_type = 'index' THEN idx := r.objid; END IF;
+        IF r.command_tag = 'CREATE TABLE' AND r.object_type = 'table' THEN new_tables := new_tables || r.objid; END IF;
+    END LOOP;
+    IF relevant AND tg_tag NOT LIKE 'DROP %%' AND tg_tag NOT IN ('REFRESH MATERIALIZED VIEW') THEN
+        stmt := q;
+        IF NOT %[6]s(q) THEN
+            k := 'manual';
+            why := 'the query string holds more than one statement';
+        ELSIF upper(substring(q from '^(?:\s|--[^\n]*\n)*([A-Za-z]+)')) IS DISTINCT FROM split_part(tg_tag, ' ', 1) THEN
+            k := 'manual';
+            why := 'the statement ran inside a function, procedure or DO block';
+        ELSIF tg_tag IN ('CREATE TABLE AS', 'SELECT INTO') THEN
+            k := 'manual';
+            why := 'CREATE TABLE AS would fill the table from the target''s own data';
+        END IF;
+        IF tg_tag = 'CREATE INDEX' AND idx IS NOT NULL THEN
+            -- The definition is exact however the index was made (inside a
+            -- function, CONCURRENTLY, unnamed): always replayable.
+            stmt := pg_get_indexdef(idx);
+            k := 'replay';
+            why := '';
+            SELECT am.amname NOT IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin') INTO def
+            FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = idx;
+            IF tbl IS NULL THEN SELECT indrelid INTO tbl FROM pg_index WHERE indexrelid = idx; END IF;
+        END IF;
+        IF tbl IS NOT NULL THEN
+            SELECT jsonb_agg(jsonb_build_object('name', attname, 'type', format_type(atttypid, atttypmod)) ORDER BY attnum)
+            INTO cols FROM pg_attribute WHERE attrelid = tbl AND attnum > 0 AND NOT attisdropped;
+        END IF;
+        INSERT INTO %[2]s (id, tag, object_type, object, statement, search_path, kind, note, deferred, columns, role)
+        VALUES (nextval(%[7]s), tg_tag, obj_type, obj, stmt, caller_path, k, why, coalesce(def, false), cols, session_user);
+        FOR i IN 1 .. coalesce(array_length(new_tables, 1), 0) LOOP
+            PERFORM %[8]s(new_tables[i]);
+        END LOOP;
+    END IF;
+    PERFORM set_config('search_path', saved, true);
+END
+$f$`
+
+// publishFunc adds a new table to the group's publication, when it can be
+// replicated: a permanent table that is not a partition (its parent is what
+// is published) and that has a replica identity, without which the source
+// would refuse every UPDATE and DELETE on it once published. A table left
+// out gets a warning that names it.
+//
+// Placeholders: 1 function, 2 publication (identifier).
+const publishFunc = `
+CREATE FUNCTION %[1]s(rel oid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+DECLARE
+    c pg_class;
+BEGIN
+    SELECT * INTO c FROM pg_class WHERE oid = rel;
+    IF c.relpersistence <> 'p' OR c.relispartition OR c.relkind NOT IN ('r', 'p') THEN
+        RETURN;
+    END IF;
+    IF NOT (c.relreplident = 'f' OR EXISTS (SELECT 1 FROM pg_index WHERE indrelid = rel
+            AND (indisprimary AND c.relreplident = 'd' OR indisreplident AND c.relreplident = 'i'))) THEN
+        RAISE WARNING 'pgvecrep: table %% has no primary key or replica identity: it is not replicated', rel::regclass
+            USING HINT = 'add a primary key, then run pgvecrep apply_ddl_change for the group';
+        RETURN;
+    END IF;
+    EXECUTE format('ALTER PUBLICATION %[2]s ADD TABLE %%s', rel::regclass);
+END
+$f$`
+
+// droppedFunc is the sql_drop trigger: DROP statements of objects in the
+// group's schemas. ALTER TABLE ... DROP COLUMN also fires sql_drop; it is
+// logged by the ddl_command_end trigger instead, so only DROP commands count
+// here. DROP INDEX is replayed as DROP INDEX IF EXISTS (the target may not
+// have built a deferred index yet) and never CONCURRENTLY.
+//
+// Placeholders: 1 function, 2 log table, 3 schemas, 4 publication literal,
+// 6 single func, 7 sequence literal.
+const droppedFunc = `
+CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
+DECLARE
+    caller_path text := pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s)
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s), ', ');
+    saved text := pg_catalog.current_setting('search_path');
+    schemas text[] := %[3]s;
+    q text := pg_catalog.current_query();
+    r record;
+    obj_type text := '';
+    obj text := '';
+    stmt text;
+    k text := 'replay';
+    why text := '';
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF tg_tag NOT LIKE 'DROP %%' OR NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %[4]s) THEN
+        PERFORM set_config('search_path', saved, true);
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary LOOP
+        CONTINUE WHEN r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas));
+        IF obj = '' THEN
+            obj_type := r.object_type;
+            obj := r.object_identity;
+        END IF;
+    END LOOP;
+    IF obj <> '' THEN
+        stmt := q;
+        IF NOT %[6]s(q) THEN
+            k := 'manual';
+            why := 'the query string holds more than one statement';
+        ELSIF upper(substring(q from '^(?:\s|--[^\n]*\n)*([A-Za-z]+)')) IS DISTINCT FROM 'DROP' THEN
+            k := 'manual';
+            why := 'the statement ran inside a function, procedure or DO block';
+        ELSIF tg_tag = 'DROP INDEX' THEN
+            stmt := regexp_replace(q, '^(\s*DROP\s+INDEX)(\s+CONCURRENTLY)?(\s+IF\s+EXISTS)?', '\1 IF EXISTS', 'i');
+        END IF;
+        INSERT INTO %[2]s (id, tag, object_type, object, statement, search_path, kind, note, role)
+        VALUES (nextval(%[7]s), tg_tag, obj_type, obj, stmt, caller_path, k, why, session_user);
+    END IF;
+    PERFORM set_config('search_path', saved, true);
+END
+$f$`
+
+// installSource creates the source's half: log table (with its id
+// sequence), functions, event triggers, and the log table in the
+// publication.
+func installSource(ctx context.Context, src *pgx.Conn, objectName string, schemas []string) error {
+	n := namesOf(objectName)
+	seq := q(n.log + "_id")
+	pub := pgx.Identifier{objectName}.Sanitize()
+	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.single), pg.Literal(seq), q(n.log + "_pub")}
+	with := func(fn string) []any { a := append([]any{}, args...); a[0] = fn; return a }
+	stmts := []string{
+		"DROP SEQUENCE IF EXISTS " + seq,
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_pub") + "(oid)",
+		"CREATE SEQUENCE " + seq,
+		"CREATE TABLE " + q(n.log) + " (" + logColumns + ")",
+		"COMMENT ON TABLE " + q(n.log) + " IS " + pg.Literal("DDL captured for publication "+objectName+" by pgvecrep; replicated to the target"),
+		fmt.Sprintf(singleFunc, q(n.single)),
+		fmt.Sprintf(publishFunc, q(n.log+"_pub"), pub),
+		fmt.Sprintf(captureFunc, with(q(n.capture))...),
+		fmt.Sprintf(droppedFunc, with(q(n.dropped))...),
+		"REVOKE ALL ON FUNCTION " + q(n.capture) + "(), " + q(n.dropped) + "(), " + q(n.log+"_pub") + "(oid) FROM PUBLIC",
+		fmt.Sprintf("CREATE EVENT TRIGGER %s ON ddl_command_end EXECUTE FUNCTION %s()", pgx.Identifier{n.evEnd}.Sanitize(), q(n.capture)),
+		fmt.Sprintf("CREATE EVENT TRIGGER %s ON sql_drop EXECUTE FUNCTION %s()", pgx.Identifier{n.evDrop}.Sanitize(), q(n.dropped)),
+		fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, q(n.log)),
+	}
+	tx, err := src.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("install DDL capture on the source: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return fmt.Errorf("install DDL capture on the source: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("install DDL capture on the source: %w", err)
+	}
+	return nil
+}
+
+// schemaArray is an SQL text[] literal of schema names.
+func schemaArray(schemas []string) string {
+	quoted := make([]string, len(schemas))
+	for i, s := range schemas {
+		quoted[i] = pg.Literal(s)
+	}
+	return "ARRAY[" + strings.Join(quoted, ", ") + "]::text[]"
+}
