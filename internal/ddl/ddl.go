@@ -76,7 +76,7 @@ func CheckMode(mode string) error {
 // carry the pgvecrep_ prefix so cleanup finds them.
 type names struct {
 	log, resolved, capture, dropped, single, apply, verdict string
-	evEnd, evDrop                                          string
+	evEnd, evDrop                                           string
 }
 
 func namesOf(objectName string) names {
