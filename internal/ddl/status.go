@@ -71,9 +71,6 @@ func (s *Status) sourceSide(ctx context.Context, src, tgt *pgx.Conn, g group.Gro
 		return fmt.Errorf("read the source's DDL log: %w", err)
 	}
 	if next > 0 {
-		if err := src.QueryRow(ctx, "SELECT count(*) FROM "+q(n.log)+" WHERE id > $1", last).Scan(&s.Pending); err != nil {
-			return fmt.Errorf("read the source's DDL log: %w", err)
-		}
 		changes, err := List(ctx, src, tgt, g.Name, next, 1)
 		if err != nil || len(changes) == 0 {
 			return err

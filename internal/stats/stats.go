@@ -19,9 +19,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Report is a snapshot of a group.
@@ -36,6 +38,10 @@ type Report struct {
 	Builds    []BuildStat `json:"index_builds,omitempty"`
 	Copies    []CopyStat  `json:"copies,omitempty"`
 	Time      time.Time   `json:"time"`
+	// Health, Stall and DDL: see health.go.
+	Health *replication.Health `json:"subscription_health,omitempty"`
+	Stall  *Stall              `json:"stall,omitempty"`
+	DDL    *ddl.Status         `json:"ddl,omitempty"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -91,6 +97,9 @@ func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, erro
 		if err := sourceLag(ctx, src, g.ObjectName, &r.Lag); err != nil {
 			return r, err
 		}
+	}
+	if err := health(ctx, src, tgt, g, &r); err != nil {
+		return r, err
 	}
 	if r.Builds, err = builds(ctx, tgt); err != nil {
 		return r, err
@@ -280,6 +289,7 @@ func (r Report) WriteText(w io.Writer) {
 	for _, b := range r.Builds {
 		fmt.Fprintf(w, "building %s on %s: %s, %.0f%%\n", b.Index, b.Table, b.Phase, b.Percent)
 	}
+	r.writeHealth(w)
 }
 
 func (l Lag) text() string {

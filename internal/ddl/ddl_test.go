@@ -1,0 +1,161 @@
+package ddl
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// stream sets up group g by hand the way start_sync leaves it: the
+// publication of table items, DDL capture installed in mode, then the
+// subscription, streaming.
+func stream(t *testing.T, mode string) (src, tgt pgtest.DB, sconn, tconn *pgx.Conn) {
+	t.Helper()
+	env := pgtest.Get(t)
+	src, tgt = env.Pair(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, c := range []string{env.Source.Dir, env.Target.Dir} {
+				b, _ := os.ReadFile(c + "/server.log")
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s:\n%s", c, b)
+			}
+		}
+	})
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text)`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	src.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	tgt.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	ctx := context.Background()
+	sconn, tconn = src.Conn(t), tgt.Conn(t)
+	if err := group.EnsureSchema(ctx, tconn); err != nil {
+		t.Fatal(err)
+	}
+	obj := group.ObjectName("g")
+	src.Exec(t, "CREATE PUBLICATION "+obj+" FOR TABLE items")
+	if err := Install(ctx, sconn, tconn, "g", mode, []string{"public"}); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (copy_data = false)", obj, src.URL, obj))
+	return src, tgt, sconn, tconn
+}
+
+// writer inserts rows into items until stopped, each with every column the
+// table has at that moment that it knows how to fill.
+func writer(ctx context.Context, t *testing.T, url string, next *atomic.Int64) {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for ctx.Err() == nil {
+		id := next.Add(1)
+		_, err := conn.Exec(context.Background(), `INSERT INTO items (id, note) VALUES ($1, $2)`, id, fmt.Sprint(id))
+		if err != nil && !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("writer: %v", err)
+			return
+		}
+	}
+}
+
+// sum is an ordered checksum of a table; "" when there is no such table.
+func sum(t *testing.T, conn *pgx.Conn, table string) string {
+	t.Helper()
+	var ok bool
+	if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		return ""
+	}
+	var s string
+	err := conn.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x.id)), '') FROM %s x`, table)).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// match waits until table is the same on both sides.
+func match(t *testing.T, sconn, tconn *pgx.Conn, table string) {
+	t.Helper()
+	var want, got string
+	pgtest.WaitFor(t, table+" to match on the target", func() bool {
+		if os.Getenv("DDL_DEBUG") != "" && want != "" {
+			t.Fatalf("mismatch %s %s", want, got)
+		}
+		want, got = sum(t, sconn, table), sum(t, tconn, table)
+		return want == got
+	})
+	t.Logf("%s: %s on both sides", table, want)
+}
+
+func TestAutoDDLWithWriter(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	next.Store(1000)
+	wg.Add(1)
+	go func() { defer wg.Done(); writer(wctx, t, src.URL, &next) }()
+	defer func() { stop(); wg.Wait() }()
+
+	// A vector column, filled in the same transaction that adds it.
+	src.Exec(t, `BEGIN; ALTER TABLE items ADD COLUMN emb vector(3); UPDATE items SET emb = ARRAY[id, id + 1, id + 2]::real[]::vector WHERE id <= 50; COMMIT`)
+	match(t, sconn, tconn, "items")
+	// An HNSW index mid-stream: deferred, built concurrently by Settle.
+	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
+	g, err := group.Get(ctx, tconn, "g")
+	_ = err
+	g = group.Group{Name: "g", ObjectName: group.ObjectName("g"), Tables: []string{`"public"."items"`}}
+	pgtest.WaitFor(t, "the index to be deferred on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+	var out strings.Builder
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_emb'"); n != 1 {
+		t.Errorf("index items_emb not built on the target:\n%s", out.String())
+	}
+	// A new table in the schema.
+	src.Exec(t, `CREATE TABLE extra (id int PRIMARY KEY, v vector(2))`)
+	src.Exec(t, `INSERT INTO extra SELECT i, ARRAY[i, i]::real[]::vector FROM generate_series(1, 20) i`)
+	pgtest.WaitFor(t, "extra on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'") == 1
+	})
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "extra")
+	// Drop a column, rename a table.
+	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
+	match(t, sconn, tconn, "items")
+	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
+	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
+	match(t, sconn, tconn, "extra2")
+	stop()
+	wg.Wait()
+	match(t, sconn, tconn, "items")
+	t.Log(out.String())
+	if h, err := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); err != nil || h.Stalled {
+		t.Errorf("health %+v, %v", h, err)
+	}
+}
