@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "bootstrap",
 		summary: "record a group and, with --copy-schema, create the source's schema on the target",
-		usage:   "--group-name GROUP [--copy-schema [-s schema] [-t t1,t2 | -e t3]] [--special-user-role R]",
+		usage:   "--group-name GROUP [--copy-schema [-s schema] [-t t1,t2 | -e t3]] [--special-user-role R] [--track-ddl | --ddl MODE]",
 		help: `Bootstrap prepares a replication group. It creates the pgvecrep metadata
 schema on the target and records the group there.
 
@@ -56,6 +56,8 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&copySchema, "copy-schema", "", "create the source's schema on the target: the whole database, or what -s/-t/-e select")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
 	tf.add(f)
+	var df ddlFlags
+	df.add(f)
 	for _, n := range []string{"schema-name", "s"} {
 		fl := f.Lookup(n)
 		fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
@@ -75,6 +77,9 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	}
 	g, err := group.Create(ctx, s.tgt, name)
 	if err != nil {
+		return err
+	}
+	if err := df.recordMode(ctx, f, s.tgt, g); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Group %s is bootstrapped (phase %s).\nNext: pgvecrep start_sync --group-name %s\n", g.Name, g.Phase, g.Name)

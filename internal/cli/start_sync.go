@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE]",
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl]",
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
@@ -47,6 +47,11 @@ indexes, and records the error on the group (see pgvecrep stats). A group left
 half-done by a killed pgvecrep is cleaned up and started again by the next
 start_sync.
 
+Schema changes on the source (--ddl auto, the default when the source user
+is a superuser) reach the target in stream order: see pgvecrep help
+apply_ddl_change. --track-ddl (--ddl track) records them only; --ddl off
+leaves them to you.
+
 Example:
   pgvecrep start_sync --group-name database-cluster-1
   pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
@@ -66,6 +71,8 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
 	tf.add(f)
+	var df ddlFlags
+	df.add(f)
 	var mem int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		check: func() (err error) {
@@ -89,6 +96,10 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ddlMode, err := df.resolve(ctx, env, f, src, tgt, name)
+	if err != nil {
+		return err
+	}
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
@@ -99,6 +110,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		Out:                  env.Stdout,
 		IndexMemory:          mem,
 		Jobs:                 jobs,
+		DDL:                  ddlMode,
 	})
 	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
 		finishRollback(env, f, name, err)

@@ -39,56 +39,78 @@ const logColumns = `
     columns      jsonb,
     role         text NOT NULL DEFAULT ''`
 
-// singleFunc reports whether a query string holds exactly one statement:
-// a scanner that skips quoted identifiers, string literals, dollar quotes
-// and comments, and looks for text after a top-level semicolon. It errs
-// towards "not single" (an unterminated quote), which only costs a manual
-// entry, never a wrong replay.
-const singleFunc = `
-CREATE FUNCTION %[1]s(q text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $f$
+// pickFunc finds, in the client's query string, the statement an event
+// trigger fires for, and returns it, or NULL when there is none (the DDL
+// ran inside a function, procedure or DO block, whose text is not the
+// query's).
+//
+// Why this is needed: current_query() is the whole string the client sent,
+// which may hold several statements (migration tools and drivers send a
+// file or a "BEGIN; ALTER ...; UPDATE ...; COMMIT" as one message). Replaying
+// that string would run its data changes a second time on the target. The
+// scanner splits the string at top-level semicolons, skipping quoted
+// identifiers, string literals, dollar quotes and comments, and the k-th
+// event of one message takes the k-th statement whose leading words match
+// its command tag: the position reached is kept in a session setting keyed
+// by the query's hash and statement_timestamp(), which is the same for every
+// statement of one message and differs between messages. An unterminated
+// quote ends the scan, which at worst costs a manual entry, never a wrong
+// replay.
+const pickFunc = `
+CREATE FUNCTION %[1]s(q text, tag text) RETURNS text LANGUAGE plpgsql AS $f$
 DECLARE
+    key text := md5(q) || '@' || statement_timestamp()::text;
+    seen text := coalesce(current_setting('pgvecrep.ddl_cursor', true), '');
+    done int := 0;
     i int := 1;
     n int := length(q);
+    start int := 1;
     c text;
-    tag text;
+    dq text;
     j int;
-    ended boolean := false;
+    stmt text;
+    words text[];
 BEGIN
-    WHILE i <= n LOOP
+    IF split_part(seen, '|', 1) = key THEN
+        done := split_part(seen, '|', 2)::int;
+    END IF;
+    WHILE i <= n + 1 LOOP
         c := substr(q, i, 1);
         IF c = '''' OR c = '"' THEN
             j := strpos(substr(q, i + 1), c);
-            IF j = 0 THEN RETURN false; END IF;
-            IF ended THEN RETURN false; END IF;
+            EXIT WHEN j = 0;
             i := i + j + 1;
             CONTINUE;
         ELSIF c = '-' AND substr(q, i + 1, 1) = '-' THEN
             j := strpos(substr(q, i), E'\n');
-            IF j = 0 THEN RETURN true; END IF;
-            i := i + j;
+            IF j = 0 THEN i := n + 1; ELSE i := i + j; END IF;
             CONTINUE;
         ELSIF c = '/' AND substr(q, i + 1, 1) = '*' THEN
             j := strpos(substr(q, i + 2), '*/');
-            IF j = 0 THEN RETURN false; END IF;
+            EXIT WHEN j = 0;
             i := i + j + 3;
             CONTINUE;
-        ELSIF c = '$' THEN
-            tag := substring(substr(q, i) from '^(\$([A-Za-z_][A-Za-z_0-9]*)?\$)');
-            IF tag IS NOT NULL THEN
-                IF ended THEN RETURN false; END IF;
-                j := strpos(substr(q, i + length(tag)), tag);
-                IF j = 0 THEN RETURN false; END IF;
-                i := i + length(tag) + j - 1 + length(tag);
-                CONTINUE;
+        ELSIF c = '$' AND substring(substr(q, i) from '^(\$([A-Za-z_][A-Za-z_0-9]*)?\$)') IS NOT NULL THEN
+            dq := substring(substr(q, i) from '^(\$([A-Za-z_][A-Za-z_0-9]*)?\$)');
+            j := strpos(substr(q, i + length(dq)), dq);
+            EXIT WHEN j = 0;
+            i := i + length(dq) + j - 1 + length(dq);
+            CONTINUE;
+        ELSIF c = ';' OR i > n THEN
+            IF i > done THEN
+                stmt := btrim(substr(q, start, i - start), E' \t\r\n');
+                words := regexp_split_to_array(upper(regexp_replace(stmt, '^(\s|--[^\n]*\n)*', '')), '\s+');
+                IF words[1] = split_part(tag, ' ', 1)
+                   AND split_part(tag, ' ', array_length(string_to_array(tag, ' '), 1)) = ANY (words[2:4]) THEN
+                    PERFORM set_config('pgvecrep.ddl_cursor', key || '|' || i, false);
+                    RETURN stmt;
+                END IF;
             END IF;
-        ELSIF c = ';' THEN
-            ended := true;
-        ELSIF ended AND c !~ '\s' THEN
-            RETURN false;
+            start := i + 1;
         END IF;
         i := i + 1;
     END LOOP;
-    RETURN true;
+    RETURN NULL;
 END
 $f$`
 
@@ -100,7 +122,8 @@ $f$`
 // own to pg_catalog for the rest and puts the caller's back at the end.
 //
 // Placeholders: 1 function, 2 log table, 3 schemas (array literal),
-// 4 publication name (literal), 5 publication (identifier), 6 single func.
+// 4 publication name (literal), 5 publication (identifier), 6 pick function,
+// 7 id sequence (literal), 8 publish function.
 const captureFunc = `
 CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
 DECLARE
@@ -139,11 +162,9 @@ BEGIN
         IF r.command_tag = 'CREATE TABLE' AND r.object_type = 'table' THEN new_tables := new_tables || r.objid; END IF;
     END LOOP;
     IF relevant AND tg_tag NOT LIKE 'DROP %%' AND tg_tag NOT IN ('REFRESH MATERIALIZED VIEW') THEN
-        stmt := q;
-        IF NOT %[6]s(q) THEN
-            k := 'manual';
-            why := 'the query string holds more than one statement';
-        ELSIF upper(substring(q from '^(?:\s|--[^\n]*\n)*([A-Za-z]+)')) IS DISTINCT FROM split_part(tg_tag, ' ', 1) THEN
+        stmt := %[6]s(q, tg_tag);
+        IF stmt IS NULL THEN
+            stmt := q;
             k := 'manual';
             why := 'the statement ran inside a function, procedure or DO block';
         ELSIF tg_tag IN ('CREATE TABLE AS', 'SELECT INTO') THEN
@@ -207,7 +228,7 @@ $f$`
 // have built a deferred index yet) and never CONCURRENTLY.
 //
 // Placeholders: 1 function, 2 log table, 3 schemas, 4 publication literal,
-// 6 single func, 7 sequence literal.
+// 6 pick function, 7 id sequence (literal).
 const droppedFunc = `
 CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
 DECLARE
@@ -236,15 +257,13 @@ BEGIN
         END IF;
     END LOOP;
     IF obj <> '' THEN
-        stmt := q;
-        IF NOT %[6]s(q) THEN
-            k := 'manual';
-            why := 'the query string holds more than one statement';
-        ELSIF upper(substring(q from '^(?:\s|--[^\n]*\n)*([A-Za-z]+)')) IS DISTINCT FROM 'DROP' THEN
+        stmt := %[6]s(q, tg_tag);
+        IF stmt IS NULL THEN
+            stmt := q;
             k := 'manual';
             why := 'the statement ran inside a function, procedure or DO block';
         ELSIF tg_tag = 'DROP INDEX' THEN
-            stmt := regexp_replace(q, '^(\s*DROP\s+INDEX)(\s+CONCURRENTLY)?(\s+IF\s+EXISTS)?', '\1 IF EXISTS', 'i');
+            stmt := regexp_replace(stmt, '^(\s*DROP\s+INDEX)(\s+CONCURRENTLY)?(\s+IF\s+EXISTS)?', '\1 IF EXISTS', 'i');
         END IF;
         INSERT INTO %[2]s (id, tag, object_type, object, statement, search_path, kind, note, role)
         VALUES (nextval(%[7]s), tg_tag, obj_type, obj, stmt, caller_path, k, why, session_user);
@@ -260,7 +279,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 	n := namesOf(objectName)
 	seq := q(n.log + "_id")
 	pub := pgx.Identifier{objectName}.Sanitize()
-	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.single), pg.Literal(seq), q(n.log + "_pub")}
+	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.pick), pg.Literal(seq), q(n.log + "_pub")}
 	with := func(fn string) []any { a := append([]any{}, args...); a[0] = fn; return a }
 	stmts := []string{
 		"DROP SEQUENCE IF EXISTS " + seq,
@@ -268,7 +287,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 		"CREATE SEQUENCE " + seq,
 		"CREATE TABLE " + q(n.log) + " (" + logColumns + ")",
 		"COMMENT ON TABLE " + q(n.log) + " IS " + pg.Literal("DDL captured for publication "+objectName+" by pgvecrep; replicated to the target"),
-		fmt.Sprintf(singleFunc, q(n.single)),
+		fmt.Sprintf(pickFunc, q(n.pick)),
 		fmt.Sprintf(publishFunc, q(n.log+"_pub"), pub),
 		fmt.Sprintf(captureFunc, with(q(n.capture))...),
 		fmt.Sprintf(droppedFunc, with(q(n.dropped))...),

@@ -75,8 +75,8 @@ func CheckMode(mode string) error {
 // live in the pgvecrep schema; event triggers have database-wide names and
 // carry the pgvecrep_ prefix so cleanup finds them.
 type names struct {
-	log, resolved, capture, dropped, single, apply, verdict string
-	evEnd, evDrop                                           string
+	log, resolved, capture, dropped, pick, apply, verdict string
+	evEnd, evDrop                                         string
 }
 
 func namesOf(objectName string) names {
@@ -86,7 +86,7 @@ func namesOf(objectName string) names {
 		resolved: base + "_resolved",
 		capture:  base + "_capture",
 		dropped:  base + "_dropped",
-		single:   base + "_single",
+		pick:     base + "_pick",
 		apply:    base + "_apply",
 		verdict:  base + "_verdict",
 		evEnd:    objectName + "_ddl",
@@ -171,10 +171,41 @@ func dropObjects(n names) []string {
 		"DROP TABLE IF EXISTS " + q(n.resolved),
 		"DROP FUNCTION IF EXISTS " + q(n.capture) + "()",
 		"DROP FUNCTION IF EXISTS " + q(n.dropped) + "()",
-		"DROP FUNCTION IF EXISTS " + q(n.single) + "(text)",
+		"DROP FUNCTION IF EXISTS " + q(n.pick) + "(text, text)",
 		"DROP FUNCTION IF EXISTS " + q(n.apply) + "()",
 		"DROP FUNCTION IF EXISTS " + q(n.verdict) + "(text, text, jsonb)",
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_pub") + "(oid)",
+		"DROP SEQUENCE IF EXISTS " + q(n.log+"_id"),
 	}
+}
+
+// UninstallAll removes every group's DDL capture from conn's side (cleanup
+// --everything): the pgvecrep_* event triggers whose function is
+// pgvecrep's, and the ddl_* tables, sequences and functions in the pgvecrep
+// schema. It reports how many event triggers it dropped.
+func UninstallAll(ctx context.Context, conn *pgx.Conn) (int, error) {
+	triggers, err := strs(ctx, conn, `SELECT quote_ident(e.evtname) FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgvecrep' AND e.evtname LIKE 'pgvecrep\_%'`)
+	if err != nil {
+		return 0, fmt.Errorf("list pgvecrep event triggers: %w", err)
+	}
+	objects, err := strs(ctx, conn, `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.oid::regclass::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'pgvecrep' AND c.relname LIKE 'ddl\_%' AND c.relkind IN ('r', 'S')
+		UNION ALL SELECT 'FUNCTION ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'pgvecrep' AND p.proname LIKE 'ddl\_%'`)
+	if err != nil {
+		return 0, fmt.Errorf("list pgvecrep DDL objects: %w", err)
+	}
+	for _, t := range triggers {
+		objects = append([]string{"EVENT TRIGGER " + t}, objects...)
+	}
+	for _, o := range objects {
+		if _, err := conn.Exec(ctx, "DROP "+strings.Replace(o, " ", " IF EXISTS ", 1)+" CASCADE"); err != nil {
+			return 0, fmt.Errorf("drop %s: %w", strings.ToLower(o), err)
+		}
+	}
+	return len(triggers), nil
 }
 
 // execIfSchema runs stmts when the pgvecrep schema exists on conn's side
