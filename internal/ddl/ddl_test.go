@@ -3,6 +3,7 @@ package ddl
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -173,4 +174,98 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	if h, err := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); err != nil || h.Stalled {
 		t.Errorf("health %+v, %v", h, err)
 	}
+}
+
+// startWriter runs writer until the returned stop is called.
+func startWriter(t *testing.T, url string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	next.Store(1000)
+	wg.Add(1)
+	go func() { defer wg.Done(); writer(ctx, t, url, &next) }()
+	return func() { cancel(); wg.Wait() }
+}
+
+// waitStalled waits until the subscription's health says stalled.
+func waitStalled(t *testing.T, tconn *pgx.Conn) replication.Health {
+	t.Helper()
+	var h replication.Health
+	pgtest.WaitFor(t, "the group to stall", func() bool {
+		var err error
+		if h, err = replication.SubscriptionHealth(context.Background(), tconn, group.ObjectName("g")); err != nil {
+			t.Fatal(err)
+		}
+		return h.Stalled
+	})
+	return h
+}
+
+// TestUnsafeChangeStalls: a dimension change of a vector column an HNSW
+// index covers is refused on the target; the group stalls with the
+// statement and the reason, and once the user drops the index on the
+// target and applies the change by hand, every row arrives.
+func TestUnsafeChangeStalls(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `ALTER TABLE items ADD COLUMN emb vector(3)`)
+	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
+	pgtest.WaitFor(t, "the index to be deferred", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+	if err := Settle(ctx, sconn, tconn, g, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	stop := startWriter(t, src.URL)
+	defer stop()
+	src.Exec(t, `ALTER TABLE items ALTER COLUMN emb TYPE vector(4)`)
+	h := waitStalled(t, tconn)
+	st, err := GetStatus(ctx, sconn, tconn, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Next == nil || !strings.Contains(st.Next.Statement, "TYPE vector(4)") || !strings.Contains(st.Refused, "items_emb") {
+		t.Fatalf("status does not name the refused statement: %+v (next %+v), health %+v", st, st.Next, h)
+	}
+	t.Logf("stalled: %s; refused: %s", h.Reason, st.Refused)
+	// The user's fix: drop the index on the target, let pgvecrep run the change there.
+	tgt.Exec(t, `DROP INDEX items_emb`)
+	if err := Apply(ctx, tconn, "g", *st.Next, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	stop()
+	match(t, sconn, tconn, "items", "true")
+	if h, _ := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); h.Stalled {
+		t.Errorf("still stalled after the fix: %+v", h)
+	}
+}
+
+// TestTrackRecordsOnly: --track-ddl records the change on the target and
+// runs nothing; the first row that needs it stalls the group, and applying
+// the recorded change by hand lets every row through.
+func TestTrackRecordsOnly(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Track)
+	ctx := context.Background()
+	src.Exec(t, `ALTER TABLE items ADD COLUMN extra int`)
+	src.Exec(t, `INSERT INTO items VALUES (5000, 'x', 42)`)
+	waitStalled(t, tconn)
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'extra'"); n != 0 {
+		t.Fatal("track mode applied the change")
+	}
+	changes, err := List(ctx, sconn, tconn, "g", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Status != StatusRecorded || changes[0].Statement != "ALTER TABLE items ADD COLUMN extra int" {
+		t.Fatalf("changes: %+v", changes)
+	}
+	if err := Apply(ctx, tconn, "g", changes[0], false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "items", "true")
 }
