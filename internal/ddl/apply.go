@@ -78,9 +78,12 @@ $f$`
 // whose type changes, so an HNSW index would be rebuilt inside the apply
 // worker, and the cast between dimensions needs a USING the user chooses.
 // It compares the table's columns on the target with the source's columns
-// after the change, so it needs no parsing of the statement.
+// after the change, so it needs no parsing of the statement. Types are
+// compared without their schema: an extension may live in another schema
+// on each side.
 const verdictFunc = `
-CREATE FUNCTION %[1]s(tag text, obj text, cols jsonb) RETURNS text LANGUAGE sql STABLE AS $f$
+CREATE FUNCTION %[1]s(tag text, obj text, cols jsonb) RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp AS $f$
 SELECT format('it changes column %%I of %%s from %%s to %%s, and vector index %%s covers that column: '
               'the change would rebuild the index inside the apply worker and stall replication for the whole build',
               a.attname, obj, format_type(a.atttypid, a.atttypmod), c->>'type', i.indexrelid::regclass)
@@ -89,7 +92,8 @@ JOIN pg_attribute a ON a.attrelid = to_regclass(obj) AND a.attname = c->>'name' 
 JOIN pg_index i ON i.indrelid = a.attrelid AND a.attnum = ANY (i.indkey)
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
-WHERE tag = 'ALTER TABLE' AND cols IS NOT NULL AND format_type(a.atttypid, a.atttypmod) <> c->>'type'
+WHERE tag = 'ALTER TABLE' AND cols IS NOT NULL
+  AND regexp_replace(format_type(a.atttypid, a.atttypmod), '^[^.(]*\.', '') <> regexp_replace(c->>'type', '^[^.(]*\.', '')
   AND am.amname NOT IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin')
 LIMIT 1
 $f$`

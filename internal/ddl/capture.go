@@ -114,7 +114,11 @@ BEGIN
 END
 $f$`
 
-// captureFunc is the ddl_command_end trigger. It runs as its owner (the
+// captureFunc is the ddl_command_end trigger. Objects named pgvecrep* are
+// pgvecrep's own (switchover's write-freeze triggers on the group's tables,
+// say) and are never carried over: the target has no freeze function, and a
+// freeze replayed there would stop the apply worker in the middle of the
+// switchover that made it. It runs as its owner (the
 // superuser who installed it: SECURITY DEFINER), so writing the log and
 // adding a new table to the publication need no privilege from the user
 // who ran the DDL, and no user can write the log directly (the target runs
@@ -151,7 +155,8 @@ BEGIN
         RETURN;
     END IF;
     FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
-        CONTINUE WHEN r.in_extension OR r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas));
+        CONTINUE WHEN r.in_extension OR r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas))
+            OR r.object_identity LIKE 'pgvecrep%%' OR r.object_identity LIKE '"pgvecrep%%';
         relevant := true;
         IF obj = '' OR r.object_type IN ('table', 'index', 'type') AND obj_type NOT IN ('table', 'index', 'type') THEN
             obj_type := r.object_type;
@@ -250,7 +255,8 @@ BEGIN
         RETURN;
     END IF;
     FOR r IN SELECT * FROM pg_event_trigger_dropped_objects() WHERE original AND NOT is_temporary LOOP
-        CONTINUE WHEN r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas));
+        CONTINUE WHEN r.schema_name IS NULL OR NOT (r.schema_name = ANY (schemas))
+            OR r.object_identity LIKE 'pgvecrep%%' OR r.object_identity LIKE '"pgvecrep%%';
         IF obj = '' THEN
             obj_type := r.object_type;
             obj := r.object_identity;
