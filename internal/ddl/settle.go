@@ -41,10 +41,10 @@ func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Write
 	return buildDeferred(ctx, tgt, n, out)
 }
 
-const publishedQuery = `SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables
+const publishedQuery = `SELECT schemaname::text, tablename::text FROM pg_publication_tables
 WHERE pubname = $1 AND NOT (schemaname = 'pgvecrep' AND tablename = $2) ORDER BY 1`
 
-const subscribedQuery = `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_subscription_rel sr
+const subscribedQuery = `SELECT n.nspname::text, c.relname::text FROM pg_subscription_rel sr
 JOIN pg_subscription s ON s.oid = sr.srsubid JOIN pg_class c ON c.oid = sr.srrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -54,7 +54,7 @@ AND NOT (n.nspname = 'pgvecrep' AND c.relname = $2) ORDER BY 1`
 // tables it does not, and records the publication's tables on the group.
 func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
 	log := namesOf(g.ObjectName).log
-	published, err := strs(ctx, src, publishedQuery, g.ObjectName, log)
+	published, err := tableNames(ctx, src, publishedQuery, g.ObjectName, log)
 	if err != nil {
 		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
 	}
@@ -81,7 +81,7 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 
 // unsubscribed lists the published tables the subscription does not have.
 func unsubscribed(ctx context.Context, tgt *pgx.Conn, sub string, published []string) ([]string, error) {
-	subscribed, err := strs(ctx, tgt, subscribedQuery, sub, namesOf(sub).log)
+	subscribed, err := tableNames(ctx, tgt, subscribedQuery, sub, namesOf(sub).log)
 	if err != nil {
 		return nil, fmt.Errorf("list the tables of subscription %s: %w", sub, err)
 	}
@@ -92,6 +92,22 @@ func unsubscribed(ctx context.Context, tgt *pgx.Conn, sub string, published []st
 		}
 	}
 	return missing, nil
+}
+
+// tableNames runs a query of schema and table names and returns them
+// quoted as start_sync records a group's tables, sorted.
+func tableNames(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]string, error) {
+	rows, err := conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var schema, name string
+		err := r.Scan(&schema, &name)
+		return pgx.Identifier{schema, name}.Sanitize(), err
+	})
+	slices.Sort(names)
+	return names, err
 }
 
 func strs(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]string, error) {

@@ -84,7 +84,7 @@ func (s *Status) sourceSide(ctx context.Context, src, tgt *pgx.Conn, g group.Gro
 			s.Refused = *refused
 		}
 	}
-	published, err := strs(ctx, src, publishedQuery, g.ObjectName, n.log)
+	published, err := tableNames(ctx, src, publishedQuery, g.ObjectName, n.log)
 	if err != nil {
 		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
 	}
