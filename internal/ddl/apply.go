@@ -3,6 +3,7 @@ package ddl
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -100,13 +101,17 @@ $f$`
 
 // installTarget creates the target's half: the log table the subscription
 // writes, the table of entries resolved by hand, and the apply trigger,
-// enabled for replication sessions only.
+// enabled for replication sessions only. The target's tables have no index:
+// they stay small, the subscription only inserts into them, and start_sync
+// builds no index on the target before its own deferred builds (which
+// progress reporting, and whoever watches pg_stat_progress_create_index,
+// would otherwise mistake them for).
 func installTarget(ctx context.Context, tgt *pgx.Conn, groupName, objectName, mode string) error {
 	n := namesOf(objectName)
 	stmts := []string{
-		"CREATE TABLE " + q(n.log) + " (" + logColumns + targetColumns + ")",
+		"CREATE TABLE " + q(n.log) + " (" + strings.Replace(logColumns, "PRIMARY KEY", "NOT NULL", 1) + targetColumns + ")",
 		"COMMENT ON TABLE " + q(n.log) + " IS " + pg.Literal("DDL replicated from the source's publication "+objectName+" by pgvecrep"),
-		"CREATE TABLE " + q(n.resolved) + " (id bigint PRIMARY KEY, resolved_at timestamptz NOT NULL DEFAULT now(), how text NOT NULL)",
+		"CREATE TABLE " + q(n.resolved) + " (id bigint NOT NULL, resolved_at timestamptz NOT NULL DEFAULT now(), how text NOT NULL)",
 		fmt.Sprintf(verdictFunc, q(n.verdict)),
 		fmt.Sprintf(applyFunc, q(n.apply), q(n.resolved), q(n.verdict), pg.Literal(mode), pg.Literal(groupName)),
 		fmt.Sprintf("CREATE TRIGGER apply BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s()", q(n.log), q(n.apply)),

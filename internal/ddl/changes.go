@@ -157,7 +157,10 @@ func Apply(ctx context.Context, tgt *pgx.Conn, groupName string, c Change, skip 
 		}
 		how = "applied by apply_ddl_change"
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO "+q(n.resolved)+" (id, how) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET how = EXCLUDED.how", c.ID, how); err != nil {
+	if _, err := tx.Exec(ctx, "DELETE FROM "+q(n.resolved)+" WHERE id = $1", c.ID); err != nil {
+		return fmt.Errorf("record DDL change %d as resolved: %w", c.ID, err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO "+q(n.resolved)+" (id, how) VALUES ($1, $2)", c.ID, how); err != nil {
 		return fmt.Errorf("record DDL change %d as resolved: %w", c.ID, err)
 	}
 	if _, err := tx.Exec(ctx, "UPDATE "+q(n.log)+" SET status = 'resolved', applied_at = now() WHERE id = $1", c.ID); err != nil {

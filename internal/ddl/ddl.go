@@ -189,19 +189,19 @@ func UninstallAll(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list pgvecrep event triggers: %w", err)
 	}
-	objects, err := strs(ctx, conn, `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.oid::regclass::text
+	objects, err := strs(ctx, conn, `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE IF EXISTS ' ELSE 'TABLE IF EXISTS ' END || c.oid::regclass::text
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'pgvecrep' AND c.relname LIKE 'ddl\_%' AND c.relkind IN ('r', 'S')
-		UNION ALL SELECT 'FUNCTION ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		UNION ALL SELECT 'FUNCTION IF EXISTS ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 		WHERE n.nspname = 'pgvecrep' AND p.proname LIKE 'ddl\_%'`)
 	if err != nil {
 		return 0, fmt.Errorf("list pgvecrep DDL objects: %w", err)
 	}
 	for _, t := range triggers {
-		objects = append([]string{"EVENT TRIGGER " + t}, objects...)
+		objects = append([]string{"EVENT TRIGGER IF EXISTS " + t}, objects...)
 	}
 	for _, o := range objects {
-		if _, err := conn.Exec(ctx, "DROP "+strings.Replace(o, " ", " IF EXISTS ", 1)+" CASCADE"); err != nil {
+		if _, err := conn.Exec(ctx, "DROP "+o+" CASCADE"); err != nil {
 			return 0, fmt.Errorf("drop %s: %w", strings.ToLower(o), err)
 		}
 	}

@@ -167,6 +167,16 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
 	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
 	match(t, sconn, tconn, "extra2", "true")
+	// Types: a new enum, a value added, a column of it with a default.
+	src.Exec(t, `CREATE TYPE mood AS ENUM ('calm', 'busy')`)
+	src.Exec(t, `ALTER TYPE mood ADD VALUE 'stalled'`)
+	src.Exec(t, `ALTER TABLE items ADD COLUMN m mood`)
+	src.Exec(t, `ALTER TABLE items ALTER COLUMN m SET DEFAULT 'calm'`)
+	src.Exec(t, `UPDATE items SET m = 'stalled' WHERE id <= 10`)
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	if d := tgt.QueryStrings(t, "SELECT column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'm'"); len(d) != 1 || d[0] != "'calm'::mood" {
+		t.Errorf("default on the target: %v", d)
+	}
 	stop()
 	wg.Wait()
 	match(t, sconn, tconn, "items", "true")
