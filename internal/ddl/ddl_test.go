@@ -167,6 +167,17 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
 	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
 	match(t, sconn, tconn, "extra2", "true")
+	// A dropped table leaves the target and, once settled, the group.
+	src.Exec(t, `DROP TABLE extra2`)
+	pgtest.WaitFor(t, "extra2 to be dropped on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra2'") == 0
+	})
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	if g, err = group.Get(ctx, tconn, "g"); err != nil || len(g.Tables) != 1 || g.Tables[0] != `"public"."items"` {
+		t.Errorf("group tables after the drop: %v, %v", g.Tables, err)
+	}
 	// Types: a new enum, a value added, a column of it with a default.
 	src.Exec(t, `CREATE TYPE mood AS ENUM ('calm', 'busy')`)
 	src.Exec(t, `ALTER TYPE mood ADD VALUE 'stalled'`)

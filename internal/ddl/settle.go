@@ -68,7 +68,11 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		}
 		fmt.Fprintf(out, "subscription %s refreshed: copying new table(s) %s\n", g.ObjectName, strings.Join(missing, ", "))
 	}
-	sorted := slices.Clone(g.Tables)
+	cur, err := group.Get(ctx, tgt, g.Name) // g may be older than the last settle
+	if err != nil {
+		return err
+	}
+	sorted := slices.Clone(cur.Tables)
 	slices.Sort(sorted)
 	if !slices.Equal(sorted, published) {
 		if err := group.SetTables(ctx, tgt, g.Name, published); err != nil {
