@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
@@ -114,6 +115,8 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	})
 	if err != nil && (src.IsClosed() || tgt.IsClosed()) {
 		finishRollback(env, f, name, err)
+	} else if err != nil && ddlMode != ddl.Off {
+		_ = ddl.Uninstall(context.WithoutCancel(ctx), src, tgt, group.ObjectName(name)) // best effort; cleanup removes it too
 	}
 	return err
 }

@@ -55,6 +55,10 @@ func health(ctx context.Context, src, tgt *pgx.Conn, g group.Group, r *Report) e
 		st.Hint = fmt.Sprintf("make the change on the target by hand, then run: pgvecrep apply_ddl_change -g %s -i %d --skip "+
 			"(or let pgvecrep run it there: pgvecrep apply_ddl_change -g %s -i %d); nothing is lost meanwhile", g.Name, d.Next.ID, g.Name, d.Next.ID)
 	}
+	if d := r.DDL; d != nil && d.Next == nil && d.Recorded > 0 {
+		st.Hint = fmt.Sprintf("%d schema change(s) recorded with --track-ddl are not applied on the target yet: pgvecrep list_ddl_changes -g %s shows them, pgvecrep apply_ddl_change -g %s applies them",
+			d.Recorded, g.Name, g.Name)
+	}
 	r.Stall = st
 	return nil
 }
