@@ -202,3 +202,46 @@ func unsafeChange(t *testing.T, src, tgt pgtest.DB, sconn, tconn *pgx.Conn) {
 		t.Errorf("stats after the fix:\n%s", r.stdout)
 	}
 }
+
+// TestStatsShowsApplyFailure: an apply failure that is not DDL (a row on
+// the target that makes the source's insert a unique violation) shows the
+// group stalled in stats, never STREAMING; once the user removes the row,
+// the apply worker goes on and nothing is lost.
+func TestStatsShowsApplyFailure(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text)`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	src.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "d")
+	mustRun(t, src, tgt, "start_sync", "-g", "d", "--ddl", "off")
+	tgt.Exec(t, `INSERT INTO items VALUES (101, 'only on the target')`)
+	src.Exec(t, `INSERT INTO items VALUES (101, 'from the source')`)
+	var rep struct {
+		Phase string `json:"phase"`
+		Stall *struct {
+			Reason string `json:"reason"`
+		} `json:"stall"`
+	}
+	pgtest.WaitFor(t, "stats to show the group stalled", func() bool {
+		r := mustRun(t, src, tgt, "stats", "-g", "d", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("stats --json: %v\n%s", err, r.stdout)
+		}
+		return rep.Phase == "stalled"
+	})
+	if rep.Stall == nil || !strings.Contains(rep.Stall.Reason, "apply worker keeps failing") {
+		t.Errorf("stall: %+v", rep.Stall)
+	}
+	tgt.Exec(t, `DELETE FROM items WHERE id = 101`)
+	sconn, tconn := src.Conn(t), tgt.Conn(t)
+	sameRows(t, sconn, tconn, "items", "true")
+	src.Exec(t, `INSERT INTO items VALUES (102, 'after the fix')`)
+	sameRows(t, sconn, tconn, "items", "true")
+	if r := mustRun(t, src, tgt, "stats", "-g", "d"); !strings.Contains(r.stdout, "STREAMING") {
+		t.Errorf("stats after the fix:\n%s", r.stdout)
+	}
+	mustRun(t, src, tgt, "cleanup", "-g", "d")
+	pgtest.AssertNoReplication(t, src, tgt)
+}
