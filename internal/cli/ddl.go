@@ -180,7 +180,7 @@ type ddlFlags struct {
 
 func (d *ddlFlags) add(f *flags) {
 	f.stringVar(&d.mode, "ddl", "", ddl.Auto, "schema changes on the source: auto (applied on the target in stream order), track (recorded; apply with apply_ddl_change) or off")
-	f.boolVar(&d.track, "track-ddl", "", "record schema changes on the source without applying them (same as --ddl track)")
+	f.boolVar(&d.track, "track-ddl", "d", "record schema changes on the source without applying them (same as --ddl track)")
 }
 
 // resolve picks the DDL mode: --track-ddl, else --ddl when given, else

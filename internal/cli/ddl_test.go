@@ -245,3 +245,30 @@ func TestStatsShowsApplyFailure(t *testing.T) {
 	mustRun(t, src, tgt, "cleanup", "-g", "d")
 	pgtest.AssertNoReplication(t, src, tgt)
 }
+
+// TestTrackDDL: bootstrap --track-ddl (pg_easy_replicate's flag) makes
+// start_sync record schema changes without applying them; list_ddl_changes
+// shows them as recorded, and apply_ddl_change applies them, after which
+// the rows that need them arrive.
+func TestTrackDDL(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text)`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	mustRun(t, src, tgt, "bootstrap", "-g", "d", "-d")
+	if out := mustRun(t, src, tgt, "start_sync", "-g", "d").stdout; !strings.Contains(out, "--track-ddl") {
+		t.Errorf("start_sync does not say it tracks DDL:\n%s", out)
+	}
+	src.Exec(t, `ALTER TABLE items ADD COLUMN v vector(2)`)
+	pgtest.WaitFor(t, "the change to be recorded on the target", func() bool {
+		c := listDDL(t, src, tgt)
+		return len(c) == 1 && c[0].Status == "recorded"
+	})
+	src.Exec(t, `INSERT INTO items VALUES (1, 'a', '[1,2]')`)
+	mustRun(t, src, tgt, "apply_ddl_change", "-g", "d")
+	if c := listDDL(t, src, tgt); c[0].Status != "resolved" {
+		t.Errorf("status after apply_ddl_change: %+v", c)
+	}
+	sameRows(t, src.Conn(t), tgt.Conn(t), "items", "true")
+}
