@@ -127,7 +127,7 @@ $f$`
 //
 // Placeholders: 1 function, 2 log table, 3 schemas (array literal),
 // 4 publication name (literal), 5 publication (identifier), 6 pick function,
-// 7 id sequence (literal), 8 publish function.
+// 7 id sequence (literal), 8 publish function, 9 ready function.
 const captureFunc = `
 CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
 DECLARE
@@ -167,6 +167,7 @@ BEGIN
         IF r.command_tag = 'CREATE TABLE' AND r.object_type = 'table' THEN new_tables := new_tables || r.objid; END IF;
     END LOOP;
     IF relevant AND tg_tag NOT LIKE 'DROP %%' AND tg_tag NOT IN ('REFRESH MATERIALIZED VIEW') THEN
+        PERFORM %[9]s();
         stmt := %[6]s(q, tg_tag);
         IF stmt IS NULL THEN
             stmt := q;
@@ -197,6 +198,26 @@ BEGIN
         END LOOP;
     END IF;
     PERFORM set_config('search_path', saved, true);
+END
+$f$`
+
+// readyFunc refuses a schema change while the group's slot has no
+// consistent point yet (start_sync creates the publication and the capture
+// first, then the slot). A change committed before that point is in
+// neither the stream nor, necessarily, the target's schema: the target
+// would silently miss it. Failing the statement for that moment is the
+// honest choice; it can simply run again. A slot dropped by hand while the
+// publication stays keeps refusing, with the way out in the hint.
+//
+// Placeholders: 1 function, 2 slot name (literal).
+const readyFunc = `
+CREATE FUNCTION %[1]s() RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $f$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %[2]s AND confirmed_flush_lsn IS NOT NULL) THEN
+        RAISE EXCEPTION 'pgvecrep: replication slot %% is not ready (pgvecrep start_sync is creating it, or it was dropped): schema changes in the replicated schemas are refused until it is, or the target would miss them', %[2]s
+            USING ERRCODE = '55000',
+                  HINT = 'run the statement again in a moment; if no start_sync is running, run pgvecrep cleanup for the group, which removes this check';
+    END IF;
 END
 $f$`
 
@@ -233,7 +254,7 @@ $f$`
 // have built a deferred index yet) and never CONCURRENTLY.
 //
 // Placeholders: 1 function, 2 log table, 3 schemas, 4 publication literal,
-// 6 pick function, 7 id sequence (literal).
+// 6 pick function, 7 id sequence (literal), 9 ready function.
 const droppedFunc = `
 CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
 DECLARE
@@ -263,6 +284,7 @@ BEGIN
         END IF;
     END LOOP;
     IF obj <> '' THEN
+        PERFORM %[9]s();
         stmt := %[6]s(q, tg_tag);
         IF stmt IS NULL THEN
             stmt := q;
@@ -285,7 +307,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 	n := namesOf(objectName)
 	seq := q(n.log + "_id")
 	pub := pgx.Identifier{objectName}.Sanitize()
-	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.pick), pg.Literal(seq), q(n.log + "_pub")}
+	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.pick), pg.Literal(seq), q(n.log + "_pub"), q(n.log + "_ready")}
 	with := func(fn string) []any { a := append([]any{}, args...); a[0] = fn; return a }
 	stmts := []string{
 		"DROP SEQUENCE IF EXISTS " + seq,
@@ -295,9 +317,11 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 		"COMMENT ON TABLE " + q(n.log) + " IS " + pg.Literal("DDL captured for publication "+objectName+" by pgvecrep; replicated to the target"),
 		fmt.Sprintf(pickFunc, q(n.pick)),
 		fmt.Sprintf(publishFunc, q(n.log+"_pub"), pub),
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_ready") + "()",
+		fmt.Sprintf(readyFunc, q(n.log+"_ready"), pg.Literal(objectName)),
 		fmt.Sprintf(captureFunc, with(q(n.capture))...),
 		fmt.Sprintf(droppedFunc, with(q(n.dropped))...),
-		"REVOKE ALL ON FUNCTION " + q(n.capture) + "(), " + q(n.dropped) + "(), " + q(n.log+"_pub") + "(oid) FROM PUBLIC",
+		"REVOKE ALL ON FUNCTION " + q(n.capture) + "(), " + q(n.dropped) + "(), " + q(n.log+"_pub") + "(oid), " + q(n.log+"_ready") + "() FROM PUBLIC",
 		fmt.Sprintf("CREATE EVENT TRIGGER %s ON ddl_command_end EXECUTE FUNCTION %s()", pgx.Identifier{n.evEnd}.Sanitize(), q(n.capture)),
 		fmt.Sprintf("CREATE EVENT TRIGGER %s ON sql_drop EXECUTE FUNCTION %s()", pgx.Identifier{n.evDrop}.Sanitize(), q(n.dropped)),
 		fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, q(n.log)),

@@ -175,6 +175,7 @@ func dropObjects(n names) []string {
 		"DROP FUNCTION IF EXISTS " + q(n.apply) + "()",
 		"DROP FUNCTION IF EXISTS " + q(n.verdict) + "(text, text, jsonb)",
 		"DROP FUNCTION IF EXISTS " + q(n.log+"_pub") + "(oid)",
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_ready") + "()",
 		"DROP SEQUENCE IF EXISTS " + q(n.log+"_id"),
 	}
 }

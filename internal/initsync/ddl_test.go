@@ -2,6 +2,7 @@ package initsync
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
@@ -45,4 +46,27 @@ func TestDDLDuringSync(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDDLRefusedBeforeSlot: between the publication and the slot's
+// consistent point a schema change would reach neither the copy's schema
+// nor the stream, so it is refused with a hint, and the sync goes on.
+func TestDDLRefusedBeforeSlot(t *testing.T) {
+	src, _, sconn, tconn, opts := setup(t, 100)
+	opts.CopyMode, opts.DDL = Fast, ddl.Auto
+	var refused error
+	opts.Hook = func(point string) error {
+		if point == "after-publication" {
+			conn := src.Conn(t)
+			_, refused = conn.Exec(context.Background(), `ALTER TABLE test ADD COLUMN label text`)
+		}
+		return nil
+	}
+	if err := Start(context.Background(), sconn, tconn, opts); err != nil {
+		t.Fatal(err)
+	}
+	if refused == nil || !strings.Contains(refused.Error(), "is not ready") {
+		t.Fatalf("a schema change before the slot was not refused: %v", refused)
+	}
+	src.Exec(t, `ALTER TABLE test ADD COLUMN label text`) // once streaming, it goes through
 }
