@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "bootstrap",
 		summary: "record a group and, with --copy-schema, create the source's schema on the target",
-		usage:   "--group-name GROUP [-c|--copy-schema [--schema-name S] [-t t1,t2 | -e t3]] [-s|--special-user-role R]",
+		usage:   "--group-name GROUP [-c|--copy-schema [--schema-name S] [-t t1,t2 | -e t3]] [-s|--special-user-role R] [-d|--track-ddl | --ddl MODE]",
 		help: `Bootstrap prepares a replication group. It creates the pgvecrep metadata
 schema on the target and records the group there.
 
@@ -56,8 +56,9 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	f.boolVar(&copySchema, "copy-schema", "c", "create the source's schema on the target: the whole database, or what --schema-name/-t/-e select")
 	// -s is --special-user-role here, as in pg_easy_replicate's bootstrap.
 	f.stringVar(&role, "special-user-role", "s", "", "role the connecting users belong to, when they are not superusers; no extra role is created")
-	f.noteVar("track-ddl", "d", true, trackDDLNote)
 	tf.add(f, "")
+	var df ddlFlags
+	df.add(f)
 	fl := f.Lookup("schema-name")
 	fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required})
@@ -75,6 +76,9 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	}
 	g, err := group.Create(ctx, s.tgt, name)
 	if err != nil {
+		return err
+	}
+	if err := df.recordMode(ctx, f, s.tgt, g); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Group %s is bootstrapped (phase %s).\nNext: pgvecrep start_sync --group-name %s\n", g.Name, g.Phase, g.Name)

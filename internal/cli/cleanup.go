@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
@@ -23,7 +24,8 @@ func init() {
 		help: `Cleanup does what stop_sync does and also removes the group's metadata from
 the target. With --everything it removes every object pgvecrep ever created
 on both sides, for every group: subscriptions, replication slots and
-publications named pgvecrep_*, write freezes, and the pgvecrep schema.
+publications named pgvecrep_*, the DDL capture (event triggers, log
+tables), write freezes, and the pgvecrep schema.
 Replicated data and tables are never dropped.
 
 --restore-source-writes does only one thing: it lifts the write freeze that
@@ -91,6 +93,13 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 		fmt.Fprintf(env.Stdout, "Group %s: replication stopped; its metadata stays.\n", name)
 		return nil
 	}
+	src := s.src
+	if s.srcErr != nil {
+		src = nil // stopGroup has said the source is unreachable
+	}
+	if err := ddl.Uninstall(ctx, src, s.tgt, s.group.ObjectName); err != nil {
+		return err
+	}
 	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err
 	}
@@ -121,6 +130,11 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 		if err := replication.Detach(ctx, src, tgt, n, p); err != nil {
 			return err
 		}
+	}
+	if n, err := ddl.UninstallAll(ctx, src); err != nil {
+		return err
+	} else if n > 0 {
+		p.Printf("dropped %d DDL capture event trigger(s) on the source", n)
 	}
 	if n, err := switchover.Unfreeze(ctx, src); err != nil {
 		return err

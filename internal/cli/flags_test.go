@@ -61,8 +61,8 @@ func TestFlagSpellings(t *testing.T) {
 		note string
 	}{
 		{[]string{"start_sync", "-g", "g", "-r", "-s", "public", "-e", "a,b"}, "--recreate-indices-post-copy: indexes are always built after"},
-		{[]string{"start_sync", "--group_name", "g", "--recreate_indices_post_copy", "--track_ddl", "--exclude_tables", "a"}, "--track-ddl: DDL tracking is not built yet"},
-		{[]string{"bootstrap", "-g", "g", "-c", "-d", "-s", "rds_superuser"}, "--track-ddl"},
+		{[]string{"start_sync", "--group_name", "g", "--recreate_indices_post_copy", "--track_ddl", "--exclude_tables", "a"}, "--recreate-indices-post-copy"},
+		{[]string{"bootstrap", "-g", "g", "-c", "-d", "-s", "rds_superuser"}, ""},
 		{[]string{"switchover", "-g", "g", "-l", "100000", "-s"}, ""},
 		{[]string{"cleanup", "-g", "g", "-s", "-r"}, ""},
 		{[]string{"cleanup", "-g", "g", "--restore_connection_on_source_db"}, ""},

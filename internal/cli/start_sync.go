@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
@@ -20,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE]",
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl]",
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
@@ -57,6 +58,11 @@ indexes, and records the error on the group (see pgvecrep stats). A group left
 half-done by a killed pgvecrep is cleaned up and started again by the next
 start_sync.
 
+Schema changes on the source (--ddl auto, the default when the source user
+is a superuser) reach the target in stream order: see pgvecrep help
+apply_ddl_change. --track-ddl (--ddl track) records them only; --ddl off
+leaves them to you.
+
 Example:
   pgvecrep start_sync --group-name database-cluster-1
   pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
@@ -75,9 +81,10 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.intVar(&jobs, "jobs", "", runtime.NumCPU(), 1, "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
 	f.noteVar("recreate-indices-post-copy", "r", true, recreateIndicesNote)
-	f.noteVar("track-ddl", "", true, trackDDLNote)
 	f.boolVar(&truncate, "truncate-target", "", "start a stopped or switched-over group again: empty its tables on the target and copy them anew")
 	tf.add(f, "s")
+	var df ddlFlags
+	df.add(f)
 	var mem int64
 	began := time.Now()
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, load: true,
@@ -111,6 +118,10 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err := truncateTarget(ctx, env, tgt, s.group, emptied); err != nil {
 		return err
 	}
+	ddlMode, err := df.resolve(ctx, env, f, src, tgt, name)
+	if err != nil {
+		return err
+	}
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
@@ -121,7 +132,11 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		Out:                  env.Stdout,
 		IndexMemory:          mem,
 		Jobs:                 jobs,
+		DDL:                  ddlMode,
 	})
+	if err != nil && ddlMode != ddl.Off {
+		_ = ddl.Uninstall(context.WithoutCancel(ctx), src, tgt, group.ObjectName(name)) // best effort; cleanup removes it too
+	}
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type Options struct {
 	Jobs int
 	// PollInterval is how often progress is polled; 0 = 1s.
 	PollInterval time.Duration
+	// DDL is how schema changes on the source reach the target: ddl.Auto,
+	// ddl.Track or ddl.Off ("" is off). See package ddl.
+	DDL string
 	// hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }
@@ -254,6 +257,9 @@ func (s *syncer) copy(ctx context.Context, mode string) error {
 		return err
 	}
 	if err := s.createPublication(ctx); err != nil {
+		return err
+	}
+	if err := s.installDDL(ctx); err != nil {
 		return err
 	}
 	if err := s.hook("after-publication"); err != nil {

@@ -19,9 +19,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Report is a snapshot of a group.
@@ -40,6 +42,11 @@ type Report struct {
 	// Compat holds pg_easy_replicate's keys; MarshalJSON puts them at the
 	// top level and everything above under "pgvecrep".
 	Compat Compat `json:"-"`
+
+	// Health, Stall and DDL: see health.go.
+	Health *replication.Health `json:"subscription_health,omitempty"`
+	Stall  *Stall              `json:"stall,omitempty"`
+	DDL    *ddl.Status         `json:"ddl,omitempty"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -113,6 +120,9 @@ func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, erro
 		if err := sourceLag(ctx, src, g.ObjectName, &r.Lag); err != nil {
 			return r, err
 		}
+	}
+	if err := health(ctx, src, tgt, g, &r); err != nil {
+		return r, err
 	}
 	if r.Builds, err = builds(ctx, tgt); err != nil {
 		return r, err
@@ -365,6 +375,7 @@ func (r Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, " on %s: %s, %.0f%%\n", b.Table, b.Phase, b.Percent)
 	}
+	r.writeHealth(w)
 }
 
 func orDash(s string) string {

@@ -1,0 +1,231 @@
+// Package ddl carries schema changes from the source to the target in stream
+// order, so a column exists on the target before the first row that carries
+// it arrives.
+//
+// How: an event trigger on the source (ddl_command_end and sql_drop) writes
+// each DDL statement that touches one of the group's schemas into a log table
+// of the group (pgvecrep.ddl_<group> on the source), and that table is part of
+// the group's publication. The log row is therefore decoded in the same WAL
+// order as the rows around it. On the target, a trigger on the replicated
+// copy of the log table fires inside the apply worker (ENABLE REPLICA: it
+// fires for replication and never for an ordinary session, so a dump or a
+// hand-made insert does not run statements) and runs the statement there
+// before the apply worker moves on to the next change.
+//
+// Why not decode DDL from WAL or deparse the command: core PostgreSQL has no
+// DDL deparser (pg_ddl_command is opaque to SQL), and a home-made apply
+// engine is out of scope (DESIGN.md). The statement text is current_query(),
+// which is only the statement itself when the client sent exactly one
+// statement and it is the DDL: a multi-statement string, a function or a DO
+// block would replay the wrong text (or data changes twice). Those entries
+// are logged as "manual": the target stops at them with a hint instead of
+// guessing (see apply_ddl_change).
+//
+// What the target does not run inside the apply worker:
+//   - vector indexes (any index access method an extension provides): an
+//     HNSW build would stall replication for its whole length, so the
+//     trigger records it as deferred and [Settle] builds it CONCURRENTLY;
+//   - a type change of a column a vector index covers: it would rebuild that
+//     index inside the apply worker (and usually needs a hand-made USING), so
+//     the trigger refuses it and the group stalls with the statement and a
+//     hint; nothing is lost, the apply worker retries until the user resolves
+//     the entry.
+//
+// A table created in one of the group's schemas is added to the publication
+// by the event trigger itself, in the transaction that creates it; the
+// subscription learns about it when [Settle] runs ALTER SUBSCRIPTION ...
+// REFRESH PUBLICATION, which copies its rows (the apply worker skips a
+// table's changes until then, and the copy brings them).
+package ddl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+)
+
+// Modes of DDL propagation.
+const (
+	// Auto runs each captured statement on the target in stream order.
+	Auto = "auto"
+	// Track records the statements on both sides and runs nothing: the user
+	// applies them with apply_ddl_change (pg_easy_replicate's --track-ddl).
+	Track = "track"
+	// Off installs nothing: DDL on the source stalls the group until the
+	// target is changed by hand.
+	Off = "off"
+)
+
+// CheckMode validates a --ddl value.
+func CheckMode(mode string) error {
+	switch mode {
+	case Auto, Track, Off:
+		return nil
+	}
+	return hint.New(fmt.Sprintf("unknown DDL mode %q", mode), "use --ddl auto (the default), --ddl track or --ddl off")
+}
+
+// names are the objects of one group's DDL capture. Tables and functions
+// live in the pgvecrep schema; event triggers have database-wide names and
+// carry the pgvecrep_ prefix so cleanup finds them.
+type names struct {
+	log, resolved, capture, dropped, pick, apply, verdict string
+	evEnd, evDrop                                         string
+}
+
+func namesOf(objectName string) names {
+	base := "ddl_" + strings.TrimPrefix(objectName, "pgvecrep_")
+	return names{
+		log:      base,
+		resolved: base + "_resolved",
+		capture:  base + "_capture",
+		dropped:  base + "_dropped",
+		pick:     base + "_pick",
+		apply:    base + "_apply",
+		verdict:  base + "_verdict",
+		evEnd:    objectName + "_ddl",
+		evDrop:   objectName + "_drp",
+	}
+}
+
+// q quotes a name in the pgvecrep schema.
+func q(name string) string { return pgx.Identifier{group.Schema, name}.Sanitize() }
+
+// LogTable is the quoted name of the group's DDL log table (both sides).
+func LogTable(objectName string) string { return q(namesOf(objectName).log) }
+
+// Install sets up DDL capture for a group: the log table, the capture
+// functions and the event triggers on the source, with the log table added
+// to the group's publication (which must exist), and the log table and its apply trigger
+// on the target. It starts from scratch each time (an earlier run's log is
+// dropped), so start_sync can call it again after a failure. Mode Off
+// removes any earlier capture instead. schemas are the schemas whose DDL is
+// captured and in which new tables join the group.
+func Install(ctx context.Context, src, tgt *pgx.Conn, groupName, mode string, schemas []string) error {
+	objectName := group.ObjectName(groupName)
+	if err := CheckMode(mode); err != nil {
+		return err
+	}
+	if err := Uninstall(ctx, src, tgt, objectName); err != nil {
+		return err
+	}
+	if mode == Off {
+		return nil
+	}
+	if err := CanCapture(ctx, src); err != nil {
+		return err
+	}
+	if err := group.EnsureOwnSchema(ctx, src, "source"); err != nil {
+		return err
+	}
+	if err := installSource(ctx, src, objectName, schemas); err != nil {
+		return err
+	}
+	return installTarget(ctx, tgt, groupName, objectName, mode)
+}
+
+// CanCapture reports, as an error with a hint, why conn's role may not create
+// the event triggers DDL capture needs. PostgreSQL (15, 16) lets only a
+// superuser create an event trigger; there is no grantable privilege for it.
+func CanCapture(ctx context.Context, src *pgx.Conn) error {
+	var super bool
+	if err := src.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+		return fmt.Errorf("check whether the source user may create event triggers: %w", err)
+	}
+	if !super {
+		return hint.New("DDL capture needs a superuser on the source: only a superuser may create the event trigger that records schema changes",
+			"connect to the source as a superuser, or run start_sync with --ddl off and apply schema changes to the target yourself before the rows that need them")
+	}
+	return nil
+}
+
+// Uninstall removes a group's DDL capture from both sides: event triggers,
+// functions and log tables. The log table leaves the publication with it.
+// src may be nil (source unreachable): only the target is cleaned then.
+func Uninstall(ctx context.Context, src, tgt *pgx.Conn, objectName string) error {
+	n := namesOf(objectName)
+	if src != nil {
+		stmts := []string{
+			"DROP EVENT TRIGGER IF EXISTS " + pgx.Identifier{n.evEnd}.Sanitize(),
+			"DROP EVENT TRIGGER IF EXISTS " + pgx.Identifier{n.evDrop}.Sanitize(),
+		}
+		if err := execIfSchema(ctx, src, "source", append(stmts, dropObjects(n)...)); err != nil {
+			return err
+		}
+	}
+	if tgt != nil {
+		return execIfSchema(ctx, tgt, "target", dropObjects(n))
+	}
+	return nil
+}
+
+func dropObjects(n names) []string {
+	return []string{
+		"DROP TABLE IF EXISTS " + q(n.log),
+		"DROP TABLE IF EXISTS " + q(n.resolved),
+		"DROP FUNCTION IF EXISTS " + q(n.capture) + "()",
+		"DROP FUNCTION IF EXISTS " + q(n.dropped) + "()",
+		"DROP FUNCTION IF EXISTS " + q(n.pick) + "(text, text)",
+		"DROP FUNCTION IF EXISTS " + q(n.apply) + "()",
+		"DROP FUNCTION IF EXISTS " + q(n.verdict) + "(text, text, jsonb)",
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_pub") + "(oid)",
+		"DROP FUNCTION IF EXISTS " + q(n.log+"_ready") + "()",
+		"DROP SEQUENCE IF EXISTS " + q(n.log+"_id"),
+	}
+}
+
+// UninstallAll removes every group's DDL capture from conn's side (cleanup
+// --everything): the pgvecrep_* event triggers whose function is
+// pgvecrep's, and the ddl_* tables, sequences and functions in the pgvecrep
+// schema. It reports how many event triggers it dropped.
+func UninstallAll(ctx context.Context, conn *pgx.Conn) (int, error) {
+	triggers, err := strs(ctx, conn, `SELECT quote_ident(e.evtname) FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgvecrep' AND e.evtname LIKE 'pgvecrep\_%'`)
+	if err != nil {
+		return 0, fmt.Errorf("list pgvecrep event triggers: %w", err)
+	}
+	objects, err := strs(ctx, conn, `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE IF EXISTS ' ELSE 'TABLE IF EXISTS ' END || c.oid::regclass::text
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'pgvecrep' AND c.relname LIKE 'ddl\_%' AND c.relkind IN ('r', 'S')
+		UNION ALL SELECT 'FUNCTION IF EXISTS ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'pgvecrep' AND p.proname LIKE 'ddl\_%'`)
+	if err != nil {
+		return 0, fmt.Errorf("list pgvecrep DDL objects: %w", err)
+	}
+	for _, t := range triggers {
+		objects = append([]string{"EVENT TRIGGER IF EXISTS " + t}, objects...)
+	}
+	for _, o := range objects {
+		if _, err := conn.Exec(ctx, "DROP "+o+" CASCADE"); err != nil {
+			return 0, fmt.Errorf("drop %s: %w", strings.ToLower(o), err)
+		}
+	}
+	return len(triggers), nil
+}
+
+// execIfSchema runs stmts when the pgvecrep schema exists on conn's side
+// (event triggers are dropped first in stmts, and exist only with it).
+func execIfSchema(ctx context.Context, conn *pgx.Conn, side string, stmts []string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, group.Schema).Scan(&exists); err != nil {
+		return fmt.Errorf("remove DDL capture on the %s: %w", side, err)
+	}
+	if !exists {
+		return nil
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("remove DDL capture on the %s: %w", side, err)
+		}
+	}
+	return nil
+}
+
+// errNotInstalled says the group has no DDL capture.
+var errNotInstalled = errors.New("the group records no DDL")

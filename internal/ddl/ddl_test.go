@@ -1,0 +1,294 @@
+package ddl
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// stream sets up group g by hand the way start_sync leaves it: the
+// publication of table items, DDL capture installed in mode, then the
+// subscription, streaming.
+func stream(t *testing.T, mode string) (src, tgt pgtest.DB, sconn, tconn *pgx.Conn) {
+	t.Helper()
+	env := pgtest.Get(t)
+	src, tgt = env.Pair(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, c := range []string{env.Source.Dir, env.Target.Dir} {
+				b, _ := os.ReadFile(c + "/server.log")
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s:\n%s", c, b)
+			}
+		}
+	})
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text)`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	src.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	tgt.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	ctx := context.Background()
+	sconn, tconn = src.Conn(t), tgt.Conn(t)
+	if err := group.EnsureSchema(ctx, tconn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := group.Create(ctx, tconn, "g"); err != nil {
+		t.Fatal(err)
+	}
+	obj := group.ObjectName("g")
+	src.Exec(t, "CREATE PUBLICATION "+obj+" FOR TABLE items")
+	if err := Install(ctx, sconn, tconn, "g", mode, []string{"public"}); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (copy_data = false)", obj, src.URL, obj))
+	return src, tgt, sconn, tconn
+}
+
+// writer inserts rows into items until stopped; it names only the id, so
+// it keeps working whatever columns the test adds or drops.
+func writer(ctx context.Context, t *testing.T, url string, next *atomic.Int64) {
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close(context.Background())
+	for ctx.Err() == nil {
+		id := next.Add(1)
+		_, err := conn.Exec(context.Background(), `INSERT INTO items (id) VALUES ($1)`, id)
+		if err != nil {
+			t.Errorf("writer: %v", err)
+			return
+		}
+	}
+}
+
+// sum is an ordered checksum of a table's rows that match where; "" when
+// there is no such table.
+func sum(t *testing.T, conn *pgx.Conn, table, where string) string {
+	t.Helper()
+	var ok bool
+	if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		return ""
+	}
+	var s string
+	err := conn.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x.id)), '') FROM %s x WHERE %s`, table, where)).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// match waits until table's rows that match where are the same on both
+// sides. While the writer runs, where must select rows it no longer
+// changes, e.g. the ids below the highest one the source has now.
+func match(t *testing.T, sconn, tconn *pgx.Conn, table, where string) {
+	t.Helper()
+	var want, got string
+	pgtest.WaitFor(t, table+" to match on the target", func() bool {
+		want, got = sum(t, sconn, table, where), sum(t, tconn, table, where)
+		return want == got
+	})
+	t.Logf("%s (%s): %s on both sides", table, where, want)
+}
+
+// settled is a where clause for the rows of items the writer has written
+// so far: it only adds rows with higher ids.
+func settled(t *testing.T, sconn *pgx.Conn) string {
+	t.Helper()
+	var max int64
+	if err := sconn.QueryRow(context.Background(), "SELECT max(id) FROM items").Scan(&max); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("id <= %d", max)
+}
+
+func TestAutoDDLWithWriter(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	next.Store(1000)
+	wg.Add(1)
+	go func() { defer wg.Done(); writer(wctx, t, src.URL, &next) }()
+	defer func() { stop(); wg.Wait() }()
+
+	// A vector column, filled in the same transaction that adds it.
+	src.Exec(t, `BEGIN; ALTER TABLE items ADD COLUMN emb vector(3); UPDATE items SET emb = ARRAY[id, id + 1, id + 2]::real[]::vector WHERE id <= 50; COMMIT`)
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	// An HNSW index mid-stream: deferred, built concurrently by Settle.
+	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.WaitFor(t, "the index to be deferred on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+	var out strings.Builder
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_emb'"); n != 1 {
+		t.Errorf("index items_emb not built on the target:\n%s", out.String())
+	}
+	// A new table in the schema.
+	src.Exec(t, `CREATE TABLE extra (id int PRIMARY KEY, v vector(2))`)
+	src.Exec(t, `INSERT INTO extra SELECT i, ARRAY[i, i]::real[]::vector FROM generate_series(1, 20) i`)
+	pgtest.WaitFor(t, "extra on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'") == 1
+	})
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "extra", "true")
+	// Drop a column, rename a table.
+	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
+	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
+	match(t, sconn, tconn, "extra2", "true")
+	// A dropped table leaves the target and, once settled, the group.
+	src.Exec(t, `DROP TABLE extra2`)
+	pgtest.WaitFor(t, "extra2 to be dropped on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra2'") == 0
+	})
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	if g, err = group.Get(ctx, tconn, "g"); err != nil || len(g.Tables) != 1 || g.Tables[0] != (pg.Name{Schema: "public", Name: "items"}) {
+		t.Errorf("group tables after the drop: %v, %v", g.Tables, err)
+	}
+	// Types: a new enum, a value added, a column of it with a default.
+	src.Exec(t, `CREATE TYPE mood AS ENUM ('calm', 'busy')`)
+	src.Exec(t, `ALTER TYPE mood ADD VALUE 'stalled'`)
+	src.Exec(t, `ALTER TABLE items ADD COLUMN m mood`)
+	src.Exec(t, `ALTER TABLE items ALTER COLUMN m SET DEFAULT 'calm'`)
+	src.Exec(t, `UPDATE items SET m = 'stalled' WHERE id <= 10`)
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	if d := tgt.QueryStrings(t, "SELECT column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'm'"); len(d) != 1 || d[0] != "'calm'::mood" {
+		t.Errorf("default on the target: %v", d)
+	}
+	stop()
+	wg.Wait()
+	match(t, sconn, tconn, "items", "true")
+	t.Log(out.String())
+	if h, err := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); err != nil || h.Stalled {
+		t.Errorf("health %+v, %v", h, err)
+	}
+}
+
+// startWriter runs writer until the returned stop is called.
+func startWriter(t *testing.T, url string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	next.Store(1000)
+	wg.Add(1)
+	go func() { defer wg.Done(); writer(ctx, t, url, &next) }()
+	return func() { cancel(); wg.Wait() }
+}
+
+// waitStalled waits until the subscription's health says stalled.
+func waitStalled(t *testing.T, tconn *pgx.Conn) replication.Health {
+	t.Helper()
+	var h replication.Health
+	pgtest.WaitFor(t, "the group to stall", func() bool {
+		var err error
+		if h, err = replication.SubscriptionHealth(context.Background(), tconn, group.ObjectName("g")); err != nil {
+			t.Fatal(err)
+		}
+		return h.Stalled
+	})
+	return h
+}
+
+// TestUnsafeChangeStalls: a dimension change of a vector column an HNSW
+// index covers is refused on the target; the group stalls with the
+// statement and the reason, and once the user drops the index on the
+// target and applies the change by hand, every row arrives.
+func TestUnsafeChangeStalls(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `ALTER TABLE items ADD COLUMN emb vector(3)`)
+	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
+	pgtest.WaitFor(t, "the index to be deferred", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+	if err := Settle(ctx, sconn, tconn, g, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	stop := startWriter(t, src.URL)
+	defer stop()
+	src.Exec(t, `ALTER TABLE items ALTER COLUMN emb TYPE vector(4)`)
+	h := waitStalled(t, tconn)
+	st, err := GetStatus(ctx, sconn, tconn, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Next == nil || !strings.Contains(st.Next.Statement, "TYPE vector(4)") || !strings.Contains(st.Refused, "items_emb") {
+		t.Fatalf("status does not name the refused statement: %+v (next %+v), health %+v", st, st.Next, h)
+	}
+	t.Logf("stalled: %s; refused: %s", h.Reason, st.Refused)
+	t.Logf("source rows while stalled: %d", src.QueryInt(t, "SELECT count(*) FROM items"))
+	// The user's fix: drop the index on the target, let pgvecrep run the change there.
+	tgt.Exec(t, `DROP INDEX items_emb`)
+	if err := Apply(ctx, tconn, "g", *st.Next, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "items", settled(t, sconn))
+	stop()
+	match(t, sconn, tconn, "items", "true")
+	if h, _ := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); h.Stalled {
+		t.Errorf("still stalled after the fix: %+v", h)
+	}
+}
+
+// TestTrackRecordsOnly: --track-ddl records the change on the target and
+// runs nothing; the first row that needs it stalls the group, and applying
+// the recorded change by hand lets every row through.
+func TestTrackRecordsOnly(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Track)
+	ctx := context.Background()
+	src.Exec(t, `ALTER TABLE items ADD COLUMN extra int`)
+	src.Exec(t, `INSERT INTO items VALUES (5000, 'x', 42)`)
+	waitStalled(t, tconn)
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'extra'"); n != 0 {
+		t.Fatal("track mode applied the change")
+	}
+	changes, err := List(ctx, sconn, tconn, "g", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Status != StatusRecorded || changes[0].Statement != "ALTER TABLE items ADD COLUMN extra int" {
+		t.Fatalf("changes: %+v", changes)
+	}
+	if err := Apply(ctx, tconn, "g", changes[0], false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	match(t, sconn, tconn, "items", "true")
+}

@@ -1,0 +1,42 @@
+package initsync
+
+import (
+	"context"
+	"slices"
+
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
+)
+
+// installDDL sets up the group's DDL capture (package ddl) once the
+// publication exists and before the slot does: every schema change from
+// the slot's consistent point on is then in the stream, in order with the
+// rows around it, and the copy (taken under the slot's snapshot, or by the
+// subscription after it) sees the schema as it was before them.
+func (s *syncer) installDDL(ctx context.Context) error {
+	mode := s.opts.DDL
+	if mode == "" {
+		return nil // callers that predate DDL capture: nothing changes
+	}
+	if err := ddl.Install(ctx, s.src, s.tgt, s.opts.Group, mode, s.schemas()); err != nil {
+		return err
+	}
+	switch mode {
+	case ddl.Auto:
+		s.p.Printf("schema changes on the source are applied on the target in stream order (--ddl auto)")
+	case ddl.Track:
+		s.p.Printf("schema changes on the source are recorded; apply them with pgvecrep apply_ddl_change (--track-ddl)")
+	}
+	return nil
+}
+
+// schemas are the schemas of the group's tables: DDL there is captured,
+// and a table created there joins the group.
+func (s *syncer) schemas() []string {
+	var out []string
+	for _, t := range s.opts.Tables {
+		if !slices.Contains(out, t.Name.Schema) {
+			out = append(out, t.Name.Schema)
+		}
+	}
+	return out
+}
