@@ -3,6 +3,7 @@ package initsync
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -225,7 +226,7 @@ func orNone(s string) string {
 // subscription on the existing slot, without a copy.
 func (s *syncer) attachSubscription(ctx context.Context) error {
 	start := time.Now()
-	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables)); err != nil {
+	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables), s.cores()); err != nil {
 		return err
 	}
 	s.p.Printf("analyzed %d table(s) in %s", len(s.opts.Tables), progress.Elapsed(time.Since(start)))
@@ -233,6 +234,15 @@ func (s *syncer) attachSubscription(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// cores is how many target sessions pgvecrep may keep busy at once: --jobs,
+// else the machine's CPUs.
+func (s *syncer) cores() int {
+	if s.opts.Jobs > 0 {
+		return s.opts.Jobs
+	}
+	return runtime.NumCPU()
 }
 
 // superuser reports whether pgvecrep's target user is a superuser (needed to
