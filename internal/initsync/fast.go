@@ -3,6 +3,7 @@ package initsync
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -92,12 +93,41 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 // planCopy splits the tables into copy jobs, vector tables first, and
 // decides where each job writes on the target and what runs around it.
 func (s *syncer) planCopy(ctx context.Context, vectors map[pg.Name]bool) ([]copier.Job, error) {
-	jobs := vectorTablesFirst(copier.Plan(s.opts.Tables, s.opts.Jobs, 0), vectors)
+	jobs := vectorTablesFirst(s.opts.Tables, vectors, s.cores())
 	jobs, err := routeLeaves(ctx, s.tgt, s.opts.Tables, jobs)
 	if err != nil {
 		return nil, err
 	}
 	return s.guardJobs(ctx, jobs)
+}
+
+// minVectorPiece is the least a vector table's copy is split into: below
+// it another COPY costs more than it saves.
+const minVectorPiece = 8 << 20
+
+// vectorTablesFirst plans the copy so the vector indexes can start as
+// early as possible, the largest first: an HNSW build takes far longer
+// than copying its table, and it can only start once that table is in.
+// The tables with a vector index to build come first, largest first, each
+// split into a range per stream, so every stream copies the largest one
+// and it is in, and its index building, before the next one is; the other
+// tables follow as copier.Plan orders them.
+func vectorTablesFirst(tables []catalog.Table, vectors map[pg.Name]bool, streams int) []copier.Job {
+	var vec, rest []catalog.Table
+	for _, t := range tables {
+		if vectors[t.Name] {
+			vec = append(vec, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	sort.SliceStable(vec, func(i, j int) bool { return vec[i].Bytes > vec[j].Bytes })
+	var jobs []copier.Job
+	for _, t := range vec {
+		parts := max(1, min(int64(streams), t.Bytes/minVectorPiece))
+		jobs = append(jobs, copier.Plan([]catalog.Table{t}, streams, (t.Bytes+parts-1)/parts)...)
+	}
+	return append(jobs, copier.Plan(rest, streams, 0)...)
 }
 
 // exportSnapshot creates the group's slot on a connection that exports its
@@ -110,14 +140,6 @@ func (s *syncer) exportSnapshot(ctx context.Context) error {
 	s.slot = slot
 	s.p.Printf("created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
 	return group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN)
-}
-
-// vectorTablesFirst moves the copy jobs of tables with a vector index to
-// build to the front: those builds are the longest, and they start only
-// once their table is copied.
-func vectorTablesFirst(jobs []copier.Job, vectors map[pg.Name]bool) []copier.Job {
-	sort.SliceStable(jobs, func(i, j int) bool { return vectors[jobs[i].Table] && !vectors[jobs[j].Table] })
-	return jobs
 }
 
 // copyTables runs the copy, then ends the exported snapshot (every worker
@@ -225,7 +247,7 @@ func orNone(s string) string {
 // subscription on the existing slot, without a copy.
 func (s *syncer) attachSubscription(ctx context.Context) error {
 	start := time.Now()
-	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables)); err != nil {
+	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables), s.cores()); err != nil {
 		return err
 	}
 	s.p.Printf("analyzed %d table(s) in %s", len(s.opts.Tables), progress.Elapsed(time.Since(start)))
@@ -233,6 +255,15 @@ func (s *syncer) attachSubscription(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// cores is how many target sessions pgvecrep may keep busy at once: --jobs,
+// else the machine's CPUs.
+func (s *syncer) cores() int {
+	if s.opts.Jobs > 0 {
+		return s.opts.Jobs
+	}
+	return runtime.NumCPU()
 }
 
 // superuser reports whether pgvecrep's target user is a superuser (needed to

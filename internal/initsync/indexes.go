@@ -3,7 +3,6 @@ package initsync
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -221,11 +220,7 @@ func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, erro
 	if err := s.tgt.QueryRow(ctx, "SELECT current_setting('max_parallel_maintenance_workers')::int").Scan(&workers); err != nil {
 		return 0, 0, fmt.Errorf("read max_parallel_maintenance_workers: %w", err)
 	}
-	cores := s.opts.Jobs
-	if cores <= 0 {
-		cores = runtime.NumCPU()
-	}
-	parallel := max(1, min(objects, cores/(1+max(workers, 0))))
+	parallel := max(1, min(objects, s.cores()/(1+max(workers, 0))))
 	return budget, parallel, nil
 }
 

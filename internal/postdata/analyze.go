@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pool"
 )
 
 const (
@@ -36,22 +37,25 @@ func DefaultBudget(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	return min(max(cur, minBudget), maxBudget), nil
 }
 
-// Analyze gathers planner statistics for tables on the target. A copy
-// leaves none (COPY does not analyze, and autovacuum comes later), and the
-// first queries after a switchover should not be planned blind.
-func Analyze(ctx context.Context, cfg *pgx.ConnConfig, tables []pg.Name) error {
+// Analyze gathers planner statistics for tables on the target, on up to
+// sessions connections at once. A copy leaves none (COPY does not analyze,
+// and autovacuum comes later), and the first queries after a switchover
+// should not be planned blind. It runs once every build is done, when
+// nothing else uses the target's cores: one ANALYZE is a single process, so
+// several tables at once end sooner than one after another.
+func Analyze(ctx context.Context, cfg *pgx.ConnConfig, tables []pg.Name, sessions int) error {
 	if len(tables) == 0 {
 		return nil
 	}
-	conn, err := pg.ConnectConfig(ctx, pg.Target, cfg)
-	if err != nil {
-		return err
+	popts := pool.Options[*pgx.Conn]{
+		Workers: min(max(sessions, 1), len(tables)),
+		Open:    func(ctx context.Context) (*pgx.Conn, error) { return pg.ConnectConfig(ctx, pg.Target, cfg) },
+		Close:   func(ctx context.Context, c *pgx.Conn) { _ = c.Close(ctx) },
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, t := range tables {
+	return pool.Run(ctx, pool.Feed(tables), popts, func(ctx context.Context, conn *pgx.Conn, t pg.Name) error {
 		if _, err := conn.Exec(ctx, "ANALYZE "+t.Quoted()); err != nil {
 			return fmt.Errorf("analyze %s: %w", t, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -202,14 +202,17 @@ func TestDefaultBudget(t *testing.T) {
 func TestAnalyze(t *testing.T) {
 	env := pgtest.Get(t)
 	_, tgt := env.Pair(t)
-	tgt.Exec(t, `CREATE TABLE "An Alyze" (id int); INSERT INTO "An Alyze" SELECT generate_series(1, 1000)`)
-	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("An Alyze")}); err != nil {
+	tgt.Exec(t, `CREATE TABLE "An Alyze" (id int); INSERT INTO "An Alyze" SELECT generate_series(1, 1000);
+		CREATE TABLE other (id int); INSERT INTO other SELECT generate_series(1, 500)`)
+	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("An Alyze"), name("other")}, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n := tgt.QueryInt(t, `SELECT reltuples::bigint FROM pg_class WHERE relname = 'An Alyze'`); n != 1000 {
-		t.Errorf("reltuples = %d after ANALYZE, want 1000", n)
+	for table, want := range map[string]int64{"An Alyze": 1000, "other": 500} {
+		if n := tgt.QueryInt(t, `SELECT reltuples::bigint FROM pg_class WHERE relname = '`+table+`'`); n != want {
+			t.Errorf("reltuples of %s = %d after ANALYZE, want %d", table, n, want)
+		}
 	}
-	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("missing")}); err == nil || !strings.Contains(err.Error(), "public.missing") {
+	if err := Analyze(context.Background(), tgt.Config(t), []pg.Name{name("missing")}, 1); err == nil || !strings.Contains(err.Error(), "public.missing") {
 		t.Errorf("error = %v, want one naming public.missing", err)
 	}
 }
