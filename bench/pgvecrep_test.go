@@ -133,3 +133,19 @@ func TestFloorPlan(t *testing.T) {
 		t.Error("foreign key not ready after events' key is built")
 	}
 }
+
+// TestRoundRatio pins how a target is judged: each round's pair, measured
+// side by side, then the median; never one scenario's best against
+// another's best from a different round.
+func TestRoundRatio(t *testing.T) {
+	med, each := roundRatio([]float64{139, 153.1}, []float64{163.3, 119.1})
+	if len(each) != 2 || med < 1.06 || med > 1.08 {
+		t.Errorf("roundRatio = %.3f %v, want the median of 0.85 and 1.29", med, each)
+	}
+	if med, _ := roundRatio([]float64{3, 1, 2}, []float64{1, 1, 1}); med != 2 {
+		t.Errorf("odd median = %v, want 2", med)
+	}
+	if med, each := roundRatio(nil, []float64{1}); med != 0 || each != nil {
+		t.Errorf("no runs: %v %v", med, each)
+	}
+}
