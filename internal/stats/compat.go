@@ -24,7 +24,8 @@ type Compat struct {
 	LagStats []map[string]any `json:"lag_stats"`
 	// ReplicationSlots is pg_replication_slots' row for the group's slot.
 	ReplicationSlots []map[string]any `json:"replication_slots"`
-	// ReplicationStats is one entry per table of the subscription.
+	// ReplicationStats is one entry per table of the subscription, less
+	// pgvecrep's own (the DDL log): scripts count the user's tables.
 	ReplicationStats []ReplicationStat `json:"replication_stats"`
 	// CountByState counts ReplicationStats by replication_state.
 	CountByState map[string]int `json:"replication_stats_count_by_state"`
@@ -63,7 +64,8 @@ const (
 	slotsQuery            = `SELECT to_jsonb(s) || jsonb_build_object('datoid', s.datoid::bigint) FROM pg_replication_slots s WHERE slot_name = $1`
 	replicationStatsQuery = `SELECT s.subname::text, c.relnamespace::regnamespace::text, c.relname::text, rel.srsubstate::text
 		FROM pg_subscription s JOIN pg_subscription_rel rel ON rel.srsubid = s.oid
-		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1 ORDER BY 2, 3`
+		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1
+		AND c.relnamespace::regnamespace::text <> 'pgvecrep' ORDER BY 2, 3`
 	receiptsQuery = `SELECT json_build_object('received_lsn', received_lsn,
 		'last_msg_send_time', to_char(last_msg_send_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
 		'last_msg_receipt_time', to_char(last_msg_receipt_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
