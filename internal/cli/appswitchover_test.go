@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -194,6 +195,40 @@ func TestPartitionedThroughSwitchover(t *testing.T) {
 	const sum = `SELECT count(*)::text || ':' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM app.docs t`
 	if a, b := src.QueryStrings(t, sum)[0], tgt.QueryStrings(t, sum)[0]; a != b {
 		t.Errorf("app.docs differs: source %s, target %s", a, b)
+	}
+	// stats reports the root; --leaves adds each leaf with its rows.
+	var st struct {
+		Pgvecrep struct {
+			Tables []struct {
+				Table  string
+				Rows   int64
+				Leaves []struct {
+					Table string
+					Rows  int64
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, src, tgt, "stats", "-g", "parts", "--leaves", "--json").stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	leaves := src.QueryInt(t, `SELECT count(*) FROM pg_partition_tree('app.docs') WHERE isleaf`)
+	found := false
+	for _, tb := range st.Pgvecrep.Tables {
+		if tb.Table != "app.docs" {
+			continue
+		}
+		found = true
+		var sum int64
+		for _, l := range tb.Leaves {
+			sum += l.Rows
+		}
+		if int64(len(tb.Leaves)) != leaves || sum != tb.Rows || tb.Rows != src.QueryInt(t, "SELECT count(*) FROM app.docs") {
+			t.Errorf("stats --leaves for app.docs: %d rows in %d leaves %+v; want %d leaves summing to the source's rows", tb.Rows, len(tb.Leaves), tb.Leaves, leaves)
+		}
+	}
+	if !found {
+		t.Errorf("stats does not list app.docs: %+v", st.Pgvecrep.Tables)
 	}
 	// The index declared on the partitioned parent is rebuilt as a whole
 	// (parent and every leaf, valid), not ON ONLY the parent.

@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "stats",
 		summary: "show a group's phase, per-table state and rows, and lag",
-		usage:   "--group-name GROUP [-w|--watch] [--interval 2s] [--json]",
+		usage:   "--group-name GROUP [-w|--watch] [--interval 2s] [--json] [--leaves]",
 		help: `Stats shows where a group stands: its phase (bootstrapped, copying, indexing,
 streaming, switched_over, failed), the last error, each table's state and row
 count on the target, running copies and index builds with their progress, and
@@ -37,6 +37,9 @@ replication_stats_count_by_state, message_lsn_receipts, sync_started_at,
 sync_failed_at, switchover_completed_at) and pgvecrep's own report under
 "pgvecrep".
 
+A partitioned table is reported as its root, as the group replicates it;
+--leaves also lists each leaf partition with its rows on the target.
+
 -w/--watch refreshes every --interval until Ctrl-C; with JSON it prints one
 object per line per refresh.
 
@@ -49,12 +52,13 @@ Example:
 
 func runStats(ctx context.Context, env *Env, args []string) error {
 	var name string
-	var watch, asJSON bool
+	var watch, asJSON, leaves bool
 	var interval time.Duration
 	f := groupFlags(env, "stats", &name)
 	f.boolVar(&watch, "watch", "w", "refresh until interrupted")
 	f.boolVar(&asJSON, "json", "", "print JSON (the default when stdout is not a terminal)")
 	f.durationVar(&interval, "interval", "", 2*time.Second, "refresh interval with --watch")
+	f.boolVar(&leaves, "leaves", "", "also list each leaf partition of a partitioned table, with its rows")
 	// The source may be gone (after a failover, say): stats still reports the target.
 	s, err := f.open(ctx, args, preamble{group: &name, source: optional, sourceIfSet: true, target: required})
 	if err != nil {
@@ -66,6 +70,11 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 		r, err := collectReport(ctx, s, name)
 		if err != nil {
 			return err
+		}
+		if leaves {
+			if err := stats.AddLeaves(ctx, s.tgt, &r); err != nil {
+				return err
+			}
 		}
 		if asJSON {
 			if err := r.WriteJSON(env.Stdout); err != nil {

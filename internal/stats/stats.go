@@ -59,6 +59,18 @@ type TableStat struct {
 	// mode); the engine's copy (native mode) does not report them.
 	RowsCopied  int64 `json:"rows_copied"`
 	BytesCopied int64 `json:"bytes_copied"`
+	// Leaves are a partitioned table's leaf partitions on the target, when
+	// asked for (AddLeaves); the table's own row is their sum.
+	Leaves []LeafStat `json:"leaves,omitempty"`
+
+	name pg.Name // the table, for AddLeaves
+}
+
+// LeafStat is one leaf partition of a replicated partitioned table.
+type LeafStat struct {
+	Table     string `json:"table"`
+	Rows      int64  `json:"rows"`
+	Estimated bool   `json:"rows_estimated,omitempty"`
 }
 
 // Lag is how far the target is behind.
@@ -185,9 +197,48 @@ func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat,
 				return nil, err
 			}
 		}
+		f.TableStat.name = f.name
 		out[i] = f.TableStat
 	}
 	return out, nil
+}
+
+const leavesQuery = `SELECT n.nspname::text, c.relname::text, coalesce(s.n_live_tup, 0)
+FROM pg_partition_tree(to_regclass($1)) t JOIN pg_class c ON c.oid = t.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE t.isleaf AND c.relkind = 'r' AND t.relid <> to_regclass($1) ORDER BY 1, 2`
+
+// AddLeaves fills in the leaf partitions of every partitioned table of r,
+// with their rows on the target (stats --leaves): the replica is reported
+// per root, as the group replicates it, and this is the detail beneath.
+func AddLeaves(ctx context.Context, tgt *pgx.Conn, r *Report) error {
+	for i := range r.Tables {
+		t := &r.Tables[i]
+		rows, err := tgt.Query(ctx, leavesQuery, t.name.Quoted())
+		if err != nil {
+			return fmt.Errorf("list the partitions of %s: %w", t.Table, err)
+		}
+		leaves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LeafStat, error) {
+			var n pg.Name
+			var l LeafStat
+			err := r.Scan(&n.Schema, &n.Name, &l.Rows)
+			l.Table = n.String()
+			return l, err
+		})
+		if err != nil {
+			return fmt.Errorf("list the partitions of %s: %w", t.Table, err)
+		}
+		for j := range leaves {
+			n, _ := pg.ParseName(leaves[j].Table, "")
+			ts := TableStat{Table: leaves[j].Table, Rows: leaves[j].Rows}
+			if err := exactRows(ctx, tgt, n, &ts); err != nil {
+				return err
+			}
+			leaves[j].Rows, leaves[j].Estimated = ts.Rows, ts.Estimated
+		}
+		t.Leaves = leaves
+	}
+	return nil
 }
 
 // exactCountLimit is the table size below which stats counts rows exactly;
@@ -363,6 +414,13 @@ func (r Report) WriteText(w io.Writer) {
 			approx = "~"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s%d\n", t.Table, t.State, approx, t.Rows)
+		for _, l := range t.Leaves {
+			approx = ""
+			if l.Estimated {
+				approx = "~"
+			}
+			fmt.Fprintf(tw, "  partition %s\t\t%s%d\n", l.Table, approx, l.Rows)
+		}
 	}
 	tw.Flush()
 	for _, c := range r.Copies {
