@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // logColumns are the log table's columns on the source; the target's copy
@@ -324,7 +325,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 		"REVOKE ALL ON FUNCTION " + q(n.capture) + "(), " + q(n.dropped) + "(), " + q(n.log+"_pub") + "(oid), " + q(n.log+"_ready") + "() FROM PUBLIC",
 		fmt.Sprintf("CREATE EVENT TRIGGER %s ON ddl_command_end EXECUTE FUNCTION %s()", pgx.Identifier{n.evEnd}.Sanitize(), q(n.capture)),
 		fmt.Sprintf("CREATE EVENT TRIGGER %s ON sql_drop EXECUTE FUNCTION %s()", pgx.Identifier{n.evDrop}.Sanitize(), q(n.dropped)),
-		fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pub, q(n.log)),
+		replication.AddTableSQL(objectName, q(n.log)),
 	}
 	tx, err := src.Begin(ctx)
 	if err != nil {

@@ -106,6 +106,14 @@ func testFailure(t *testing.T, mode, point string) {
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_constraint WHERE conrelid = 'test'::regclass AND contype = 'p'"); n != 1 {
 		t.Errorf("primary key not restored after failure")
 	}
+	// A failure may close a connection whose statement it cancelled; the
+	// next command opens its own, as pgvecrep's commands do.
+	if sconn.IsClosed() {
+		sconn = src.Conn(t)
+	}
+	if tconn.IsClosed() {
+		tconn = tgt.Conn(t)
+	}
 	g, _ := group.Get(ctx, tconn, "g1")
 	if g.Phase != group.Failed || g.LastError == "" {
 		t.Errorf("group = %s %q, want failed with the error recorded", g.Phase, g.LastError)

@@ -101,6 +101,16 @@ func TestPartitionedFailure(t *testing.T) {
 	}
 	assertIndexes(t, src, tgt)
 	opts.Hook = nil
+	// A failure cancels the run's statements in flight, and pgx closes a
+	// connection whose statement is cancelled (the rollback reconnects for
+	// itself); the next run gets connections of its own, as each
+	// pgvecrep command does.
+	if sconn.IsClosed() {
+		sconn = src.Conn(t)
+	}
+	if tconn.IsClosed() {
+		tconn = tgt.Conn(t)
+	}
 	if err := Start(ctx, sconn, tconn, opts); err != nil {
 		t.Fatalf("start_sync after the failure: %v\n%s", err, out.String())
 	}

@@ -66,6 +66,13 @@ func CreatePublicationWith(ctx context.Context, src *pgx.Conn, name string, tabl
 	return nil
 }
 
+// AddTableSQL is the statement that adds table (already quoted) to
+// publication name, for callers that must run it inside a transaction of
+// their own (the DDL capture installs its log table with it).
+func AddTableSQL(name, quotedTable string) string {
+	return fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s", pgx.Identifier{name}.Sanitize(), quotedTable)
+}
+
 // exists runs query, a SELECT EXISTS over $1, for the kind object name: the
 // drops look first so that they can report whether there was anything to
 // drop.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -171,7 +172,8 @@ func (r *run) checkIndex(ctx context.Context, t *table, v vindex, onTgt []vindex
 
 // exactParity compares the exact top-k of every query on both sides. Lists
 // that differ are read again after the lag drained; only those that still
-// differ count.
+// differ count. As with rows (see narrow), each target read is bracketed
+// by two source reads: a target list equal to either is a change in flight.
 func (r *run) exactParity(ctx context.Context, q annQuery, queries []string, res *ANNResult) (src, tgt [][]neighbour, err error) {
 	which := make([]int, len(queries))
 	for i := range which {
@@ -179,6 +181,7 @@ func (r *run) exactParity(ctx context.Context, q annQuery, queries []string, res
 	}
 	src = make([][]neighbour, len(queries))
 	tgt = make([][]neighbour, len(queries))
+	after := make([][]neighbour, len(queries))
 	for round := 0; round < annRounds && len(which) > 0; round++ {
 		if err := r.exactPass(ctx, q, queries, which, src, tgt); err != nil {
 			return nil, nil, err
@@ -188,6 +191,12 @@ func (r *run) exactParity(ctx context.Context, q annQuery, queries []string, res
 			if !sameNeighbours(src[i], tgt[i]) {
 				differ = append(differ, i)
 			}
+		}
+		if len(differ) > 0 {
+			if err := q.exact(ctx, r.src, queries, differ, after); err != nil {
+				return nil, nil, fmt.Errorf("exact neighbours on the source: %w", err)
+			}
+			differ = slices.DeleteFunc(differ, func(i int) bool { return sameNeighbours(after[i], tgt[i]) })
 		}
 		which = differ
 	}
