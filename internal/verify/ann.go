@@ -196,7 +196,7 @@ func (r *run) exactParity(ctx context.Context, q annQuery, queries []string, res
 			if err := q.exact(ctx, r.src, queries, differ, after); err != nil {
 				return nil, nil, fmt.Errorf("exact neighbours on the source: %w", err)
 			}
-			differ = slices.DeleteFunc(differ, func(i int) bool { return sameNeighbours(after[i], tgt[i]) })
+			differ = inFlightDropped(differ, after, tgt)
 		}
 		which = differ
 	}
@@ -206,6 +206,14 @@ func (r *run) exactParity(ctx context.Context, q annQuery, queries []string, res
 		res.Examples = append(res.Examples, fmt.Sprintf("query %d: source %v, target %v", i+1, keysOf(src[i]), keysOf(tgt[i])))
 	}
 	return src, tgt, nil
+}
+
+// inFlightDropped keeps the queries whose target list matches neither the
+// first source read (already compared) nor after, the source read made once
+// the target was read: a match with after is a change the target applied
+// after the first read, not divergence.
+func inFlightDropped(differ []int, after, tgt [][]neighbour) []int {
+	return slices.DeleteFunc(differ, func(i int) bool { return sameNeighbours(after[i], tgt[i]) })
 }
 
 func (r *run) exactPass(ctx context.Context, q annQuery, queries []string, which []int, src, tgt [][]neighbour) error {

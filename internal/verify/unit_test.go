@@ -177,3 +177,17 @@ func TestReportOutput(t *testing.T) {
 		pgtest.Golden(t, tt.file, b.Bytes(), *update)
 	}
 }
+
+// TestInFlightDropped pins the bracketing of the exact-neighbour check: a
+// query whose target list equals the source's later read is a change in
+// flight; one that matches neither source read stays a mismatch.
+func TestInFlightDropped(t *testing.T) {
+	a := []neighbour{{"1", 0.1}, {"2", 0.2}}
+	b := []neighbour{{"1", 0.1}, {"3", 0.3}}
+	c := []neighbour{{"4", 0.1}, {"5", 0.2}}
+	tgt := [][]neighbour{b, c}
+	after := [][]neighbour{b, a}
+	if got := inFlightDropped([]int{0, 1}, after, tgt); len(got) != 1 || got[0] != 1 {
+		t.Errorf("inFlightDropped = %v, want [1] (query 0 caught up, query 1 diverges)", got)
+	}
+}
