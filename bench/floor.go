@@ -31,7 +31,9 @@ import (
 //   - a foreign key waits only for the key it references;
 //   - at most floorBuilds(jobs) builds at once, sharing the memory budget
 //     pgvecrep gets (--index-memory), each with the clusters'
-//     max_parallel_maintenance_workers.
+//     max_parallel_maintenance_workers, and a vector build with them
+//     whatever its heap size (min_parallel_table_scan_size = 0), as
+//     pgvecrep's vector builds get them.
 //
 // The clock runs from the first copy to the last build. Copy is until the
 // last copy ends; index is the rest, builds that overlapped the copies
@@ -207,10 +209,14 @@ func (f *floorRun) copyTable(ctx context.Context, table string) error {
 // build runs one CREATE INDEX or ALTER TABLE through psql, in a session
 // with the floor's share of the memory budget and the parallel workers.
 func (f *floorRun) build(ctx context.Context, sql string) error {
-	cmd := f.b.psql(ctx, f.b.c.tgt.URL(f.r.tgtDB),
+	sqls := []string{
 		fmt.Sprintf("SET maintenance_work_mem = '%dkB'", indexMemory/int64(f.maxBuilds)/1024),
 		fmt.Sprintf("SET max_parallel_maintenance_workers = %d", maintenanceWorkers),
-		sql)
+	}
+	if isVectorIndex(sql) {
+		sqls = append(sqls, "SET min_parallel_table_scan_size = 0")
+	}
+	cmd := f.b.psql(ctx, f.b.c.tgt.URL(f.r.tgtDB), append(sqls, sql)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("psql %s: %w\n%s", firstLine(sql), err, out)
 	}

@@ -1,0 +1,91 @@
+package postdata
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestVectorBuildWorkersOnToastedTable: a 768-d vector is stored out of
+// line, so the table's main heap is a few pages and PostgreSQL plans no
+// parallel worker for its HNSW build. Build must use the workers anyway.
+// The same CREATE INDEX from a plain session with the same
+// max_parallel_maintenance_workers is the control: it gets none, which is
+// what makes the first half able to fail.
+func TestVectorBuildWorkersOnToastedTable(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	tgt.Exec(t, `CREATE TABLE wide (id int, v vector(768));
+INSERT INTO wide SELECT i, (SELECT array_agg(random())::vector FROM generate_series(1, 768) WHERE i > 0)
+FROM generate_series(1, 4000) i;
+ANALYZE wide`)
+	if pages := tgt.QueryInt(t, "SELECT relpages FROM pg_class WHERE relname = 'wide'"); pages > 64 {
+		t.Fatalf("wide has %d heap pages; the test needs its vectors out of line", pages)
+	}
+	def := "CREATE INDEX wide_v_idx ON wide USING hnsw (v vector_cosine_ops)"
+	obj := Object{Table: name("wide"), Name: "wide_v_idx", Kind: Vector, Def: def}
+
+	seen := watchWorkers(t, tgt, "wide_v_idx", func() {
+		opts := Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 512 << 20, Workers: 2}
+		if err := Build(context.Background(), []Object{obj}, opts); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if seen == 0 {
+		t.Error("Build ran the HNSW build on a TOAST-stored table with no parallel worker")
+	}
+	t.Logf("Build: up to %d parallel workers", seen)
+
+	tgt.Exec(t, "DROP INDEX wide_v_idx")
+	conn := tgt.Conn(t)
+	for _, sql := range []string{"SET maintenance_work_mem = '512MB'", "SET max_parallel_maintenance_workers = 2"} {
+		if _, err := conn.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	control := watchWorkers(t, tgt, "wide_v_idx", func() {
+		if _, err := conn.Exec(context.Background(), def); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if control != 0 {
+		t.Errorf("a plain session got %d workers; the control no longer shows the planner's heap-size rule", control)
+	}
+}
+
+// watchWorkers runs build and returns the most parallel workers seen at
+// once working for a backend whose query creates index.
+func watchWorkers(t *testing.T, db pgtest.DB, index string, build func()) int64 {
+	t.Helper()
+	conn := db.Conn(t)
+	var most atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var n int64
+			err := conn.QueryRow(context.Background(), `
+SELECT count(*) FROM pg_stat_activity w JOIN pg_stat_activity l ON l.pid = w.leader_pid
+WHERE w.backend_type = 'parallel worker' AND l.query LIKE '%INDEX ' || $1 || ' %'`,
+				pgx.QueryExecModeSimpleProtocol, index).Scan(&n)
+			if err == nil && n > most.Load() {
+				most.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	build()
+	close(stop)
+	<-done
+	return most.Load()
+}
