@@ -73,6 +73,18 @@ func isVectorIndex(sql string) bool {
 	return strings.Contains(sql, "USING hnsw") || strings.Contains(sql, "USING ivfflat")
 }
 
+// vectorIndexTable is the table of one of the datasets' vector CREATE
+// INDEX statements ("CREATE INDEX i ON t USING hnsw ..."), or "" for any
+// other statement.
+func vectorIndexTable(sql string) string {
+	_, rest, ok := strings.Cut(sql, " ON ")
+	table, _, using := strings.Cut(rest, " USING ")
+	if !ok || !using || !isVectorIndex(sql) {
+		return ""
+	}
+	return table
+}
+
 func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // rows is the dataset's total row count.

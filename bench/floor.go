@@ -32,8 +32,8 @@ import (
 //   - at most floorBuilds(jobs) builds at once, sharing the memory budget
 //     pgvecrep gets (--index-memory), each with the clusters'
 //     max_parallel_maintenance_workers, and a vector build with them
-//     whatever its heap size (min_parallel_table_scan_size = 0), as
-//     pgvecrep's vector builds get them.
+//     whatever its heap size when the whole table, TOAST included, is
+//     over min_parallel_table_scan_size, as pgvecrep's vector builds.
 //
 // The clock runs from the first copy to the last build. Copy is until the
 // last copy ends; index is the rest, builds that overlapped the copies
@@ -213,8 +213,9 @@ func (f *floorRun) build(ctx context.Context, sql string) error {
 		fmt.Sprintf("SET maintenance_work_mem = '%dkB'", indexMemory/int64(f.maxBuilds)/1024),
 		fmt.Sprintf("SET max_parallel_maintenance_workers = %d", maintenanceWorkers),
 	}
-	if isVectorIndex(sql) {
-		sqls = append(sqls, "SET min_parallel_table_scan_size = 0")
+	if t := vectorIndexTable(sql); t != "" {
+		sqls = append(sqls, fmt.Sprintf(`SELECT set_config('min_parallel_table_scan_size', '0', false)
+WHERE pg_table_size('%s'::regclass) >= pg_size_bytes(current_setting('min_parallel_table_scan_size'))`, ident(t)))
 	}
 	cmd := f.b.psql(ctx, f.b.c.tgt.URL(f.r.tgtDB), append(sqls, sql)...)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -149,3 +149,28 @@ func TestRoundRatio(t *testing.T) {
 		t.Errorf("no runs: %v %v", med, each)
 	}
 }
+
+// TestVectorIndexTable: the floor finds the table of every vector index of
+// every dataset, and of nothing else.
+func TestVectorIndexTable(t *testing.T) {
+	vectors := 0
+	for _, d := range datasets(false) {
+		for _, tb := range d.Tables {
+			for _, ix := range append(append([]string{tb.keySQL()}, tb.Indexes...), tb.FKs...) {
+				got := vectorIndexTable(ix)
+				switch {
+				case isVectorIndex(ix) && got != tb.Name:
+					t.Errorf("%s: table %q, want %q", ix, got, tb.Name)
+				case !isVectorIndex(ix) && got != "":
+					t.Errorf("%s: table %q, want none", ix, got)
+				}
+				if got != "" {
+					vectors++
+				}
+			}
+		}
+	}
+	if vectors < 5 {
+		t.Errorf("%d vector indexes in the datasets, want at least 5", vectors)
+	}
+}

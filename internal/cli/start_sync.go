@@ -40,9 +40,11 @@ the group is streaming, printing progress.
   4. a table's keys and indexes start as soon as its own copy ends, while
      other tables still copy (vector ones and the largest first, as many at
      once as the cores and max_parallel_maintenance_workers allow, sharing
-     --index-memory), foreign keys once both their tables are built (NOT
-     VALID, with a note, when they reference a table outside the group);
-     then ANALYZE;
+     --index-memory; a vector build gets its parallel workers by the size
+     of the whole table, TOAST included, where PostgreSQL would look at
+     the main heap only and give a 768-d table none),
+     foreign keys once both their tables are built (NOT VALID, with a
+     note, when they reference a table outside the group); then ANALYZE;
   5. the subscription attaches to the slot without copying, so streaming
      starts exactly where the snapshot ends: nothing lost, nothing twice.
 

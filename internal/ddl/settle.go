@@ -12,7 +12,6 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
-	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // StatusDropped marks a deferred index dropped on the source before the
@@ -175,15 +174,8 @@ func buildDeferred(ctx context.Context, tgt *pgx.Conn, n names, out io.Writer) e
 }
 
 // buildConcurrently runs an index definition (as pg_get_indexdef prints it)
-// with CONCURRENTLY, with the parallel workers a vector build is owed
-// whatever its table's heap size (vector.BuildSettings.AnyHeapSize).
+// with CONCURRENTLY.
 func buildConcurrently(ctx context.Context, tgt *pgx.Conn, index, def string) error {
-	for _, set := range (vector.BuildSettings{ParallelWorkers: -1, AnyHeapSize: true}).SQL() {
-		if _, err := tgt.Exec(ctx, set); err != nil {
-			return fmt.Errorf("build index %s on the target: %s: %w", index, set, err)
-		}
-	}
-	defer tgt.Exec(context.WithoutCancel(ctx), "RESET min_parallel_table_scan_size") //nolint:errcheck // best effort on a session about to end
 	sql := strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)
 	if _, err := tgt.Exec(ctx, sql); err != nil {
 		_, _ = tgt.Exec(context.WithoutCancel(ctx), "DROP INDEX CONCURRENTLY IF EXISTS "+index)

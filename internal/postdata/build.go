@@ -124,22 +124,22 @@ func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 // create runs o's definition with its share of the memory budget, which is
 // given back before anything waiting for o may start.
 // A vector build may use its workers whatever its table's heap size (see
-// vector.BuildSettings.AnyHeapSize); the setting is reset afterwards, as
-// the session goes on to build other objects.
+// vector.WholeTableWorkersSQL); the setting is reset afterwards, as the
+// session goes on to build other objects.
 func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start time.Time) error {
-	set := vector.BuildSettings{ParallelWorkers: -1, AnyHeapSize: o.Kind == Vector}
 	if b.mem != nil {
 		share := b.mem.claim()
 		defer b.mem.release(share)
-		set.MaintenanceWorkMem = vector.FormatBytes(share)
-	}
-	if set.AnyHeapSize {
-		defer conn.Exec(context.WithoutCancel(ctx), "RESET min_parallel_table_scan_size") //nolint:errcheck // a session that failed is closed
-	}
-	for _, sql := range set.SQL() {
+		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(share), ParallelWorkers: -1}.SQL()[0]
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("%s: %w", sql, err)
 		}
+	}
+	if o.Kind == Vector {
+		if _, err := conn.Exec(ctx, vector.WholeTableWorkersSQL, o.Table.Quoted()); err != nil {
+			return fmt.Errorf("size the build's parallel workers: %w", err)
+		}
+		defer conn.Exec(context.WithoutCancel(ctx), vector.ResetWorkersSQL) //nolint:errcheck // a session that failed is closed
 	}
 	pid := conn.PgConn().PID()
 	b.begin(pid, o, start)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // TestVectorBuildWorkersOnToastedTable: a 768-d vector is stored out of
@@ -16,7 +17,8 @@ import (
 // parallel worker for its HNSW build. Build must use the workers anyway.
 // The same CREATE INDEX from a plain session with the same
 // max_parallel_maintenance_workers is the control: it gets none, which is
-// what makes the first half able to fail.
+// what makes the first half able to fail. A small table keeps the
+// planner's serial build.
 func TestVectorBuildWorkersOnToastedTable(t *testing.T) {
 	env := pgtest.Get(t)
 	_, tgt := env.Pair(t)
@@ -55,6 +57,27 @@ ANALYZE wide`)
 	})
 	if control != 0 {
 		t.Errorf("a plain session got %d workers; the control no longer shows the planner's heap-size rule", control)
+	}
+
+	// A small table stays serial: a parallel HNSW build first maps its
+	// share of maintenance_work_mem, which costs more than it saves.
+	tgt.Exec(t, `CREATE TABLE small (id int, v vector(768));
+INSERT INTO small SELECT i, (SELECT array_agg(random())::vector FROM generate_series(1, 768) WHERE i > 0)
+FROM generate_series(1, 200) i`)
+	for _, tt := range []struct{ table, want string }{{"small", "8MB"}, {"wide", "0"}} {
+		if _, err := conn.Exec(context.Background(), vector.WholeTableWorkersSQL, "public."+tt.table); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := conn.QueryRow(context.Background(), "SHOW min_parallel_table_scan_size").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: min_parallel_table_scan_size %s for its build, want %s", tt.table, got, tt.want)
+		}
+		if _, err := conn.Exec(context.Background(), vector.ResetWorkersSQL); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

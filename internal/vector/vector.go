@@ -45,17 +45,6 @@ func IsVectorAM(am string) bool { return am != "" && !builtinAMs[am] }
 type BuildSettings struct {
 	MaintenanceWorkMem string // e.g. "1GB"
 	ParallelWorkers    int    // max_parallel_maintenance_workers
-	// AnyHeapSize lets a build use its parallel workers whatever the size
-	// of the table's main heap (min_parallel_table_scan_size = 0).
-	// PostgreSQL plans a build's workers from the heap's pages, but a
-	// vector of more than ~500 dimensions is stored out of line (TOAST),
-	// so a table of 50k x 768-d vectors has a 3 MB heap and gets no worker
-	// at all, while its HNSW build is all distance computations over the
-	// 150 MB of vectors. Measured on 2 cores, 50k x 768-d HNSW cosine with
-	// max_parallel_maintenance_workers 2: 28-33 s with the planner's count
-	// (0 workers), 16-19 s with 2. A table's own parallel_workers storage
-	// parameter still wins over this setting.
-	AnyHeapSize bool
 }
 
 // SQL is the SET statements for a build session.
@@ -67,11 +56,29 @@ func (b BuildSettings) SQL() []string {
 	if b.ParallelWorkers >= 0 {
 		s = append(s, fmt.Sprintf("SET max_parallel_maintenance_workers = %d", b.ParallelWorkers))
 	}
-	if b.AnyHeapSize {
-		s = append(s, "SET min_parallel_table_scan_size = 0")
-	}
 	return s
 }
+
+// WholeTableWorkersSQL, run in a build session with the table ($1, a
+// regclass) as argument, lets the next vector build on it use its
+// parallel workers when the whole table, TOAST included, is at least
+// min_parallel_table_scan_size; ResetWorkersSQL undoes it.
+//
+// PostgreSQL plans a build's workers from the size of the table's main
+// heap alone, but a vector of more than ~500 dimensions is stored out of
+// line, so a table of 50k x 768-d vectors has a 3 MB heap and its HNSW
+// build gets no worker, while the build is all distance computations over
+// 150 MB of vectors. Measured on 2 cores with max_parallel_maintenance_workers
+// 2: 28-33 s with the planner's count, 16-19 s with 2 workers. The size
+// test keeps small tables serial: a parallel HNSW build first maps its
+// share of maintenance_work_mem, which cost ~0.4 s a build with 1GB where
+// a 200-row serial build took 22 ms. A table's own parallel_workers
+// storage parameter still wins.
+const (
+	WholeTableWorkersSQL = `SELECT set_config('min_parallel_table_scan_size', '0', false)
+WHERE pg_table_size($1::regclass) >= pg_size_bytes(current_setting('min_parallel_table_scan_size'))`
+	ResetWorkersSQL = "RESET min_parallel_table_scan_size"
+)
 
 // FormatBytes prints a byte count as PostgreSQL's size units (for SET).
 func FormatBytes(n int64) string {
