@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -128,4 +129,25 @@ func lookupTarget(ctx context.Context, tgt *pgx.Conn, chosen []Entry, owners map
 		}
 	}
 	return out, nil
+}
+
+// withoutOwnEventTriggers drops from the archive's entries the event
+// triggers of pgvecrep's own schema-change capture on the source (their
+// functions live in the pgvecrep schema, which the archive leaves out).
+// Restored on a target they would call functions it does not have, and
+// bootstrap --copy-schema from a source that already feeds another group
+// with --ddl auto would fail.
+func withoutOwnEventTriggers(ctx context.Context, src *pgx.Conn, entries []Entry) ([]Entry, error) {
+	rows, err := src.Query(ctx, `SELECT e.oid FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
+WHERE p.pronamespace = to_regnamespace('pgvecrep')`)
+	if err != nil {
+		return nil, fmt.Errorf("list pgvecrep's event triggers on the source: %w", err)
+	}
+	own, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return nil, fmt.Errorf("list pgvecrep's event triggers on the source: %w", err)
+	}
+	return slices.DeleteFunc(entries, func(e Entry) bool {
+		return e.Desc == "EVENT TRIGGER" && slices.Contains(own, e.ObjID)
+	}), nil
 }

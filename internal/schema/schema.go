@@ -69,6 +69,9 @@ func Copy(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if entries, err = withoutOwnEventTriggers(ctx, src, entries); err != nil {
+		return err
+	}
 	objs, err := describe(ctx, src, entries)
 	if err != nil {
 		return err

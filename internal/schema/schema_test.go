@@ -153,3 +153,29 @@ func TestCopyFailureLeavesTargetUnchanged(t *testing.T) {
 		t.Errorf("audit rows = %d", n)
 	}
 }
+
+// TestCopySkipsOwnEventTriggers: a source that already feeds a group with
+// --ddl auto has pgvecrep's event triggers, whose functions live in the
+// pgvecrep schema that the archive leaves out. Bootstrapping another
+// target from it must not restore them (they would fail for lack of their
+// function), while the application's own event triggers are copied.
+func TestCopySkipsOwnEventTriggers(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, `CREATE SCHEMA pgvecrep;
+CREATE FUNCTION pgvecrep.capture() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+CREATE EVENT TRIGGER pgvecrep_g_ddl ON ddl_command_end EXECUTE FUNCTION pgvecrep.capture();
+CREATE FUNCTION public.audit() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION public.audit();
+CREATE TABLE items (id int PRIMARY KEY, v vector(3))`)
+	if _, err := copyTo(t, src, tgt, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(tgt.QueryStrings(t, "SELECT evtname FROM pg_event_trigger ORDER BY 1"), ",")
+	if got != "audit_ddl" {
+		t.Errorf("target event triggers %q, want the application's audit_ddl only", got)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_class WHERE relname = 'items'"); n != 1 {
+		t.Errorf("target has %d items tables, want 1", n)
+	}
+}
