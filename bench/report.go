@@ -300,10 +300,11 @@ const notes = `
 - (1) is the tutorial's way, done with plain SQL: a subscription with copy_data = true into a
   target table that already has its vector index. The index is maintained row by row during
   the copy, so its index time is inside its copy time; "other" is CREATE SUBSCRIPTION.
-- (2) and (3) run the pgvecrep binary: bootstrap (not timed), then start_sync, timed from start
-  to exit. Copy and index are read from start_sync's output (the copy summary line and the last
-  "built" line); "other" is everything else: process start, preflight, publication, slot,
-  subscription, ANALYZE.
+- (2) and (3) run the pgvecrep binary into an empty target database, as (5) starts:
+  bootstrap --copy-schema, then start_sync, timed from bootstrap's start to start_sync's exit.
+  Copy and index are read from start_sync's output (the copy summary line and the last "built"
+  line); "other" is everything else: bootstrap (schema included), process start, preflight,
+  publication, slot, subscription, ANALYZE.
 - (4) the floor, from PostgreSQL's own client and no pgvecrep code: per table one
   ` + "`psql -c 'COPY t TO STDOUT (FORMAT binary)' | psql -c 'COPY t FROM STDIN (FORMAT binary)'`" + `
   into a bare target table, then its primary key, indexes and foreign keys through psql.

@@ -74,8 +74,9 @@ func (r result) ok() bool { return r.Skipped == "" && r.Error == "" && r.Total >
 
 var scenarios = []scenario{
 	{Num: 1, ID: "index-first", Label: "native, index first", subscribes: true, waitsForWorkers: true, once: true, run: indexFirst},
-	{Num: 2, ID: "native", Label: "native, index after copy", subscribes: true, waitsForWorkers: true, run: viaTool("native")},
-	{Num: 3, ID: "fast", Label: "pgvecrep fast", subscribes: true, run: viaTool("fast")},
+	{Num: 2, ID: "native", Label: "native, index after copy", subscribes: true, waitsForWorkers: true,
+		target: targetEmpty, sourceSchema: true, run: viaTool("native")},
+	{Num: 3, ID: "fast", Label: "pgvecrep fast", subscribes: true, target: targetEmpty, sourceSchema: true, run: viaTool("fast")},
 	{Num: 4, ID: "floor", Label: "floor: psql COPY pipes + builds", target: targetBare, run: floor},
 	{Num: 5, ID: "pgcopydb", Label: "pgcopydb clone", target: targetEmpty, sourceSchema: true, run: pgcopydbClone},
 }
@@ -162,12 +163,15 @@ FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid WHERE s
 	}
 }
 
-// viaTool runs the real pgvecrep: bootstrap, then start_sync in the given
-// copy mode, timed from start to exit.
+// viaTool runs the real pgvecrep as a user starting from an empty target
+// database does, and as pgcopydb clone is timed: bootstrap --copy-schema,
+// then start_sync in the given copy mode, the clock running over both.
+// Bootstrap counts as "other".
 func viaTool(mode string) func(context.Context, *bench, *runSpec) (result, error) {
 	return func(ctx context.Context, b *bench, r *runSpec) (result, error) {
 		src, tgt := b.c.src.URL(r.srcDB), b.c.tgt.URL(r.tgtDB)
-		if _, err := b.tool.run(ctx, src, tgt, "bootstrap", "-g", benchGroup); err != nil {
+		boot, err := b.tool.run(ctx, src, tgt, "bootstrap", "-g", benchGroup, "--copy-schema")
+		if err != nil {
 			return result{}, err
 		}
 		out, err := b.tool.run(ctx, src, tgt, "start_sync", "-g", benchGroup, "--copy-mode", mode,
@@ -179,7 +183,8 @@ func viaTool(mode string) func(context.Context, *bench, *runSpec) (result, error
 			return result{}, err
 		}
 		p, ok := splitPhases(out.lines, out.wall)
-		return result{Copy: secs(p.copy), Index: secs(p.index), Other: secs(p.other), Total: secs(out.wall), Phased: ok}, nil
+		return result{Copy: secs(p.copy), Index: secs(p.index), Other: secs(p.other + boot.wall),
+			Total: secs(boot.wall + out.wall), Phased: ok}, nil
 	}
 }
 
