@@ -307,12 +307,14 @@ const notes = `
   publication, slot, subscription, ANALYZE.
 - (4) the floor, from PostgreSQL's own client and no pgvecrep code: per table one
   ` + "`psql -c 'COPY t TO STDOUT (FORMAT binary)' | psql -c 'COPY t FROM STDIN (FORMAT binary)'`" + `
-  into a bare target table, then its primary key, indexes and foreign keys through psql.
-  Schedule: -jobs psql sessions at once; tables with a vector index copied first, largest
+  into a bare target table, then its primary key, indexes and foreign keys through psql. The
+  target database starts empty, as (2), (3) and (5) start; the bare tables come first from
+  ` + "`pg_dump --schema-only --section=pre-data | psql`" + ` (counted as other). Schedule: -jobs psql sessions at once; tables with a vector index copied first, largest
   first; a table's builds start as soon as its own copy ends while others still copy; the
   largest vector index first; a foreign key waits only for the key it references; at most
-  -jobs/2 builds at once sharing the 1GB budget. Copy is until the last copy ends, index the
-  rest (builds that overlapped the copies are counted in copy).
+  -jobs/2 builds at once sharing the 1GB budget; a vector build with min_parallel_table_scan_size
+  0 when its whole table is over that size, as pgvecrep's. Copy is until the last copy ends,
+  index the rest (builds that overlapped the copies are counted in copy).
 - (5) pgcopydb clone --table-jobs -jobs --index-jobs -jobs into an empty target database:
   schema, data, indexes, constraints and its VACUUM ANALYZE, timed from start to exit (not
   split into phases). It reads the schema from the source, so when it runs the source also

@@ -77,7 +77,7 @@ var scenarios = []scenario{
 	{Num: 2, ID: "native", Label: "native, index after copy", subscribes: true, waitsForWorkers: true,
 		target: targetEmpty, sourceSchema: true, run: viaTool("native")},
 	{Num: 3, ID: "fast", Label: "pgvecrep fast", subscribes: true, target: targetEmpty, sourceSchema: true, run: viaTool("fast")},
-	{Num: 4, ID: "floor", Label: "floor: psql COPY pipes + builds", target: targetBare, run: floor},
+	{Num: 4, ID: "floor", Label: "floor: psql COPY pipes + builds", target: targetEmpty, run: floor},
 	{Num: 5, ID: "pgcopydb", Label: "pgcopydb clone", target: targetEmpty, sourceSchema: true, run: pgcopydbClone},
 }
 
