@@ -178,9 +178,9 @@ func writeFacts(w io.Writer, f facts) {
 	}
 	fmt.Fprintf(w, "\nIndex builds after the copy, (2) to (4): a maintenance_work_mem budget of %s (pgvecrep --index-memory, "+
 		"the floor's budget) shared by the builds running at once, -jobs/2 of them (at least 1), each with "+
-		"max_parallel_maintenance_workers %d; a vector build also with min_parallel_table_scan_size 0, so it gets "+
-		"those workers even when its vectors are stored out of line and the heap is small (PostgreSQL plans a build's "+
-		"workers from the heap's size). (5) pgcopydb gets --table-jobs and --index-jobs -jobs, and the servers' "+
+		"max_parallel_maintenance_workers %d; a vector build also with min_parallel_table_scan_size 0 when its whole "+
+		"table, TOAST included, is over that size, so it gets those workers even when its vectors are stored out of "+
+		"line and the heap is small (PostgreSQL plans a build's workers from the heap's size). (5) pgcopydb gets --table-jobs and --index-jobs -jobs, and the servers' "+
 		"maintenance_work_mem and max_parallel_maintenance_workers above.\n", indexMemoryFlag, maintenanceWorkers)
 }
 

@@ -68,6 +68,21 @@ func TestBootstrapApplicationSchema(t *testing.T) {
 	if a, b := src.QueryStrings(t, structure)[0], tgt.QueryStrings(t, structure)[0]; a != b {
 		t.Errorf("indexes and constraints differ:\nsource %s\ntarget %s", a, b)
 	}
+	// A second target from the same source, which now carries the group's
+	// schema-change capture (--ddl auto): bootstrap copies the application
+	// and leaves pgvecrep's own event triggers behind.
+	if n := src.QueryInt(t, `SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgvecrep%'`); n == 0 {
+		t.Fatal("start_sync installed no schema-change capture on the source; the second bootstrap proves nothing")
+	}
+	second := env.NewDB(t, tgt.Cluster, "bootstrap_second")
+	mustRun(t, src, second, "bootstrap", "--group-name", "second", "--copy-schema")
+	if n := second.QueryInt(t, `SELECT count(*) FROM pg_event_trigger`); n != 0 {
+		t.Errorf("the second target got %d event triggers, want none", n)
+	}
+	if n := second.QueryInt(t, `SELECT count(*) FROM pg_trigger WHERE tgname = 'orders_touch'`); n != 1 {
+		t.Errorf("the second target lacks the application's trigger")
+	}
+	mustRun(t, src, second, "cleanup", "-g", "second")
 	mustRun(t, src, tgt, "cleanup", "-g", "hard")
 	pgtest.AssertNoReplication(t, src, tgt)
 }
