@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -19,27 +21,36 @@ func TestFreezeRetryCodes(t *testing.T) {
 	}
 }
 
+// lockedTable makes table a on a fresh source database, a role whose
+// sessions Freeze would end, and a transaction of another role holding an
+// ACCESS EXCLUSIVE lock on a (rolled back at the end of the test).
+func lockedTable(t *testing.T) (src pgtest.DB, role string, tx pgx.Tx) {
+	t.Helper()
+	env := pgtest.Get(t)
+	src, _ = env.Pair(t)
+	ctx := context.Background()
+	role = "frozen_writer_" + src.Name
+	src.Role(t, role, "")
+	src.Exec(t, "CREATE TABLE a (id serial)")
+	tx, err := src.Conn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx, "LOCK TABLE a IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return src, role, tx
+}
+
 // TestFreezeLockedTable: a table locked by a session that Freeze does not
 // end (its role is not among the frozen roles) makes PostgreSQL's lock
 // timeout fail with the SQLSTATE the policy retries; when the attempts run
 // out, Freeze says the tables stayed locked and installs nothing.
 func TestFreezeLockedTable(t *testing.T) {
-	env := pgtest.Get(t)
-	src, _ := env.Pair(t)
+	src, role, tx := lockedTable(t)
 	ctx := context.Background()
-	role := "frozen_writer_" + src.Name
-	src.Role(t, role, "")
-	src.Exec(t, "CREATE TABLE a (id serial)")
-	holder := src.Conn(t)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "LOCK TABLE a IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
-	err = Freeze(ctx, src.Conn(t), "g", []pg.Name{{Schema: "public", Name: "a"}}, []string{role})
+	err := Freeze(ctx, src.Conn(t), "g", []pg.Name{{Schema: "public", Name: "a"}}, []string{role})
 	if pg.Code(err) != "55P03" || !strings.Contains(err.Error(), "stayed locked") {
 		t.Fatalf("Freeze with a table locked by another role = %v; want 55P03 and 'stayed locked'", err)
 	}
@@ -55,21 +66,8 @@ func TestFreezeLockedTable(t *testing.T) {
 // lock timeout by a session Freeze does not end; once it lets go, the
 // next attempt installs the freeze.
 func TestFreezeWaitsOutALock(t *testing.T) {
-	env := pgtest.Get(t)
-	src, _ := env.Pair(t)
+	src, role, tx := lockedTable(t)
 	ctx := context.Background()
-	role := "frozen_writer_" + src.Name
-	src.Role(t, role, "")
-	src.Exec(t, "CREATE TABLE a (id serial)")
-	holder := src.Conn(t)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "LOCK TABLE a IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
 	conn := src.Conn(t)
 	pid := conn.PgConn().PID()
 	done := make(chan error, 1)
