@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -31,27 +29,7 @@ CREATE INDEX %[1]s_emb ON %[1]s USING hnsw (emb vector_l2_ops);
 `, tb, i, 1000-150*i)
 		tables = append(tables, pg.Name{Schema: "public", Name: tb})
 	}
-	env := pgtest.Get(t)
-	src, tgt = env.Pair(t)
-	src.Exec(t, ddl.String())
-	tgt.Exec(t, ddl.String())
-	ctx := context.Background()
-	conn := tgt.Conn(t)
-	if err := group.EnsureSchema(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := group.Create(ctx, conn, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := group.Start(ctx, conn, name, tables, "native"); err != nil {
-		t.Fatal(err)
-	}
-	if err := group.SetPhase(ctx, conn, name, group.Streaming); err != nil {
-		t.Fatal(err)
-	}
-	obj := group.ObjectName(name)
-	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: group.QuotedNames(tables)})
-	return src, tgt
+	return streamingGroup(t, name, ddl.String(), tables)
 }
 
 // TestVerifyJobs: verify with three workers finds what one finds, table by

@@ -29,11 +29,19 @@ CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops);`
 // subscription named after it (copy_data off: the rows are there already).
 func verifyGroup(t *testing.T, name string) (src, tgt pgtest.DB) {
 	t.Helper()
+	tables := []pg.Name{{Schema: "public", Name: "items"}, {Schema: "Odd Schema", Name: `Odd "T"`}}
+	return streamingGroup(t, name, verifyDDL, tables)
+}
+
+// streamingGroup makes a fresh pair with ddl run on both sides and a group
+// over tables marked streaming, with its publication and subscription
+// (copy_data off: both sides already hold the same rows).
+func streamingGroup(t *testing.T, name, ddl string, tables []pg.Name) (src, tgt pgtest.DB) {
+	t.Helper()
 	env := pgtest.Get(t)
 	src, tgt = env.Pair(t)
-	src.Exec(t, verifyDDL)
-	tgt.Exec(t, verifyDDL)
-	tables := []pg.Name{{Schema: "public", Name: "items"}, {Schema: "Odd Schema", Name: `Odd "T"`}}
+	src.Exec(t, ddl)
+	tgt.Exec(t, ddl)
 	ctx := context.Background()
 	conn := tgt.Conn(t)
 	if err := group.EnsureSchema(ctx, conn); err != nil {
