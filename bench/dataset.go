@@ -73,6 +73,16 @@ func isVectorIndex(sql string) bool {
 	return strings.Contains(sql, "USING hnsw") || strings.Contains(sql, "USING ivfflat")
 }
 
+// tableRows is the row count of the dataset's table name; 0 if none.
+func (d dataset) tableRows(name string) int {
+	for _, t := range d.Tables {
+		if t.Name == name {
+			return t.Rows
+		}
+	}
+	return 0
+}
+
 // vectorIndexTable is the table of one of the datasets' vector CREATE
 // INDEX statements ("CREATE INDEX i ON t USING hnsw ..."), or "" for any
 // other statement.

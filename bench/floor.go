@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,6 +237,9 @@ func (f *floorRun) build(ctx context.Context, sql string) error {
 	if t := vectorIndexTable(sql); t != "" {
 		sqls = append(sqls, fmt.Sprintf(`SELECT set_config('min_parallel_table_scan_size', '0', false)
 WHERE pg_table_size('%s'::regclass) >= pg_size_bytes(current_setting('min_parallel_table_scan_size'))`, ident(t)))
+		if strings.Contains(sql, "USING hnsw") {
+			sqls = append(sqls, fmt.Sprintf(hnswMemorySQL, ident(t), f.r.d.tableRows(t), maintenanceWorkers+1))
+		}
 	}
 	cmd := f.b.psql(ctx, f.b.c.tgt.URL(f.r.tgtDB), append(sqls, sql)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -243,6 +247,15 @@ WHERE pg_table_size('%s'::regclass) >= pg_size_bytes(current_setting('min_parall
 	}
 	return nil
 }
+
+// hnswMemorySQL lowers an HNSW build's maintenance_work_mem to what its
+// graph needs, as pgvecrep does (vector.HNSWMemory, with m = 16, the
+// datasets' m): the table's bytes plus 1024 bytes a row, plus a quarter,
+// at least 32MB per participant, never more than the build's share.
+// Arguments: the table, its rows (the dataset's), participants.
+const hnswMemorySQL = `SELECT set_config('maintenance_work_mem',
+  (least(pg_size_bytes(current_setting('maintenance_work_mem')),
+         greatest((pg_table_size('%[1]s'::regclass) + %[2]d::bigint * 1024) * 5 / 4, %[3]d::bigint * 32 * 1024 * 1024)) / 1024)::text || 'kB', false)`
 
 // psql is a psql command running the statements in one session, stopping
 // at the first error.

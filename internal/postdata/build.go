@@ -122,15 +122,20 @@ func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 }
 
 // create runs o's definition with its share of the memory budget, which is
-// given back before anything waiting for o may start.
-// A vector build may use its workers whatever its table's heap size (see
-// vector.WholeTableWorkersSQL); the setting is reset afterwards, as the
-// session goes on to build other objects.
+// given back before anything waiting for o may start. An HNSW build whose
+// graph needs less than the share gets what it needs (see
+// vector.HNSWMemory). A vector build may use its workers whatever its
+// table's heap size (see vector.WholeTableWorkersSQL); the setting is reset
+// afterwards, as the session goes on to build other objects.
 func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start time.Time) error {
 	if b.mem != nil {
 		share := b.mem.claim()
 		defer b.mem.release(share)
-		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(share), ParallelWorkers: -1}.SQL()[0]
+		mem, err := b.memoryFor(ctx, conn, o, share)
+		if err != nil {
+			return err
+		}
+		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(mem), ParallelWorkers: -1}.SQL()[0]
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("%s: %w", sql, err)
 		}
@@ -152,6 +157,28 @@ func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start ti
 		_, err := conn.Exec(ctx, o.Def)
 		return err
 	})
+}
+
+// memoryFor is the maintenance_work_mem o's build gets out of share: the
+// share, or less for an HNSW graph that needs less. The row count is the
+// target table's own: exact once a key or index was built on the copied
+// table (which this schedule does before its vector indexes); unknown
+// (-1) otherwise, and then the build gets the whole share.
+func (b *builder) memoryFor(ctx context.Context, conn *pgx.Conn, o Object, share int64) (int64, error) {
+	if o.Kind != Vector {
+		return share, nil
+	}
+	var rows, bytes int64
+	var workers int
+	err := conn.QueryRow(ctx, `SELECT c.reltuples::bigint, pg_table_size(c.oid), current_setting('max_parallel_maintenance_workers')::int
+FROM pg_class c WHERE c.oid = $1::regclass`, o.Table.Quoted()).Scan(&rows, &bytes, &workers)
+	if err != nil {
+		return 0, fmt.Errorf("size the build's memory: %w", err)
+	}
+	if need := vector.HNSWMemory(o.Def, bytes, rows, workers); need > 0 && need < share {
+		return need, nil
+	}
+	return share, nil
 }
 
 func (b *builder) begin(pid uint32, o Object, start time.Time) {
