@@ -42,7 +42,8 @@ the group is streaming, printing progress.
      once as the cores and max_parallel_maintenance_workers allow, sharing
      --index-memory; a vector build gets its parallel workers by the size
      of the whole table, TOAST included, where PostgreSQL would look at
-     the main heap only and give a 768-d table none),
+     the main heap only and give a 768-d table none; an HNSW build gets
+     the memory its graph needs, not its whole share),
      foreign keys once both their tables are built (NOT VALID, with a
      note, when they reference a table outside the group); then ANALYZE;
   5. the subscription attaches to the slot without copying, so streaming
