@@ -55,7 +55,10 @@ inside its transaction:
     subscription, which copies their rows (REFRESH PUBLICATION);
   - the group's table list follows created, renamed and dropped tables;
   - vector indexes created on the source are built on the target with
-    CREATE INDEX CONCURRENTLY, so replication never waits for them.
+    CREATE INDEX CONCURRENTLY, so replication never waits for them, with
+    the memory and parallel workers start_sync would give them (at least
+    512MB, at most 2GB unless maintenance_work_mem is set higher; an HNSW
+    build gets what its graph needs).
 
 Example:
   pgvecrep apply_ddl_change --group-name database-cluster-1

@@ -43,7 +43,9 @@ the group is streaming, printing progress.
      --index-memory; a vector build gets its parallel workers by the size
      of the whole table, TOAST included, where PostgreSQL would look at
      the main heap only and give a 768-d table none; an HNSW build gets
-     the memory its graph needs, not its whole share),
+     the memory its graph needs, not its whole share; a vector index on a
+     partitioned table is built leaf by leaf, each leaf sized by its own
+     table, and then attached to the parent's index),
      foreign keys once both their tables are built (NOT VALID, with a
      note, when they reference a table outside the group); then ANALYZE;
   5. the subscription attaches to the slot without copying, so streaming

@@ -11,7 +11,9 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
+	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // StatusDropped marks a deferred index dropped on the source before the
@@ -174,9 +176,24 @@ func buildDeferred(ctx context.Context, tgt *pgx.Conn, n names, out io.Writer) e
 }
 
 // buildConcurrently runs an index definition (as pg_get_indexdef prints it)
-// with CONCURRENTLY.
+// with CONCURRENTLY, sized as start_sync sizes its vector builds
+// (postdata.PrepareVectorBuild, out of start_sync's default budget): the
+// session's own maintenance_work_mem is often the server's 64MB, which an
+// HNSW graph of any size outgrows, and a table of 768-d vectors would get
+// no parallel worker.
 func buildConcurrently(ctx context.Context, tgt *pgx.Conn, index, def string) error {
 	sql := strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)
+	if table := vector.IndexTable(def); table != "" {
+		budget, err := postdata.DefaultBudget(ctx, tgt)
+		if err != nil {
+			return err
+		}
+		undo, err := postdata.PrepareVectorBuild(ctx, tgt, table, def, budget)
+		defer undo()
+		if err != nil {
+			return fmt.Errorf("prepare the build of index %s: %w", index, err)
+		}
+	}
 	if _, err := tgt.Exec(ctx, sql); err != nil {
 		_, _ = tgt.Exec(context.WithoutCancel(ctx), "DROP INDEX CONCURRENTLY IF EXISTS "+index)
 		return fmt.Errorf("build index %s on the target: %w", index, err)

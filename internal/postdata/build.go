@@ -30,6 +30,7 @@ type builder struct {
 type running struct {
 	obj   Object
 	start time.Time
+	part  string // the partition being built, for a leaf-by-leaf build
 }
 
 // Build creates objs on the target, up to opts.Parallel at a time, each as
@@ -122,29 +123,14 @@ func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 }
 
 // create runs o's definition with its share of the memory budget, which is
-// given back before anything waiting for o may start. An HNSW build whose
-// graph needs less than the share gets what it needs (see
-// vector.HNSWMemory). A vector build may use its workers whatever its
-// table's heap size (see vector.WholeTableWorkersSQL); the setting is reset
-// afterwards, as the session goes on to build other objects.
+// given back before anything waiting for o may start. A vector index on a
+// partitioned table is built leaf by leaf first (see leafBuilds), so that
+// each leaf's build is sized by its own table.
 func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start time.Time) error {
+	var share int64
 	if b.mem != nil {
-		share := b.mem.claim()
+		share = b.mem.claim()
 		defer b.mem.release(share)
-		mem, err := b.memoryFor(ctx, conn, o, share)
-		if err != nil {
-			return err
-		}
-		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(mem), ParallelWorkers: -1}.SQL()[0]
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-	}
-	if o.Kind == Vector {
-		if _, err := conn.Exec(ctx, vector.WholeTableWorkersSQL, o.Table.Quoted()); err != nil {
-			return fmt.Errorf("size the build's parallel workers: %w", err)
-		}
-		defer conn.Exec(context.WithoutCancel(ctx), vector.ResetWorkersSQL) //nolint:errcheck // a session that failed is closed
 	}
 	pid := conn.PgConn().PID()
 	b.begin(pid, o, start)
@@ -153,29 +139,89 @@ func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start ti
 		delete(b.running, pid)
 		b.mu.Unlock()
 	}()
+	if o.Kind == Vector {
+		leaves, err := leafBuilds(ctx, conn, o)
+		if err != nil {
+			return err
+		}
+		for i, l := range leaves {
+			b.building(pid, fmt.Sprintf("partition %s (%d of %d)", l.table, i+1, len(leaves)))
+			if err := b.statement(ctx, conn, l.table, l.def, true, share); err != nil {
+				return fmt.Errorf("partition %s: %w", l.table, err)
+			}
+		}
+		b.building(pid, "")
+	}
+	return b.statement(ctx, conn, o.Table.Quoted(), o.Def, o.Kind == Vector, share)
+}
+
+// statement runs one definition on table (regclass text), with the memory
+// and parallel workers its build calls for (see PrepareVectorBuild).
+func (b *builder) statement(ctx context.Context, conn *pgx.Conn, table, def string, isVector bool, share int64) error {
+	switch {
+	case isVector:
+		undo, err := PrepareVectorBuild(ctx, conn, table, def, share)
+		if err != nil {
+			return err
+		}
+		defer undo()
+	case b.mem != nil:
+		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(share), ParallelWorkers: -1}.SQL()[0]
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
+		}
+	}
 	return retry.Do(ctx, deadlockRetry, func(ctx context.Context) error {
-		_, err := conn.Exec(ctx, o.Def)
+		_, err := conn.Exec(ctx, def)
 		return err
 	})
 }
 
-// memoryFor is the maintenance_work_mem o's build gets out of share: the
-// share, or less for an HNSW graph that needs less. The row count is the
-// target table's own: exact once a key or index was built on the copied
-// table (which this schedule does before its vector indexes); unknown
-// (-1) otherwise, and then the build gets the whole share.
-func (b *builder) memoryFor(ctx context.Context, conn *pgx.Conn, o Object, share int64) (int64, error) {
-	if o.Kind != Vector {
-		return share, nil
+// PrepareVectorBuild sets conn up for one vector index build of def on
+// table (regclass text): maintenance_work_mem is budget, or less for an
+// HNSW graph that needs less (see vector.HNSWMemory; a budget of 0 keeps
+// the session's), and the build may use its parallel workers whatever its
+// table's heap size (see vector.WholeTableWorkersSQL). undo resets both,
+// for a session that goes on to run other statements.
+func PrepareVectorBuild(ctx context.Context, conn *pgx.Conn, table, def string, budget int64) (undo func(), err error) {
+	var reset []string
+	undo = func() {
+		for _, sql := range reset {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), sql) // a session that failed is closed
+		}
 	}
+	if budget > 0 {
+		mem, err := memoryFor(ctx, conn, table, def, budget)
+		if err != nil {
+			return undo, err
+		}
+		sql := vector.BuildSettings{MaintenanceWorkMem: vector.FormatBytes(mem), ParallelWorkers: -1}.SQL()[0]
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return undo, fmt.Errorf("%s: %w", sql, err)
+		}
+		reset = append(reset, "RESET maintenance_work_mem")
+	}
+	reset = append(reset, vector.ResetWorkersSQL)
+	if _, err := conn.Exec(ctx, vector.WholeTableWorkersSQL, table); err != nil {
+		return undo, fmt.Errorf("size the build's parallel workers: %w", err)
+	}
+	return undo, nil
+}
+
+// memoryFor is the maintenance_work_mem a vector build of def on table
+// gets out of share: the share, or less for an HNSW graph that needs less.
+// The row count is the target table's own: exact once a key or index was
+// built on the copied table (which this schedule does before its vector
+// indexes); unknown (-1) otherwise, and then the build gets the whole share.
+func memoryFor(ctx context.Context, conn *pgx.Conn, table, def string, share int64) (int64, error) {
 	var rows, bytes int64
 	var workers int
 	err := conn.QueryRow(ctx, `SELECT c.reltuples::bigint, pg_table_size(c.oid), current_setting('max_parallel_maintenance_workers')::int
-FROM pg_class c WHERE c.oid = $1::regclass`, o.Table.Quoted()).Scan(&rows, &bytes, &workers)
+FROM pg_class c WHERE c.oid = $1::regclass`, table).Scan(&rows, &bytes, &workers)
 	if err != nil {
 		return 0, fmt.Errorf("size the build's memory: %w", err)
 	}
-	if need := vector.HNSWMemory(o.Def, bytes, rows, workers); need > 0 && need < share {
+	if need := vector.HNSWMemory(def, bytes, rows, workers); need > 0 && need < share {
 		return need, nil
 	}
 	return share, nil

@@ -51,8 +51,7 @@ FROM generate_series(1, 20000) i`)
 	}
 
 	conn := tgt.Conn(t)
-	b := &builder{opts: opts}
-	got, err := b.memoryFor(context.Background(), conn, objs[1], share)
+	got, err := memoryFor(context.Background(), conn, objs[1].Table.Quoted(), objs[1].Def, share)
 	if err != nil {
 		t.Fatal(err)
 	}

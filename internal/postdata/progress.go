@@ -88,5 +88,18 @@ func (b *builder) report(pid uint32, phase string, pct float64) {
 	if !ok {
 		return
 	}
+	if r.part != "" {
+		phase = r.part + ": " + phase
+	}
 	b.opts.Progress(BuildEvent{Object: r.obj, Phase: phase, Percent: pct, Elapsed: time.Since(r.start)})
+}
+
+// building notes which partition a leaf-by-leaf build is on, for the
+// progress it reports.
+func (b *builder) building(pid uint32, part string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.running[pid]; ok {
+		r.part = part
+	}
 }

@@ -2,11 +2,7 @@ package postdata
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
@@ -22,17 +18,14 @@ import (
 func TestVectorBuildWorkersOnToastedTable(t *testing.T) {
 	env := pgtest.Get(t)
 	_, tgt := env.Pair(t)
-	tgt.Exec(t, `CREATE TABLE wide (id int, v vector(768));
-INSERT INTO wide SELECT i, (SELECT array_agg(random())::vector FROM generate_series(1, 768) WHERE i > 0)
-FROM generate_series(1, 4000) i;
-ANALYZE wide`)
+	tgt.ToastedVectorTable(t, "wide", 4000)
 	if pages := tgt.QueryInt(t, "SELECT relpages FROM pg_class WHERE relname = 'wide'"); pages > 64 {
 		t.Fatalf("wide has %d heap pages; the test needs its vectors out of line", pages)
 	}
 	def := "CREATE INDEX wide_v_idx ON wide USING hnsw (v vector_cosine_ops)"
 	obj := Object{Table: name("wide"), Name: "wide_v_idx", Kind: Vector, Def: def}
 
-	seen := watchWorkers(t, tgt, "wide_v_idx", func() {
+	seen := tgt.ParallelWorkers(t, "wide_v_idx", func() {
 		opts := Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 512 << 20, Workers: 2}
 		if err := Build(context.Background(), []Object{obj}, opts); err != nil {
 			t.Fatal(err)
@@ -50,7 +43,7 @@ ANALYZE wide`)
 			t.Fatal(err)
 		}
 	}
-	control := watchWorkers(t, tgt, "wide_v_idx", func() {
+	control := tgt.ParallelWorkers(t, "wide_v_idx", func() {
 		if _, err := conn.Exec(context.Background(), def); err != nil {
 			t.Fatal(err)
 		}
@@ -61,9 +54,7 @@ ANALYZE wide`)
 
 	// A small table stays serial: a parallel HNSW build first maps its
 	// share of maintenance_work_mem, which costs more than it saves.
-	tgt.Exec(t, `CREATE TABLE small (id int, v vector(768));
-INSERT INTO small SELECT i, (SELECT array_agg(random())::vector FROM generate_series(1, 768) WHERE i > 0)
-FROM generate_series(1, 200) i`)
+	tgt.ToastedVectorTable(t, "small", 200)
 	for _, tt := range []struct{ table, want string }{{"small", "8MB"}, {"wide", "0"}} {
 		if _, err := conn.Exec(context.Background(), vector.WholeTableWorkersSQL, "public."+tt.table); err != nil {
 			t.Fatal(err)
@@ -79,36 +70,4 @@ FROM generate_series(1, 200) i`)
 			t.Fatal(err)
 		}
 	}
-}
-
-// watchWorkers runs build and returns the most parallel workers seen at
-// once working for a backend whose query creates index.
-func watchWorkers(t *testing.T, db pgtest.DB, index string, build func()) int64 {
-	t.Helper()
-	conn := db.Conn(t)
-	var most atomic.Int64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			var n int64
-			err := conn.QueryRow(context.Background(), `
-SELECT count(*) FROM pg_stat_activity w JOIN pg_stat_activity l ON l.pid = w.leader_pid
-WHERE w.backend_type = 'parallel worker' AND l.query LIKE '%INDEX ' || $1 || ' %'`,
-				pgx.QueryExecModeSimpleProtocol, index).Scan(&n)
-			if err == nil && n > most.Load() {
-				most.Store(n)
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}()
-	build()
-	close(stop)
-	<-done
-	return most.Load()
 }

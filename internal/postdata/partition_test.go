@@ -1,0 +1,113 @@
+package postdata
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestPartitionedVectorIndexLeafByLeaf: a vector index on a partitioned
+// table of 768-d vectors is built leaf by leaf, each leaf with the workers
+// its own size calls for (a plain CREATE INDEX on the parent, the control,
+// gives its leaves none), and the parent ends up valid with exactly one
+// attached index per leaf. A rerun after a kill that left a leaf's index
+// built reuses it, and so does the restore of an undone run.
+func TestPartitionedVectorIndexLeafByLeaf(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	ctx := context.Background()
+	tgt.Exec(t, `CREATE TABLE docs (id int, v vector(768)) PARTITION BY RANGE (id);
+CREATE TABLE docs_a PARTITION OF docs FOR VALUES FROM (0) TO (3000);
+CREATE TABLE docs_b PARTITION OF docs FOR VALUES FROM (3000) TO (6000);
+CREATE TABLE docs_c PARTITION OF docs FOR VALUES FROM (6000) TO (MAXVALUE);
+INSERT INTO docs `+pgtest.Vectors768(6100)+`;
+ANALYZE docs;
+CREATE INDEX docs_v_idx ON docs USING hnsw (v vector_cosine_ops)`)
+	conn := tgt.Conn(t)
+	ixs, err := catalog.Indexes(ctx, conn, []uint32{uint32(tgt.QueryInt(t, "SELECT 'docs'::regclass::oid::int"))})
+	if err != nil || len(ixs) != 1 {
+		t.Fatalf("catalog indexes of docs: %v, %v", ixs, err)
+	}
+	obj := FromIndex(ixs[0])
+	tgt.Exec(t, "DROP INDEX docs_v_idx")
+
+	var mu sync.Mutex
+	var phases []string
+	opts := Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 512 << 20, Workers: 2,
+		Progress: func(e BuildEvent) {
+			mu.Lock()
+			phases = append(phases, e.Phase)
+			mu.Unlock()
+		}}
+	var small int64
+	big := tgt.ParallelWorkers(t, "ON public.docs_a", func() {
+		small = tgt.ParallelWorkers(t, "ON public.docs_c", func() {
+			if err := Build(ctx, []Object{obj}, opts); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+	if big == 0 {
+		t.Error("the 9 MB leaf docs_a was built with no parallel worker")
+	}
+	if small != 0 {
+		t.Errorf("the 100-row leaf docs_c was built with %d parallel workers; a small table stays serial", small)
+	}
+	checkLeafIndexes(t, tgt)
+	if !strings.Contains(strings.Join(phases, "\n"), "partition public.docs_a (1 of 3)") {
+		t.Errorf("progress never named the partition being built: %q", phases)
+	}
+
+	// A kill after docs_b's index was built: the rerun builds the others
+	// and attaches the one that is there.
+	tgt.Exec(t, "DROP INDEX docs_v_idx; CREATE INDEX docs_b_kept ON docs_b USING hnsw (v vector_cosine_ops)")
+	if err := Build(ctx, []Object{obj}, opts); err != nil {
+		t.Fatal(err)
+	}
+	checkLeafIndexes(t, tgt)
+	if n := tgt.QueryInt(t, "SELECT count(*)::int FROM pg_class WHERE relname = 'docs_b_kept'"); n != 1 {
+		t.Error("the rerun did not reuse the leaf index a killed run had built")
+	}
+
+	// Undoing a run empties the tables and runs the parent's definition,
+	// which attaches a leaf index left by a kill too.
+	tgt.Exec(t, "DROP INDEX docs_v_idx; TRUNCATE docs; CREATE INDEX ON docs_a USING hnsw (v vector_cosine_ops)")
+	tgt.Exec(t, obj.Def)
+	checkLeafIndexes(t, tgt)
+
+	// The control: the parent's CREATE INDEX alone, with the same settings,
+	// gives the large leaf no worker.
+	tgt.Exec(t, "DROP INDEX docs_v_idx")
+	tgt.Exec(t, "INSERT INTO docs "+pgtest.Vectors768(4000)+"; ANALYZE docs")
+	for _, sql := range []string{"SET maintenance_work_mem = '512MB'", "SET max_parallel_maintenance_workers = 2"} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	control := tgt.ParallelWorkers(t, "docs_v_idx", func() {
+		if _, err := conn.Exec(ctx, obj.Def); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if control != 0 {
+		t.Errorf("the parent's own CREATE INDEX gave its leaves %d workers; the control no longer shows the heap-size rule", control)
+	}
+}
+
+// checkLeafIndexes fails unless docs_v_idx is valid and each of docs's
+// three leaves has exactly one index, attached to it.
+func checkLeafIndexes(t *testing.T, db pgtest.DB) {
+	t.Helper()
+	if n := db.QueryInt(t, `SELECT count(*)::int FROM pg_index WHERE indexrelid = 'docs_v_idx'::regclass AND indisvalid`); n != 1 {
+		t.Fatal("docs_v_idx is not there and valid")
+	}
+	leaves := db.QueryInt(t, `SELECT count(*)::int FROM pg_index WHERE indrelid IN ('docs_a'::regclass, 'docs_b'::regclass, 'docs_c'::regclass)`)
+	attached := db.QueryInt(t, `SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'docs_v_idx'::regclass`)
+	if leaves != 3 || attached != 3 {
+		t.Fatalf("the leaves have %d indexes, %d of them attached to docs_v_idx; want 3 and 3", leaves, attached)
+	}
+}
