@@ -16,7 +16,8 @@ CREATE TABLE parted_2 PARTITION OF parted FOR VALUES WITH (MODULUS 4, REMAINDER 
 CREATE TABLE parted_3 PARTITION OF parted FOR VALUES WITH (MODULUS 4, REMAINDER 3);`
 
 // TestKillPartitionedStartSync kills start_sync with SIGKILL while it copies
-// the partitions and while it builds the partitioned indexes; the next
+// the partitions, while it builds the partitioned indexes, and between two
+// leaves of the leaf-by-leaf vector build; the next
 // start_sync must clean up and finish with the same rows and every index
 // (parent and partitions) valid.
 func TestKillPartitionedStartSync(t *testing.T) {
@@ -25,6 +26,12 @@ func TestKillPartitionedStartSync(t *testing.T) {
 	}{
 		{"copying", "SELECT count(*) FROM pg_stat_progress_copy WHERE command = 'COPY FROM'"},
 		{"indexing", "SELECT count(*) FROM pg_stat_progress_create_index WHERE command = 'CREATE INDEX'"},
+		// The HNSW index is built leaf by leaf: killed while a leaf builds
+		// and another leaf's index is done, which the rerun must reuse or
+		// drop, never keep beside a second one.
+		{"indexing a leaf", `SELECT count(*) FROM pg_stat_progress_create_index p JOIN pg_class c ON c.oid = p.relid
+			WHERE c.relname LIKE 'parted\_%' AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+			JOIN pg_am a ON a.oid = x.relam JOIN pg_class l ON l.oid = i.indrelid WHERE a.amname = 'hnsw' AND l.relname LIKE 'parted\_%')`},
 	} {
 		t.Run(tc.phase, func(t *testing.T) {
 			env := pgtest.Get(t)
