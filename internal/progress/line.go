@@ -65,7 +65,8 @@ func IndexLabel(kind, name, def, table string) string {
 }
 
 // IndexPhase shortens a pg_stat_progress_create_index phase for a live
-// line: "building index: loading tuples" says "building index" twice.
+// line: "building index: loading tuples" says "building index" twice. The
+// phase may follow the partition a leaf-by-leaf build is on.
 func IndexPhase(phase string) string {
-	return strings.TrimPrefix(phase, "building index: ")
+	return strings.Replace(phase, "building index: ", "", 1)
 }

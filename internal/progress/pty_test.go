@@ -198,4 +198,8 @@ func TestStep(t *testing.T) {
 	if got := Step("x", "initializing", 0, 3*time.Second); got != "x\tinitializing 0:03" {
 		t.Errorf("Step without a percentage = %q", got)
 	}
+	leaf := IndexPhase("partition public.docs_2024 (1 of 3): building index: loading tuples")
+	if want := "partition public.docs_2024 (1 of 3): loading tuples"; leaf != want {
+		t.Errorf("IndexPhase of a leaf build = %q, want %q", leaf, want)
+	}
 }
