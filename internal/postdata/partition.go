@@ -72,6 +72,10 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::
 // leavesQuery lists a partitioned table's leaf partitions that hold rows
 // (foreign partitions get no index), largest first, each with the
 // definitions of its valid indexes that no partitioned index has attached.
+// Only the leaves the user may index: CREATE INDEX on a leaf needs its
+// owner's rights, where the parent's recursive CREATE INDEX needs only the
+// parent's (partitions made by another role, as pg_partman's jobs do, are
+// left to it).
 const leavesQuery = `
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
@@ -79,7 +83,7 @@ SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
                AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid))
 FROM pg_partition_tree($1::regclass) p
 JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE p.isleaf AND c.relkind = 'r'
+WHERE p.isleaf AND c.relkind = 'r' AND pg_has_role(c.relowner, 'USAGE')
 ORDER BY pg_table_size(c.oid) DESC, 1`
 
 // hasEqualIndex reports whether one of a leaf's index definitions builds

@@ -111,3 +111,34 @@ func checkLeafIndexes(t *testing.T, db pgtest.DB) {
 		t.Fatalf("the leaves have %d indexes, %d of them attached to docs_v_idx; want 3 and 3", leaves, attached)
 	}
 }
+
+// TestPartitionedVectorIndexLeafOfAnotherOwner: a role that owns the parent
+// but not every leaf may run the parent's CREATE INDEX (PostgreSQL checks
+// the parent only) but not a CREATE INDEX on that leaf. Build leaves such a
+// leaf to the parent's statement instead of failing.
+func TestPartitionedVectorIndexLeafOfAnotherOwner(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	tgt.Role(t, "pgvr_leaf_owner", "LOGIN")
+	tgt.Role(t, "pgvr_leaf_other", "")
+	tgt.Exec(t, `GRANT CREATE ON SCHEMA public TO pgvr_leaf_owner;
+CREATE TABLE parts (id int, v vector(3)) PARTITION BY RANGE (id);
+CREATE TABLE parts_mine PARTITION OF parts FOR VALUES FROM (0) TO (100);
+CREATE TABLE parts_theirs PARTITION OF parts FOR VALUES FROM (100) TO (200);
+INSERT INTO parts SELECT i, format('[%s,%s,%s]', random(), random(), random())::vector FROM generate_series(0, 199) i;
+ALTER TABLE parts OWNER TO pgvr_leaf_owner;
+ALTER TABLE parts_mine OWNER TO pgvr_leaf_owner;
+ALTER TABLE parts_theirs OWNER TO pgvr_leaf_other`)
+	t.Cleanup(func() { tgt.Exec(t, "DROP TABLE parts") })
+	cfg := tgt.Config(t)
+	cfg.User = "pgvr_leaf_owner"
+	obj := Object{Table: name("parts"), Name: "parts_v_idx", Kind: Vector,
+		Def: "CREATE INDEX parts_v_idx ON public.parts USING hnsw (v vector_l2_ops)"}
+	if err := Build(context.Background(), []Object{obj}, Options{Target: cfg, Parallel: 1, MemoryBudget: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, `SELECT count(*)::int FROM pg_inherits h JOIN pg_index i ON i.indexrelid = h.inhrelid
+WHERE h.inhparent = 'parts_v_idx'::regclass AND i.indisvalid`); n != 2 {
+		t.Errorf("parts_v_idx has %d valid leaf indexes attached, want 2", n)
+	}
+}
