@@ -1,83 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
-
-// ddlWriter inserts rows into items on the source until stopped.
-func ddlWriter(t *testing.T, url string) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	next.Store(100_000)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		conn, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		for ctx.Err() == nil {
-			if _, err := conn.Exec(context.Background(), `INSERT INTO items (id) VALUES ($1)`, next.Add(1)); err != nil {
-				t.Errorf("writer: %v", err)
-				return
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
-}
-
-// rowsSum is an ordered checksum of table's rows matching where on db.
-func rowsSum(t *testing.T, conn *pgx.Conn, table, where string) string {
-	t.Helper()
-	var ok bool
-	if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		return "missing"
-	}
-	var s string
-	q := fmt.Sprintf(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x.id)), '') FROM %s x WHERE %s`, table, where)
-	if err := conn.QueryRow(context.Background(), q).Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// sameRows waits until table's rows matching where are equal on both sides;
-// while the writer runs, where must leave out the ids it is still adding.
-func sameRows(t *testing.T, src, tgt *pgx.Conn, table, where string) {
-	t.Helper()
-	var a, b string
-	pgtest.WaitFor(t, table+" to match by checksum", func() bool {
-		a, b = rowsSum(t, src, table, where), rowsSum(t, tgt, table, where)
-		return a == b
-	})
-	t.Logf("%s where %s: %s on both sides", table, where, a)
-}
-
-// writtenSoFar selects the items the writer has written up to now.
-func writtenSoFar(t *testing.T, src *pgx.Conn) string {
-	t.Helper()
-	var max int64
-	if err := src.QueryRow(context.Background(), "SELECT max(id) FROM items").Scan(&max); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("id <= %d", max)
-}
 
 // ddlChange is the part of list_ddl_changes' JSON the test reads.
 type ddlChange struct {
@@ -116,12 +48,12 @@ func TestDDLInStreamOrder(t *testing.T) {
 		t.Errorf("start_sync does not say DDL is applied:\n%s", out)
 	}
 	sconn, tconn := src.Conn(t), tgt.Conn(t)
-	stop := ddlWriter(t, src.URL)
+	stop := pgtest.StartWriter(t, src.URL, "items", 100_000)
 	defer stop()
 
 	src.Exec(t, `ALTER TABLE items ADD COLUMN emb vector(3)`)
 	src.Exec(t, `UPDATE items SET emb = ARRAY[id, 1, 2]::real[]::vector WHERE id <= 1000`)
-	sameRows(t, sconn, tconn, "items", writtenSoFar(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 
 	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
 	pgtest.WaitFor(t, "the HNSW index to be deferred", func() bool {
@@ -138,20 +70,20 @@ func TestDDLInStreamOrder(t *testing.T) {
 
 	src.Exec(t, `CREATE TABLE extra (id int PRIMARY KEY, v vector(2))`)
 	src.Exec(t, `INSERT INTO extra SELECT i, ARRAY[i, i]::real[]::vector FROM generate_series(1, 300) i`)
-	pgtest.WaitFor(t, "extra on the target", func() bool { return rowsSum(t, tconn, "extra", "true") != "missing" })
+	pgtest.WaitFor(t, "extra on the target", func() bool { return pgtest.RowsSum(t, tconn, "extra", "true") != "missing" })
 	mustRun(t, src, tgt, "apply_ddl_change", "-g", "d")
-	sameRows(t, sconn, tconn, "extra", "true")
+	pgtest.SameRows(t, sconn, tconn, "extra", "true")
 
 	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
-	sameRows(t, sconn, tconn, "items", writtenSoFar(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
 	src.Exec(t, `INSERT INTO extra2 VALUES (301, '[3,3]')`)
-	sameRows(t, sconn, tconn, "extra2", "true")
+	pgtest.SameRows(t, sconn, tconn, "extra2", "true")
 
 	unsafeChange(t, src, tgt, sconn, tconn)
 	stop()
-	sameRows(t, sconn, tconn, "items", "true")
-	sameRows(t, sconn, tconn, "extra2", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "extra2", "true")
 
 	mustRun(t, src, tgt, "cleanup", "-g", "d")
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_event_trigger"); n != 0 {
@@ -172,34 +104,16 @@ func unsafeChange(t *testing.T, src, tgt pgtest.DB, sconn, tconn *pgx.Conn) {
 	t.Helper()
 	src.Exec(t, `UPDATE items SET emb = NULL`)
 	src.Exec(t, `ALTER TABLE items ALTER COLUMN emb TYPE vector(4)`)
-	var doc struct {
-		Pgvecrep struct {
-			Phase string `json:"phase"`
-			Stall *struct {
-				Statement string `json:"statement"`
-				DDLID     int64  `json:"ddl_id"`
-				Reason    string `json:"reason"`
-				Hint      string `json:"hint"`
-			} `json:"stall"`
-		} `json:"pgvecrep"`
+	st := waitStalled(t, src, tgt, "d")
+	if st == nil || !strings.Contains(st.Statement, "vector(4)") || !strings.Contains(st.Reason, "items_emb") {
+		t.Fatalf("stats does not name the statement and the reason: %+v", st)
 	}
-	rep := &doc.Pgvecrep
-	pgtest.WaitFor(t, "stats to show the group stalled", func() bool {
-		r := mustRun(t, src, tgt, "stats", "-g", "d", "--json")
-		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-			t.Fatalf("stats --json: %v\n%s", err, r.stdout)
-		}
-		return rep.Phase == "stalled"
-	})
-	if rep.Stall == nil || !strings.Contains(rep.Stall.Statement, "vector(4)") || !strings.Contains(rep.Stall.Reason, "items_emb") {
-		t.Fatalf("stats does not name the statement and the reason: %+v", rep.Stall)
-	}
-	if !strings.Contains(rep.Stall.Hint, "apply_ddl_change") {
-		t.Errorf("the stall's hint does not say what to run: %q", rep.Stall.Hint)
+	if !strings.Contains(st.Hint, "apply_ddl_change") {
+		t.Errorf("the stall's hint does not say what to run: %q", st.Hint)
 	}
 	tgt.Exec(t, `DROP INDEX items_emb`)
-	mustRun(t, src, tgt, "apply_ddl_change", "-g", "d", "-i", fmt.Sprint(rep.Stall.DDLID))
-	sameRows(t, sconn, tconn, "items", writtenSoFar(t, sconn))
+	mustRun(t, src, tgt, "apply_ddl_change", "-g", "d", "-i", fmt.Sprint(st.DDLID))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	if phase := statsPhase(t, src, tgt, "d"); phase != "streaming" {
 		t.Errorf("stats after the fix: phase %q, want streaming", phase)
 	}
@@ -220,30 +134,14 @@ func TestStatsShowsApplyFailure(t *testing.T) {
 	mustRun(t, src, tgt, "start_sync", "-g", "d", "--ddl", "off")
 	tgt.Exec(t, `INSERT INTO items VALUES (101, 'only on the target')`)
 	src.Exec(t, `INSERT INTO items VALUES (101, 'from the source')`)
-	var doc struct {
-		Pgvecrep struct {
-			Phase string `json:"phase"`
-			Stall *struct {
-				Reason string `json:"reason"`
-			} `json:"stall"`
-		} `json:"pgvecrep"`
-	}
-	rep := &doc.Pgvecrep
-	pgtest.WaitFor(t, "stats to show the group stalled", func() bool {
-		r := mustRun(t, src, tgt, "stats", "-g", "d", "--json")
-		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-			t.Fatalf("stats --json: %v\n%s", err, r.stdout)
-		}
-		return rep.Phase == "stalled"
-	})
-	if rep.Stall == nil || !strings.Contains(rep.Stall.Reason, "apply worker keeps failing") {
-		t.Errorf("stall: %+v", rep.Stall)
+	if st := waitStalled(t, src, tgt, "d"); st == nil || !strings.Contains(st.Reason, "apply worker keeps failing") {
+		t.Errorf("stall: %+v", st)
 	}
 	tgt.Exec(t, `DELETE FROM items WHERE id = 101`)
 	sconn, tconn := src.Conn(t), tgt.Conn(t)
-	sameRows(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
 	src.Exec(t, `INSERT INTO items VALUES (102, 'after the fix')`)
-	sameRows(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
 	if phase := statsPhase(t, src, tgt, "d"); phase != "streaming" {
 		t.Errorf("stats after the fix: phase %q, want streaming", phase)
 	}
@@ -275,20 +173,49 @@ func TestTrackDDL(t *testing.T) {
 	if c := listDDL(t, src, tgt); c[0].Status != "resolved" {
 		t.Errorf("status after apply_ddl_change: %+v", c)
 	}
-	sameRows(t, src.Conn(t), tgt.Conn(t), "items", "true")
+	pgtest.SameRows(t, src.Conn(t), tgt.Conn(t), "items", "true")
 }
 
-// statsPhase is the group's phase as stats --json reports it.
-func statsPhase(t *testing.T, src, tgt pgtest.DB, group string) string {
+// stallReport is the stall stats --json reports for a stalled group.
+type stallReport struct {
+	Statement string `json:"statement"`
+	DDLID     int64  `json:"ddl_id"`
+	Reason    string `json:"reason"`
+	Hint      string `json:"hint"`
+}
+
+// statsReport is pgvecrep's part of stats --json for group.
+func statsReport(t *testing.T, src, tgt pgtest.DB, group string) (phase string, stall *stallReport) {
 	t.Helper()
 	var doc struct {
 		Pgvecrep struct {
-			Phase string `json:"phase"`
+			Phase string       `json:"phase"`
+			Stall *stallReport `json:"stall"`
 		} `json:"pgvecrep"`
 	}
 	r := mustRun(t, src, tgt, "stats", "-g", group, "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatalf("stats --json: %v\n%s", err, r.stdout)
 	}
-	return doc.Pgvecrep.Phase
+	return doc.Pgvecrep.Phase, doc.Pgvecrep.Stall
+}
+
+// statsPhase is the group's phase as stats --json reports it.
+func statsPhase(t *testing.T, src, tgt pgtest.DB, group string) string {
+	t.Helper()
+	phase, _ := statsReport(t, src, tgt, group)
+	return phase
+}
+
+// waitStalled waits until stats --json shows group stalled and returns
+// the stall it reports (nil when it reports none).
+func waitStalled(t *testing.T, src, tgt pgtest.DB, group string) *stallReport {
+	t.Helper()
+	var stall *stallReport
+	pgtest.WaitFor(t, "stats to show the group stalled", func() bool {
+		var phase string
+		phase, stall = statsReport(t, src, tgt, group)
+		return phase == "stalled"
+	})
+	return stall
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -60,82 +58,15 @@ func stream(t *testing.T, mode string) (src, tgt pgtest.DB, sconn, tconn *pgx.Co
 	return src, tgt, sconn, tconn
 }
 
-// writer inserts rows into items until stopped; it names only the id, so
-// it keeps working whatever columns the test adds or drops.
-func writer(ctx context.Context, t *testing.T, url string, next *atomic.Int64) {
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer conn.Close(context.Background())
-	for ctx.Err() == nil {
-		id := next.Add(1)
-		_, err := conn.Exec(context.Background(), `INSERT INTO items (id) VALUES ($1)`, id)
-		if err != nil {
-			t.Errorf("writer: %v", err)
-			return
-		}
-	}
-}
-
-// sum is an ordered checksum of a table's rows that match where; "" when
-// there is no such table.
-func sum(t *testing.T, conn *pgx.Conn, table, where string) string {
-	t.Helper()
-	var ok bool
-	if err := conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
-		t.Fatal(err)
-	}
-	if !ok {
-		return ""
-	}
-	var s string
-	err := conn.QueryRow(context.Background(), fmt.Sprintf(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, ',' ORDER BY x.id)), '') FROM %s x WHERE %s`, table, where)).Scan(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// match waits until table's rows that match where are the same on both
-// sides. While the writer runs, where must select rows it no longer
-// changes, e.g. the ids below the highest one the source has now.
-func match(t *testing.T, sconn, tconn *pgx.Conn, table, where string) {
-	t.Helper()
-	var want, got string
-	pgtest.WaitFor(t, table+" to match on the target", func() bool {
-		want, got = sum(t, sconn, table, where), sum(t, tconn, table, where)
-		return want == got
-	})
-	t.Logf("%s (%s): %s on both sides", table, where, want)
-}
-
-// settled is a where clause for the rows of items the writer has written
-// so far: it only adds rows with higher ids.
-func settled(t *testing.T, sconn *pgx.Conn) string {
-	t.Helper()
-	var max int64
-	if err := sconn.QueryRow(context.Background(), "SELECT max(id) FROM items").Scan(&max); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("id <= %d", max)
-}
-
 func TestAutoDDLWithWriter(t *testing.T) {
 	src, tgt, sconn, tconn := stream(t, Auto)
 	ctx := context.Background()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	next.Store(1000)
-	wg.Add(1)
-	go func() { defer wg.Done(); writer(wctx, t, src.URL, &next) }()
-	defer func() { stop(); wg.Wait() }()
+	stop := pgtest.StartWriter(t, src.URL, "items", 1000)
+	defer stop()
 
 	// A vector column, filled in the same transaction that adds it.
 	src.Exec(t, `BEGIN; ALTER TABLE items ADD COLUMN emb vector(3); UPDATE items SET emb = ARRAY[id, id + 1, id + 2]::real[]::vector WHERE id <= 50; COMMIT`)
-	match(t, sconn, tconn, "items", settled(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	// An HNSW index mid-stream: deferred, built concurrently by Settle.
 	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
 	g, err := group.Get(ctx, tconn, "g")
@@ -161,13 +92,13 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
 		t.Fatal(err)
 	}
-	match(t, sconn, tconn, "extra", "true")
+	pgtest.SameRows(t, sconn, tconn, "extra", "true")
 	// Drop a column, rename a table.
 	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
-	match(t, sconn, tconn, "items", settled(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
 	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
-	match(t, sconn, tconn, "extra2", "true")
+	pgtest.SameRows(t, sconn, tconn, "extra2", "true")
 	// A dropped table leaves the target and, once settled, the group.
 	src.Exec(t, `DROP TABLE extra2`)
 	pgtest.WaitFor(t, "extra2 to be dropped on the target", func() bool {
@@ -185,28 +116,16 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	src.Exec(t, `ALTER TABLE items ADD COLUMN m mood`)
 	src.Exec(t, `ALTER TABLE items ALTER COLUMN m SET DEFAULT 'calm'`)
 	src.Exec(t, `UPDATE items SET m = 'stalled' WHERE id <= 10`)
-	match(t, sconn, tconn, "items", settled(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	if d := tgt.QueryStrings(t, "SELECT column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'm'"); len(d) != 1 || d[0] != "'calm'::mood" {
 		t.Errorf("default on the target: %v", d)
 	}
 	stop()
-	wg.Wait()
-	match(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
 	t.Log(out.String())
 	if h, err := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); err != nil || h.Stalled {
 		t.Errorf("health %+v, %v", h, err)
 	}
-}
-
-// startWriter runs writer until the returned stop is called.
-func startWriter(t *testing.T, url string) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	next.Store(1000)
-	wg.Add(1)
-	go func() { defer wg.Done(); writer(ctx, t, url, &next) }()
-	return func() { cancel(); wg.Wait() }
 }
 
 // waitStalled waits until the subscription's health says stalled.
@@ -242,7 +161,7 @@ func TestUnsafeChangeStalls(t *testing.T) {
 	if err := Settle(ctx, sconn, tconn, g, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	stop := startWriter(t, src.URL)
+	stop := pgtest.StartWriter(t, src.URL, "items", 1000)
 	defer stop()
 	src.Exec(t, `ALTER TABLE items ALTER COLUMN emb TYPE vector(4)`)
 	h := waitStalled(t, tconn)
@@ -260,9 +179,9 @@ func TestUnsafeChangeStalls(t *testing.T) {
 	if err := Apply(ctx, tconn, "g", *st.Next, false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	match(t, sconn, tconn, "items", settled(t, sconn))
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	stop()
-	match(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
 	if h, _ := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); h.Stalled {
 		t.Errorf("still stalled after the fix: %+v", h)
 	}
@@ -290,5 +209,5 @@ func TestTrackRecordsOnly(t *testing.T) {
 	if err := Apply(ctx, tconn, "g", changes[0], false, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	match(t, sconn, tconn, "items", "true")
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
 }
