@@ -115,6 +115,24 @@ BEGIN
 END
 $f$`
 
+// triggerHead opens both event trigger functions: their declarations
+// (placeholders 1 function, 3 schemas), the caller's search_path read
+// first, and what the statement to log is built in.
+const triggerHead = `
+CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
+DECLARE
+    caller_path text := pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s)
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s), ', ');
+    saved text := pg_catalog.current_setting('search_path');
+    schemas text[] := %[3]s;
+    q text := pg_catalog.current_query();
+    r record;
+    obj_type text := '';
+    obj text := '';
+    stmt text;
+    k text := 'replay';
+    why text := '';`
+
 // captureFunc is the ddl_command_end trigger. Objects named pgvecrep* are
 // pgvecrep's own (switchover's write-freeze triggers on the group's tables,
 // say) and are never carried over: the target has no freeze function, and a
@@ -129,24 +147,11 @@ $f$`
 // Placeholders: 1 function, 2 log table, 3 schemas (array literal),
 // 4 publication name (literal), 5 publication (identifier), 6 pick function,
 // 7 id sequence (literal), 8 publish function, 9 ready function.
-const captureFunc = `
-CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
-DECLARE
-    caller_path text := pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s)
-        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s), ', ');
-    saved text := pg_catalog.current_setting('search_path');
-    schemas text[] := %[3]s;
-    q text := pg_catalog.current_query();
-    r record;
+const captureFunc = triggerHead + `
     relevant boolean := false;
-    obj_type text := '';
-    obj text := '';
     tbl oid;
     idx oid;
     new_tables oid[] := '{}';
-    stmt text;
-    k text := 'replay';
-    why text := '';
     def boolean := false;
     cols jsonb;
 BEGIN
@@ -256,20 +261,7 @@ $f$`
 //
 // Placeholders: 1 function, 2 log table, 3 schemas, 4 publication literal,
 // 6 pick function, 7 id sequence (literal), 9 ready function.
-const droppedFunc = `
-CREATE FUNCTION %[1]s() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
-DECLARE
-    caller_path text := pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s)
-        FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s), ', ');
-    saved text := pg_catalog.current_setting('search_path');
-    schemas text[] := %[3]s;
-    q text := pg_catalog.current_query();
-    r record;
-    obj_type text := '';
-    obj text := '';
-    stmt text;
-    k text := 'replay';
-    why text := '';
+const droppedFunc = triggerHead + `
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF tg_tag NOT LIKE 'DROP %%' OR NOT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = %[4]s) THEN
