@@ -118,6 +118,14 @@ func (c *Cluster) writeTLS(ca *CA) (map[string]string, error) {
 	return map[string]string{"ssl": "on", "ssl_cert_file": "'server.crt'", "ssl_key_file": "'server.key'"}, nil
 }
 
+// WriteOwned writes name in the cluster's directory, mode 0600, owned by
+// the server's OS user, and returns its path: a file the server itself
+// reads, such as a passfile a subscription names.
+func (c *Cluster) WriteOwned(name string, data []byte) (string, error) {
+	path := filepath.Join(c.Dir, name)
+	return path, c.writeOwned(path, data, 0o600)
+}
+
 // writeOwned writes a file that belongs to the server's OS user.
 func (c *Cluster) writeOwned(path string, data []byte, mode os.FileMode) error {
 	if err := os.WriteFile(path, data, mode); err != nil {

@@ -85,6 +85,10 @@ func probeError(connInfo string, err error) error {
 	case "57014":
 		return hint.Wrap(e, "the connection timed out after "+probeTimeout+": check the host, port and firewall between the target and the source")
 	}
+	if strings.Contains(msg, "no password supplied") || strings.Contains(msg, "password authentication failed") {
+		return hint.Wrap(e, "the source wants a password from the target's server, which reads neither your environment nor your ~/.pgpass: "+
+			"put it in SECONDARY_SOURCE_DB_URL, or add passfile=/path/on/the/target/host to that URL, a file the target server's OS user can read, mode 0600 (README, Security)")
+	}
 	return hint.Wrap(e, "the target's server connects to the source itself, at SECONDARY_SOURCE_DB_URL when set, else SOURCE_DB_URL; "+
 		"check that address from the target's host, or set SECONDARY_SOURCE_DB_URL to one the target can reach")
 }
