@@ -58,7 +58,10 @@ inside its transaction:
     CREATE INDEX CONCURRENTLY, so replication never waits for them, with
     the memory and parallel workers start_sync would give them (at least
     512MB, at most 2GB unless maintenance_work_mem is set higher; an HNSW
-    build gets what its graph needs).
+    build gets what its graph needs). On a partitioned table, which
+    CREATE INDEX CONCURRENTLY refuses, each partition is built concurrently
+    and attached to the parent's index; a run that failed half way is
+    taken up where it stopped.
 
 Example:
   pgvecrep apply_ddl_change --group-name database-cluster-1

@@ -176,18 +176,23 @@ func buildDeferred(ctx context.Context, tgt *pgx.Conn, n names, out io.Writer) e
 }
 
 // buildConcurrently runs an index definition (as pg_get_indexdef prints it)
-// with CONCURRENTLY, sized as start_sync sizes its vector builds
+// with CONCURRENTLY (leaf by leaf on a partitioned table, see
+// postdata.ConcurrentlyByLeaf), sized as start_sync sizes its vector builds
 // (postdata.PrepareVectorBuild, out of start_sync's default budget): the
 // session's own maintenance_work_mem is often the server's 64MB, which an
 // HNSW graph of any size outgrows, and a table of 768-d vectors would get
 // no parallel worker.
 func buildConcurrently(ctx context.Context, tgt *pgx.Conn, index, def string) error {
+	budget, err := postdata.DefaultBudget(ctx, tgt)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(def, " ON ONLY ") {
+		// On a partitioned table: CREATE INDEX CONCURRENTLY refuses it.
+		return postdata.ConcurrentlyByLeaf(ctx, tgt, index, def, budget)
+	}
 	sql := strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)
 	if table := vector.IndexTable(def); table != "" {
-		budget, err := postdata.DefaultBudget(ctx, tgt)
-		if err != nil {
-			return err
-		}
 		undo, err := postdata.PrepareVectorBuild(ctx, tgt, table, def, budget)
 		defer undo()
 		if err != nil {

@@ -2,7 +2,10 @@ package ddl
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -42,5 +45,63 @@ func TestDeferredBuildSizing(t *testing.T) {
 	}
 	if after != before {
 		t.Errorf("the session was left with maintenance_work_mem, min_parallel_table_scan_size = %v, had %v", after, before)
+	}
+}
+
+// TestDeferredIndexOnPartitionedTable: an HNSW index created on a
+// partitioned table while the group streams is built on the target too:
+// CREATE INDEX CONCURRENTLY refuses a partitioned table, so each leaf is
+// built concurrently and attached to the parent's index (through its own
+// ON ONLY index for a sub-partitioned child), which ends valid. What a
+// failed earlier try left is taken up: an equal valid leaf index is
+// attached, not built twice; an invalid one is dropped and built again.
+func TestDeferredIndexOnPartitionedTable(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	src.Exec(t, `CREATE TABLE docs (id bigint, emb vector(3), PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE docs_a PARTITION OF docs FOR VALUES FROM (0) TO (1000);
+CREATE TABLE docs_b PARTITION OF docs FOR VALUES FROM (1000) TO (2000);
+CREATE TABLE docs_c PARTITION OF docs FOR VALUES FROM (2000) TO (3000) PARTITION BY RANGE (id);
+CREATE TABLE docs_c1 PARTITION OF docs_c FOR VALUES FROM (2000) TO (3000)`)
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.WaitFor(t, "the partitions on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename IN ('docs_a', 'docs_b', 'docs_c1')") == 3
+	})
+	var out strings.Builder
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	src.Exec(t, `INSERT INTO docs SELECT i, format('[%s,1,2]', i)::vector FROM generate_series(1, 2999) i`)
+	pgtest.SameRows(t, sconn, tconn, "docs", "true")
+	tgt.Exec(t, `CREATE INDEX docs_a_kept ON docs_a USING hnsw (emb vector_l2_ops);
+CREATE INDEX docs_b_broken ON docs_b USING hnsw (emb vector_l2_ops);
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'docs_b_broken'::regclass`)
+	src.Exec(t, `CREATE INDEX docs_emb ON docs USING hnsw (emb vector_l2_ops)`)
+	pgtest.WaitFor(t, "the index to be deferred", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+	t.Log(tgt.QueryStrings(t, "SELECT statement FROM pgvecrep.ddl_g WHERE status = 'deferred'"))
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indexrelid = 'docs_emb'::regclass AND indisvalid"); n != 1 {
+		t.Error("docs_emb is not there and valid on the target")
+	}
+	hnsw := tgt.QueryStrings(t, `SELECT x.relname || CASE WHEN i.indisvalid THEN '' ELSE ' (invalid)' END
+FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_am a ON a.oid = x.relam
+WHERE a.amname = 'hnsw' ORDER BY 1`)
+	if want := "docs_a_kept,docs_b_emb_idx,docs_c1_emb_idx,docs_c_emb_idx,docs_emb"; strings.Join(hnsw, ",") != want {
+		t.Errorf("HNSW indexes on the target: %v, want %s", hnsw, want)
+	}
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_partition_tree('docs_emb') WHERE level > 0`); n != 4 {
+		t.Errorf("docs_emb's tree holds %d indexes below it, want 4 (docs_a, docs_b, docs_c and docs_c1's)", n)
+	}
+	src.Exec(t, `INSERT INTO docs VALUES (0, '[0,1,2]')`)
+	pgtest.SameRows(t, sconn, tconn, "docs", "true")
+	if n := tgt.IndexScan(t, "SELECT id FROM docs ORDER BY emb <-> '[5,1,2]' LIMIT 3", "docs_a_kept"); n != 3 {
+		t.Errorf("a nearest-neighbour query through the leaves' indexes gave %d rows, want 3", n)
 	}
 }

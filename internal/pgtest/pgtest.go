@@ -156,17 +156,34 @@ func (d DB) Conn(t testing.TB) *pgx.Conn {
 // QueryInt runs a query returning one integer.
 func (d DB) QueryInt(t testing.TB, sql string, args ...any) int64 {
 	t.Helper()
+	conn := d.shortConn(t)
+	defer conn.Close(context.Background())
 	var n int64
-	if err := d.Conn(t).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
 		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
 	}
 	return n
 }
 
+// shortConn opens a connection for one query, which the caller closes:
+// tests poll with QueryInt and QueryStrings inside WaitFor, and a
+// connection kept to the end of the test for each poll would run the
+// server out of connections.
+func (d DB) shortConn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := d.Cluster.Connect(context.Background(), d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // QueryStrings runs a query returning one text column.
 func (d DB) QueryStrings(t testing.TB, sql string, args ...any) []string {
 	t.Helper()
-	rows, err := d.Conn(t).Query(context.Background(), sql, args...)
+	conn := d.shortConn(t)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), sql, args...)
 	if err != nil {
 		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
 	}

@@ -87,11 +87,10 @@ WHERE p.isleaf AND c.relkind = 'r' AND pg_has_role(c.relowner, 'USAGE')
 ORDER BY pg_table_size(c.oid) DESC, 1`
 
 // hasEqualIndex reports whether one of a leaf's index definitions builds
-// what tail builds (the same method, keys, options and predicate), whatever
-// its name.
+// what tail builds (see sameIndex).
 func hasEqualIndex(defs []string, table, tail string) bool {
 	for _, d := range defs {
-		if strings.HasPrefix(d, "CREATE INDEX ") && strings.HasSuffix(d, " ON "+table+" "+tail) {
+		if sameIndex(d, " ON "+table, tail) {
 			return true
 		}
 	}
