@@ -6,10 +6,12 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -66,6 +68,9 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		return err
 	}
 	if len(missing) > 0 {
+		if err := waitCreated(ctx, src, tgt, g, missing); err != nil {
+			return err
+		}
 		if err := replication.Refresh(ctx, tgt, g.ObjectName); err != nil {
 			return err
 		}
@@ -82,6 +87,41 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 			return err
 		}
 		fmt.Fprintf(out, "group %s now has %d table(s)\n", g.Name, len(published))
+	}
+	return nil
+}
+
+// createdWait is how long waitCreated waits for the apply worker.
+var createdWait = time.Minute
+
+// waitCreated waits until the target has each of tables, which the apply
+// worker creates in stream order: apply_ddl_change run right after a
+// CREATE TABLE on the source would otherwise refresh the subscription
+// before the table is there, and fail. It waits for the target to apply
+// everything the source has now, at most createdWait.
+func waitCreated(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables []string) error {
+	absent := func() ([]string, error) {
+		return strs(ctx, tgt, `SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL`, tables)
+	}
+	if gone, err := absent(); err != nil || len(gone) == 0 {
+		return err
+	}
+	var lsn string
+	if err := src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		return fmt.Errorf("read the source's WAL position: %w", err)
+	}
+	waitErr := replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(createdWait), 0)
+	gone, err := absent()
+	switch {
+	case err != nil:
+		return err
+	case len(gone) > 0:
+		e := fmt.Errorf("table(s) %s are published but not created on the target yet", strings.Join(gone, ", "))
+		if waitErr != nil {
+			e = fmt.Errorf("%w (%v)", e, waitErr)
+		}
+		return hint.Wrap(e, "the apply worker creates them in stream order: see pgvecrep stats -g "+g.Name+
+			" (a stalled group says why), then run apply_ddl_change again")
 	}
 	return nil
 }

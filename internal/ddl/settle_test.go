@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -104,4 +106,40 @@ WHERE a.amname = 'hnsw' ORDER BY 1`)
 	if n := tgt.IndexScan(t, "SELECT id FROM docs ORDER BY emb <-> '[5,1,2]' LIMIT 3", "docs_a_kept"); n != 3 {
 		t.Errorf("a nearest-neighbour query through the leaves' indexes gave %d rows, want 3", n)
 	}
+}
+
+// TestSettleWaitsForNewTable: apply_ddl_change run right after a table is
+// created on the source waits for the apply worker to create it on the
+// target before refreshing the subscription (held back here by disabling
+// the subscription for a moment), and says what to do when it never comes.
+func TestSettleWaitsForNewTable(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	ctx := context.Background()
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, "ALTER SUBSCRIPTION "+g.ObjectName+" DISABLE")
+	src.Exec(t, `CREATE TABLE fresh (id bigint PRIMARY KEY, emb vector(2));
+INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 50) i`)
+
+	defer func(d time.Duration) { createdWait = d }(createdWait)
+	createdWait = time.Second
+	var out strings.Builder
+	err = Settle(ctx, sconn, tconn, g, &out)
+	if err == nil || !strings.Contains(err.Error(), "public.fresh") || !strings.Contains(hint.Of(err), "apply_ddl_change again") {
+		t.Fatalf("Settle with the table never created on the target: %v (hint %q)", err, hint.Of(err))
+	}
+
+	createdWait = time.Minute
+	go func() {
+		time.Sleep(time.Second)
+		if err := tgt.Cluster.Exec(ctx, tgt.Name, "ALTER SUBSCRIPTION "+g.ObjectName+" ENABLE"); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.SameRows(t, sconn, tconn, "fresh", "true")
 }
