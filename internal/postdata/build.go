@@ -30,7 +30,9 @@ type builder struct {
 type running struct {
 	obj   Object
 	start time.Time
-	part  string // the partition being built, for a leaf-by-leaf build
+	// part is the partition a leaf-by-leaf build is on, since partStart.
+	part      string
+	partStart time.Time
 }
 
 // Build creates objs on the target, up to opts.Parallel at a time, each as

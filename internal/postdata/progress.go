@@ -88,10 +88,13 @@ func (b *builder) report(pid uint32, phase string, pct float64) {
 	if !ok {
 		return
 	}
+	elapsed := time.Since(r.start)
 	if r.part != "" {
-		phase = r.part + ": " + phase
+		// The percentage is the partition's: so is the time it is read
+		// against, or the time left would count the partitions before.
+		phase, elapsed = r.part+": "+phase, time.Since(r.partStart)
 	}
-	b.opts.Progress(BuildEvent{Object: r.obj, Phase: phase, Percent: pct, Elapsed: time.Since(r.start)})
+	b.opts.Progress(BuildEvent{Object: r.obj, Phase: phase, Percent: pct, Elapsed: elapsed})
 }
 
 // building notes which partition a leaf-by-leaf build is on, for the
@@ -100,6 +103,6 @@ func (b *builder) building(pid uint32, part string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if r, ok := b.running[pid]; ok {
-		r.part = part
+		r.part, r.partStart = part, time.Now()
 	}
 }
