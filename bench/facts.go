@@ -180,7 +180,8 @@ func writeFacts(w io.Writer, f facts) {
 		"the floor's budget) shared by the builds running at once, -jobs/2 of them (at least 1), each with "+
 		"max_parallel_maintenance_workers %d; a vector build also with min_parallel_table_scan_size 0 when its whole "+
 		"table, TOAST included, is over that size, so it gets those workers even when its vectors are stored out of "+
-		"line and the heap is small (PostgreSQL plans a build's workers from the heap's size). (5) pgcopydb gets --table-jobs and --index-jobs -jobs, and the servers' "+
+		"line and the heap is small (PostgreSQL plans a build's workers from the heap's size); on a partitioned "+
+		"table, leaf by leaf, each leaf sized by its own table. (5) pgcopydb gets --table-jobs and --index-jobs -jobs, and the servers' "+
 		"maintenance_work_mem and max_parallel_maintenance_workers above.\n", indexMemoryFlag, maintenanceWorkers)
 }
 

@@ -40,7 +40,9 @@ import (
 //     pgvecrep gets (--index-memory), each with the clusters'
 //     max_parallel_maintenance_workers, and a vector build with them
 //     whatever its heap size when the whole table, TOAST included, is
-//     over min_parallel_table_scan_size, as pgvecrep's vector builds.
+//     over min_parallel_table_scan_size, as pgvecrep's vector builds;
+//   - a partitioned table is copied one pipe per leaf, and its vector
+//     index built leaf by leaf (see leafBuilds), as pgvecrep builds it.
 //
 // The clock runs from the schema to the last build. The schema is other;
 // copy is until the last copy ends; index is the rest, builds that
@@ -82,15 +84,21 @@ func (f *floorRun) schema(ctx context.Context) error {
 // as start_sync does, so a build's parallel workers have cores to run on.
 func floorBuilds(jobs int) int { return max(1, jobs/2) }
 
-// floorStep is one psql session of the floor: a table's copy or one build.
+// floorStep is one psql session of the floor: the copy of a table (or of
+// one leaf of a partitioned table) or one build.
 type floorStep struct {
-	table string
+	table string // the table the build waits for, or the one copied
 	sql   string // the build's statement; "" for the copy
-	key   bool   // the build is the table's primary key
+	// parent is the partitioned table a copied leaf belongs to (the table
+	// itself when it is not partitioned).
+	parent string
+	// mark, when set, is recorded once the build is done, for the steps
+	// that name it in after: a table's name for its primary key.
+	mark string
 	// rank orders steps of one kind: lower first.
 	rank int
-	// after are the tables whose key must be built before this step (a
-	// foreign key's referenced tables).
+	// after are the marks of what must be built before this step (the
+	// keys a foreign key references, the leaf indexes of a parent's).
 	after []string
 }
 
@@ -105,7 +113,8 @@ type floorRun struct {
 	copies    []floorStep // not started, in order
 	builds    []floorStep // not started, in order
 	copied    map[string]bool
-	keyed     map[string]bool // primary key built
+	leaves    map[string]int  // leaves not copied yet, per partitioned table
+	marked    map[string]bool // marks of the builds done
 	running   int             // builds running
 	failed    bool
 	copiesEnd time.Time
@@ -113,21 +122,25 @@ type floorRun struct {
 
 // plan orders the dataset's copies and builds.
 func (f *floorRun) plan(d dataset) {
-	f.copied, f.keyed = map[string]bool{}, map[string]bool{}
+	f.copied, f.leaves, f.marked = map[string]bool{}, map[string]int{}, map[string]bool{}
 	for _, t := range d.Tables {
 		weight := t.Rows * max(t.Dim, 1) // vector tables are ~Dim times wider
 		vec := 0
 		if t.hasVectorIndex() {
 			vec = 1 << 40 // every vector table before every other
 		}
-		f.copies = append(f.copies, floorStep{table: t.Name, rank: -(vec + weight)})
-		f.builds = append(f.builds, floorStep{table: t.Name, sql: t.keySQL(), key: true, rank: -weight})
+		leaves := t.leafNames()
+		f.leaves[t.Name] = len(leaves)
+		for _, leaf := range leaves {
+			f.copies = append(f.copies, floorStep{table: leaf, parent: t.Name, rank: -(vec + weight/len(leaves))})
+		}
+		f.builds = append(f.builds, floorStep{table: t.Name, sql: t.keySQL(), mark: t.Name, rank: -weight})
 		for _, ix := range t.Indexes {
 			rank := -weight
 			if isVectorIndex(ix) {
 				rank -= 1 << 40 // vector indexes before keys and btrees
 			}
-			f.builds = append(f.builds, floorStep{table: t.Name, sql: ix, rank: rank})
+			f.builds = append(f.builds, f.leafBuilds(t, ix, rank)...)
 		}
 		for i, fk := range t.FKs {
 			f.builds = append(f.builds, floorStep{table: t.Name, sql: fk, rank: 1, after: []string{t.RefTables[i]}})
@@ -136,6 +149,26 @@ func (f *floorRun) plan(d dataset) {
 	byRank := func(s []floorStep) { sort.SliceStable(s, func(i, j int) bool { return s[i].rank < s[j].rank }) }
 	byRank(f.copies)
 	byRank(f.builds)
+}
+
+// leafBuilds are the steps of index ix on t. On a partitioned table a
+// vector index is built as pgvecrep builds it: one CREATE INDEX per leaf,
+// after the key, each sized by its leaf, then the parent's, which only
+// attaches them. Any other index is one step.
+func (f *floorRun) leafBuilds(t table, ix string, rank int) []floorStep {
+	parent := floorStep{table: t.Name, sql: ix, rank: rank}
+	_, tail, ok := strings.Cut(ix, " ON "+t.Name+" ")
+	if t.Parts == 0 || !isVectorIndex(ix) || !ok {
+		return []floorStep{parent}
+	}
+	var steps []floorStep
+	for _, leaf := range t.leafNames() {
+		mark := "index on " + leaf
+		steps = append(steps, floorStep{table: t.Name, sql: "CREATE INDEX ON " + leaf + " " + tail,
+			mark: mark, rank: rank, after: []string{t.Name}})
+		parent.after = append(parent.after, mark)
+	}
+	return append(steps, parent)
 }
 
 // worker runs steps until none is left.
@@ -191,8 +224,8 @@ func (f *floorRun) ready(st floorStep) bool {
 	if !f.copied[st.table] {
 		return false
 	}
-	for _, t := range st.after {
-		if !f.keyed[t] {
+	for _, m := range st.after {
+		if !f.marked[m] {
 			return false
 		}
 	}
@@ -205,14 +238,16 @@ func (f *floorRun) done(st floorStep) {
 	defer f.mu.Unlock()
 	switch {
 	case st.sql == "":
-		f.copied[st.table] = true
+		if f.leaves[st.parent]--; f.leaves[st.parent] == 0 {
+			f.copied[st.parent] = true
+		}
 		if len(f.copies) == 0 {
 			f.copiesEnd = time.Now() // the last copy to end sets it last
 		}
 	default:
 		f.running--
-		if st.key {
-			f.keyed[st.table] = true
+		if st.mark != "" {
+			f.marked[st.mark] = true
 		}
 	}
 	f.cond.Broadcast()

@@ -76,7 +76,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.quick, "quick", false, "small datasets: the whole run takes under two minutes")
-	fs.StringVar(&o.datasets, "datasets", "headline,768,multi,app", "datasets to run, comma-separated (headline, 768, multi, app; \"\" for none)")
+	fs.StringVar(&o.datasets, "datasets", "headline,768,multi,app,parts", "datasets to run, comma-separated (headline, 768, multi, app, parts; \"\" for none)")
 	fs.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5", "scenarios to run, by number or name (index-first,native,fast,floor,pgcopydb)")
 	fs.StringVar(&o.pgcopydb, "pgcopydb", "", "pgcopydb binary for scenario 5 (make bench fetches it with scripts/install-bench-deps.sh; default: PATH)")
 	fs.BoolVar(&o.copyRate, "copy-rate", false, "also compare pgvecrep's copy with one psql binary COPY pipe, per row shape (copy only)")
@@ -89,7 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.repeat, "repeat", 1, "run scenarios 2-4 this many times, interleaved, and keep each one's fastest run (every total is recorded)")
 	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi,app] [-scenarios 1,2,3,4,5] [-copy-rate] [-jobs N] [-repeat N] [-keep]")
+		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi,app,parts] [-scenarios 1,2,3,4,5] [-copy-rate] [-jobs N] [-repeat N] [-keep]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -121,7 +121,7 @@ func selectDatasets(list string, quick bool) ([]dataset, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-datasets: unknown dataset %q; use headline, 768, multi or app", want)
+			return nil, fmt.Errorf("-datasets: unknown dataset %q; use headline, 768, multi, app or parts", want)
 		}
 	}
 	return out, nil

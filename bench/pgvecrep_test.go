@@ -128,9 +128,54 @@ func TestFloorPlan(t *testing.T) {
 	if f.ready(last) {
 		t.Error("foreign key ready before events' key is built")
 	}
-	f.keyed["events"] = true
+	f.marked["events"] = true
 	if !f.ready(last) {
 		t.Error("foreign key not ready after events' key is built")
+	}
+}
+
+// TestFloorPlanPartitioned: on the parts dataset the floor copies each
+// leaf, builds the vector index leaf by leaf after the key, and the
+// parent's last, once every leaf's is built.
+func TestFloorPlanPartitioned(t *testing.T) {
+	ds, err := selectDatasets("parts", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &floorRun{}
+	f.plan(ds[0])
+	if len(f.copies) != 4 || f.copies[0].table != "chunks_p1" || f.copies[0].parent != "chunks" {
+		t.Errorf("copies %+v, want the four leaves of chunks", f.copies)
+	}
+	var parent floorStep
+	leaves := 0
+	for _, st := range f.builds {
+		switch {
+		case strings.HasPrefix(st.sql, "CREATE INDEX ON "):
+			leaves++
+			if len(st.after) != 1 || st.after[0] != "chunks" {
+				t.Errorf("leaf build %q waits for %v, want the key of chunks", st.sql, st.after)
+			}
+		case strings.Contains(st.sql, "chunks_embedding_idx"):
+			parent = st
+		}
+	}
+	if leaves != 4 || len(parent.after) != 4 {
+		t.Fatalf("%d leaf builds, parent waits for %v; want 4 and 4", leaves, parent.after)
+	}
+	f.copied["chunks"] = true
+	f.marked["chunks"] = true
+	if f.ready(parent) {
+		t.Error("the parent's index ready before its leaves' indexes")
+	}
+	for _, m := range parent.after {
+		f.marked[m] = true
+	}
+	if !f.ready(parent) {
+		t.Error("the parent's index not ready after its leaves' indexes")
+	}
+	if rows := ds[0].tableRows("chunks_p2"); rows != 500 {
+		t.Errorf("rows of a leaf = %d, want 500", rows)
 	}
 }
 

@@ -313,8 +313,10 @@ const notes = `
   first; a table's builds start as soon as its own copy ends while others still copy; the
   largest vector index first; a foreign key waits only for the key it references; at most
   -jobs/2 builds at once sharing the 1GB budget; a vector build with min_parallel_table_scan_size
-  0 when its whole table is over that size, as pgvecrep's. Copy is until the last copy ends,
-  index the rest (builds that overlapped the copies are counted in copy).
+  0 when its whole table is over that size, as pgvecrep's; a partitioned table copied one
+  pipe per leaf, its vector index built leaf by leaf after the key, each leaf sized by its own
+  table, then the parent's CREATE INDEX, which attaches them, as pgvecrep does. Copy is until
+  the last copy ends, index the rest (builds that overlapped the copies are counted in copy).
 - (5) pgcopydb clone --table-jobs -jobs --index-jobs -jobs into an empty target database:
   schema, data, indexes, constraints and its VACUUM ANALYZE, timed from start to exit (not
   split into phases). It reads the schema from the source, so when it runs the source also
