@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -140,5 +141,46 @@ ALTER TABLE parts_theirs OWNER TO pgvr_leaf_other`)
 	if n := tgt.QueryInt(t, `SELECT count(*)::int FROM pg_inherits h JOIN pg_index i ON i.indexrelid = h.inhrelid
 WHERE h.inhparent = 'parts_v_idx'::regclass AND i.indisvalid`); n != 2 {
 		t.Errorf("parts_v_idx has %d valid leaf indexes attached, want 2", n)
+	}
+}
+
+// TestPartitionedOddNames: leaf by leaf, in Build and concurrently, with
+// a schema, a table and partitions whose names need quotes (a space, a
+// dot, capitals): every leaf's index is found, built once and attached.
+func TestPartitionedOddNames(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	ctx := context.Background()
+	tgt.Exec(t, `CREATE SCHEMA "App Data";
+CREATE TABLE "App Data"."My Docs" (id int, v vector(3)) PARTITION BY RANGE (id);
+CREATE TABLE "App Data"."Part 1" PARTITION OF "App Data"."My Docs" FOR VALUES FROM (0) TO (100);
+CREATE TABLE "App Data"."part.2" PARTITION OF "App Data"."My Docs" FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (id);
+CREATE TABLE "App Data"."Leaf ""3""" PARTITION OF "App Data"."part.2" FOR VALUES FROM (100) TO (200);
+INSERT INTO "App Data"."My Docs" SELECT i, format('[%s,1,2]', i)::vector FROM generate_series(0, 199) i`)
+	conn := tgt.Conn(t)
+	const def = `CREATE INDEX "Odd Idx" ON ONLY "App Data"."My Docs" USING hnsw (v vector_l2_ops)`
+	attached := func() int64 {
+		return tgt.QueryInt(t, `SELECT count(*) FROM pg_partition_tree('"App Data"."Odd Idx"') t
+JOIN pg_index i ON i.indexrelid = t.relid WHERE t.isleaf AND i.indisvalid`)
+	}
+	leafIndexes := `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+WHERE c.relnamespace = '"App Data"'::regnamespace AND c.relkind = 'r'`
+
+	obj := Object{Table: pg.Name{Schema: "App Data", Name: "My Docs"}, Name: "Odd Idx", Kind: Vector, Def: partitionedIndexDef(def)}
+	if err := Build(ctx, []Object{obj}, Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if n := attached(); n != 2 {
+		t.Errorf("Build: %d valid leaf indexes under the parent's, want 2", n)
+	}
+	tgt.Exec(t, `DROP INDEX "App Data"."Odd Idx"`)
+	if err := ConcurrentlyByLeaf(ctx, conn, `"App Data"."Odd Idx"`, def, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if n := attached(); n != 2 || tgt.QueryInt(t, leafIndexes) != 2 {
+		t.Errorf("ConcurrentlyByLeaf: %d valid leaf indexes under the parent's, %d on the leaves; want 2 and 2", n, tgt.QueryInt(t, leafIndexes))
+	}
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_index WHERE indexrelid = '"App Data"."Odd Idx"'::regclass AND indisvalid`); n != 1 {
+		t.Error("the parent's index is not valid")
 	}
 }
