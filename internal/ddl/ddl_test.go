@@ -69,19 +69,9 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
 	// An HNSW index mid-stream: deferred, built concurrently by Settle.
 	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
-	g, err := group.Get(ctx, tconn, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgtest.WaitFor(t, "the index to be deferred on the target", func() bool {
-		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
-	})
-	var out strings.Builder
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
-		t.Fatal(err)
-	}
-	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_emb'"); n != 1 {
-		t.Errorf("index items_emb not built on the target:\n%s", out.String())
+	waitDeferred(t, tgt)
+	if out := settle(t, sconn, tconn); tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_emb'") != 1 {
+		t.Errorf("index items_emb not built on the target:\n%s", out)
 	}
 	// A new table in the schema.
 	src.Exec(t, `CREATE TABLE extra (id int PRIMARY KEY, v vector(2))`)
@@ -89,9 +79,7 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	pgtest.WaitFor(t, "extra on the target", func() bool {
 		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'") == 1
 	})
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
-		t.Fatal(err)
-	}
+	settle(t, sconn, tconn)
 	pgtest.SameRows(t, sconn, tconn, "extra", "true")
 	// Drop a column, rename a table.
 	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
@@ -104,10 +92,8 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	pgtest.WaitFor(t, "extra2 to be dropped on the target", func() bool {
 		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra2'") == 0
 	})
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
-		t.Fatal(err)
-	}
-	if g, err = group.Get(ctx, tconn, "g"); err != nil || len(g.Tables) != 1 || g.Tables[0] != (pg.Name{Schema: "public", Name: "items"}) {
+	settle(t, sconn, tconn)
+	if g, err := group.Get(ctx, tconn, "g"); err != nil || len(g.Tables) != 1 || g.Tables[0] != (pg.Name{Schema: "public", Name: "items"}) {
 		t.Errorf("group tables after the drop: %v, %v", g.Tables, err)
 	}
 	// Types: a new enum, a value added, a column of it with a default.
@@ -122,10 +108,34 @@ func TestAutoDDLWithWriter(t *testing.T) {
 	}
 	stop()
 	pgtest.SameRows(t, sconn, tconn, "items", "true")
-	t.Log(out.String())
-	if h, err := replication.SubscriptionHealth(ctx, tconn, g.ObjectName); err != nil || h.Stalled {
+	if h, err := replication.SubscriptionHealth(ctx, tconn, group.ObjectName("g")); err != nil || h.Stalled {
 		t.Errorf("health %+v, %v", h, err)
 	}
+}
+
+// waitDeferred waits until group g's DDL log on the target holds one
+// index deferred for a concurrent build.
+func waitDeferred(t *testing.T, tgt pgtest.DB) {
+	t.Helper()
+	pgtest.WaitFor(t, "the index to be deferred on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+}
+
+// settle runs Settle for group g, failing the test on an error, and
+// returns what it printed.
+func settle(t *testing.T, sconn, tconn *pgx.Conn) string {
+	t.Helper()
+	g, err := group.Get(context.Background(), tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Settle(context.Background(), sconn, tconn, g, &out); err != nil {
+		t.Fatalf("settle: %v\n%s", err, out.String())
+	}
+	t.Logf("settle: %s", out.String())
+	return out.String()
 }
 
 // waitStalled waits until the subscription's health says stalled.
@@ -155,12 +165,8 @@ func TestUnsafeChangeStalls(t *testing.T) {
 	}
 	src.Exec(t, `ALTER TABLE items ADD COLUMN emb vector(3)`)
 	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
-	pgtest.WaitFor(t, "the index to be deferred", func() bool {
-		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
-	})
-	if err := Settle(ctx, sconn, tconn, g, io.Discard); err != nil {
-		t.Fatal(err)
-	}
+	waitDeferred(t, tgt)
+	settle(t, sconn, tconn)
 	stop := pgtest.StartWriter(t, src.URL, "items", 1000)
 	defer stop()
 	src.Exec(t, `ALTER TABLE items ALTER COLUMN emb TYPE vector(4)`)

@@ -59,36 +59,23 @@ func TestDeferredBuildSizing(t *testing.T) {
 // attached, not built twice; an invalid one is dropped and built again.
 func TestDeferredIndexOnPartitionedTable(t *testing.T) {
 	src, tgt, sconn, tconn := stream(t, Auto)
-	ctx := context.Background()
 	src.Exec(t, `CREATE TABLE docs (id bigint, emb vector(3), PRIMARY KEY (id)) PARTITION BY RANGE (id);
 CREATE TABLE docs_a PARTITION OF docs FOR VALUES FROM (0) TO (1000);
 CREATE TABLE docs_b PARTITION OF docs FOR VALUES FROM (1000) TO (2000);
 CREATE TABLE docs_c PARTITION OF docs FOR VALUES FROM (2000) TO (3000) PARTITION BY RANGE (id);
 CREATE TABLE docs_c1 PARTITION OF docs_c FOR VALUES FROM (2000) TO (3000)`)
-	g, err := group.Get(ctx, tconn, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
 	pgtest.WaitFor(t, "the partitions on the target", func() bool {
 		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename IN ('docs_a', 'docs_b', 'docs_c1')") == 3
 	})
-	var out strings.Builder
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
-		t.Fatal(err)
-	}
+	settle(t, sconn, tconn)
 	src.Exec(t, `INSERT INTO docs SELECT i, format('[%s,1,2]', i)::vector FROM generate_series(1, 2999) i`)
 	pgtest.SameRows(t, sconn, tconn, "docs", "true")
 	tgt.Exec(t, `CREATE INDEX docs_a_kept ON docs_a USING hnsw (emb vector_l2_ops);
 CREATE INDEX docs_b_broken ON docs_b USING hnsw (emb vector_l2_ops);
 UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'docs_b_broken'::regclass`)
 	src.Exec(t, `CREATE INDEX docs_emb ON docs USING hnsw (emb vector_l2_ops)`)
-	pgtest.WaitFor(t, "the index to be deferred", func() bool {
-		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
-	})
-	t.Log(tgt.QueryStrings(t, "SELECT statement FROM pgvecrep.ddl_g WHERE status = 'deferred'"))
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
-		t.Fatal(err)
-	}
+	waitDeferred(t, tgt)
+	settle(t, sconn, tconn)
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indexrelid = 'docs_emb'::regclass AND indisvalid"); n != 1 {
 		t.Error("docs_emb is not there and valid on the target")
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
@@ -146,7 +148,12 @@ func buildChild(ctx context.Context, conn *pgx.Conn, c partition, build string, 
 		}
 	}
 	if _, err := conn.Exec(ctx, build); err != nil {
-		return fmt.Errorf("build the index of %s: %w", c.Table, err)
+		e := fmt.Errorf("build the index of %s: %w", c.Table, err)
+		if pg.Code(err) == "42501" {
+			return hint.Wrap(e, "a partition's own index needs its owner's rights: run pgvecrep as the owner of "+c.Table+
+				" (or a member of its owner role), or build it yourself and run apply_ddl_change again, which attaches it")
+		}
+		return e
 	}
 	return nil
 }
@@ -162,23 +169,21 @@ ORDER BY i.indisvalid DESC, x.oid`, table)
 	if err != nil {
 		return "", false, fmt.Errorf("list the indexes of %s: %w", table, err)
 	}
-	var def string
-	_, err = pgx.ForEachRow(rows, []any{&name, &def, &valid}, func() error {
-		if sameIndex(def, on+table, tail) {
-			return errFound
-		}
-		return nil
-	})
-	switch {
-	case err == errFound:
-		return name, valid, nil
-	case err != nil:
+	type index struct {
+		Name, Def string
+		Valid     bool
+	}
+	idxs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[index])
+	if err != nil {
 		return "", false, fmt.Errorf("list the indexes of %s: %w", table, err)
+	}
+	for _, ix := range idxs {
+		if sameIndex(ix.Def, on+table, tail) {
+			return ix.Name, ix.Valid, nil
+		}
 	}
 	return "", false, nil
 }
-
-var errFound = fmt.Errorf("found")
 
 // sameIndex reports whether def (as pg_get_indexdef prints it) is a plain
 // CREATE INDEX on onTable (" ON t" or " ON ONLY t") that builds what tail

@@ -52,47 +52,29 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::
 	if err != nil {
 		return nil, fmt.Errorf("list the partitions: %w", err)
 	}
-	type leaf struct {
-		Table string
-		Defs  []string
-	}
-	leaves, err := pgx.CollectRows(rows, pgx.RowToStructByPos[leaf])
+	leaves, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return nil, fmt.Errorf("list the partitions: %w", err)
 	}
 	var out []leafBuild
 	for _, l := range leaves {
-		if !hasEqualIndex(l.Defs, l.Table, tail) {
-			out = append(out, leafBuild{table: l.Table, def: "CREATE INDEX ON " + l.Table + " " + tail})
+		if _, valid, err := equalIndex(ctx, conn, l, " ON ", tail); err != nil {
+			return nil, err
+		} else if !valid {
+			out = append(out, leafBuild{table: l, def: "CREATE INDEX ON " + l + " " + tail})
 		}
 	}
 	return out, nil
 }
 
 // leavesQuery lists a partitioned table's leaf partitions that hold rows
-// (foreign partitions get no index), largest first, each with the
-// definitions of its valid indexes that no partitioned index has attached.
-// Only the leaves the user may index: CREATE INDEX on a leaf needs its
-// owner's rights, where the parent's recursive CREATE INDEX needs only the
-// parent's (partitions made by another role, as pg_partman's jobs do, are
-// left to it).
+// (foreign partitions get no index), largest first. Only the leaves the
+// user may index: CREATE INDEX on a leaf needs its owner's rights, where
+// the parent's recursive CREATE INDEX needs only the parent's (partitions
+// made by another role are left to it).
 const leavesQuery = `
-SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
-             WHERE i.indrelid = c.oid AND i.indisvalid
-               AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid))
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 FROM pg_partition_tree($1::regclass) p
 JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE p.isleaf AND c.relkind = 'r' AND pg_has_role(c.relowner, 'USAGE')
 ORDER BY pg_table_size(c.oid) DESC, 1`
-
-// hasEqualIndex reports whether one of a leaf's index definitions builds
-// what tail builds (see sameIndex).
-func hasEqualIndex(defs []string, table, tail string) bool {
-	for _, d := range defs {
-		if sameIndex(d, " ON "+table, tail) {
-			return true
-		}
-	}
-	return false
-}

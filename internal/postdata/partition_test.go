@@ -6,7 +6,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -141,6 +144,20 @@ ALTER TABLE parts_theirs OWNER TO pgvr_leaf_other`)
 	if n := tgt.QueryInt(t, `SELECT count(*)::int FROM pg_inherits h JOIN pg_index i ON i.indexrelid = h.inhrelid
 WHERE h.inhparent = 'parts_v_idx'::regclass AND i.indisvalid`); n != 2 {
 		t.Errorf("parts_v_idx has %d valid leaf indexes attached, want 2", n)
+	}
+
+	// The concurrent path (a deferred index) cannot leave the leaf to a
+	// recursive CREATE INDEX: it fails, and says what to do.
+	tgt.Exec(t, "DROP INDEX parts_v_idx")
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	err = ConcurrentlyByLeaf(context.Background(), conn, "public.parts_v_idx",
+		"CREATE INDEX parts_v_idx ON ONLY public.parts USING hnsw (v vector_l2_ops)", 64<<20)
+	if err == nil || !strings.Contains(err.Error(), "parts_theirs") || !strings.Contains(hint.Of(err), "owner of public.parts_theirs") {
+		t.Errorf("ConcurrentlyByLeaf on a leaf of another owner: %v (hint %q)", err, hint.Of(err))
 	}
 }
 
