@@ -1,22 +1,29 @@
 # pgvecrep — the two commands a user needs: `make demo` and `make test`.
 GO       ?= go
 BIN      := bin/pgvecrep
-export PGVECREP_REQUIRE_PG ?= 1
 # The newer server the cross-version (upgrade) tests run against, built once
 # per machine into /usr/local/pgvecrep/pg$(PG_EXTRA_MAJOR); empty skips it.
 PG_EXTRA_MAJOR ?= 18
 
-.PHONY: all build deps demo test bench bench-quick bench-copy fmt vet clean
+.PHONY: all build deps deps-demo demo test bench bench-quick bench-copy fmt vet clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgvecrep
 
+# deps installs what the tests need: the system's server, its headers,
+# pgvector, and PostgreSQL $(PG_EXTRA_MAJOR) for the upgrade tests (a build of
+# 3 to 20 minutes, once per machine). deps-demo installs only what the demo
+# needs, so a new user's first `make demo` never builds a second server;
+# `make deps` (or `pgvecrep demo --upgrade`'s hint) brings 18 when wanted.
 deps:
 	PG_EXTRA_MAJOR=$(PG_EXTRA_MAJOR) bash scripts/install-deps.sh
 
-demo: deps build
+deps-demo:
+	PG_EXTRA_MAJOR= bash scripts/install-deps.sh
+
+demo: deps-demo build
 	./$(BIN) demo
 
 test: deps

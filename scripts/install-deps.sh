@@ -30,6 +30,14 @@ PG_EXTRA_ROOT="${PGVECREP_PG_ROOT:-/usr/local/pgvecrep}"
 PG_EXTRA_PREFIX="${PG_EXTRA_PREFIX:-${PG_EXTRA_ROOT}/pg${PG_EXTRA_MAJOR}}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
+# Started by `make deps`, this script inherits MAKELEVEL=1 and MAKEFLAGS from
+# the outer make, and every make it runs would too. PostgreSQL's
+# Makefile.global generates its headers (errcodes.h and the rest) only at
+# MAKELEVEL 0, so the server build failed on a fresh machine; MAKEFLAGS can
+# also carry -j, -s or variable overrides meant for pgvecrep's Makefile alone.
+# Clearing them here covers every make below, those run through sudo too.
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES GNUMAKEFLAGS
+
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 # shellcheck source=scripts/private-apt.sh

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestInterruptOnTerminal presses Ctrl-C while start_sync draws its live
@@ -19,7 +20,7 @@ func TestInterruptOnTerminal(t *testing.T) {
 	src, tgt := env.Pair(t)
 	term, err := vt.Open(80, 24)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	defer term.Close()
 	cmd := startBigSyncTo(t, src, tgt, term.TTY, &lockedBuffer{})

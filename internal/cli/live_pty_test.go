@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestStartSyncOnTerminal runs a start_sync whose HNSW build takes seconds
@@ -20,7 +21,7 @@ func TestStartSyncOnTerminal(t *testing.T) {
 	const width = 60
 	term, err := vt.Open(width, 24)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	defer term.Close()
 	cmd := startBigSyncTo(t, src, tgt, term.TTY, &lockedBuffer{})

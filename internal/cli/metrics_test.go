@@ -55,17 +55,7 @@ func TestMetricsScrape(t *testing.T) {
 	addr := regexp.MustCompile(`http://(\S+)/metrics`)
 	pgtest.WaitFor(t, "the metrics server", func() bool { return addr.MatchString(out.String()) })
 	url := "http://" + addr.FindStringSubmatch(out.String())[1] + "/metrics"
-	var body string
-	for range 2 { // the second scrape has an apply rate
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-	}
-	for _, want := range []string{
+	wants := []string{
 		`pgvecrep_up{group="prom"} 1`,
 		`pgvecrep_source_up{group="prom"} 1`,
 		`pgvecrep_phase{group="prom",phase="streaming"} 1`,
@@ -75,11 +65,36 @@ func TestMetricsScrape(t *testing.T) {
 		`pgvecrep_applied_wal_bytes_total{group="prom"} `,
 		`pgvecrep_apply_rate_bytes_per_second{group="prom"} `,
 		`pgvecrep_copied_rows_total{group="prom"} `,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("scrape lacks %q:\n%s", want, body)
-		}
 	}
+	// pgvecrep_lag_seconds is absent until the apply worker has connected
+	// to the source (pg_stat_replication has no row before), and the apply
+	// rate needs two scrapes: scrape until every series is there, as
+	// Prometheus would, instead of trusting the first two scrapes.
+	var body string
+	missing := func() []string {
+		var m []string
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				m = append(m, want)
+			}
+		}
+		return m
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("the last scrape lacks %q:\n%s", missing(), body)
+		}
+	}()
+	pgtest.WaitFor(t, "every series in a scrape", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return len(missing()) == 0
+	})
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("metrics exited %d:\n%s", code, errb.String())

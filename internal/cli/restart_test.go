@@ -6,6 +6,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestStartSyncRestart reruns start_sync on a streaming group, then on a
@@ -79,7 +80,7 @@ func stoppedCheckOnTerminal(t *testing.T, src, tgt pgtest.DB, width int) {
 	t.Helper()
 	term, err := vt.Open(width, 40)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	defer term.Close()
 	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}

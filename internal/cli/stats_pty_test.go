@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // streamItems makes group name stream a small table, items (50 rows, a
@@ -34,7 +35,7 @@ func TestStatsWatchOnTerminal(t *testing.T) {
 	streamItems(t, src, tgt, "w")
 	term, err := vt.Open(80, 24)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	defer term.Close()
 	cmd := subprocess(t, src, tgt, "stats", "-g", "w", "--watch", "--interval", "100ms")

@@ -99,7 +99,7 @@ func (r *run) start(ctx context.Context) error {
 	tgtBin := bin
 	if r.opts.Upgrade {
 		if tgtBin, err = localpg.FindMajor(UpgradeMajor); err != nil {
-			return hint.Wrap(err, fmt.Sprintf("run PG_EXTRA_MAJOR=%d scripts/install-deps.sh (make deps does) to build PostgreSQL %d beside the system's server", UpgradeMajor, UpgradeMajor))
+			return hint.Wrap(err, fmt.Sprintf("run PG_EXTRA_MAJOR=%d bash scripts/install-deps.sh (or make deps) in the pgvecrep checkout: it builds PostgreSQL %d beside the system's server once, in 3 to 20 minutes", UpgradeMajor, UpgradeMajor))
 		}
 	}
 	for _, b := range []string{bin, tgtBin} {

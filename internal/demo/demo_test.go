@@ -3,7 +3,7 @@ package demo_test
 import (
 	"bytes"
 	"context"
-	"os"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,18 +12,17 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/cli"
 	"github.com/pgvecrep/pgvecrep/internal/demo"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestDemo runs the whole demo with the real pgvecrep commands and checks
 // that it passes and shows its steps in the tutorial's order.
 func TestDemo(t *testing.T) {
 	bin, err := localpg.FindBinDir()
-	if err != nil || !localpg.HasVector(bin) {
-		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
-			t.Fatalf("no PostgreSQL with pgvector: %v", err)
-		}
-		t.Skip("no PostgreSQL with pgvector")
+	if err == nil && !localpg.HasVector(bin) {
+		err = fmt.Errorf("pgvector is not installed for %s", bin)
 	}
+	testenv.Need(t, "PostgreSQL with pgvector", err)
 	var out bytes.Buffer
 	run := func(ctx context.Context, vars map[string]string, args []string) int {
 		for k, v := range vars {

@@ -3,7 +3,6 @@ package demo_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +10,14 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/cli"
 	"github.com/pgvecrep/pgvecrep/internal/demo"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestDemoUpgrade runs demo --upgrade: the tutorial from the system's 15 to
 // an 18 target, ending with the switchover onto 18.
 func TestDemoUpgrade(t *testing.T) {
-	if _, err := localpg.FindMajor(demo.UpgradeMajor); err != nil {
-		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping demo --upgrade: %v", err)
-	}
+	_, err := localpg.FindMajor(demo.UpgradeMajor)
+	testenv.Need(t, "demo --upgrade's newer server", err)
 	var out bytes.Buffer
 	run := func(ctx context.Context, vars map[string]string, args []string) int {
 		for k, v := range vars {

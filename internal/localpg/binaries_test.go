@@ -3,13 +3,14 @@ package localpg
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // TestStartMajor starts a cluster of each version the cross-version tests
 // use and checks that the server really is that version. A missing newer
-// server fails under PGVECREP_REQUIRE_PG=1 and skips, naming it, otherwise.
+// server fails, naming it (or skips under testenv's opt-out).
 func TestStartMajor(t *testing.T) {
 	requirePG(t)
 	def, err := FindBinDir()
@@ -25,7 +26,7 @@ func TestStartMajor(t *testing.T) {
 			if !errors.Is(err, ErrNoBinaries) {
 				t.Errorf("FindMajor(%d) error %v does not wrap ErrNoBinaries", major, err)
 			}
-			if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
+			if testenv.Required() {
 				t.Fatal(err)
 			}
 			t.Logf("skipping PostgreSQL %d: %v", major, err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // reapChildEnv makes the test binary act as a process that starts a cluster
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(reapChildEnv) == "1" {
 		os.Exit(orphanMaker())
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.Main(m))
 }
 
 // orphanMaker starts a cluster, prints its directory and URL, and waits to
@@ -123,10 +125,6 @@ func ping(ctx context.Context, url string) error {
 
 func requirePG(t *testing.T) {
 	t.Helper()
-	if _, err := FindBinDir(); err != nil {
-		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	_, err := FindBinDir()
+	testenv.Need(t, "PostgreSQL's server binaries", err)
 }

@@ -36,7 +36,7 @@ var (
 	sourceUpDesc = desc("source_up", "1 when the source was reachable for this scrape, else 0 (lag and slot metrics are then missing).")
 	phaseDesc    = desc("phase", "1 for the group's current phase, 0 for the others.", "phase")
 	lagBytes     = desc("lag_bytes", "WAL bytes the target has not confirmed yet (source's current position minus the slot's confirmed_flush_lsn).")
-	lagSeconds   = desc("lag_seconds", "Replay lag in seconds as pg_stat_replication reports it.")
+	lagSeconds   = desc("lag_seconds", "Replay lag in seconds as pg_stat_replication reports it, 0 when nothing is left to confirm; absent while the apply worker is not connected to the source (before its first report, or stopped).")
 	slotWAL      = desc("slot_wal_bytes", "WAL the group's replication slot keeps on the source (from its restart_lsn).")
 	tablesDesc   = desc("tables", "Tables of the group by state.", "state")
 	rowsCopied   = desc("copied_rows_total", "Rows copied by pgvecrep's initial copy (fast mode), summed over the group's tables.")

@@ -9,8 +9,8 @@
 // ([AppSchema]), a cluster of a test's own ([Cluster]) and a role that is
 // dropped afterwards ([DB.Role]).
 //
-// Without PostgreSQL binaries the tests skip with a clear message, except
-// when PGVECREP_REQUIRE_PG=1 (make test, CI), where they fail.
+// Without PostgreSQL binaries the tests fail, saying what is missing, unless
+// PGVECREP_REQUIRE_PG=0 opts out; they then skip (see [testenv]).
 //
 // pgtest imports only localpg and pgx, never a pgvecrep package with
 // logic: the internal tests of any such package can then use it without an
@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // Env is the package's shared pair of clusters. Nil when unavailable.
@@ -39,9 +40,9 @@ type Env struct {
 }
 
 var (
-	shared  *Env
-	skipMsg string
-	seq     atomic.Int64
+	shared   *Env
+	startErr error
+	seq      atomic.Int64
 )
 
 // Main starts the clusters, runs the tests and stops the clusters. Call it
@@ -60,22 +61,21 @@ type Versions struct {
 var Upgrade = Versions{Source: 15, Target: 18}
 
 // MainVersions is [Main] with clusters of chosen major versions. A missing
-// version fails the package under PGVECREP_REQUIRE_PG=1 and skips its tests,
-// naming the version and how to install it, otherwise.
+// version fails the package, naming the version and how to install it, or
+// skips its tests under the opt-out (see [testenv]).
 func MainVersions(m *testing.M, v Versions) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	env, err := start(ctx, v)
 	cancel()
 	if err != nil {
-		if os.Getenv("PGVECREP_REQUIRE_PG") == "1" {
-			fmt.Fprintf(os.Stderr, "pgtest: PGVECREP_REQUIRE_PG=1 but local clusters could not start: %v\n", err)
+		if testenv.Required() {
+			fmt.Fprintf(os.Stderr, "pgtest: local clusters could not start: %v\n(run scripts/install-deps.sh, or set %s=0 to skip these tests)\n", err, testenv.OptOut)
 			return 1
 		}
-		skipMsg = "skipping: no local PostgreSQL with pgvector: " + err.Error()
-		fmt.Fprintln(os.Stderr, "pgtest: "+skipMsg)
+		startErr = err
 	}
 	shared = env
-	code := m.Run()
+	code := testenv.Main(m)
 	if env != nil {
 		_ = env.Source.Stop()
 		_ = env.Target.Stop()
@@ -119,10 +119,11 @@ func startOne(ctx context.Context, major int) (*localpg.Cluster, error) {
 func Get(t testing.TB) *Env {
 	t.Helper()
 	if shared == nil {
-		if skipMsg == "" {
-			skipMsg = "skipping: pgtest.Main was not called from TestMain"
+		err := startErr
+		if err == nil {
+			err = fmt.Errorf("pgtest.Main was not called from TestMain")
 		}
-		t.Skip(skipMsg)
+		testenv.Need(t, "local PostgreSQL clusters with pgvector", err)
 	}
 	return shared
 }

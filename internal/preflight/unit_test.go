@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -118,7 +120,7 @@ func TestFindPgDump(t *testing.T) {
 	// An old one on PATH is passed over for an installed newer one.
 	installed, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_dump")
 	if len(installed) == 0 {
-		t.Skip("no pg_dump under /usr/lib/postgresql")
+		testenv.Need(t, "pg_dump", fmt.Errorf("no pg_dump under /usr/lib/postgresql"))
 	}
 	old := fakeBin(t, "9.6.24")
 	t.Setenv("PATH", old)

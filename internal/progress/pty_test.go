@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/progress/vt"
+	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
 // ptyTerm is a Printer drawing on a pseudo-terminal of a fixed size.
@@ -20,7 +21,7 @@ func newTerm(t *testing.T, width int) *ptyTerm {
 	t.Helper()
 	term, err := vt.Open(width, 40)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	t.Cleanup(term.Close)
 	tm := &ptyTerm{t: t, vt: term, p: NewAuto(term.TTY)}

@@ -5,6 +5,6 @@
 //
 // The package has no code of its own: its tests drive the CLI exactly as a
 // user does. They need the newer server scripts/install-deps.sh builds with
-// PG_EXTRA_MAJOR=18 (make deps does); without it they skip, saying so, or
-// fail under PGVECREP_REQUIRE_PG=1.
+// PG_EXTRA_MAJOR=18 (make deps does); without it they fail, saying so, or
+// skip under PGVECREP_REQUIRE_PG=0 (see internal/testenv).
 package upgrade
