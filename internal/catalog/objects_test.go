@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
@@ -46,7 +47,7 @@ func TestForeignKeysTouching(t *testing.T) {
 		t.Fatalf("ForeignKeys = %+v, want %+v", fks, want)
 	}
 	for i := range want {
-		if fks[i] != want[i] {
+		if !reflect.DeepEqual(fks[i], want[i]) {
 			t.Errorf("ForeignKeys[%d] = %+v, want %+v", i, fks[i], want[i])
 		}
 	}

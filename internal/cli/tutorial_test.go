@@ -42,7 +42,27 @@ func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	if r.code != 0 {
 		t.Fatalf("pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
+	if len(args) > 0 && args[0] == "start_sync" {
+		sameSchema(t, src, tgt, args)
+	}
 	return r
+}
+
+// sameSchema runs verify --schema-only for the group a start_sync just
+// started: every fixture of the suite that reaches streaming must leave the
+// target's schema equal to the source's.
+func sameSchema(t *testing.T, src, tgt pgtest.DB, startArgs []string) {
+	t.Helper()
+	args := []string{"verify", "--schema-only"}
+	for i := 1; i < len(startArgs)-1; i++ {
+		switch startArgs[i] {
+		case "-g", "--group-name", "--source-url", "--target-url":
+			args = append(args, startArgs[i], startArgs[i+1])
+		}
+	}
+	if r := pgvecrep(t, src, tgt, args...); r.code != 0 {
+		t.Fatalf("after start_sync, pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
 }
 
 const tutorialVector = "[0.40671515, 0.24202824, 0.37059402, 0.50316447, 0.10779921, 0.80774295, 0.8879849, 0.31292745, 0.05584943, 0.8738258]"

@@ -20,10 +20,24 @@ import (
 func init() {
 	register(&command{
 		name:    "verify",
-		summary: "compare source and target: row counts, checksums, nearest-neighbour parity",
-		usage:   "--group-name GROUP [-t t1,t2] [--sample K] [--jobs N] [--json]",
+		summary: "compare source and target: schemas, row counts, checksums, nearest-neighbour parity",
+		usage:   "--group-name GROUP [-t t1,t2] [--schema-only] [--sample K] [--jobs N] [--json]",
 		help: `Verify compares the group's tables on the source and the target while
 replication runs, and exits 1 when they diverge.
+
+First it compares the tables' schemas: columns (type with its modifier, so
+vector(1536) and vector(768) differ; default, generated, identity,
+collation, NOT NULL), constraints (NOT VALID and DEFERRABLE included),
+indexes (definition, validity, replica identity, CLUSTER ON, tablespace),
+the table's replica identity, triggers, row-level security and its
+policies, comments, and the definitions of the sequences the tables own or
+use in defaults (not their current values, which switchover copies). Each
+difference is one line: object, aspect, source, target, e.g.
+  index app.tags_sku_tag: replica identity: source yes, target no
+A foreign key to a table outside the group is NOT VALID on the target on
+purpose (start_sync builds it so): it is a note, not a difference.
+pgvecrep's own objects are never compared. --schema-only stops there: no
+rows, no nearest neighbours, no wait for the subscription.
 
 For each table it counts the rows and compares checksums over ranges of the
 primary key (--chunk-rows rows each); a range that differs is read again once
@@ -44,6 +58,7 @@ order whatever the number of jobs. --jobs 1 checks them one after another.
 
 Examples:
   pgvecrep verify --group-name database-cluster-1
+  pgvecrep verify -g database-cluster-1 --schema-only
   pgvecrep verify -g database-cluster-1 -t items,'app."Odd Table"' --json`,
 		run: runVerify,
 	})
@@ -55,7 +70,7 @@ type verifyArgs struct {
 	sample, chunkRows     int
 	jobs                  int
 	drainTimeout          time.Duration
-	asJSON                bool
+	asJSON, schemaOnly    bool
 }
 
 func (a *verifyArgs) add(f *flags) {
@@ -66,6 +81,7 @@ func (a *verifyArgs) add(f *flags) {
 	f.intVar(&a.chunkRows, "chunk-rows", "", 10000, 1, "rows per checksum range")
 	f.intVar(&a.jobs, "jobs", "", min(runtime.NumCPU(), 4), 1, "tables checked at once, each worker on its own source and target sessions")
 	f.durationVar(&a.drainTimeout, "drain-timeout", "", time.Minute, "longest wait for the replication lag to drain before a re-check")
+	f.boolVar(&a.schemaOnly, "schema-only", "", "compare only the tables' schemas, not their rows and nearest neighbours")
 	f.boolVar(&a.asJSON, "json", "", "print JSON")
 }
 
@@ -92,7 +108,8 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	p, start := progress.NewAuto(env.Stderr), time.Now()
 	rep, err := verify.Run(ctx, src, tgt, verify.Options{Tables: tables, Sample: sample,
 		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf,
-		Jobs: a.jobs, Source: s.srcCfg, Target: s.tgtCfg})
+		Jobs: a.jobs, Source: s.srcCfg, Target: s.tgtCfg,
+		Schema: true, SchemaOnly: a.schemaOnly, Replicated: g.Tables})
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,8 @@ CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
     bytes       bigint NOT NULL DEFAULT 0,
     built_at    timestamptz,
     PRIMARY KEY (group_name, schema_name, table_name, name)
-);`
+);
+` + addRestoreColumn + ";"
 
 // EnsureSchema creates the metadata schema, or brings one written by an
 // earlier version up to date (see migrate); safe to run any number of times.

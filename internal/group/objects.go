@@ -14,21 +14,28 @@ import (
 type Deferred struct {
 	Table      pg.Name
 	Name       string
-	Kind       string // vector, index, primary, unique, exclusion, foreign
+	Kind       string // vector, index, primary, unique, exclusion, foreign, check
 	Definition string
-	Bytes      int64
-	Built      bool
+	// Restore are the statements that give the object back what Definition
+	// cannot say (replica identity, CLUSTER ON, comments, statistics
+	// targets...), run after it is built; see catalog.Index.
+	Restore []string
+	Bytes   int64
+	Built   bool
 }
 
 // SaveDeferred records objects about to be dropped, before they are dropped,
 // so a crash between the drop and the rebuild never loses a definition.
 func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Deferred) error {
+	if err := ensureRestoreColumn(ctx, conn); err != nil {
+		return err
+	}
 	for _, d := range objs {
 		if _, err := conn.Exec(ctx, `INSERT INTO pgvecrep.deferred_objects
-			(group_name, schema_name, table_name, name, kind, definition, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)
+			(group_name, schema_name, table_name, name, kind, definition, bytes, restore) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (group_name, schema_name, table_name, name) DO UPDATE SET definition = EXCLUDED.definition,
-			kind = EXCLUDED.kind, bytes = EXCLUDED.bytes, built_at = NULL`,
-			group, d.Table.Schema, d.Table.Name, d.Name, d.Kind, d.Definition, d.Bytes); err != nil {
+			kind = EXCLUDED.kind, bytes = EXCLUDED.bytes, restore = EXCLUDED.restore, built_at = NULL`,
+			group, d.Table.Schema, d.Table.Name, d.Name, d.Kind, d.Definition, d.Bytes, nonNil(d.Restore)); err != nil {
 			return fmt.Errorf("record deferred %s %s: %w", d.Kind, d.Name, err)
 		}
 	}
@@ -37,7 +44,10 @@ func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Defe
 
 // PendingDeferred lists the objects not built yet, largest first.
 func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Deferred, error) {
-	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, name, kind, definition, bytes, built_at IS NOT NULL
+	if err := ensureRestoreColumn(ctx, conn); err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, name, kind, definition, restore, bytes, built_at IS NOT NULL
 		FROM pgvecrep.deferred_objects WHERE group_name = $1 AND built_at IS NULL
 		ORDER BY bytes DESC, name`, group)
 	if err != nil {
@@ -45,9 +55,46 @@ func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Defer
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Deferred, error) {
 		var d Deferred
-		err := r.Scan(&d.Table.Schema, &d.Table.Name, &d.Name, &d.Kind, &d.Definition, &d.Bytes, &d.Built)
+		err := r.Scan(&d.Table.Schema, &d.Table.Name, &d.Name, &d.Kind, &d.Definition, &d.Restore, &d.Bytes, &d.Built)
 		return d, err
 	})
+}
+
+// addRestoreColumn brings deferred_objects to the current layout (see
+// ensureRestoreColumn); schemaDDL ends with it.
+const addRestoreColumn = `ALTER TABLE pgvecrep.deferred_objects ADD COLUMN IF NOT EXISTS restore text[] NOT NULL DEFAULT '{}'`
+
+// restoreColumnQuery reports whether deferred_objects lacks the restore
+// column.
+const restoreColumnQuery = `SELECT to_regclass('pgvecrep.deferred_objects') IS NOT NULL AND NOT EXISTS (
+	SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('pgvecrep.deferred_objects')
+	AND attname = 'restore' AND NOT attisdropped)`
+
+// ensureRestoreColumn adds the restore column to metadata written by an
+// earlier version. schemaDDL adds it too, but only bootstrap runs that:
+// stop_sync, cleanup or start_sync on a group bootstrapped before the
+// upgrade come here first. Rows saved without it restore nothing more than
+// they did then. One catalog query when the column is there.
+func ensureRestoreColumn(ctx context.Context, conn *pgx.Conn) error {
+	var missing bool
+	if err := conn.QueryRow(ctx, restoreColumnQuery).Scan(&missing); err != nil {
+		return fmt.Errorf("read the layout of %s.deferred_objects: %w", Schema, err)
+	}
+	if !missing {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, addRestoreColumn); err != nil {
+		return fmt.Errorf("upgrade metadata table %s.deferred_objects: %w", Schema, err)
+	}
+	return nil
+}
+
+// nonNil is s, or an empty list for nil (which would be NULL).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // MarkBuilt records that a deferred object exists again.

@@ -19,8 +19,12 @@ import (
 // the replicated tables before the copy: only the vector indexes (native
 // mode), or everything including keys and foreign keys (fast mode, where
 // rows go into bare heaps and each structure is built once over the
-// finished data). Definitions are saved before anything is dropped, so a
-// crash in between loses none.
+// finished data). In both modes the check constraints added NOT VALID go
+// too, as pg_dump puts them after the data: the source may hold rows that
+// violate them, and either mode's COPY would fail on the first. Definitions
+// are saved before anything is dropped, so a crash in between loses none;
+// with them, the statements that restore what the definitions cannot say
+// (replica identity, comments...; see catalog.Index.Restore).
 func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	tgtTables, err := catalog.Lookup(ctx, s.tgt, catalog.NamesOf(s.opts.Tables))
 	if err != nil {
@@ -46,6 +50,11 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
 		}
 	}
+	checks, checkDrops, err := deferChecks(ctx, s.tgt, oids)
+	if err != nil {
+		return err
+	}
+	deferred, drops = append(deferred, checks...), append(drops, checkDrops...)
 	idxs, err := catalog.Indexes(ctx, s.tgt, oids)
 	if err != nil {
 		return err
@@ -69,6 +78,22 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	}
 	s.p.Printf("deferred %d index(es) and constraint(s) until the data is in (vector indexes: %s)", len(deferred), vectorNames(deferred))
 	return nil
+}
+
+// deferChecks lists the NOT VALID check constraints of the tables (oids),
+// to save, and the statements that drop them.
+func deferChecks(ctx context.Context, tgt *pgx.Conn, oids []uint32) ([]group.Deferred, []string, error) {
+	checks, err := catalog.NotValidChecks(ctx, tgt, oids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var deferred []group.Deferred
+	var drops []string
+	for _, c := range checks {
+		deferred = append(deferred, toDeferred(postdata.FromCheck(c)))
+		drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", c.Table.Quoted(), pgx.Identifier{c.Name}.Sanitize()))
+	}
+	return deferred, drops, nil
 }
 
 // Foreign keys that reference a table the group does not replicate would
@@ -110,14 +135,14 @@ func notValid(def string) string {
 }
 
 // toDeferred is how an object to build is saved in the group's metadata.
-// The classification itself is postdata's (FromIndex, FromForeignKey).
+// The classification itself is postdata's (FromIndex, FromForeignKey, FromCheck).
 func toDeferred(o postdata.Object) group.Deferred {
-	return group.Deferred{Table: o.Table, Name: o.Name, Kind: o.Kind, Definition: o.Def, Bytes: o.Bytes}
+	return group.Deferred{Table: o.Table, Name: o.Name, Kind: o.Kind, Definition: o.Def, Restore: o.Restore, Bytes: o.Bytes}
 }
 
 // fromDeferred is the object a saved definition builds.
 func fromDeferred(d group.Deferred) postdata.Object {
-	return postdata.Object{Table: d.Table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Bytes: d.Bytes}
+	return postdata.Object{Table: d.Table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Restore: d.Restore, Bytes: d.Bytes}
 }
 
 // buildDeferred builds the deferred objects once every table is copied

@@ -1,6 +1,7 @@
 package initsync
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -19,11 +20,13 @@ func TestDeferredRoundTrip(t *testing.T) {
 		{Table: tbl, Name: "btree", Kind: postdata.Index, Bytes: 900},
 		{Table: tbl, Name: "hnsw", Kind: postdata.Vector, Bytes: 10},
 		{Table: tbl, Name: "uq", Kind: postdata.Unique, Bytes: 1},
-		{Table: tbl, Name: "pk", Kind: postdata.Primary, Bytes: 5},
+		{Table: tbl, Name: "pk", Kind: postdata.Primary, Bytes: 5,
+			Restore: []string{`ALTER TABLE public."My t" REPLICA IDENTITY USING INDEX pk`}},
+		{Table: tbl, Name: "ck", Kind: postdata.Check, Def: "ALTER TABLE y NOT VALID"},
 	}
 	for _, o := range objs {
 		d := toDeferred(o)
-		if back := fromDeferred(d); back != o {
+		if back := fromDeferred(d); !reflect.DeepEqual(back, o) {
 			t.Errorf("fromDeferred(toDeferred(%+v)) = %+v", o, back)
 		}
 	}

@@ -108,20 +108,26 @@ func (b *builder) session(ctx context.Context) (*pgx.Conn, error) {
 var deadlockRetry = retry.Policy{Attempts: 3, Pause: 50 * time.Millisecond, MaxPause: 200 * time.Millisecond,
 	Retryable: retry.Codes("40P01")}
 
-// build creates one object, unless it exists already.
+// build creates one object, unless it exists already, then runs its
+// restore statements: also for one that exists, which a crash between the
+// two may have left without them.
 func (b *builder) build(ctx context.Context, conn *pgx.Conn, o Object) error {
 	done, err := exists(ctx, conn, o)
 	if err != nil {
 		return fmt.Errorf("build %s: %w", o, err)
 	}
 	start := time.Now()
-	if done {
-		return b.finish(o, "already built", start)
+	phase := "already built"
+	if !done {
+		if err := b.create(ctx, conn, o, start); err != nil {
+			return fmt.Errorf("build %s: %w", o, err)
+		}
+		phase = "done"
 	}
-	if err := b.create(ctx, conn, o, start); err != nil {
+	if err := runRestore(ctx, conn, o.Restore); err != nil {
 		return fmt.Errorf("build %s: %w", o, err)
 	}
-	return b.finish(o, "done", start)
+	return b.finish(o, phase, start)
 }
 
 // create runs o's definition with its share of the memory budget, which is

@@ -67,14 +67,16 @@ CREATE INDEX docs_v_idx ON docs USING hnsw (v vector_cosine_ops)`)
 	}
 
 	// A kill after docs_b's index was built: the rerun builds the others
-	// and attaches the one that is there.
+	// and attaches the one that is there (which the restore statements
+	// then give the name docs_b's index had: the same index, by OID).
 	tgt.Exec(t, "DROP INDEX docs_v_idx; CREATE INDEX docs_b_kept ON docs_b USING hnsw (v vector_cosine_ops)")
+	kept := tgt.QueryInt(t, "SELECT 'docs_b_kept'::regclass::oid::bigint")
 	if err := Build(ctx, []Object{obj}, opts); err != nil {
 		t.Fatal(err)
 	}
 	checkLeafIndexes(t, tgt)
-	if n := tgt.QueryInt(t, "SELECT count(*)::int FROM pg_class WHERE relname = 'docs_b_kept'"); n != 1 {
-		t.Error("the rerun did not reuse the leaf index a killed run had built")
+	if n := tgt.QueryInt(t, "SELECT count(*)::int FROM pg_class WHERE oid = $1::bigint::oid AND relname = 'docs_b_v_idx'", kept); n != 1 {
+		t.Error("the rerun did not reuse (and name as it was) the leaf index a killed run had built")
 	}
 
 	// Undoing a run empties the tables and runs the parent's definition,

@@ -7,7 +7,9 @@
 // created on an empty table keeps centroids that fit no data (DESIGN.md).
 //
 // The order is fixed by what depends on what. Primary keys and unique
-// constraints come first, because foreign keys need the key they reference.
+// constraints come first, because foreign keys need the key they reference;
+// check constraints added NOT VALID (which the copy could not have taken)
+// come with them, as they too lock their table whole for a moment.
 // Secondary indexes come next, vector ones first and largest first: they are
 // the long builds, and starting them early keeps one slow build from being
 // the only thing running at the end. Foreign keys come last, so checking them
@@ -15,6 +17,11 @@
 // object starts as soon as its own table's data and the objects it needs are
 // there (schedule.go), and the builds running at a time share a
 // maintenance_work_mem budget.
+//
+// A definition does not say everything: an object's restore statements
+// (Object.Restore, from package catalog) put back its replica identity,
+// CLUSTER ON, comments and the like right after it is built, and before it
+// is recorded as built, so a rerun after a crash runs them again.
 package postdata
 
 import (
@@ -36,6 +43,11 @@ const (
 	Index   = "index"   // any other index or index-backed constraint (exclusion)
 	Vector  = "vector"  // index by a vector access method (hnsw, ivfflat, ...)
 	Foreign = "foreign" // foreign key constraint
+	// Check is a CHECK constraint added NOT VALID, which a copy of rows
+	// that violate it would trip over (catalog.Check). It needs no other
+	// object, and is scheduled like a key: adding it locks its table whole
+	// for a moment, which it had better do before the index builds.
+	Check = "check"
 )
 
 // Object is one index or constraint to build.
@@ -48,12 +60,15 @@ type Object struct {
 	// References is the table a foreign key references; zero when unknown,
 	// which makes the key wait for every table.
 	References pg.Name
+	// Restore are statements run once Def has built the object, before it
+	// counts as built: what Def cannot say (see catalog.Index.Restore).
+	Restore []string
 }
 
 // String names the object for errors and progress: vector index "x" on public.t.
 func (o Object) String() string {
 	what := map[string]string{Primary: "primary key", Unique: "unique constraint", Index: "index",
-		Vector: "vector index", Foreign: "foreign key"}[o.Kind]
+		Vector: "vector index", Foreign: "foreign key", Check: "check constraint"}[o.Kind]
 	return fmt.Sprintf("%s %s on %s", what, pgx.Identifier{o.Name}.Sanitize(), o.Table)
 }
 
@@ -76,7 +91,7 @@ func (o Object) notValid() bool {
 // TABLE. (No vector access method can back one today; the order makes the
 // answer not depend on that.)
 func FromIndex(ix catalog.Index) Object {
-	o := Object{Table: ix.Table, Name: ix.Name, Kind: Index, Def: ix.Def, Bytes: ix.Bytes}
+	o := Object{Table: ix.Table, Name: ix.Name, Kind: Index, Def: ix.Def, Bytes: ix.Bytes, Restore: ix.Restore}
 	if ix.Constraint != "" {
 		o.Name = ix.Constraint
 	} else if ix.Partitioned {
@@ -109,12 +124,19 @@ func partitionedIndexDef(def string) string {
 
 // FromForeignKey is the Object that adds a catalog foreign key again.
 func FromForeignKey(fk catalog.ForeignKey) Object {
-	return Object{Table: fk.Table, Name: fk.Name, Kind: Foreign, Def: fk.Def, References: fk.References}
+	return Object{Table: fk.Table, Name: fk.Name, Kind: Foreign, Def: fk.Def, References: fk.References, Restore: fk.Restore}
 }
 
-// rank is each kind's place in the build order: keys, then vector indexes,
-// then other indexes, then foreign keys (see the package comment).
-var rank = map[string]int{Primary: 0, Unique: 0, Vector: 1, Index: 2, Foreign: 3}
+// FromCheck is the Object that adds a NOT VALID check constraint again
+// (its definition ends in NOT VALID, so it is added as it was).
+func FromCheck(c catalog.Check) Object {
+	return Object{Table: c.Table, Name: c.Name, Kind: Check, Def: c.Def, Restore: c.Restore}
+}
+
+// rank is each kind's place in the build order: keys (and NOT VALID
+// checks, which lock like them), then vector indexes, then other indexes,
+// then foreign keys (see the package comment).
+var rank = map[string]int{Primary: 0, Unique: 0, Check: 0, Vector: 1, Index: 2, Foreign: 3}
 
 // Less is the build order: by kind (keys, vector indexes, other indexes,
 // foreign keys), then largest first. Every builder uses it: Build's

@@ -3,6 +3,7 @@ package postdata
 import (
 	"context"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,8 +21,9 @@ func TestMain(m *testing.M) {
 
 func name(n string) pg.Name { return pg.Name{Schema: "public", Name: n} }
 
-// TestOrder pins the one build order every builder uses: keys, then vector
-// indexes, then other indexes, then foreign keys; largest first within a kind.
+// TestOrder pins the one build order every builder uses: keys (and NOT
+// VALID checks), then vector indexes, then other indexes, then foreign
+// keys; largest first within a kind.
 func TestOrder(t *testing.T) {
 	objs := []Object{
 		{Name: "fk", Kind: Foreign},
@@ -31,13 +33,14 @@ func TestOrder(t *testing.T) {
 		{Name: "big_hnsw", Kind: Vector, Bytes: 500},
 		{Name: "uq", Kind: Unique, Bytes: 1},
 		{Name: "pk", Kind: Primary, Bytes: 2},
+		{Name: "ck", Kind: Check},
 	}
 	Sort(objs)
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.Name)
 	}
-	want := "pk,uq,big_hnsw,small_hnsw,big_btree,small_btree,fk"
+	want := "pk,uq,ck,big_hnsw,small_hnsw,big_btree,small_btree,fk"
 	if strings.Join(got, ",") != want {
 		t.Errorf("order = %s, want %s", strings.Join(got, ","), want)
 	}
@@ -65,15 +68,22 @@ func TestFromCatalog(t *testing.T) {
 			Object{Table: name("t"), Name: "t_v_key", Kind: Unique}},
 		{catalog.Index{Table: name("t"), Name: "t_pkey", AM: "ivfflat", Constraint: "t_pkey", ConType: "p"},
 			Object{Table: name("t"), Name: "t_pkey", Kind: Primary}},
+		// What the definition cannot say comes along.
+		{catalog.Index{Table: name("t"), Name: "t_k", AM: "btree", Restore: []string{"COMMENT ON INDEX public.t_k IS 'k'"}},
+			Object{Table: name("t"), Name: "t_k", Kind: Index, Restore: []string{"COMMENT ON INDEX public.t_k IS 'k'"}}},
 	}
 	for _, tt := range tests {
-		if got := FromIndex(tt.ix); got != tt.want {
+		if got := FromIndex(tt.ix); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("FromIndex(%+v) = %+v, want %+v", tt.ix, got, tt.want)
 		}
 	}
-	fk := FromForeignKey(catalog.ForeignKey{Table: name("c"), Name: "c_p_fkey", Def: "ALTER TABLE x", References: name("p")})
-	if fk.Kind != Foreign || fk.Name != "c_p_fkey" || !fk.constraint() || fk.References != name("p") {
+	fk := FromForeignKey(catalog.ForeignKey{Table: name("c"), Name: "c_p_fkey", Def: "ALTER TABLE x", References: name("p"), Restore: []string{"COMMENT"}})
+	if fk.Kind != Foreign || fk.Name != "c_p_fkey" || !fk.constraint() || fk.References != name("p") || len(fk.Restore) != 1 {
 		t.Errorf("FromForeignKey = %+v", fk)
+	}
+	ck := FromCheck(catalog.Check{Table: name("c"), Name: "c_body", Def: "ALTER TABLE x ADD CONSTRAINT c_body CHECK ((b <> '')) NOT VALID"})
+	if ck.Kind != Check || ck.Name != "c_body" || !ck.notValid() {
+		t.Errorf("FromCheck = %+v", ck)
 	}
 }
 

@@ -25,6 +25,9 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 		if _, err := tgt.Exec(ctx, d.Definition); err != nil && !alreadyExists(err) {
 			return fmt.Errorf("restore %s %s: %w", d.Kind, d.Name, err)
 		}
+		if err := runRestore(ctx, tgt, d.Restore); err != nil {
+			return fmt.Errorf("restore %s %s: %w", d.Kind, d.Name, err)
+		}
 		if err := group.MarkBuilt(ctx, tgt, groupName, d); err != nil {
 			return err
 		}
@@ -42,7 +45,7 @@ func restoreOrder(ds []group.Deferred) []group.Deferred {
 	for i, d := range ds {
 		kind := d.Kind
 		switch kind {
-		case Primary, Unique, Index, Vector, Foreign:
+		case Primary, Unique, Check, Index, Vector, Foreign:
 		default:
 			kind = Index
 		}
@@ -55,6 +58,18 @@ func restoreOrder(ds []group.Deferred) []group.Deferred {
 		out[i] = byObject[o.String()]
 	}
 	return out
+}
+
+// runRestore runs an object's restore statements (Object.Restore), once
+// its definition has built it: every time, also for an object found built
+// already, since a crash may have come between the two.
+func runRestore(ctx context.Context, conn *pgx.Conn, stmts []string) error {
+	for _, sql := range stmts {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("restore what its definition leaves out (%s): %w", sql, err)
+		}
+	}
+	return nil
 }
 
 // alreadyExists reports the errors of an object that is there already:

@@ -11,8 +11,9 @@ import (
 // schedule decides when each object of one Build may start. An object waits
 // only for what it needs:
 //
-//   - a primary key or unique constraint, for its table's data and for any
-//     other key of the table being added (each locks the table whole);
+//   - a primary key, unique constraint or NOT VALID check (a "key" here),
+//     for its table's data and for any other key of the table being added
+//     (each locks the table whole);
 //   - any other index, also for its table's keys: ALTER TABLE ... ADD
 //     PRIMARY KEY takes an ACCESS EXCLUSIVE lock, so an index build running
 //     beside it on the same table would only hold a session while waiting;
@@ -43,10 +44,10 @@ func newSchedule(objs []Object, allCopied bool) *schedule {
 	s := &schedule{waiting: append([]Object(nil), objs...), copied: map[pg.Name]bool{}, allCopied: allCopied,
 		keysLeft: map[pg.Name]int{}, keysBusy: map[pg.Name]bool{}, left: map[pg.Name]int{}, vectors: map[pg.Name]bool{}, wake: make(chan struct{}, 1)}
 	for _, o := range objs {
-		switch o.Kind {
-		case Primary, Unique:
+		switch {
+		case isKey(o.Kind):
 			s.keysLeft[o.Table]++
-		case Vector:
+		case o.Kind == Vector:
 			s.vectors[o.Table] = true
 		}
 		if o.Kind != Foreign {
@@ -57,13 +58,17 @@ func newSchedule(objs []Object, allCopied bool) *schedule {
 	return s
 }
 
+// isKey reports whether objects of kind lock their table whole while they
+// are added (see schedule): everything else on the table waits for them.
+func isKey(kind string) bool { return kind == Primary || kind == Unique || kind == Check }
+
 // ready reports whether o may start. Called with mu held.
 func (s *schedule) ready(o Object) bool {
 	copied := func(t pg.Name) bool { return s.allCopied || s.copied[t] }
-	switch o.Kind {
-	case Primary, Unique:
+	switch {
+	case isKey(o.Kind):
 		return copied(o.Table) && !s.keysBusy[o.Table]
-	case Foreign:
+	case o.Kind == Foreign:
 		if o.References == (pg.Name{}) {
 			return s.allCopied && s.leftAll == 0
 		}
@@ -76,7 +81,7 @@ func (s *schedule) ready(o Object) bool {
 // first reports whether a starts before b when both may start.
 func (s *schedule) first(a, b Object) bool {
 	toVector := func(o Object) bool {
-		return o.Kind == Vector || (o.Kind == Primary || o.Kind == Unique) && s.vectors[o.Table]
+		return o.Kind == Vector || isKey(o.Kind) && s.vectors[o.Table]
 	}
 	if va, vb := toVector(a), toVector(b); va != vb {
 		return va
@@ -111,12 +116,12 @@ func (s *schedule) started(o Object) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, w := range s.waiting {
-		if w == o {
+		if w.String() == o.String() {
 			s.waiting = append(s.waiting[:i], s.waiting[i+1:]...)
 			break
 		}
 	}
-	if o.Kind == Primary || o.Kind == Unique {
+	if isKey(o.Kind) {
 		s.keysBusy[o.Table] = true
 	}
 	s.running++
@@ -126,8 +131,7 @@ func (s *schedule) started(o Object) {
 func (s *schedule) finished(o Object) {
 	s.mu.Lock()
 	s.running--
-	switch o.Kind {
-	case Primary, Unique:
+	if isKey(o.Kind) {
 		s.keysLeft[o.Table]--
 		s.keysBusy[o.Table] = false
 	}

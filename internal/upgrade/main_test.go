@@ -44,6 +44,17 @@ func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) result {
 	if r.code != 0 {
 		t.Fatalf("pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
+	if args[0] == "start_sync" { // the schemas must match across the versions too
+		v := []string{"verify", "--schema-only"}
+		for i := 1; i < len(args)-1; i++ {
+			if args[i] == "-g" || args[i] == "--group-name" {
+				v = append(v, args[i], args[i+1])
+			}
+		}
+		if r := run(t, src, tgt, v...); r.code != 0 {
+			t.Fatalf("after start_sync, pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(v, " "), r.code, r.stdout, r.stderr)
+		}
+	}
 	return r
 }
 

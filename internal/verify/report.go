@@ -14,6 +14,9 @@ import (
 type Report struct {
 	Tables []TableResult `json:"tables"`
 	ANN    []ANNResult   `json:"ann"`
+	// Schema is the comparison of the tables' definitions; nil when it was
+	// not asked for (Options.Schema).
+	Schema *SchemaResult `json:"schema,omitempty"`
 	// Notes are caveats that apply to the whole run (no subscription to wait
 	// for, a lag that did not drain).
 	Notes []string `json:"notes,omitempty"`
@@ -79,6 +82,9 @@ func (a ANNResult) OK() bool { return a.Error == "" && (a.Skipped != "" || a.Exa
 
 // OK reports whether nothing diverges.
 func (r Report) OK() bool {
+	if !r.Schema.OK() {
+		return false
+	}
 	for _, t := range r.Tables {
 		if !t.OK() {
 			return false
@@ -111,10 +117,13 @@ func (r Report) WriteJSON(w io.Writer) error {
 }
 
 // WriteTable writes the report for a person: one line per table and per
-// index, then the keys that differ, the notes and a verdict.
+// index, the schema differences, then the keys that differ, the notes and a
+// verdict.
 func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tKEY\tSOURCE ROWS\tTARGET ROWS\tCHUNKS\tMISMATCHED\tRESULT")
+	if len(r.Tables) > 0 {
+		fmt.Fprintln(tw, "TABLE\tKEY\tSOURCE ROWS\tTARGET ROWS\tCHUNKS\tMISMATCHED\tRESULT")
+	}
 	for _, t := range r.Tables {
 		keys := make([]string, len(t.Key))
 		for i, k := range t.Key {
@@ -134,6 +143,7 @@ func (r Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	r.Schema.write(w, len(r.Tables) > 0)
 	r.writeDetails(w)
 	verdict := "verify: ok, source and target agree"
 	if !r.OK() {
@@ -172,11 +182,37 @@ func (r Report) writeDetails(w io.Writer) {
 			add("%s: %s", a.Index, e)
 		}
 	}
+	if r.Schema != nil {
+		for _, d := range r.Schema.Expected {
+			add("note: expected: %s: %s", d, d.Reason)
+		}
+	}
 	for _, n := range r.Notes {
 		add("note: %s", n)
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(lines, "\n"))
+	}
+}
+
+// write prints the schema comparison: a summary line, then one line per
+// difference. after says whether the data tables came first (a blank line
+// then separates the two).
+func (s *SchemaResult) write(w io.Writer, after bool) {
+	if s == nil {
+		return
+	}
+	if after {
+		fmt.Fprintln(w)
+	}
+	switch n := len(s.Differences); n {
+	case 0:
+		fmt.Fprintf(w, "SCHEMA of %d table(s): identical\n", s.Tables)
+	default:
+		fmt.Fprintf(w, "SCHEMA of %d table(s): %d difference(s)\n", s.Tables, n)
+	}
+	for _, d := range s.Differences {
+		fmt.Fprintln(w, d)
 	}
 }
 

@@ -150,6 +150,10 @@ func sampleReport() Report {
 			{Table: "public.items", Index: "items_bits", Expr: "bits", Opclass: "bit_hamming_ops", Limit: 10,
 				Skipped: "operator class bit_hamming_ops is not checked (only l2, inner product, cosine and l1 on vector and halfvec)"},
 		},
+		Schema: &SchemaResult{Tables: 4,
+			Differences: []SchemaDiff{{Kind: "column", Object: "public.items.emb", Aspect: "type", Source: "public.vector(1536)", Target: "public.vector(768)"}},
+			Expected: []SchemaDiff{{Kind: "constraint", Object: "public.items.items_owner_fkey", Aspect: "valid", Source: "yes", Target: "no",
+				Reason: "it references public.owners, which the group does not replicate, so start_sync built it NOT VALID"}}},
 		Notes: []string{"replication lag did not drain within 1m0s: differences may be changes in flight; check the subscription (pgvecrep stats, the target's log) and run verify again"},
 	}
 }

@@ -1,5 +1,6 @@
-// Package verify compares a replication target with its source: row counts,
-// checksums over primary-key ranges narrowed down to the keys that differ, and
+// Package verify compares a replication target with its source: the
+// tables' schemas (see compareSchemas), row counts, checksums over
+// primary-key ranges narrowed down to the keys that differ, and
 // nearest-neighbour parity for every vector index.
 //
 // Replication is asynchronous, so a difference seen once is only a suspect: a
@@ -59,6 +60,16 @@ type Options struct {
 	// Source and Target are the configs extra workers connect with; both
 	// are required when Jobs is above 1.
 	Source, Target *pgx.ConnConfig
+	// Schema compares the tables' definitions as well: columns, keys,
+	// indexes, triggers, policies, comments and the sequences they use.
+	Schema bool
+	// SchemaOnly compares the definitions alone: no rows, no nearest
+	// neighbours, and so no wait for the subscription. It implies Schema.
+	SchemaOnly bool
+	// Replicated is every table of the group, of which Tables may be a
+	// part; a foreign key to a table outside it is NOT VALID on the target
+	// by design. Empty means Tables.
+	Replicated []pg.Name
 }
 
 const (
@@ -108,8 +119,11 @@ func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Report, error) 
 	return (&run{src: src, tgt: tgt, opts: opts.withDefaults()}).run(ctx)
 }
 
-// run compares the tables on up to opts.Jobs workers: the tables first, then
-// the vector indexes, as one worker would. Each result has its slot fixed
+// run compares the schemas (when asked), then the tables on up to
+// opts.Jobs workers: the rows first, then the vector indexes, as one worker
+// would. The schemas get no wait for the subscription: logical replication
+// does not carry DDL (pgvecrep's DDL tracking applies it apart, see
+// list_ddl_changes), so waiting would not make a difference there go away. Each result has its slot fixed
 // by the table's position, so the report reads the same whatever order the
 // workers finish in.
 func (r *run) run(ctx context.Context) (Report, error) {
@@ -122,28 +136,49 @@ func (r *run) run(ctx context.Context) (Report, error) {
 	if r.mu == nil {
 		r.mu = &sync.Mutex{}
 	}
+	var rep Report
+	if r.opts.Schema || r.opts.SchemaOnly {
+		replicated := r.opts.Replicated
+		if len(replicated) == 0 {
+			replicated = r.opts.Tables
+		}
+		var err error
+		if rep.Schema, err = r.compareSchemas(ctx, r.opts.Tables, replicated); err != nil {
+			return Report{}, err
+		}
+	}
+	if r.opts.SchemaOnly {
+		return rep, nil
+	}
+	if err := r.checkData(ctx, &rep); err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+// checkData compares the rows, then the nearest neighbours, into rep.
+func (r *run) checkData(ctx context.Context, rep *Report) error {
 	d, err := newDrainer(ctx, r.src, r.tgt, r.opts.Subscription, r.opts.DrainTimeout)
 	if err != nil {
-		return Report{}, err
+		return err
 	}
 	r.drain = d
 	tables, err := loadTables(ctx, r.src, r.tgt, r.opts.Tables)
 	if err != nil {
-		return Report{}, err
+		return err
 	}
 	ws := newWorkers(r, len(tables))
 	defer ws.closeAll(context.WithoutCancel(ctx))
-	var rep Report
 	if rep.Tables, err = ws.checkTables(ctx, tables); err != nil {
-		return Report{}, err
+		return err
 	}
 	if r.opts.Sample > 0 {
 		if rep.ANN, err = ws.checkANN(ctx, tables); err != nil {
-			return Report{}, err
+			return err
 		}
 	}
 	rep.Notes = d.notes()
-	return rep, nil
+	return nil
 }
 
 // timedCheck compares table i of n, with a progress line before and after.

@@ -1,0 +1,53 @@
+package group
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+)
+
+// TestDeferredRestore saves a deferred object's restore statements and
+// reads them back, on metadata written before the restore column existed:
+// a user who upgrades runs start_sync or stop_sync on a group bootstrapped
+// earlier, and bootstrap (the only caller of EnsureSchema) is not run again.
+func TestDeferredRestore(t *testing.T) {
+	env := pgtest.Get(t)
+	_, db := env.Pair(t)
+	conn := db.Conn(t)
+	ctx := context.Background()
+	if err := EnsureSchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(ctx, conn, "g"); err != nil {
+		t.Fatal(err)
+	}
+	db.Exec(t, `ALTER TABLE pgvecrep.deferred_objects DROP COLUMN restore;
+		INSERT INTO pgvecrep.deferred_objects (group_name, schema_name, table_name, name, kind, definition)
+		VALUES ('g', 'public', 'old', 'old_pkey', 'primary', 'ALTER TABLE old')`)
+	ds, err := PendingDeferred(ctx, conn, "g")
+	if err != nil || len(ds) != 1 || len(ds[0].Restore) != 0 {
+		t.Fatalf("pending deferred on the earlier layout = %+v, %v; want old_pkey with nothing to restore", ds, err)
+	}
+	restore := []string{`ALTER TABLE public."T" REPLICA IDENTITY USING INDEX "T_k"`, `COMMENT ON INDEX public."T_k" IS 'it''s'`}
+	saved := []Deferred{{Table: pg.Name{Schema: "public", Name: "T"}, Name: "T_k", Kind: "index", Definition: "CREATE INDEX", Restore: restore}}
+	for range 2 { // saved again, as a rerun of start_sync does
+		if err := SaveDeferred(ctx, conn, "g", saved); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := EnsureSchema(ctx, conn); err != nil {
+		t.Fatalf("EnsureSchema on upgraded metadata: %v", err)
+	}
+	ds, err = PendingDeferred(ctx, conn, "g")
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("pending deferred = %+v, %v; want 2", ds, err)
+	}
+	for _, d := range ds {
+		if d.Name == "T_k" && !slices.Equal(d.Restore, restore) {
+			t.Errorf("restore of T_k read back as %q, want %q", d.Restore, restore)
+		}
+	}
+}
