@@ -14,8 +14,8 @@ func TestKillDuringStartSync(t *testing.T) {
 	for _, tc := range []struct {
 		phase, probe string
 	}{
-		{"copying", "SELECT count(*) FROM pg_stat_progress_copy WHERE command = 'COPY FROM'"},
-		{"indexing", "SELECT count(*) FROM pg_stat_progress_create_index"},
+		{"copying", "SELECT count(*) FROM pg_stat_progress_copy WHERE datname = current_database() AND command = 'COPY FROM'"},
+		{"indexing", "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()"},
 	} {
 		t.Run(tc.phase, func(t *testing.T) {
 			env := pgtest.Get(t)

@@ -24,13 +24,13 @@ func TestKillPartitionedStartSync(t *testing.T) {
 	for _, tc := range []struct {
 		phase, probe string
 	}{
-		{"copying", "SELECT count(*) FROM pg_stat_progress_copy WHERE command = 'COPY FROM'"},
-		{"indexing", "SELECT count(*) FROM pg_stat_progress_create_index WHERE command = 'CREATE INDEX'"},
+		{"copying", "SELECT count(*) FROM pg_stat_progress_copy WHERE datname = current_database() AND command = 'COPY FROM'"},
+		{"indexing", "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database() AND command = 'CREATE INDEX'"},
 		// The HNSW index is built leaf by leaf: killed while a leaf builds
 		// and another leaf's index is done, which the rerun must reuse or
 		// drop, never keep beside a second one.
 		{"indexing a leaf", `SELECT count(*) FROM pg_stat_progress_create_index p JOIN pg_class c ON c.oid = p.relid
-			WHERE c.relname LIKE 'parted\_%' AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+			WHERE p.datname = current_database() AND c.relname LIKE 'parted\_%' AND EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
 			JOIN pg_am a ON a.oid = x.relam JOIN pg_class l ON l.oid = i.indrelid WHERE a.amname = 'hnsw' AND l.relname LIKE 'parted\_%')`},
 	} {
 		t.Run(tc.phase, func(t *testing.T) {

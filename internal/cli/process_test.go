@@ -127,7 +127,9 @@ func startBigSyncTo(t *testing.T, src, tgt pgtest.DB, w io.Writer, out *lockedBu
 	cmd := startSync(t, src, tgt, w)
 	// The copy of 36 MiB may be over in a fraction of a second; the HNSW
 	// build that follows takes seconds, so the signal reliably lands there.
-	waitFor(t, out, tgt, "SELECT count(*) FROM pg_stat_progress_create_index", "the index builds to start")
+	// The progress views are the whole cluster's: an earlier test's build
+	// (a backend whose pgvecrep was killed goes on building) must not count.
+	waitFor(t, out, tgt, "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()", "the index builds to start")
 	return cmd
 }
 

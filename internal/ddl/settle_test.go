@@ -107,6 +107,13 @@ func TestSettleWaitsForNewTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgt.Exec(t, "ALTER SUBSCRIPTION "+g.ObjectName+" DISABLE")
+	// DISABLE only asks the apply worker to stop; it exits when it next
+	// looks. A worker still running when the table is created may have
+	// taken the transaction in already (the first Settle below then found
+	// a table it should not, now and then under load).
+	pgtest.WaitFor(t, "the apply worker to stop", func() bool {
+		return tgt.QueryInt(t, `SELECT count(*) FROM pg_stat_subscription WHERE subname = $1 AND pid IS NOT NULL`, g.ObjectName) == 0
+	})
 	src.Exec(t, `CREATE TABLE fresh (id bigint PRIMARY KEY, emb vector(2));
 INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 50) i`)
 
@@ -118,13 +125,10 @@ INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 
 		t.Fatalf("Settle with the table never created on the target: %v (hint %q)", err, hint.Of(err))
 	}
 
+	// Enabled again, the worker starts when the launcher next looks and
+	// then creates the table: Settle must wait for it.
 	createdWait = time.Minute
-	go func() {
-		time.Sleep(time.Second)
-		if err := tgt.Cluster.Exec(ctx, tgt.Name, "ALTER SUBSCRIPTION "+g.ObjectName+" ENABLE"); err != nil {
-			t.Error(err)
-		}
-	}()
+	tgt.Exec(t, "ALTER SUBSCRIPTION "+g.ObjectName+" ENABLE")
 	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
 		t.Fatal(err)
 	}
