@@ -18,8 +18,10 @@ that the source and target databases are ready: wal_level, free replication
 slots, WAL senders and workers, the connecting users' privileges, a primary
 key or replica identity on every selected table, the source's extensions
 (pgvector and any other that provides a column type) on the target at the
-same or a newer version, pg_dump for --copy-schema, and target tables that
-are empty and have the source's columns (vector dimensions included).
+same or a newer version, pg_dump for --copy-schema, target tables that
+are empty and have the source's columns (vector dimensions included), and
+that no selected table belongs to another pgvecrep group already (a table
+has one group: two would copy it twice and apply each change twice).
 
 Every finding is printed at once, each problem with a hint. The exit code is
 1 when any check fails, so scripts can stop before bootstrap.
@@ -91,9 +93,12 @@ func writeVerdict(env *Env, r preflight.Report) error {
 // and errors are printed, to stderr. When a check fails the error says how
 // many did, with a hint to run config_check. Emptied are target tables the
 // command truncates once the checks pass (start_sync --truncate-target).
-func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, copySchema bool, role string, quiet bool, emptied ...string) (preflight.Report, error) {
+// groupName is the group the command starts: its own tables are not another
+// group's.
+func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, groupName string, copySchema bool, role string, quiet bool, emptied ...string) (preflight.Report, error) {
 	o := preflightOptions(f, tf, copySchema, role)
 	o.Emptied = emptied
+	o.Group = groupName
 	r, err := preflight.Run(ctx, o)
 	if err != nil {
 		return r, err

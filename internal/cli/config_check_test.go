@@ -205,7 +205,7 @@ func TestRunPreflight(t *testing.T) {
 		if err := f.parse([]string{"--source-url", src.URL, "--target-url", tgt.URL}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, false, "", quiet)
+		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", quiet)
 		return out.String(), errb.String(), err, len(r.Tables)
 	}
 

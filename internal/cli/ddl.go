@@ -51,10 +51,12 @@ is resolved.
 Without -i it applies every change --track-ddl recorded and not applied
 yet, in order. Either way it then finishes what the apply worker cannot do
 inside its transaction:
-  - tables created on the source in the group's schemas join the
-    subscription, which copies their rows (REFRESH PUBLICATION), once the
-    apply worker has created them on the target (it waits up to a minute);
-  - the group's table list follows created, renamed and dropped tables;
+  - tables created on the source in a whole-schema group's schemas join
+    the subscription, which copies their rows (REFRESH PUBLICATION), once
+    the apply worker has created them on the target (it waits up to a
+    minute); a group of chosen tables (-t) gains none;
+  - the group's table list follows created, renamed and dropped tables
+    (while the group replicates: after a switchover it stays as it was);
   - vector indexes created on the source are built on the target with
     CREATE INDEX CONCURRENTLY, so replication never waits for them, with
     the memory and parallel workers start_sync would give them (at least

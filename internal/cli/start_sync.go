@@ -65,8 +65,13 @@ start_sync.
 
 Schema changes on the source (--ddl auto, the default when the source user
 is a superuser) reach the target in stream order: see pgvecrep help
-apply_ddl_change. --track-ddl (--ddl track) records them only; --ddl off
-leaves them to you.
+apply_ddl_change. A group of chosen tables (-t) follows those tables only;
+a group of a whole schema (-s, with or without -e) follows every change
+there, and a table created there joins it. --track-ddl (--ddl track)
+records them only; --ddl off leaves them to you.
+
+A table belongs to one group: start_sync refuses a table another group
+replicates already (config_check names it).
 
 Example:
   pgvecrep start_sync --group-name database-cluster-1
@@ -116,7 +121,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, false, role, true, emptied...)
+	report, err := runPreflight(ctx, env, f, tf, name, false, role, true, emptied...)
 	if err != nil {
 		return err
 	}
@@ -125,6 +130,9 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	}
 	ddlMode, err := df.resolve(ctx, env, f, src, tgt, name)
 	if err != nil {
+		return err
+	}
+	if err := ddl.SaveScope(ctx, tgt, name, tf.ddlScope()); err != nil {
 		return err
 	}
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
@@ -179,12 +187,15 @@ func restartable(g group.Group, truncate bool) ([]pg.Name, error) {
 		return g.Tables, nil
 	}
 	what := "is stopped"
+	h := fmt.Sprintf("to do that, run pgvecrep start_sync -g %s --truncate-target", g.Name)
 	if g.Phase != group.Stopped {
 		what = "was " + strings.ReplaceAll(string(g.Phase), "_", " ") + ": the target has been the primary since, and writes made there will be lost"
+		// No ready command here: after a cut-over, copying the old source
+		// over the new primary is almost never what anyone wants.
+		h = "the target is the primary for these tables now; only if every write made there since may be thrown away, add --truncate-target"
 	}
 	return nil, hint.Wrap(fmt.Errorf("group %s %s; starting it again empties its %s on the target and copies everything anew from the source",
-		g.Name, what, plural(len(g.Tables), "table")),
-		fmt.Sprintf("to do that, run pgvecrep start_sync -g %s --truncate-target", g.Name))
+		g.Name, what, plural(len(g.Tables), "table")), h)
 }
 
 // truncateTarget empties a restarted group's tables (quoted by
@@ -201,6 +212,15 @@ func truncateTarget(ctx context.Context, env *Env, tgt *pgx.Conn, g group.Group,
 	}
 	fmt.Fprintf(env.Stdout, "emptied %s on the target: %s\n", plural(len(tables), "table"), strings.Join(tables, ", "))
 	return group.SetPhase(ctx, tgt, g.Name, group.Bootstrapped)
+}
+
+// ddlScope is what the group's DDL capture follows: the tables -t names,
+// or the whole schema (-s, with or without -e), where new tables join it.
+func (t *tableFlags) ddlScope() ddl.Scope {
+	if t.tables != "" {
+		return ddl.TablesOnly
+	}
+	return ddl.WholeSchemas
 }
 
 func plural(n int, noun string) string {

@@ -16,15 +16,22 @@ func init() {
 	register(&command{
 		name:    "switchover",
 		summary: "move to the target with zero loss: wait for lag, freeze source writes, drain, sequences, detach",
-		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m]",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--force]",
 		help: `Switchover makes the target the primary without losing a committed write:
 
+  0. refuses while schema changes captured on the source left work that
+     only pgvecrep apply_ddl_change finishes: a vector index not built on
+     the target, a new table whose rows are not copied, a change recorded
+     with --track-ddl and not applied; it names each (the new primary
+     would lack them, and the old source cannot finish them once it is
+     detached). --force goes ahead and says what the new primary lacks;
   1. waits until every table is streaming and the lag is at most
      --lag-delta-size bytes (default 200 kB), printing the lag as it falls;
   2. freezes writes on the source for every role (owners and superusers
      included), or only for --roles, and ends their sessions;
   3. waits until the target has applied everything up to the source's
-     current WAL position;
+     current WAL position (and checks step 0 again: an index made while it
+     waited counts too);
   4. sets every sequence in the replicated schemas on the target from the
      source's current value: those the tables use (owned, identity, or in a
      default) and those no column owns;
@@ -64,13 +71,14 @@ Example:
 
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	var name, roles, delta string
-	var skipVacuum bool
+	var skipVacuum, force bool
 	var timeout time.Duration
 	f := groupFlags(env, "switchover", &name)
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "s", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
 	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
+	f.boolVar(&force, "force", "", "switch over although vector indexes or new tables captured from the source are not finished on the target; says what the new primary lacks")
 	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",
@@ -88,13 +96,19 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
-		Roles: splitRoles(roles), Out: env.Stdout,
+		Roles: splitRoles(roles), Force: force, Out: env.Stdout,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).\n",
 		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+	if len(res.Missing) > 0 {
+		fmt.Fprintf(env.Stdout, "The new primary lacks (--force):\n")
+		for _, m := range res.Missing {
+			fmt.Fprintf(env.Stdout, "  %s\n", m)
+		}
+	}
 	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
 Next: point the application at the target, then check it with: pgvecrep verify -g %[1]s
 To lift the freeze on the source: pgvecrep cleanup --restore-source-writes

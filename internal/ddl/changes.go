@@ -48,8 +48,7 @@ func List(ctx context.Context, src, tgt *pgx.Conn, groupName string, id int64, l
 	}
 	if ok, err := installed(ctx, from, n); err != nil || !ok {
 		if err == nil {
-			err = hint.Wrap(fmt.Errorf("list DDL changes of group %q: %w", groupName, errNotInstalled),
-				fmt.Sprintf("start the group with DDL capture: pgvecrep start_sync -g %s --ddl auto (or --track-ddl)", groupName))
+			err = notInstalled(ctx, tgt, groupName)
 		}
 		return nil, err
 	}
@@ -70,6 +69,19 @@ func List(ctx context.Context, src, tgt *pgx.Conn, groupName string, id int64, l
 		changes[len(out)-1-i] = Change(r.change())
 	}
 	return changes, statuses(ctx, tgt, n, changes)
+}
+
+// notInstalled is the error for a group without DDL capture. Its hint
+// starts the group with capture only when the group may be started: never
+// after a switchover or failover, where start_sync would copy the old source
+// over the new primary.
+func notInstalled(ctx context.Context, tgt *pgx.Conn, groupName string) error {
+	err := fmt.Errorf("list DDL changes of group %q: %w", groupName, errNotInstalled)
+	g, gerr := group.Get(ctx, tgt, groupName)
+	if gerr == nil && (g.Phase == group.SwitchedOver || g.Phase == group.FailedOver) {
+		return hint.Wrap(err, "the group no longer replicates: its target is the primary now, and schema changes are made there directly")
+	}
+	return hint.Wrap(err, fmt.Sprintf("start the group with DDL capture: pgvecrep start_sync -g %s --ddl auto (or --track-ddl)", groupName))
 }
 
 // changeRow is a Change as the log table holds it (no status).

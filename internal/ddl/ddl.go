@@ -3,9 +3,9 @@
 // it arrives.
 //
 // How: an event trigger on the source (ddl_command_end and sql_drop) writes
-// each DDL statement that touches one of the group's schemas into a log table
-// of the group (pgvecrep.ddl_<group> on the source), and that table is part of
-// the group's publication. The log row is therefore decoded in the same WAL
+// each DDL statement that concerns the group into a log table of the group
+// (pgvecrep.ddl_<group> on the source), and that table is part of the
+// group's publication. The log row is therefore decoded in the same WAL
 // order as the rows around it. On the target, a trigger on the replicated
 // copy of the log table fires inside the apply worker (ENABLE REPLICA: it
 // fires for replication and never for an ordinary session, so a dump or a
@@ -31,8 +31,16 @@
 //     hint; nothing is lost, the apply worker retries until the user resolves
 //     the entry.
 //
-// A table created in one of the group's schemas is added to the publication
-// by the event trigger itself, in the transaction that creates it; the
+// What concerns a group follows its Scope: a group of chosen tables follows
+// those tables (and what belongs to them) and nothing else; a group of whole
+// schemas follows everything there but another group's tables. Every
+// group's trigger fires for every statement, so a statement that concerns
+// one group must be invisible to the others: two groups in one schema
+// replaying each other's statements on one target would fail the second
+// time, and stall.
+//
+// A table created in a whole-schema group's schemas is added to its
+// publication by the event trigger itself, in the transaction that creates it; the
 // subscription learns about it when [Settle] runs ALTER SUBSCRIPTION ...
 // REFRESH PUBLICATION, which copies its rows (the apply worker skips a
 // table's changes until then, and the copy brings them).
@@ -76,7 +84,12 @@ func CheckMode(mode string) error {
 // carry the pgvecrep_ prefix so cleanup finds them.
 type names struct {
 	log, resolved, capture, dropped, pick, apply, verdict string
-	evEnd, evDrop                                         string
+	ours, gone, before                                    string
+	evEnd, evDrop, evStart                                string
+	// cursor and seen are session settings of the capture: the group's
+	// position in a multi-statement query (pickFunc) and the relations the
+	// groups had before a DROP (beforeFunc).
+	cursor, seen string
 }
 
 func namesOf(objectName string) names {
@@ -89,8 +102,14 @@ func namesOf(objectName string) names {
 		pick:     base + "_pick",
 		apply:    base + "_apply",
 		verdict:  base + "_verdict",
+		ours:     base + "_ours",
+		gone:     base + "_gone",
+		before:   base + "_before",
 		evEnd:    objectName + "_ddl",
 		evDrop:   objectName + "_drp",
+		evStart:  objectName + "_beg",
+		cursor:   "pgvecrep.cursor_" + objectName,
+		seen:     "pgvecrep.seen_" + objectName,
 	}
 }
 
@@ -105,8 +124,10 @@ func LogTable(objectName string) string { return q(namesOf(objectName).log) }
 // to the group's publication (which must exist), and the log table and its apply trigger
 // on the target. It starts from scratch each time (an earlier run's log is
 // dropped), so start_sync can call it again after a failure. Mode Off
-// removes any earlier capture instead. schemas are the schemas whose DDL is
-// captured and in which new tables join the group.
+// removes any earlier capture instead. schemas are the schemas of the
+// group's tables: a group saved as whole schemas (SaveScope; the default)
+// captures every statement there and new tables there join it, a group of
+// chosen tables only what touches its own tables.
 func Install(ctx context.Context, src, tgt *pgx.Conn, groupName, mode string, schemas []string) error {
 	objectName := group.ObjectName(groupName)
 	if err := CheckMode(mode); err != nil {
@@ -124,7 +145,11 @@ func Install(ctx context.Context, src, tgt *pgx.Conn, groupName, mode string, sc
 	if err := group.EnsureOwnSchema(ctx, src, "source"); err != nil {
 		return err
 	}
-	if err := installSource(ctx, src, objectName, schemas); err != nil {
+	scope, err := savedScope(ctx, tgt, groupName)
+	if err != nil {
+		return err
+	}
+	if err := installSource(ctx, src, objectName, schemas, scope); err != nil {
 		return err
 	}
 	return installTarget(ctx, tgt, groupName, objectName, mode)
@@ -154,6 +179,7 @@ func Uninstall(ctx context.Context, src, tgt *pgx.Conn, objectName string) error
 		stmts := []string{
 			"DROP EVENT TRIGGER IF EXISTS " + pgx.Identifier{n.evEnd}.Sanitize(),
 			"DROP EVENT TRIGGER IF EXISTS " + pgx.Identifier{n.evDrop}.Sanitize(),
+			"DROP EVENT TRIGGER IF EXISTS " + pgx.Identifier{n.evStart}.Sanitize(),
 		}
 		if err := execIfSchema(ctx, src, "source", append(stmts, dropObjects(n)...)); err != nil {
 			return err
@@ -171,7 +197,11 @@ func dropObjects(n names) []string {
 		"DROP TABLE IF EXISTS " + q(n.resolved),
 		"DROP FUNCTION IF EXISTS " + q(n.capture) + "()",
 		"DROP FUNCTION IF EXISTS " + q(n.dropped) + "()",
-		"DROP FUNCTION IF EXISTS " + q(n.pick) + "(text, text)",
+		"DROP FUNCTION IF EXISTS " + q(n.pick) + "(text, text)", // before per-group cursors
+		"DROP FUNCTION IF EXISTS " + q(n.pick) + "(text, text, boolean)",
+		"DROP FUNCTION IF EXISTS " + q(n.before) + "()",
+		"DROP FUNCTION IF EXISTS " + q(n.gone) + "(oid, oid, text, text, text[])",
+		"DROP FUNCTION IF EXISTS " + q(n.ours) + "(oid, oid, text)",
 		"DROP FUNCTION IF EXISTS " + q(n.apply) + "()",
 		"DROP FUNCTION IF EXISTS " + q(n.verdict) + "(text, text, jsonb)",
 		"DROP FUNCTION IF EXISTS " + q(n.log+"_pub") + "(oid)",

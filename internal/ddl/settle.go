@@ -32,19 +32,30 @@ const StatusDropped = "dropped"
 //     takes no lock that would stop the apply worker.
 //
 // It is safe to run at any time and any number of times. src may be nil:
-// only the index builds run then.
+// only the index builds run then. The table list follows the publication
+// only while the group replicates: after a switchover, failover or stop the
+// publication is gone, and an empty list read from it would leave the
+// group with no tables at all.
 func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
 	n := namesOf(g.ObjectName)
 	if ok, err := installed(ctx, tgt, n); err != nil || !ok {
 		return err
 	}
-	if src != nil {
+	if src != nil && !ended(g.Phase) {
 		if err := followPublication(ctx, src, tgt, g, out); err != nil {
 			return err
 		}
 	}
 	return buildDeferred(ctx, tgt, n, out)
 }
+
+// ended reports whether a phase means the group replicates no more.
+func ended(p group.Phase) bool {
+	return p == group.SwitchedOver || p == group.FailedOver || p == group.Stopped
+}
+
+// publicationQuery says whether the group's publication exists.
+const publicationQuery = `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`
 
 const publishedQuery = `SELECT schemaname::text, tablename::text FROM pg_publication_tables
 WHERE pubname = $1 AND NOT (schemaname = 'pgvecrep' AND tablename = $2) ORDER BY 1`
@@ -58,6 +69,10 @@ AND NOT (n.nspname = 'pgvecrep' AND c.relname = $2) ORDER BY 1`
 // followPublication refreshes the subscription when the publication has
 // tables it does not, and records the publication's tables on the group.
 func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
+	var exists bool
+	if err := src.QueryRow(ctx, publicationQuery, g.ObjectName).Scan(&exists); err != nil || !exists {
+		return err // no publication: nothing to follow, and no reason to forget the tables
+	}
 	log := namesOf(g.ObjectName).log
 	published, err := tableNames(ctx, src, publishedQuery, g.ObjectName, log)
 	if err != nil {

@@ -44,6 +44,9 @@ type Options struct {
 	// its copy, so rows in them are fine: start_sync --truncate-target
 	// checks first and truncates only once every check passed.
 	Emptied []string
+	// Group is the group the checks are for (start_sync), whose own
+	// publication and tables are not another group's; "" for config_check.
+	Group string
 }
 
 // Statuses of a finding.
@@ -288,7 +291,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	}
 	checks := []func(context.Context){
 		c.databases, c.walLevel, c.sourceCapacity, c.targetCapacity, c.privileges,
-		c.tables, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
+		c.tables, c.otherGroups, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
 		c.tempTables, c.largeObjects, c.rowSecurity,
 	}
 	for _, check := range checks {

@@ -3,11 +3,13 @@ package stats
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // TestRubyForms pins pg_easy_replicate's JSON forms of a numeric and a
@@ -113,5 +115,40 @@ func TestJSONKeys(t *testing.T) {
 	}
 	if p := m["pgvecrep"].(map[string]any); p["phase"] != "switched_over" || p["group"] != "g" {
 		t.Errorf("pgvecrep = %v", p)
+	}
+}
+
+// TestSyncStalled: a table that is not ready while the subscription counts
+// table-sync failures reads stalled, never copying, and so does the
+// subscription's health; a ready table, or no failure, changes nothing.
+func TestSyncStalled(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		syncErrors int64
+		states     []string
+		want       []string
+		stalled    bool
+	}{
+		{"copy failing", 3, []string{"copying", "streaming"}, []string{"stalled", "streaming"}, true},
+		{"waiting to retry", 1, []string{"waiting"}, []string{"stalled"}, true},
+		{"errors over, all ready", 2, []string{"streaming", "indexing"}, []string{"streaming", "indexing"}, false},
+		{"copying without errors", 0, []string{"copying"}, []string{"copying"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := replication.Health{Exists: true, Enabled: true, Worker: true, SyncErrors: tc.syncErrors}
+			tables := make([]TableStat, len(tc.states))
+			for i, s := range tc.states {
+				tables[i] = TableStat{Table: fmt.Sprintf("public.t%d", i), State: s}
+			}
+			failing := syncStalled(&h, tables)
+			for i, ts := range tables {
+				if ts.State != tc.want[i] {
+					t.Errorf("table %d reads %q, want %q", i, ts.State, tc.want[i])
+				}
+			}
+			if h.Stalled != tc.stalled || (len(failing) > 0) != tc.stalled || tc.stalled && !strings.Contains(h.Reason, "public.t0") {
+				t.Errorf("health stalled %v (%q), %d failing; want stalled %v naming the table", h.Stalled, h.Reason, len(failing), tc.stalled)
+			}
+		})
 	}
 }

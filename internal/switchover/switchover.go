@@ -6,6 +6,12 @@
 // behind a column; a switchover also refreshes the target's materialized
 // views once the data is drained.
 //
+// A switchover refuses while the group's DDL capture has work pending that
+// only a pgvecrep process can finish (a vector index to build, a new table
+// to subscribe): the new primary would silently lack it, and the source
+// that could finish it is frozen and detached afterwards. --force goes
+// ahead and names what is missing.
+//
 // The order in a switchover is what makes it lossless: writes stop on the
 // source before the final WAL position is read, so everything any client was
 // told was committed lies below that position, and the target is detached
@@ -31,11 +37,15 @@ import (
 
 // Options describe one switchover.
 type Options struct {
-	Group        string
-	LagDelta     int64         // bytes of lag below which writes are frozen
-	Timeout      time.Duration // for the whole wait-and-drain; 0 = 10 minutes
-	SkipVacuum   bool
-	Roles        []string // roles to freeze; all writing roles when empty
+	Group      string
+	LagDelta   int64         // bytes of lag below which writes are frozen
+	Timeout    time.Duration // for the whole wait-and-drain; 0 = 10 minutes
+	SkipVacuum bool
+	Roles      []string // roles to freeze; all writing roles when empty
+	// Force switches over although DDL work is pending (vector indexes not
+	// built, new tables not subscribed: see Pending); Result.Missing says
+	// what the new primary lacks then.
+	Force        bool
 	Out          io.Writer
 	PollInterval time.Duration
 	// Hook, when set (tests), runs at named points and may fail the run.
@@ -50,6 +60,9 @@ type Result struct {
 	// Matviews are the materialized views refreshed on the target after
 	// the detach.
 	Matviews []string
+	// Missing is what the new primary lacks after a switchover with
+	// Force, one line each, with what to do about it.
+	Missing []string
 }
 
 // DefaultLagDelta is the lag, in bytes, at which the freeze starts.
@@ -59,6 +72,9 @@ const DefaultLagDelta = 200 * 1024
 func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Result, error) {
 	s, err := newRun(ctx, src, tgt, opts)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := s.checkPending(ctx, &Result{}, false); err != nil {
 		return Result{}, err
 	}
 	if err := s.waitLag(ctx); err != nil {
@@ -129,6 +145,9 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	res.DrainLSN = lsn
+	if err := s.checkPending(ctx, &res, true); err != nil {
+		return res, err
+	}
 	seqs, err := Sequences(ctx, s.src, s.g.Tables)
 	if err != nil {
 		return res, err
