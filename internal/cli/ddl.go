@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -146,6 +147,7 @@ func applyOne(ctx context.Context, env *Env, s *session, id int64, skip bool) er
 // applyRecorded applies every change track mode recorded, in order, and
 // says where a stalled group stopped.
 func applyRecorded(ctx context.Context, env *Env, s *session) error {
+	catchUp(ctx, s)
 	changes, err := ddl.List(ctx, s.src, s.tgt, s.group.Name, 0, 1<<30)
 	if err != nil {
 		return err
@@ -158,6 +160,30 @@ func applyRecorded(ctx context.Context, env *Env, s *session) error {
 		}
 	}
 	return stalledAt(ctx, env, s, changes)
+}
+
+// catchUpWait bounds catchUp: a target far behind is not waited for
+// longer; what has not arrived stays pending for the next run.
+const catchUpWait = 30 * time.Second
+
+// catchUp waits until the target has applied what the source has now, at
+// most catchUpWait. A change is recorded on the target only when the apply
+// worker brings its log row: apply_ddl_change run right after an ALTER
+// TABLE on the source (as pg_easy_replicate's own scripts do) otherwise
+// found it still pending, applied nothing and exited 0, and the switchover
+// then refused. A stalled group is not waited for: it will not catch up.
+func catchUp(ctx context.Context, s *session) {
+	if s.src == nil {
+		return
+	}
+	if h, err := replication.SubscriptionHealth(ctx, s.tgt, s.group.ObjectName); err != nil || h.Stalled {
+		return
+	}
+	lsn, err := replication.WALEnd(ctx, s.src)
+	if err != nil {
+		return
+	}
+	_ = replication.WaitApplied(ctx, s.src, s.group.ObjectName, lsn, time.Now().Add(catchUpWait), 0)
 }
 
 // stalledAt tells the user which change a stalled group waits for.

@@ -47,6 +47,10 @@ type Options struct {
 	// Group is the group the checks are for (start_sync), whose own
 	// publication and tables are not another group's; "" for config_check.
 	Group string
+	// ReplicaIdentityFull means start_sync sets REPLICA IDENTITY FULL on
+	// the selected tables that have no key and no replica identity, so
+	// they are fine whatever their updates and deletes (see keyless.go).
+	ReplicaIdentityFull bool
 }
 
 // Statuses of a finding.

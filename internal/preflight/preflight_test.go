@@ -60,17 +60,6 @@ func TestRun(t *testing.T) {
 		{name: "missing target table",
 			setup: func(t *testing.T, src, tgt pgtest.DB) { seedSource(t, src) },
 			want:  []want{{"target_tables", "error", "table public.items missing on target"}}},
-		{name: "keyless tables named each",
-			setup: func(t *testing.T, src, tgt pgtest.DB) {
-				for _, db := range []pgtest.DB{src, tgt} {
-					db.Exec(t, `CREATE TABLE logs (line text)`)
-					db.Exec(t, `CREATE TABLE "Odd Name" (x int)`)
-					db.Exec(t, `CREATE TABLE full_ri (x int)`)
-					db.Exec(t, `ALTER TABLE full_ri REPLICA IDENTITY FULL`)
-				}
-			},
-			want: []want{{"replica_identity", "error", "table public.logs has no primary key"},
-				{"replica_identity", "error", `table public."Odd Name" has no primary key`}}},
 		{name: "non-empty target table",
 			setup: func(t *testing.T, src, tgt pgtest.DB) {
 				healthy(t, src, tgt)

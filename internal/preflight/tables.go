@@ -44,33 +44,35 @@ func describeFilter(f catalog.Filter) string {
 }
 
 // replicaIdentity: once a table is published, UPDATE and DELETE on it fail on
-// the source unless it has a primary key or a replica identity.
-func (c *checker) replicaIdentity(context.Context) {
+// the source unless it has a primary key or a replica identity. A table
+// without either is a warning or an error by the evidence (see keyless.go).
+func (c *checker) replicaIdentity(ctx context.Context) {
 	if len(c.report.Tables) == 0 {
 		return
 	}
-	bad := 0
+	keyless := 0
 	for _, t := range c.report.Tables {
 		if t.Replicable() {
 			continue
 		}
-		bad++
-		c.add(Finding{Check: "replica_identity", Status: StatusError, Detail: identityProblem(t),
-			Hint: fmt.Sprintf("add a primary key to %s, or run ALTER TABLE %s REPLICA IDENTITY FULL on the source", t.Name, t.Name.Quoted())})
+		keyless++
+		c.add(c.keyless(ctx, t))
 	}
-	if bad == 0 {
+	if keyless == 0 {
 		c.ok("replica_identity", "every selected table has a primary key or a replica identity")
 	}
 }
 
+// identityProblem says what a table lacks for its updates and deletes to
+// be replicated.
 func identityProblem(t catalog.Table) string {
 	switch t.ReplicaIdentity {
 	case "n":
-		return fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING: its updates and deletes cannot be replicated", t.Name)
+		return fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING", t.Name)
 	case "i":
 		return fmt.Sprintf("table %s has REPLICA IDENTITY USING INDEX, but the index is missing or invalid", t.Name)
 	}
-	return fmt.Sprintf("table %s has no primary key and no replica identity: its updates and deletes cannot be replicated", t.Name)
+	return fmt.Sprintf("table %s has no primary key and no replica identity", t.Name)
 }
 
 // targetTables: each selected table must be absent on the target (and

@@ -43,14 +43,29 @@ func TriggerName(group string) string {
 	return TriggerPrefix + "_" + hex.EncodeToString(sum[:4])
 }
 
+// freezeFunc fails a write the way a read-only server does: PostgreSQL's
+// own message and SQLSTATE 25006 (read_only_sql_transaction), so code written
+// for pg_easy_replicate, which revokes privileges and waits for the error
+// "cannot execute INSERT in a read-only transaction" to retry on the new
+// primary, and applications that match the message rather than the code,
+// see what they expect. pgvecrep's explanation, and the group whose freeze
+// it is (from the trigger's comment), go in DETAIL and HINT.
 const freezeFunc = `
 CREATE OR REPLACE FUNCTION pgvecrep.write_freeze() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    grp text;
 BEGIN
     IF TG_NARGS = 0 OR session_user::text = ANY (TG_ARGV) OR current_user::text = ANY (TG_ARGV) THEN
-        RAISE EXCEPTION 'pgvecrep: writes to %.% are frozen: this database has been switched over to its replica',
-            TG_TABLE_SCHEMA, TG_TABLE_NAME
+        SELECT substring(d.description FROM '^pgvecrep write freeze of group (.*)$') INTO grp
+        FROM pg_trigger t JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_trigger'::regclass
+        WHERE t.tgrelid = TG_RELID AND t.tgname = TG_NAME;
+        RAISE EXCEPTION 'cannot execute % in a read-only transaction', TG_OP
             USING ERRCODE = '25006',
-                  HINT = 'write to the new primary; pgvecrep cleanup --restore-source-writes lifts the freeze';
+                  DETAIL = format('pgvecrep froze writes to %I.%I%s for the switchover to its replica: '
+                                  'a write made here would never reach the new primary.',
+                                  TG_TABLE_SCHEMA, TG_TABLE_NAME, coalesce(' for group ' || grp, '')),
+                  HINT = format('Write to the new primary. To lift the freeze: pgvecrep cleanup%s --restore-source-writes',
+                                coalesce(' -g ' || grp, ''));
     END IF;
     RETURN NULL;
 END

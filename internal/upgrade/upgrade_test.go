@@ -169,7 +169,7 @@ func TestUpgradeWriterSwitchover(t *testing.T) {
 	}
 	close(stop)
 	<-w.done
-	if w.err == nil || !strings.Contains(w.err.Error(), "frozen") {
+	if w.err == nil || !strings.Contains(w.err.Error(), "read-only transaction") {
 		t.Errorf("the writer stopped with %v, want the freeze error", w.err)
 	}
 	acked := w.acked

@@ -35,7 +35,7 @@ func (r *run) narrow(ctx context.Context, t *table, chunks []chunk, suspects []i
 		now := make([]map[string]string, len(suspects))
 		for j, i := range suspects {
 			now[j] = settled(diffRows(src[j], tgt[j]), tgt[j], after[j])
-			chunks[i].src.rows, chunks[i].tgt.rows = int64(len(src[j])), int64(len(tgt[j]))
+			chunks[i].src.rows, chunks[i].tgt.rows = t.rowCount(src[j]), t.rowCount(tgt[j])
 		}
 		if round == 0 {
 			kept = now
@@ -52,7 +52,11 @@ func (r *run) narrow(ctx context.Context, t *table, chunks []chunk, suspects []i
 			still = append(still, i)
 		}
 	}
-	report(res, kept)
+	if len(t.key) == 0 {
+		reportKeyless(res, kept)
+	} else {
+		report(res, kept)
+	}
 	return still, nil
 }
 
@@ -91,12 +95,18 @@ func settled(diff, tgt, after map[string]string) map[string]string {
 	return diff
 }
 
+// rowHashes reads each chunk as key -> the row's md5. A table without a
+// key reads as the row's md5 -> how many times that row occurs: a
+// multiset, which diffRows and settled compare the same way.
 func rowHashes(ctx context.Context, conn *pgx.Conn, t *table, chunks []chunk, which []int) ([]map[string]string, error) {
 	out := make([]map[string]string, len(which))
 	err := readTx(ctx, conn, true, "", func(tx pgx.Tx) error {
 		for j, i := range which {
 			where, args := t.where(chunks[i])
 			sql := fmt.Sprintf("SELECT %s, md5(%s) FROM %s WHERE %s", t.keyText(), t.rowText(), t.name.Quoted(), where)
+			if len(t.key) == 0 {
+				sql = fmt.Sprintf("SELECT md5(%s), count(*)::text FROM %s WHERE %s GROUP BY 1", t.rowText(), t.name.Quoted(), where)
+			}
 			rows, err := tx.Query(ctx, sql, args...)
 			if err != nil {
 				return err
@@ -181,6 +191,33 @@ func report(res *TableResult, kept []map[string]string) {
 			res.Different = append(res.Different, d.key)
 		}
 	}
+}
+
+// reportKeyless counts the rows of a table without a key that differ: a
+// row (its whole contents) missing on the target, extra there, or there a
+// different number of times. Such rows have no key to be named by.
+func reportKeyless(res *TableResult, kept []map[string]string) {
+	for _, m := range kept {
+		res.DivergentRows += len(m)
+	}
+	if res.DivergentRows > 0 {
+		res.Note = fmt.Sprintf("no primary key or replica identity index: %d distinct row(s) are missing on the target, "+
+			"extra there, or there a different number of times, after the lag drained twice; rows without a key cannot be named", res.DivergentRows)
+	}
+}
+
+// rowCount is how many rows a chunk's row hashes stand for: one per key,
+// or for a table without a key the sum of each row's occurrences.
+func (t *table) rowCount(m map[string]string) int64 {
+	if len(t.key) > 0 {
+		return int64(len(m))
+	}
+	var n int64
+	for _, c := range m {
+		k, _ := strconv.ParseInt(c, 10, 64)
+		n += k
+	}
+	return n
 }
 
 // compareKeys orders integer keys as numbers and anything else as text, so

@@ -235,6 +235,9 @@ func (t TableResult) verdict() string {
 		if t.Truncated {
 			parts = append(parts, fmt.Sprintf("%d rows in all", t.DivergentRows))
 		}
+		if len(parts) == 0 { // a table without a key: rows are counted, not named
+			parts = append(parts, fmt.Sprintf("%d distinct rows differ", t.DivergentRows))
+		}
 		return "DIVERGENT: " + strings.Join(parts, ", ")
 	}
 	return "DIVERGENT: checksum differs"

@@ -85,6 +85,26 @@ const (
 	diffRounds = 2
 	// maxKeys caps the keys listed per table; the count is always complete.
 	maxKeys = 100
+	// maxKeylessRows caps the rows of a table without a key whose rows
+	// are compared one by one (see narrow): without a key to split by,
+	// every row's hash is held in memory, about 100 bytes each per read.
+	maxKeylessRows = 1 << 20
+)
+
+// What verify checks of a table without a primary key or replica identity
+// index, as its report says. Without a key there are no ranges to split
+// by: the whole table is one checksum (the count, and the sum of each
+// row's md5 over all its columns, so the order of the rows does not
+// matter), read again after the lag drains like any range; when it still
+// differs, the rows are compared as a multiset of whole rows, each
+// distinct row with how many times it occurs, in the same drained rounds
+// as keyed rows (see narrow), so a row in flight is not divergence.
+const (
+	keylessNote = "no primary key or replica identity index: compared the whole table's row count and checksum " +
+		"(each row's md5 over all its columns), re-read after the lag drained; differing rows are compared as whole rows, " +
+		"in the same re-checked rounds as keyed rows"
+	keylessTooLarge = "no primary key or replica identity index: the whole table's checksum still differs after the lag drained; " +
+		"the table has too many rows to compare whole rows without a key: add a primary key to have the differing rows named"
 )
 
 func (o Options) withDefaults() Options {
@@ -245,12 +265,16 @@ func (r *run) compareTable(ctx context.Context, t *table, res *TableResult) erro
 		}
 		suspects = mismatched(chunks, suspects)
 	}
-	if len(suspects) > 0 && len(t.key) > 0 {
+	if len(t.key) == 0 {
+		res.Note = keylessNote
+	}
+	switch {
+	case len(suspects) > 0 && (len(t.key) > 0 || chunks[0].src.rows <= maxKeylessRows):
 		if suspects, err = r.narrow(ctx, t, chunks, suspects, res); err != nil {
 			return err
 		}
-	} else if len(suspects) > 0 {
-		res.Note = "no primary key or replica identity index: the checksum differs but rows cannot be named"
+	case len(suspects) > 0:
+		res.Note = keylessTooLarge
 	}
 	res.Chunks = len(chunks)
 	res.MismatchedChunks = len(suspects)
