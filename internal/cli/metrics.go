@@ -23,14 +23,18 @@ func init() {
 		usage:   "--group-name GROUP [--listen :9187]",
 		help: `Metrics serves the group's stats on http://LISTEN/metrics in Prometheus' text
 format, read fresh at every scrape (the scrape interval sets the load on the
-databases): the phase (pgvecrep_phase{phase=...} 0 or 1), lag in bytes and
-seconds, the WAL the slot holds, tables by state, rows and bytes copied,
-running copies and index builds (pgvecrep_index_build_progress_ratio), the
-WAL position the target confirmed (rate() of
-pgvecrep_applied_wal_bytes_total is the apply rate; the exporter also
-computes pgvecrep_apply_rate_bytes_per_second between two scrapes) and
-pgvecrep_up. A scrape that cannot read the stats answers pgvecrep_up 0 and
-logs why; lost connections are opened again. Ctrl-C stops it.
+databases): the phase (pgvecrep_phase{phase=...} 0 or 1), pgvecrep_stalled
+(1 while the group applies nothing although it should), the subscription's
+apply and sync error counters, lag in bytes and seconds (the transaction in
+flight counted; pgvecrep_lag_seconds is always there while the source is
+reachable), the transaction in flight, the apply rate over the last 10 s and
+the estimated catch-up time, the WAL the slot holds, tables by state, rows
+and bytes copied, running copies and index builds
+(pgvecrep_index_build_progress_ratio), the WAL position the target
+confirmed (rate() of pgvecrep_applied_wal_bytes_total) and pgvecrep_up. A
+scrape that cannot read the stats answers pgvecrep_up 0 and logs why; lost
+connections are opened again. Ctrl-C stops it. README's "Alerting" has
+example alert rules.
 
 Example:
   pgvecrep metrics --group-name database-cluster-1 --listen :9187`,
@@ -55,12 +59,13 @@ func runMetrics(ctx context.Context, env *Env, args []string) error {
 	}
 	defer conns.close()
 	log := env.logger().With("group", name)
+	hist := stats.NewHistory()
 	read := func(ctx context.Context) (stats.Report, error) {
 		s, err := conns.get(ctx, nil)
 		if err != nil {
 			return stats.Report{}, err
 		}
-		return collectReport(ctx, s, name)
+		return collectHistory(ctx, s, name, hist)
 	}
 	h, err := metrics.Handler(metrics.New(name, read, func(err error) {
 		log.Warn("metrics: read stats failed", "err", oneLine(err.Error()))

@@ -23,11 +23,20 @@ func init() {
 		help: `Stats shows where a group stands: its phase (bootstrapped, copying, indexing,
 streaming, switched_over, failed), the last error, each table's state and row
 count on the target, running copies and index builds with their progress, and
-the lag: bytes the target has not yet confirmed (from the source's slot) and
-seconds (pg_stat_replication's replay_lag). During the copy and the index
-build it shows the WAL the replication slot holds on the source instead:
-streaming starts once they are done. When the source is unreachable (or not
-configured) it still shows the target's side.
+the lag: the bytes of the source's WAL the target has not committed, counting
+a transaction its apply worker is in the middle of (shown on a line of its
+own, with how long it has been applied), and how long the oldest of those
+changes has waited; then the apply rate over the last 10 s and the estimated
+time to catch up. A single stats reads the progress twice, a second apart,
+when the target has work pending; --watch builds on its earlier reads.
+During the copy and the index build it shows the WAL the replication slot
+holds on the source instead: streaming starts once they are done. When the
+source is unreachable (or not configured) it still shows the target's side.
+
+Every query runs with a 1 s lock timeout and a 5 s statement timeout, so
+stats answers while a table is locked: such a table shows its last count
+with its age (--watch), or "unknown: table locked" with the statistics'
+estimate.
 
 On a terminal it prints a table; when stdout is not a terminal (a pipe, a
 file) it prints JSON, as pg_easy_replicate's stats does, so scripts can pipe
@@ -35,7 +44,8 @@ it to jq. --json forces JSON. The JSON has pg_easy_replicate's keys
 (lag_stats, replication_slots, replication_stats,
 replication_stats_count_by_state, message_lsn_receipts, sync_started_at,
 sync_failed_at, switchover_completed_at) and pgvecrep's own report under
-"pgvecrep".
+"pgvecrep" (the lag under pgvecrep.lag: bytes, seconds, in_flight,
+apply_rate_bytes_per_second, catch_up_seconds, catch_up_unknown).
 
 A partitioned table is reported as its root, as the group replicates it;
 --leaves also lists each leaf partition with its rows on the target.
@@ -66,8 +76,9 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	}
 	defer s.close()
 	asJSON = asJSON || !isTerminal(env.Stdout)
+	h := stats.NewHistory()
 	for {
-		r, err := collectReport(ctx, s, name)
+		r, err := collectHistory(ctx, s, name, h)
 		if err != nil {
 			return err
 		}
@@ -98,10 +109,17 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	}
 }
 
-// collectReport reads the group's report and says why the source's side
-// is missing, if it is. An unknown group lists the groups there are.
+// collectReport reads the group's report once and says why the source's
+// side is missing, if it is. An unknown group lists the groups there are.
 func collectReport(ctx context.Context, s *session, name string) (stats.Report, error) {
-	r, err := stats.Collect(ctx, s.src, s.tgt, name)
+	return collectHistory(ctx, s, name, stats.NewHistory())
+}
+
+// collectHistory is collectReport for a command that reports again and
+// again (stats --watch, metrics): h keeps what the earlier reports read,
+// for the apply rate, the catch-up estimate and the last known row counts.
+func collectHistory(ctx context.Context, s *session, name string, h *stats.History) (stats.Report, error) {
+	r, err := h.Collect(ctx, s.src, s.tgt, name)
 	if errors.Is(err, group.ErrNotFound) {
 		return r, unknownGroup(ctx, s, name, err)
 	}

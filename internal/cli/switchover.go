@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "switchover",
 		summary: "move to the target with zero loss: wait for lag, freeze source writes, drain, sequences, detach",
-		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--force]",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force]",
 		help: `Switchover makes the target the primary without losing a committed write:
 
   0. refuses while schema changes captured on the source left work that
@@ -25,13 +25,18 @@ func init() {
      with --track-ddl and not applied; it names each (the new primary
      would lack them, and the old source cannot finish them once it is
      detached). --force goes ahead and says what the new primary lacks;
-  1. waits until every table is streaming and the lag is at most
-     --lag-delta-size bytes (default 200 kB), printing the lag as it falls;
+  1. waits until every table is streaming and what the target has not
+     committed, counting a transaction it is in the middle of applying, is
+     at most --lag-delta-size bytes (default 200 kB); once a second it
+     shows the lag, the transaction in flight and the catch-up estimate;
   2. freezes writes on the source for every role (owners and superusers
      included), or only for --roles, and ends their sessions;
   3. waits until the target has applied everything up to the source's
-     current WAL position (and checks step 0 again: an index made while it
-     waited counts too);
+     current WAL position, showing what is left and the estimate once a
+     second (and checks step 0 again: an index made while it waited counts
+     too). When that would make the freeze longer than --max-freeze
+     (default 30s), it lifts the freeze, leaves the group streaming, and
+     exits 1 saying what was left and when to try again;
   4. sets every sequence in the replicated schemas on the target from the
      source's current value: those the tables use (owned, identity, or in a
      default) and those no column owns;
@@ -72,12 +77,13 @@ Example:
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	var name, roles, delta string
 	var skipVacuum, force bool
-	var timeout time.Duration
+	var timeout, maxFreeze time.Duration
 	f := groupFlags(env, "switchover", &name)
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "s", "do not VACUUM ANALYZE the target's tables afterwards")
 	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
 	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
+	f.durationVar(&maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when the target cannot drain by then, lift the freeze and keep streaming")
 	f.boolVar(&force, "force", "", "switch over although vector indexes or new tables captured from the source are not finished on the target; says what the new primary lacks")
 	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
@@ -92,11 +98,11 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
-	env.onAbandon("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup --restore-source-writes")
+	env.onAbandon(fmt.Sprintf("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup -g %s --restore-source-writes", name))
 	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
-		Roles: splitRoles(roles), Force: force, Out: env.Stdout,
+		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Out: env.Stdout,
 	})
 	if err != nil {
 		return err
@@ -110,8 +116,8 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
-Next: point the application at the target, then check it with: pgvecrep verify -g %[1]s
-To lift the freeze on the source: pgvecrep cleanup --restore-source-writes
+Next: run pgvecrep verify -g %[1]s now, before the application writes to the target (verify compares both sides as they are: rows written on the target after the switchover show as DIVERGENT), then point the application at the target.
+To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes
 `, name)
 	return nil
 }

@@ -28,15 +28,20 @@ type Read func(ctx context.Context) (stats.Report, error)
 
 // Phases are the values of the phase label, every one exported as 0 or 1 so
 // that a dashboard's query sees a phase end, not a series vanish.
-var Phases = []group.Phase{group.Bootstrapped, group.Copying, group.Indexing, group.Streaming,
+var Phases = []group.Phase{group.Bootstrapped, group.Copying, group.Indexing, group.Streaming, group.Stalled,
 	group.SwitchedOver, group.FailedOver, group.Stopped, group.Failed}
 
 var (
 	upDesc       = desc("up", "1 when the last scrape read the group's stats, else 0.")
 	sourceUpDesc = desc("source_up", "1 when the source was reachable for this scrape, else 0 (lag and slot metrics are then missing).")
 	phaseDesc    = desc("phase", "1 for the group's current phase, 0 for the others.", "phase")
-	lagBytes     = desc("lag_bytes", "WAL bytes the target has not confirmed yet (source's current position minus the slot's confirmed_flush_lsn).")
-	lagSeconds   = desc("lag_seconds", "Replay lag in seconds as pg_stat_replication reports it, 0 when nothing is left to confirm; absent while the apply worker is not connected to the source (before its first report, or stopped).")
+	stalledDesc  = desc("stalled", "1 while the group applies nothing although it should (its apply or table-sync worker keeps failing, or the subscription is disabled), else 0; pgvecrep stats says why.")
+	applyErrors  = desc("apply_errors_total", "Failures of the subscription's apply worker (pg_stat_subscription_stats.apply_error_count; back to 0 when those statistics are reset).")
+	syncErrors   = desc("sync_errors_total", "Failures of the subscription's table-sync workers (pg_stat_subscription_stats.sync_error_count).")
+	lagBytes     = desc("lag_bytes", "WAL bytes the target has not committed: the source's current position minus the slot's confirmed_flush_lsn, or, while the apply worker is in a transaction, minus where the target's last commit ended (the transaction in flight counts).")
+	lagSeconds   = desc("lag_seconds", "How long the oldest change the target has not committed has waited: 0 when nothing is pending; before the apply worker's first message, at least how long it has waited for one; while no worker applies, at least the time since this exporter last saw the target where it is now. Absent only while the source is unreachable.")
+	inFlight     = desc("in_flight_bytes", "WAL bytes of the transaction the apply worker is applying (up to where the source's walsender has read), 0 when none.")
+	catchUp      = desc("catch_up_seconds", "Estimated seconds until the target has committed what is pending now, at the apply rate of the last 10 s; 0 when caught up; absent while unknown (nothing committed in the window, no apply worker).")
 	slotWAL      = desc("slot_wal_bytes", "WAL the group's replication slot keeps on the source (from its restart_lsn).")
 	tablesDesc   = desc("tables", "Tables of the group by state.", "state")
 	rowsCopied   = desc("copied_rows_total", "Rows copied by pgvecrep's initial copy (fast mode), summed over the group's tables.")
@@ -44,7 +49,7 @@ var (
 	copyRows     = desc("copy_in_progress_rows", "Rows the COPY commands running on the target have written so far.", "table")
 	buildRatio   = desc("index_build_progress_ratio", "Progress of a running index build, 0 to 1.", "index", "table", "method", "phase")
 	appliedWAL   = desc("applied_wal_bytes_total", "The WAL position the target has confirmed, in bytes; rate() of it is the apply rate.")
-	applyRate    = desc("apply_rate_bytes_per_second", "WAL bytes confirmed per second between the last two scrapes.")
+	applyRate    = desc("apply_rate_bytes_per_second", "WAL bytes the target committed per second over the last 10 s (or between the last two scrapes, when they are further apart).")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -57,10 +62,8 @@ type Collector struct {
 	read    Read
 	timeout time.Duration
 
-	mu       sync.Mutex
-	lastLSN  uint64 // confirmed LSN at the previous scrape, for the apply rate
-	lastTime time.Time
-	onError  func(error)
+	mu      sync.Mutex
+	onError func(error)
 }
 
 // New returns a collector of group's metrics. onError, if not nil, hears
@@ -72,8 +75,8 @@ func New(groupName string, read Read, onError func(error)) *Collector {
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{upDesc, sourceUpDesc, phaseDesc, lagBytes, lagSeconds, slotWAL, tablesDesc,
-		rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate} {
+	for _, d := range []*prometheus.Desc{upDesc, sourceUpDesc, phaseDesc, stalledDesc, applyErrors, syncErrors, lagBytes, lagSeconds,
+		inFlight, catchUp, slotWAL, tablesDesc, rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate} {
 		ch <- d
 	}
 }
@@ -96,6 +99,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range Phases {
 		ch <- c.gauge(phaseDesc, boolf(r.Phase == p), string(p))
 	}
+	c.health(ch, r)
 	c.lag(ch, r)
 	c.tables(ch, r)
 	for _, b := range r.Builds {
@@ -106,30 +110,41 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// health sends the stall flag, always, and the subscription's error
+// counters while it has one.
+func (c *Collector) health(ch chan<- prometheus.Metric, r stats.Report) {
+	ch <- c.gauge(stalledDesc, boolf(r.Stalled()))
+	if h := r.Health; h != nil {
+		ch <- prometheus.MustNewConstMetric(applyErrors, prometheus.CounterValue, float64(h.ApplyErrors), c.group)
+		ch <- prometheus.MustNewConstMetric(syncErrors, prometheus.CounterValue, float64(h.SyncErrors), c.group)
+	}
+}
+
 func (c *Collector) lag(ch chan<- prometheus.Metric, r stats.Report) {
 	l := r.Lag
 	ch <- c.gauge(sourceUpDesc, boolf(l.SourceReachable))
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v *float64
+	}{{lagSeconds, l.Seconds}, {catchUp, l.CatchUp}, {applyRate, l.ApplyRate}} {
+		if m.v != nil {
+			ch <- c.gauge(m.d, *m.v)
+		}
+	}
 	if l.Bytes != nil {
 		ch <- c.gauge(lagBytes, float64(*l.Bytes))
-	}
-	if l.Seconds != nil {
-		ch <- c.gauge(lagSeconds, *l.Seconds)
+		var b int64
+		if l.InFlight != nil {
+			b = l.InFlight.Bytes
+		}
+		ch <- c.gauge(inFlight, float64(b))
 	}
 	if l.SlotWALBytes != nil {
 		ch <- c.gauge(slotWAL, float64(*l.SlotWALBytes))
 	}
-	lsn, ok := ParseLSN(l.ConfirmedLSN)
-	if !ok {
-		return
+	if lsn, ok := ParseLSN(l.ConfirmedLSN); ok {
+		ch <- prometheus.MustNewConstMetric(appliedWAL, prometheus.CounterValue, float64(lsn), c.group)
 	}
-	ch <- prometheus.MustNewConstMetric(appliedWAL, prometheus.CounterValue, float64(lsn), c.group)
-	now := time.Now()
-	if !c.lastTime.IsZero() && lsn >= c.lastLSN {
-		if dt := now.Sub(c.lastTime).Seconds(); dt > 0 {
-			ch <- c.gauge(applyRate, float64(lsn-c.lastLSN)/dt)
-		}
-	}
-	c.lastLSN, c.lastTime = lsn, now
 }
 
 func (c *Collector) tables(ch chan<- prometheus.Metric, r stats.Report) {

@@ -2,10 +2,18 @@
 // row count, the copies and index builds running now, and how far the target
 // lags behind the source, in bytes and seconds.
 //
-// Lag comes from both sides: the source's slot (confirmed_flush_lsn against
-// the current WAL position) and pg_stat_replication say how much the target
-// has not confirmed; the target's pg_stat_subscription says what it received
-// and when. When the source is unreachable only the target's view is shown.
+// Lag is what the target has not committed, counting the transaction its
+// apply worker is in the middle of (replication.Progress says why the slot
+// alone misses it), in bytes and in time, with the apply rate over a recent
+// window and the estimated time to catch up (replication.Catchup). A report
+// that follows earlier ones (a History: stats --watch, the metrics) builds
+// on their readings; a one-off report reads twice, a second apart, when the
+// target has work pending. When the source is unreachable only the target's
+// view is shown.
+//
+// Every query runs under a lock timeout and a statement timeout: a table
+// that cannot be counted in time shows its last known count with its age,
+// or the statistics' estimate, and why.
 package stats
 
 import (
@@ -55,6 +63,12 @@ type TableStat struct {
 	State     string `json:"state"`
 	Rows      int64  `json:"rows"`
 	Estimated bool   `json:"rows_estimated,omitempty"`
+	// RowsUnavailable says why rows is not a count made now (the table was
+	// locked, the count took too long); RowsAge is then the age, in
+	// seconds, of the earlier count it shows, and without one rows is the
+	// statistics' estimate.
+	RowsUnavailable string   `json:"rows_unavailable,omitempty"`
+	RowsAge         *float64 `json:"rows_age_seconds,omitempty"`
 	// RowsCopied and BytesCopied are what pgvecrep's own copy moved (fast
 	// mode); the engine's copy (native mode) does not report them.
 	RowsCopied  int64 `json:"rows_copied"`
@@ -68,28 +82,10 @@ type TableStat struct {
 
 // LeafStat is one leaf partition of a replicated partitioned table.
 type LeafStat struct {
-	Table     string `json:"table"`
-	Rows      int64  `json:"rows"`
-	Estimated bool   `json:"rows_estimated,omitempty"`
-}
-
-// Lag is how far the target is behind.
-type Lag struct {
-	SourceReachable bool     `json:"source_reachable"`
-	Bytes           *int64   `json:"bytes"`
-	Seconds         *float64 `json:"seconds"`
-	SourceLSN       string   `json:"source_lsn,omitempty"`
-	ConfirmedLSN    string   `json:"confirmed_lsn,omitempty"`
-	ReceivedLSN     string   `json:"received_lsn,omitempty"`
-	LastMessageAge  *float64 `json:"last_message_age_seconds,omitempty"`
-	Subscription    bool     `json:"subscription_active"`
-	// SourceProblem says why the source's side is missing: "not configured"
-	// (no URL) or "unreachable: <error>". Set by the caller.
-	SourceProblem string `json:"source_problem,omitempty"`
-	// SlotWALBytes is the WAL the group's slot keeps on the source (from its
-	// restart_lsn): during the copy and the index build it grows, and
-	// streaming only starts once they are done.
-	SlotWALBytes *int64 `json:"slot_wal_bytes"`
+	Table           string `json:"table"`
+	Rows            int64  `json:"rows"`
+	Estimated       bool   `json:"rows_estimated,omitempty"`
+	RowsUnavailable string `json:"rows_unavailable,omitempty"`
 }
 
 // BuildStat is one running index build.
@@ -114,24 +110,32 @@ type CopyStat struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// Collect reads the group's state. src may be nil (source unreachable).
+// Collect reads the group's state once. src may be nil (source
+// unreachable).
 func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, error) {
+	return NewHistory().Collect(ctx, src, tgt, name)
+}
+
+// Collect reads the group's state, building on what h read before, and
+// adds this report to h. Every query runs under LockTimeout and
+// StatementTimeout.
+func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, error) {
+	for _, c := range []*pgx.Conn{tgt, src} {
+		if err := limit(ctx, c); err != nil {
+			return Report{}, err
+		}
+	}
 	g, err := group.Get(ctx, tgt, name)
 	if err != nil {
 		return Report{}, err
 	}
 	r := Report{Group: g.Name, Phase: g.Phase, CopyMode: g.CopyMode, LastError: g.LastError, SyncedAt: g.SyncedAt, Time: time.Now()}
-	if r.Tables, err = tableStats(ctx, tgt, g); err != nil {
+	first, err := h.firstReading(ctx, src, tgt, g.ObjectName)
+	if err != nil {
 		return r, err
 	}
-	if err := targetLag(ctx, tgt, g.ObjectName, &r.Lag); err != nil {
+	if r.Tables, err = h.tableStats(ctx, tgt, g); err != nil {
 		return r, err
-	}
-	if src != nil {
-		r.Lag.SourceReachable = true
-		if err := sourceLag(ctx, src, g.ObjectName, &r.Lag); err != nil {
-			return r, err
-		}
 	}
 	if err := health(ctx, src, tgt, g, &r); err != nil {
 		return r, err
@@ -142,8 +146,20 @@ func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, erro
 	if r.Copies, err = copies(ctx, tgt); err != nil {
 		return r, err
 	}
-	r.Compat, err = collectCompat(ctx, src, tgt, g)
-	return r, err
+	if r.Compat, err = collectCompat(ctx, src, tgt, g); err != nil {
+		return r, err
+	}
+	if err := h.lag(ctx, src, tgt, g.ObjectName, first, &r); err != nil {
+		return r, err
+	}
+	r.copyLag()
+	return r, nil
+}
+
+// Stalled reports whether the group applies nothing while it should: its
+// phase reads stalled, or its subscription is disabled or failing.
+func (r Report) Stalled() bool {
+	return r.Phase == group.Stalled || r.Health != nil && r.Health.Stalled
 }
 
 // tableStatsQuery reads each of the group's tables ($1 schemas, $2 names,
@@ -165,7 +181,7 @@ SELECT t.s, t.n, t.oid IS NOT NULL,
 FROM t LEFT JOIN pgvecrep.tables gt ON gt.group_name = $4 AND gt.schema_name = t.s AND gt.table_name = t.n
 ORDER BY t.s, t.n`
 
-func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat, error) {
+func (h *History) tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat, error) {
 	schemas, names := make([]string, len(g.Tables)), make([]string, len(g.Tables))
 	for i, n := range g.Tables {
 		schemas[i], names[i] = n.Schema, n.Name
@@ -193,7 +209,7 @@ func tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat,
 	out := make([]TableStat, len(all))
 	for i, f := range all {
 		if f.exists {
-			if err := exactRows(ctx, tgt, f.name, &f.TableStat); err != nil {
+			if err := h.countRows(ctx, tgt, f.name, &f.TableStat); err != nil {
 				return nil, err
 			}
 		}
@@ -231,29 +247,12 @@ func AddLeaves(ctx context.Context, tgt *pgx.Conn, r *Report) error {
 		for j := range leaves {
 			n, _ := pg.ParseName(leaves[j].Table, "")
 			ts := TableStat{Table: leaves[j].Table, Rows: leaves[j].Rows}
-			if err := exactRows(ctx, tgt, n, &ts); err != nil {
+			if err := (*History)(nil).countRows(ctx, tgt, n, &ts); err != nil {
 				return err
 			}
-			leaves[j].Rows, leaves[j].Estimated = ts.Rows, ts.Estimated
+			leaves[j].Rows, leaves[j].Estimated, leaves[j].RowsUnavailable = ts.Rows, ts.Estimated, ts.RowsUnavailable
 		}
 		t.Leaves = leaves
-	}
-	return nil
-}
-
-// exactCountLimit is the table size below which stats counts rows exactly;
-// above it the statistics' live-row estimate is shown (Estimated is set).
-const exactCountLimit = 1_000_000
-
-// exactRows replaces the statistics' estimate, which lags behind the apply
-// worker by a second or more, with count(*) for tables small enough to count.
-func exactRows(ctx context.Context, tgt *pgx.Conn, name pg.Name, ts *TableStat) error {
-	if ts.Rows >= exactCountLimit {
-		ts.Estimated = true
-		return nil
-	}
-	if err := tgt.QueryRow(ctx, "SELECT count(*) FROM "+name.Quoted()).Scan(&ts.Rows); err != nil {
-		return fmt.Errorf("count rows of %s: %w", ts.Table, err)
 	}
 	return nil
 }
@@ -289,52 +288,6 @@ func tableState(sub, copied string, phase group.Phase) string {
 		return "-"
 	}
 	return copied
-}
-
-func targetLag(ctx context.Context, tgt *pgx.Conn, sub string, lag *Lag) error {
-	var received *string
-	var age *float64
-	err := tgt.QueryRow(ctx, `SELECT received_lsn::text, extract(epoch FROM now() - last_msg_receipt_time)::float8
-		FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`, sub).Scan(&received, &age)
-	if err == pgx.ErrNoRows {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read subscription progress: %w", err)
-	}
-	lag.Subscription = received != nil
-	if received != nil {
-		lag.ReceivedLSN = *received
-	}
-	lag.LastMessageAge = age
-	return nil
-}
-
-func sourceLag(ctx context.Context, src *pgx.Conn, slot string, lag *Lag) error {
-	var bytes *int64
-	var confirmed *string
-	var current string
-	var secs *float64
-	err := src.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text,
-		(SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1),
-		(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1),
-		(SELECT extract(epoch FROM coalesce(replay_lag, '0'::interval))::float8 FROM pg_stat_replication WHERE application_name = $1 LIMIT 1),
-		(SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1)`,
-		slot).Scan(&current, &confirmed, &bytes, &secs, &lag.SlotWALBytes)
-	if err != nil {
-		return fmt.Errorf("read replication lag on the source: %w", err)
-	}
-	lag.SourceLSN = current
-	if confirmed != nil {
-		lag.ConfirmedLSN = *confirmed
-	}
-	lag.Bytes = bytes
-	if bytes != nil && *bytes == 0 {
-		zero := 0.0
-		secs = &zero
-	}
-	lag.Seconds = secs
-	return nil
 }
 
 // buildsQuery reads running index builds. A plain CREATE INDEX reports
@@ -406,20 +359,13 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "last error: %s\n", r.LastError)
 	}
 	fmt.Fprintf(w, "lag: %s\n", r.lagText())
+	r.writeCatchUp(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tROWS (target)")
 	for _, t := range r.Tables {
-		approx := ""
-		if t.Estimated {
-			approx = "~"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%d\n", t.Table, t.State, approx, t.Rows)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Table, t.State, rowsText(t.Rows, t.Estimated, t.RowsAge, t.RowsUnavailable))
 		for _, l := range t.Leaves {
-			approx = ""
-			if l.Estimated {
-				approx = "~"
-			}
-			fmt.Fprintf(tw, "  partition %s\t\t%s%d\n", l.Table, approx, l.Rows)
+			fmt.Fprintf(tw, "  partition %s\t\t%s\n", l.Table, rowsText(l.Rows, l.Estimated, nil, l.RowsUnavailable))
 		}
 	}
 	tw.Flush()
@@ -441,57 +387,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// lagText is the lag line. While the group copies or builds indexes there
-// is no subscription yet, so "0 B lag, subscription not running" would
-// mislead: what matters then is the WAL the slot holds and when streaming
-// starts.
-func (r Report) lagText() string {
-	l := r.Lag
-	if !l.SourceReachable {
-		p := l.SourceProblem
-		if p == "" {
-			p = "unreachable"
-		}
-		return "source " + p + "; " + l.targetText()
-	}
-	var after string
-	switch r.Phase {
-	case group.Copying:
-		after = "the copy and the index build"
-	case group.Indexing:
-		after = "the index build"
-	}
-	if after != "" {
-		held := "unknown"
-		if l.SlotWALBytes != nil {
-			held = progress.Bytes(*l.SlotWALBytes)
-		}
-		return fmt.Sprintf("WAL held by the slot: %s; streaming starts after %s", held, after)
-	}
-	var parts []string
-	if l.Bytes == nil {
-		parts = append(parts, "no replication slot on the source")
-	} else {
-		parts = append(parts, progress.Bytes(*l.Bytes))
-		if l.Seconds != nil {
-			parts = append(parts, fmt.Sprintf("%.1f s", *l.Seconds))
-		}
-	}
-	return strings.Join(append(parts, l.targetText()), ", ")
-}
-
-func (l Lag) targetText() string {
-	var parts []string
-	if l.ReceivedLSN != "" {
-		parts = append(parts, "target received up to "+l.ReceivedLSN)
-	}
-	if l.LastMessageAge != nil {
-		parts = append(parts, fmt.Sprintf("last message %.1f s ago", *l.LastMessageAge))
-	}
-	if !l.Subscription {
-		parts = append(parts, "subscription not running")
-	}
-	return strings.Join(parts, ", ")
 }

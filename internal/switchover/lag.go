@@ -10,19 +10,34 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
-// waitLag waits until every table is ready and the slot's unconfirmed WAL is
-// at most the lag delta, printing the lag as it falls.
+// showEvery is how often the wait and the drain show where they stand.
+const showEvery = time.Second
+
+// waitLag waits until every table is ready and what the target has not
+// committed, counting a transaction it is in the middle of, is at most the
+// lag delta; it shows the lag, the transaction in flight and the catch-up
+// estimate at least once a second meanwhile. The slot's confirmed flush
+// alone would not do: it reads a few kilobytes behind while the target
+// applies a transaction of many megabytes (see replication.Progress), and
+// freezing then makes the freeze last as long as that transaction.
 func (s *run) waitLag(ctx context.Context) error {
+	defer s.p.Clear("lag")
+	var shown time.Time
+	began := time.Now()
 	for {
-		notReady, lag, err := s.lag(ctx)
+		notReady, e, err := s.lag(ctx)
 		if err != nil {
 			return err
 		}
-		if notReady == 0 && lag <= s.opts.LagDelta {
-			s.p.Printf("lag %s is within %s", progress.Bytes(lag), progress.Bytes(s.opts.LagDelta))
+		if notReady == 0 && e.Pending <= s.opts.LagDelta {
+			s.p.Printf("lag %s is within %s", progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta))
 			return nil
 		}
-		s.p.Changed("lag", "waiting: lag %s, %d table(s) not ready", progress.Bytes(lag), notReady)
+		if time.Since(shown) >= showEvery {
+			s.p.Status("lag", "waiting %s: lag %s (freezing at %s)%s, %d table(s) not ready; catch-up: %s", progress.Clock(time.Since(began)),
+				progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta), inFlightText(e.InFlight), notReady, e.Text())
+			shown = time.Now()
+		}
 		if err := s.sleep(ctx); err != nil {
 			return hint.Wrap(fmt.Errorf("wait for lag below %s: %w", progress.Bytes(s.opts.LagDelta), err),
 				"nothing was frozen; try again with a larger --timeout or --lag-delta-size")
@@ -30,40 +45,36 @@ func (s *run) waitLag(ctx context.Context) error {
 	}
 }
 
-func (s *run) lag(ctx context.Context) (notReady int, lag int64, err error) {
-	err = s.tgt.QueryRow(ctx, `SELECT count(*) FILTER (WHERE sr.srsubstate <> 'r')
-		FROM pg_subscription_rel sr JOIN pg_subscription su ON su.oid = sr.srsubid WHERE su.subname = $1`,
-		s.g.ObjectName).Scan(&notReady)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read table states: %w", err)
+const notReadyQuery = `SELECT count(*) FILTER (WHERE sr.srsubstate <> 'r')
+FROM pg_subscription_rel sr JOIN pg_subscription su ON su.oid = sr.srsubid WHERE su.subname = $1`
+
+// lag reads how many tables are not ready and the target's progress.
+func (s *run) lag(ctx context.Context) (notReady int, e replication.Estimate, err error) {
+	if err := s.tgt.QueryRow(ctx, notReadyQuery, s.g.ObjectName).Scan(&notReady); err != nil {
+		return 0, e, fmt.Errorf("read table states: %w", err)
 	}
-	var l *int64
-	err = s.src.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
-		FROM pg_replication_slots WHERE slot_name = $1`, s.g.ObjectName).Scan(&l)
-	if err != nil {
-		return 0, 0, hint.Wrap(fmt.Errorf("read the slot %s on the source: %w", s.g.ObjectName, err),
-			fmt.Sprintf("the group's slot is missing; see pgvecrep stats -g %s", s.g.Name))
-	}
-	if l == nil {
-		return notReady, 1 << 62, nil
-	}
-	return notReady, *l, nil
+	e, err = s.progress(ctx)
+	return notReady, e, err
 }
 
-// drain reads the source's WAL position once writes are frozen and waits
-// until the target has applied it (replication.Applied says how that is
-// known): then every committed write is there.
-func (s *run) drain(ctx context.Context) (string, error) {
-	lsn, err := replication.WALEnd(ctx, s.src)
+// progress reads the target's progress and adds it to the run's estimate.
+func (s *run) progress(ctx context.Context) (replication.Estimate, error) {
+	p, err := replication.ReadProgress(ctx, s.src, s.tgt, s.g.ObjectName)
 	if err != nil {
-		return "", err
+		return replication.Estimate{}, err
 	}
-	s.p.Printf("waiting for the target to apply everything up to %s", lsn)
-	if err := replication.WaitApplied(ctx, s.src, s.g.ObjectName, lsn, s.deadline, s.opts.PollInterval); err != nil {
-		return "", err
+	if !p.Slot {
+		return replication.Estimate{}, hint.New(fmt.Sprintf("replication slot %s not found on the source", s.g.ObjectName),
+			fmt.Sprintf("the group's slot is missing; see pgvecrep stats -g %s", s.g.Name))
 	}
-	s.p.Printf("target has applied up to %s", lsn)
-	return lsn, nil
+	return s.catchup.Add(p), nil
+}
+
+func inFlightText(f *replication.InFlight) string {
+	if f == nil {
+		return ""
+	}
+	return fmt.Sprintf(", applying a transaction of up to %s for %s", progress.Bytes(f.Bytes), progress.Seconds(seconds(f.Seconds)))
 }
 
 func (s *run) sleep(ctx context.Context) error {
@@ -77,3 +88,5 @@ func (s *run) sleep(ctx context.Context) error {
 		return nil
 	}
 }
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -18,6 +18,11 @@
 // only after it has applied up to it. If anything fails before the detach,
 // the freeze is lifted and the group keeps streaming: the user is back where
 // they were, with an error that says what happened.
+//
+// The freeze is short because it starts only once what the target has not
+// committed, a transaction it is in the middle of applying included, fits
+// the lag delta (lag.go), and it is bounded: a drain that would outlast
+// Options.MaxFreeze is given up and the freeze lifted (drain.go).
 package switchover
 
 import (
@@ -45,7 +50,11 @@ type Options struct {
 	// Force switches over although DDL work is pending (vector indexes not
 	// built, new tables not subscribed: see Pending); Result.Missing says
 	// what the new primary lacks then.
-	Force        bool
+	Force bool
+	// MaxFreeze bounds the write freeze: when the target cannot apply what
+	// is left by then, the freeze is lifted and the run fails with a
+	// *FreezeTooLong; 0 = DefaultMaxFreeze.
+	MaxFreeze    time.Duration
 	Out          io.Writer
 	PollInterval time.Duration
 	// Hook, when set (tests), runs at named points and may fail the run.
@@ -67,6 +76,12 @@ type Result struct {
 
 // DefaultLagDelta is the lag, in bytes, at which the freeze starts.
 const DefaultLagDelta = 200 * 1024
+
+// DefaultMaxFreeze is the longest write freeze a switchover allows unless
+// told otherwise: long enough for the drain of a lag within
+// DefaultLagDelta on a busy target, short enough that an application sees
+// a pause, not an outage.
+const DefaultMaxFreeze = 30 * time.Second
 
 // Run performs a switchover of a streaming group.
 func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Result, error) {
@@ -96,6 +111,9 @@ type run struct {
 	g        group.Group
 	p        *progress.Printer
 	deadline time.Time
+	// catchup follows the target's progress from the wait for the lag
+	// through the drain, for the wait line and the freeze's estimate.
+	catchup replication.Catchup
 }
 
 func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error) {
@@ -108,6 +126,9 @@ func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error)
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 200 * time.Millisecond
 	}
+	if opts.MaxFreeze <= 0 {
+		opts.MaxFreeze = DefaultMaxFreeze
+	}
 	g, err := group.Get(ctx, tgt, opts.Group)
 	if err != nil {
 		return nil, err
@@ -119,7 +140,7 @@ func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error)
 	if err := group.Claim(ctx, tgt, g.Name); err != nil {
 		return nil, err
 	}
-	return &run{src: src, tgt: tgt, opts: opts, g: g, p: progress.New(opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
+	return &run{src: src, tgt: tgt, opts: opts, g: g, p: progress.NewAuto(opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
 }
 
 func (s *run) hook(point string) error {
@@ -140,7 +161,7 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 	if err := s.hook("after-freeze"); err != nil {
 		return res, err
 	}
-	lsn, err := s.drain(ctx)
+	lsn, err := s.drain(ctx, start)
 	if err != nil {
 		return res, err
 	}
@@ -174,6 +195,10 @@ func (s *run) abort(cause error) error {
 		return fmt.Errorf("%w; and lifting the write freeze failed too: %v (run pgvecrep cleanup -g %s --restore-source-writes)", cause, err, s.g.Name)
 	}
 	s.p.Printf("switchover stopped: %v; writes on the source are allowed again and the group keeps streaming", cause)
+	var long *FreezeTooLong
+	if errors.As(cause, &long) {
+		return hint.Wrap(cause, long.retry(s.g.Name))
+	}
 	if errors.Is(cause, context.DeadlineExceeded) {
 		return hint.Wrap(cause, "the target could not catch up in time; try again with a larger --timeout, or when the source is quieter")
 	}
