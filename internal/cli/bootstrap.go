@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
@@ -26,8 +27,12 @@ non-system schema with its extensions, types, domains, functions, sequences,
 tables, views, indexes, constraints and triggers. --schema-name, -t or -e
 narrow the copy to those tables and everything they depend on: their
 schemas, column types and domains, sequences, the functions their defaults,
-checks and triggers call, and the tables their foreign keys reference. As in
-pg_easy_replicate, -s here is --special-user-role, not the schema.
+checks and triggers call, and the tables their foreign keys reference.
+--schema-name takes a list: app,audit. As in pg_easy_replicate, -s here is
+--special-user-role, not the schema.
+
+The group remembers --schema-name, -t and -e: start_sync replicates those
+tables unless it is given a selection of its own.
 
 Objects the target already has are kept (tables are not compared here:
 config_check does that), so running it twice is harmless. The rest is
@@ -37,13 +42,15 @@ start_sync defers them during its copy, as it does for tables made by hand.
 
 Unlike pg_easy_replicate, it creates no superuser role: pgvecrep works as the
 users in the URLs (superusers, or members of --special-user-role).
--d/--track-ddl is accepted; DDL tracking is not built yet.
+--ddl MODE (or -d/--track-ddl, the same as --ddl track) records how the
+group's start_sync follows schema changes made on the source: see pgvecrep
+help start_sync and apply_ddl_change.
 
 Example:
   export SOURCE_DB_URL=postgres://postgres:password@source:5432/postgres
   export TARGET_DB_URL=postgres://postgres:password@target:5432/postgres
   pgvecrep bootstrap --group-name database-cluster-1 --copy-schema
-  pgvecrep bootstrap --group-name app-only --copy-schema --schema-name app`,
+  pgvecrep bootstrap --group-name app-only --copy-schema --schema-name app,audit`,
 		run: runBootstrap,
 	})
 }
@@ -61,13 +68,17 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	df.add(f)
 	fl := f.Lookup("schema-name")
 	fl.DefValue, fl.Usage = "", "with --copy-schema: only this schema's tables and what they need (default: every schema)"
-	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required})
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, creates: true})
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	filter, err := tf.filter(ctx, s.src)
+	if err != nil {
+		return err
+	}
 	if copySchema {
-		if err := copySchemaTo(ctx, env, f, s, tf.filter()); err != nil {
+		if err := copySchemaTo(ctx, env, f, s, filter); err != nil {
 			return err
 		}
 	}
@@ -81,8 +92,31 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 	if err := df.recordMode(ctx, f, s.tgt, g); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Group %s is bootstrapped (phase %s).\nNext: pgvecrep start_sync --group-name %s\n", g.Name, g.Phase, g.Name)
+	if narrowed(f) {
+		if err := group.SaveSelection(ctx, s.tgt, name, tf.selection("", role)); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "Group %s remembers its tables for start_sync: %s\n", g.Name, strings.Join(selectionArgs(f, tf), " "))
+	}
+	fmt.Fprintln(env.Stdout, bootstrapped(g))
 	return nil
+}
+
+// bootstrapped says where a bootstrapped group stands and what comes next.
+// Bootstrap on an existing group changes nothing, so the next step follows
+// from the group's phase: start_sync only while it has not started.
+func bootstrapped(g group.Group) string {
+	n := shellQuote(g.Name)
+	switch g.Phase {
+	case group.Bootstrapped, group.Failed:
+		return fmt.Sprintf("Group %s is bootstrapped (phase %s).\nNext: pgvecrep start_sync --group-name %s", g.Name, g.Phase, n)
+	case group.Copying, group.Indexing, group.Streaming:
+		return fmt.Sprintf("Group %s was bootstrapped before and is %s now: start_sync has run.\nNext: pgvecrep stats --group-name %s", g.Name, g.Phase, n)
+	case group.Stopped:
+		return fmt.Sprintf("Group %s was bootstrapped before and is stopped: its tables on the target hold the replica as it was.\n"+
+			"Next: pgvecrep stats --group-name %s (starting it again copies everything anew: start_sync --truncate-target)", g.Name, n)
+	}
+	return fmt.Sprintf("Group %s was bootstrapped before and is %s: the target is the primary now.\nNext: pgvecrep stats --group-name %s", g.Name, strings.ReplaceAll(string(g.Phase), "_", " "), n)
 }
 
 // copySchemaTo copies the whole source database's schema, or with -s, -t

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Env struct {
 	Log *slog.Logger
 
 	abandon abandonNote
+	// parsed is the running command's flags once parsed: an interrupt's
+	// hint repeats them, and errors are read knowing the URLs.
+	parsed *flags
 }
 
 // exitError carries a specific exit code (1 for "checks failed", 2 for usage).
@@ -82,7 +86,7 @@ func (env *Env) run(ctx context.Context, args []string) int {
 		return 0
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(env.Stdout, "pgvecrep", Version)
+		fmt.Fprintln(env.Stdout, "pgvecrep", version())
 		return 0
 	}
 	c := lookup(args[0])
@@ -116,8 +120,13 @@ func (env *Env) report(err error) int {
 		fmt.Fprintln(env.Stderr, "pgvecrep: interrupted (Ctrl-C)")
 		if next := env.afterInterrupt(); next != "" {
 			fmt.Fprintf(env.Stderr, "hint: %s\n", next)
+		} else if env.parsed != nil {
+			fmt.Fprintf(env.Stderr, "hint: start again with: %s\n", env.parsed.again())
 		}
 		return interruptedCode
+	}
+	if env.parsed != nil {
+		err = env.parsed.explainPassword(err)
 	}
 	fmt.Fprintf(env.Stderr, "pgvecrep: %s\n", oneLine(err.Error()))
 	if h := hint.Of(err); h != "" {
@@ -154,8 +163,50 @@ func unknownCommand(name string) error {
 	return &exitError{code: 2, err: hint.New(fmt.Sprintf("unknown command %q", name), h)}
 }
 
-// Version is set at build time.
-var Version = "dev"
+// Version, when set at link time (-ldflags "-X
+// github.com/pgvecrep/pgvecrep/internal/cli.Version=v1.2.3"), is what
+// pgvecrep version prints first; without it the module version go build
+// records is used.
+var Version = ""
+
+// version is the version, commit and commit time go build stamps into the
+// binary by itself (runtime/debug.ReadBuildInfo): a plain go build from a
+// git checkout says which commit it is, and whether files were changed.
+func version() string {
+	v := Version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return orDevel(v)
+	}
+	if v == "" {
+		v = info.Main.Version
+	}
+	var rev, at, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return fmt.Sprintf("%s (%s)", orDevel(v), info.GoVersion)
+	}
+	if modified == "true" {
+		rev += ", modified"
+	}
+	return fmt.Sprintf("%s (commit %s, %s, %s)", orDevel(v), rev, at, info.GoVersion)
+}
+
+func orDevel(v string) string {
+	if v == "" {
+		return "(devel)"
+	}
+	return v
+}
 
 func lookup(name string) *command {
 	name = strings.ReplaceAll(name, "-", "_")
@@ -204,7 +255,7 @@ Run 'pgvecrep COMMAND --help' for a command's flags and an example.
 `)
 }
 
-var commandOrder = []string{"config_check", "bootstrap", "start_sync", "stats", "notify", "metrics", "verify", "switchover", "failover", "stop_sync", "cleanup", "list_ddl_changes", "apply_ddl_change", "demo"}
+var commandOrder = []string{"config_check", "bootstrap", "start_sync", "follow", "stats", "notify", "metrics", "verify", "switchover", "failover", "stop_sync", "cleanup", "list_ddl_changes", "apply_ddl_change", "demo"}
 
 func order(name string) int {
 	for i, n := range commandOrder {

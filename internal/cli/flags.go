@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
 
@@ -118,6 +117,7 @@ func (f *flags) parse(args []string) error {
 		return err
 	}
 	f.watchValues()
+	f.env.parsed = f
 	err = f.Parse(args)
 	if err == flag.ErrHelp {
 		printHelp(f.env.Stdout, f.cmd, f)
@@ -352,6 +352,23 @@ func isBoolFlag(fl *flag.Flag) bool {
 	return ok && b.IsBoolFlag()
 }
 
+// given reports whether the flag long (or its short alias) was on the
+// command line.
+func (f *flags) given(long string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || f.longName(fl.Name) == long })
+	return set
+}
+
+// spell is how a printed command line names a flag: its short alias when it
+// has one (-g, -t), else --long-name.
+func (f *flags) spell(long string) string {
+	if s, ok := f.aliases[long]; ok {
+		return "-" + s
+	}
+	return "--" + long
+}
+
 // parseGroup parses args and requires --group-name, the first steps of
 // every command that works on one group.
 // group points at the flag's variable: it is read after parsing.
@@ -392,7 +409,8 @@ func requireGroup(c *command, g string) error {
 	return nil
 }
 
-// tableFlags are the table selection flags shared by config_check, bootstrap and start_sync.
+// tableFlags are the table selection flags shared by config_check, bootstrap
+// and start_sync; filter (selection.go) resolves them.
 type tableFlags struct {
 	schema, tables, exclude string
 }
@@ -401,20 +419,9 @@ type tableFlags struct {
 // schemaShort is "s" except in bootstrap, where pg_easy_replicate's -s is
 // --special-user-role.
 func (t *tableFlags) add(f *flags, schemaShort string) {
-	f.stringVar(&t.schema, "schema-name", schemaShort, "public", "schema whose tables are replicated")
+	f.stringVar(&t.schema, "schema-name", schemaShort, "public", "schema whose tables are replicated; several, comma-separated: app,audit")
 	f.stringVar(&t.tables, "tables", "t", "", "only these tables, comma-separated; table or schema.table")
-	f.stringVar(&t.exclude, "exclude-tables", "e", "", "all tables of the schema except these, comma-separated")
-}
-
-func (t *tableFlags) filter() catalog.Filter {
-	f := catalog.Filter{Schema: t.schema}
-	if t.tables != "" {
-		f.Include = []string{t.tables}
-	}
-	if t.exclude != "" {
-		f.Exclude = []string{t.exclude}
-	}
-	return f
+	f.stringVar(&t.exclude, "exclude-tables", "e", "", "all tables of the schema(s) except these, comma-separated")
 }
 
 // printFlags lists each flag once: its short alias, its hyphen and

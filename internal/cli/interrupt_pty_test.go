@@ -18,7 +18,9 @@ import (
 func TestInterruptOnTerminal(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
-	term, err := vt.Open(80, 24)
+	// Tall enough for the whole run: the rollback prints a line for each
+	// object it restores, and on 24 rows the failure line scrolled away.
+	term, err := vt.Open(80, 60)
 	if err != nil {
 		testenv.Need(t, "a pseudo-terminal", err)
 	}
@@ -62,7 +64,7 @@ func TestInterruptOnTerminal(t *testing.T) {
 			last = i
 		}
 	}
-	want := "hint: what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g k"
+	want := "hint: what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g k --jobs 2"
 	if last < 0 || flat.Replace(strings.Join(rows[last+1:], "\n")) != flat.Replace(want) {
 		t.Errorf("the screen does not end with the interruption and the next step:\n%s", screen)
 	}

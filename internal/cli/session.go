@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,10 @@ type preamble struct {
 	sourceIfSet bool
 	load        bool // read the group from the target
 	lock        bool // claim the group (implies load)
+	// creates marks the one command that makes a group (bootstrap); every
+	// other command with a group refuses one the target does not have
+	// before it does anything (see knownGroup).
+	creates bool
 }
 
 // session is a command's connections and group once its preamble is done.
@@ -90,6 +95,11 @@ func (s *session) connect(ctx context.Context, f *flags, p preamble) error {
 	if p.target != skip {
 		if s.tgt, s.tgtCfg, err = f.dial(ctx, pg.Target); err != nil {
 			return err
+		}
+		if p.group != nil && !p.creates {
+			if err := knownGroup(ctx, s.tgt, f.cmd.name, *p.group); err != nil {
+				return err
+			}
 		}
 	}
 	if p.load || p.lock {
@@ -144,7 +154,77 @@ func (f *flags) dial(ctx context.Context, role pg.Role) (*pgx.Conn, *pgx.ConnCon
 		cfg = pg.WithTracer(cfg, role, log)
 	}
 	conn, err := pg.ConnectConfig(ctx, role, cfg)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by Ctrl-C: "check SOURCE_DB_URL" would send the user
+		// the wrong way; the caller reports an interrupt.
+		return nil, nil, fmt.Errorf("connect to %s: %w", role, context.Cause(ctx))
+	}
 	return conn, cfg, err
+}
+
+// knownGroup fails, before a command does anything, for a group the target
+// does not have. Only bootstrap creates groups, and a user who stops, cleans
+// up or watches a group has one in mind: when the target has groups a typo
+// is likelier than a missing bootstrap, so the hint names the nearest and
+// lists them all, and it suggests bootstrap to start_sync alone.
+func knownGroup(ctx context.Context, tgt *pgx.Conn, cmd, name string) error {
+	names, err := group.List(ctx, tgt)
+	if err != nil {
+		return fmt.Errorf("read group %q: %w", name, err)
+	}
+	if slices.Contains(names, name) {
+		return nil
+	}
+	return unknownGroupError(cmd, name, names)
+}
+
+// unknownGroupError is the error for group name, given the groups the
+// target has.
+func unknownGroupError(cmd, name string, names []string) error {
+	err := fmt.Errorf("group %q: %w on the target", name, group.ErrNotFound)
+	create := "pgvecrep bootstrap -g " + shellQuote(name) + " creates it"
+	if len(names) == 0 {
+		if cmd == "start_sync" {
+			return hint.Wrap(err, "the target has no pgvecrep group yet; "+create+", then run start_sync again")
+		}
+		return hint.Wrap(err, "no group has been bootstrapped on this target: check TARGET_DB_URL (or --target-url)")
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = shellQuote(n)
+	}
+	h := "groups on the target: " + strings.Join(quoted, ", ")
+	if c := closest(name, names); c != "" {
+		h = fmt.Sprintf("did you mean -g %s? (%s)", shellQuote(c), h)
+	} else if cmd == "start_sync" {
+		h += "; for a new group, " + create
+	}
+	return hint.Wrap(err, h)
+}
+
+// explainPassword replaces the hint of a rejected login for which no
+// password was given at all, in the URL, PGPASSWORD or a passfile: "the
+// password was rejected" is not true then, and fixing it means adding one.
+func (f *flags) explainPassword(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "SQLSTATE 28P01") {
+		return err
+	}
+	role := pg.Target
+	if strings.HasPrefix(msg, "connect to source") {
+		role = pg.Source
+	}
+	src, tgt := f.urls()
+	url := tgt
+	if role == pg.Source {
+		url = src
+	}
+	cfg, perr := pg.ParseConfig(role, url)
+	if perr != nil || cfg.Password != "" {
+		return err
+	}
+	return hint.Wrap(err, fmt.Sprintf("no password was given for user %q and the server asks for one: add it to %s (postgres://%s:PASSWORD@host/db), or set PGPASSWORD or ~/.pgpass",
+		cfg.User, role.EnvVar(), cfg.User))
 }
 
 // close closes whatever open connected. Closing takes a fresh context: the

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -100,4 +102,49 @@ func (env *Env) leftBehind() string {
 	env.abandon.mu.Lock()
 	defer env.abandon.mu.Unlock()
 	return env.abandon.msg
+}
+
+// again is the command line that runs this command again as it was typed:
+// -g first, then every flag the user gave, in its canonical spelling. A URL
+// flag that holds a password is left out (the line is printed, and a
+// password never is), and so are pg_easy_replicate's flags that do nothing.
+func (f *flags) again() string {
+	args := []string{"pgvecrep", f.cmd.name}
+	if f.given("group-name") {
+		args = append(args, f.spell("group-name"), shellQuote(f.Lookup("group-name").Value.String()))
+	}
+	seen := map[string]bool{"group-name": true}
+	f.Visit(func(fl *flag.Flag) {
+		long := f.longName(fl.Name)
+		if seen[long] || f.notes[long] != "" {
+			return
+		}
+		seen[long] = true
+		v := fl.Value.String()
+		switch {
+		case (long == "source-url" || long == "target-url") && hasPassword(v):
+		case isBoolFlag(fl) && v == "true":
+			args = append(args, f.spell(long))
+		case isBoolFlag(fl):
+			args = append(args, f.spell(long)+"="+v)
+		default:
+			args = append(args, f.spell(long), shellQuote(v))
+		}
+	})
+	return strings.Join(args, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so a printed
+// command can be pasted as it is.
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r == '.' || r == ',' || r == '/' || r == ':' || r == '=' || r == '@' ||
+			r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }

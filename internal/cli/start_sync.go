@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
@@ -21,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl]",
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl] [--replica-identity-full]",
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
@@ -73,6 +74,16 @@ records them only; --ddl off leaves them to you.
 A table belongs to one group: start_sync refuses a table another group
 replicates already (config_check names it).
 
+A table without a primary key or replica identity (pgbench_history, event
+and log tables) is replicated, with a warning: its inserts replicate, but
+an UPDATE or DELETE on it would fail on the source once it is published,
+so when the source's statistics show updates or deletes, start_sync
+refuses it. --replica-identity-full sets REPLICA IDENTITY FULL on such
+tables on the source first (each update and delete then writes the whole
+old row to the WAL, and the target finds the row by scanning the table,
+without an index); it stays after cleanup, and ALTER TABLE ... REPLICA
+IDENTITY DEFAULT reverts it.
+
 Example:
   pgvecrep start_sync --group-name database-cluster-1
   pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
@@ -83,7 +94,7 @@ Example:
 func runStartSync(ctx context.Context, env *Env, args []string) error {
 	var name, role, copyMode, indexMem string
 	var jobs int
-	var truncate bool
+	var truncate, identityFull bool
 	var tf tableFlags
 	f := groupFlags(env, "start_sync", &name)
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers")
@@ -92,6 +103,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.intVar(&jobs, "jobs", "", runtime.NumCPU(), 1, "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
 	f.noteVar("recreate-indices-post-copy", "r", true, recreateIndicesNote)
 	f.boolVar(&truncate, "truncate-target", "", "start a stopped or switched-over group again: empty its tables on the target and copy them anew")
+	f.boolVar(&identityFull, "replica-identity-full", "", replicaIdentityFullUsage)
 	tf.add(f, "s")
 	var df ddlFlags
 	df.add(f)
@@ -113,17 +125,30 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	emptied := group.QuotedNames(toEmpty)
-	env.onAbandon(startSyncLeftovers(name))
-	env.onInterrupt(fmt.Sprintf("what this run created was removed and the target's indexes restored (see above); start again with: pgvecrep start_sync -g %s", name))
 	src, tgt := s.src, s.tgt
+	saved, sel, err := recallSelection(ctx, env, f, tgt, name, &tf, &copyMode, &role)
+	if err != nil {
+		return err
+	}
+	env.onAbandon(startSyncLeftovers(name))
+	env.onInterrupt(restartHint(f, name, saved))
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, name, false, role, true, emptied...)
+	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, emptied...)
 	if err != nil {
 		return err
+	}
+	if err := group.SaveSelection(ctx, tgt, name, sel); err != nil {
+		return err
+	}
+	env.onInterrupt(restartHint(f, name, sel))
+	if identityFull {
+		if err := setIdentityFull(ctx, env, src, tgt, report.Tables); err != nil {
+			return err
+		}
 	}
 	if err := truncateTarget(ctx, env, tgt, s.group, emptied); err != nil {
 		return err
@@ -155,6 +180,22 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s\n",
 		progress.Seconds(time.Since(began)), name, name)
+	return nil
+}
+
+// setIdentityFull is --replica-identity-full: REPLICA IDENTITY FULL on both
+// sides on the tables without a key, said in one line.
+func setIdentityFull(ctx context.Context, env *Env, src, tgt *pgx.Conn, tables []catalog.Table) error {
+	changed, err := initsync.ReplicaIdentityFull(ctx, src, tgt, tables)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	names := make([]string, len(changed))
+	for i, n := range changed {
+		names[i] = n.String()
+	}
+	fmt.Fprintf(env.Stdout, "REPLICA IDENTITY FULL set on the source and the target on %s (ALTER TABLE ... REPLICA IDENTITY DEFAULT reverts it)\n",
+		strings.Join(names, ", "))
 	return nil
 }
 

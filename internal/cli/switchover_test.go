@@ -23,17 +23,17 @@ func TestSwitchoverCLI(t *testing.T) {
 		t.Errorf("start_sync ends with %q", last)
 	}
 	r = pgvecrep(t, src, tgt, "failover", "-g", "nope")
-	assertUserError(t, r, "not found", "bootstrap")
+	assertUserError(t, r, "not found", "groups on the target")
 
 	r = mustRun(t, src, tgt, "switchover", "-g", "s", "--lag-delta-size", "100kB", "--skip-vacuum-analyze")
 	for _, want := range []string{"Writes were frozen for", "The source stays frozen for writes",
-		"Next: point the application at the target", "pgvecrep verify -g s", "To lift the freeze on the source: pgvecrep cleanup --restore-source-writes"} {
+		"Next: run pgvecrep verify -g s now, before the application writes to the target", "then point the application at the target", "To lift the freeze on the source: pgvecrep cleanup -g s --restore-source-writes"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("switchover's output lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	if err := src.Cluster.Exec(t.Context(), src.Name, "INSERT INTO items (embedding) VALUES ('[0,0,0]')"); err == nil ||
-		!strings.Contains(err.Error(), "frozen") {
+		!strings.Contains(err.Error(), "cannot execute INSERT in a read-only transaction") {
 		t.Errorf("insert on the switched-over source: %v, want the freeze error", err)
 	}
 	if id := tgt.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]') RETURNING id"); id != 101 {

@@ -108,7 +108,7 @@ func TestVerifyCommand(t *testing.T) {
 			}},
 		{name: "table not in the group", args: []string{"verify", "-g", name, "-t", "other"}, code: 2,
 			stderr: "not in group"},
-		{name: "unknown group", args: []string{"verify", "-g", "nope"}, code: 1, stderr: "hint: run: pgvecrep bootstrap"},
+		{name: "unknown group", args: []string{"verify", "-g", "nope"}, code: 1, stderr: "hint: groups on the target:"},
 		{name: "no group", args: []string{"verify"}, code: 2, stderr: "--group-name is required"},
 		{name: "row deleted on the target", mutate: `DELETE FROM "Odd Schema"."Odd ""T""" WHERE "K 1" = 7`,
 			args: []string{"verify", "-g", name, "--sample", "0"}, code: 1,

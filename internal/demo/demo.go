@@ -32,6 +32,10 @@ type Options struct {
 	// server (built by PG_EXTRA_MAJOR=18 scripts/install-deps.sh) as the
 	// target, ending with the switchover onto the newer version.
 	Upgrade bool
+	// Port is the source's TCP port and Port+1 the target's, for a machine
+	// where a firewall or other servers decide which ports may be used; 0
+	// picks two free ports.
+	Port int
 }
 
 // UpgradeMajor is the target version of the demo's --upgrade.
@@ -108,16 +112,33 @@ func (r *run) start(ctx context.Context) error {
 		}
 	}
 	r.heading("Deploying two PostgreSQL clusters (wal_level=logical)")
-	if r.src, err = localpg.Start(ctx, localpg.Options{BinDir: bin}); err != nil {
-		return fmt.Errorf("start source cluster: %w", err)
+	if r.src, err = localpg.Start(ctx, localpg.Options{BinDir: bin, Port: r.opts.Port}); err != nil {
+		return portHint(fmt.Errorf("start source cluster: %w", err), r.opts.Port)
 	}
-	if r.tgt, err = localpg.Start(ctx, localpg.Options{BinDir: tgtBin}); err != nil {
+	if r.tgt, err = localpg.Start(ctx, localpg.Options{BinDir: tgtBin, Port: r.port(1)}); err != nil {
 		_ = r.src.Stop()
-		return fmt.Errorf("start target cluster: %w", err)
+		return portHint(fmt.Errorf("start target cluster: %w", err), r.opts.Port)
 	}
 	fmt.Fprintf(r.opts.Out, "source: PostgreSQL %d at %s\ntarget: PostgreSQL %d at %s\n", r.src.Major, r.src.URL("postgres"), r.tgt.Major, r.tgt.URL("postgres"))
 	r.urls = map[string]string{"SOURCE_DB_URL": r.src.URL("postgres"), "TARGET_DB_URL": r.tgt.URL("postgres")}
 	return nil
+}
+
+// port is the demo's port plus offset, or 0 (a free one) without --port.
+func (r *run) port(offset int) int {
+	if r.opts.Port == 0 {
+		return 0
+	}
+	return r.opts.Port + offset
+}
+
+// portHint says what to do when a cluster could not start on the ports
+// --port chose.
+func portHint(err error, port int) error {
+	if port == 0 {
+		return err
+	}
+	return hint.Wrap(err, fmt.Sprintf("the demo's clusters listen on --port %d and %d; choose two free ports, or leave --port out and the demo picks free ones", port, port+1))
 }
 
 func (r *run) stop() {

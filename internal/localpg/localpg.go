@@ -45,6 +45,9 @@ type Options struct {
 	Major int
 	// BinDir picks the server binaries directly; it wins over Major.
 	BinDir string
+	// Port is the TCP port the server listens on, on 127.0.0.1; 0 picks a
+	// free one. A port in use fails Start before initdb runs.
+	Port int
 	// PasswordAuth makes TCP logins of every role but the superuser check
 	// passwords (scram-sha-256), for tests of wrong-password errors.
 	PasswordAuth bool
@@ -128,6 +131,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	// A failed reap is retried by the next Start; it must not stop this one.
 	_, _ = Reap(ctx)
+	if opts.Port != 0 {
+		if err := portFree(opts.Port); err != nil {
+			return nil, err
+		}
+	}
 	major, err := BinMajor(bin)
 	if err != nil {
 		return nil, err
@@ -267,9 +275,12 @@ func merged(a, b map[string]string) map[string]string {
 }
 
 func (c *Cluster) writeConf(opts Options) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+	port := opts.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return err
+		}
 	}
 	c.Port = port
 	wal := opts.WALLevel
@@ -334,6 +345,15 @@ func (c *Cluster) writeHBA(opts Options) error {
 	}
 	hba += host + " all all 127.0.0.1/32 scram-sha-256\n"
 	return c.writeOwned(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba), 0o600)
+}
+
+// portFree fails when something listens on 127.0.0.1:port already.
+func portFree(port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("port %d on 127.0.0.1 is not free: %w", port, err)
+	}
+	return l.Close()
 }
 
 func freePort() (int, error) {

@@ -103,11 +103,18 @@ func ownerEntries(entries []Entry, objs map[int]object) map[int]int {
 }
 
 // lookupTarget asks the target, for each chosen standalone object (and each
-// partition), whether
-// it has an object at the same address. pg_get_object_address raises an
-// error for an address that resolves to nothing; any server error counts as
-// absent, and the restore itself then reports a real conflict.
+// partition), whether it has an object at the same address.
+// pg_get_object_address raises an error for an address that resolves to
+// nothing; any server error counts as absent, and the restore itself then
+// reports a real conflict. Each such error would also land in the target's
+// server log as an ERROR a DBA has to explain, so the lookup runs in a
+// temporary function that catches it (see hasObjectFunc); a role that may
+// not create temporary objects gets the plain query.
 func lookupTarget(ctx context.Context, tgt *pgx.Conn, chosen []Entry, owners map[int]int, objs map[int]object) (map[int]bool, error) {
+	quiet := true
+	if _, err := tgt.Exec(ctx, hasObjectFunc); err != nil {
+		quiet = false
+	}
 	out := map[int]bool{}
 	for _, e := range chosen {
 		o, ok := objs[e.ID]
@@ -118,18 +125,44 @@ func lookupTarget(ctx context.Context, tgt *pgx.Conn, chosen []Entry, owners map
 		if args == nil {
 			args = []string{}
 		}
-		_, err := tgt.Exec(ctx, "SELECT pg_get_object_address($1, $2, $3)", o.Type, o.Names, args)
-		if err == nil {
-			out[e.ID] = true
-			continue
-		}
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) {
+		found, err := hasObject(ctx, tgt, quiet, o.Type, o.Names, args)
+		if err != nil {
 			return nil, fmt.Errorf("look up %s %s on the target: %w", o.Type, o.Identity, err)
 		}
+		out[e.ID] = found
 	}
 	return out, nil
 }
+
+// hasObject reports whether the target has the object at an address,
+// through hasObjectFunc when quiet, else through the plain query, whose
+// server error (logged) means absent.
+func hasObject(ctx context.Context, tgt *pgx.Conn, quiet bool, typ string, names, args []string) (bool, error) {
+	if quiet {
+		var found bool
+		err := tgt.QueryRow(ctx, "SELECT pg_temp.pgvecrep_has_object($1, $2, $3)", typ, names, args).Scan(&found)
+		return found, err
+	}
+	_, err := tgt.Exec(ctx, "SELECT pg_get_object_address($1, $2, $3)", typ, names, args)
+	var pgErr *pgconn.PgError
+	if err != nil && errors.As(err, &pgErr) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// hasObjectFunc is pg_get_object_address as a yes or no: the error for an
+// address that resolves to nothing is caught inside PL/pgSQL, where the
+// server does not log it.
+const hasObjectFunc = `CREATE OR REPLACE FUNCTION pg_temp.pgvecrep_has_object(t text, n text[], a text[]) RETURNS boolean
+LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_get_object_address(t, n, a);
+    RETURN true;
+EXCEPTION WHEN others THEN
+    RETURN false;
+END
+$f$`
 
 // withoutOwnEventTriggers drops from the archive's entries the event
 // triggers of pgvecrep's own schema-change capture on the source (their
