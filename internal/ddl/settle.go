@@ -74,6 +74,9 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		return err // no publication: nothing to follow, and no reason to forget the tables
 	}
 	log := namesOf(g.ObjectName).log
+	if err := publishKeyed(ctx, src, g, log, out); err != nil {
+		return err
+	}
 	published, err := tableNames(ctx, src, publishedQuery, g.ObjectName, log)
 	if err != nil {
 		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
@@ -246,6 +249,9 @@ func buildConcurrently(ctx context.Context, tgt *pgx.Conn, index, def string) er
 		// On a partitioned table: CREATE INDEX CONCURRENTLY refuses it.
 		return postdata.ConcurrentlyByLeaf(ctx, tgt, index, def, budget)
 	}
+	if err := dropInvalid(ctx, tgt, index); err != nil {
+		return err
+	}
 	sql := strings.Replace(def, " INDEX ", " INDEX CONCURRENTLY IF NOT EXISTS ", 1)
 	if table := vector.IndexTable(def); table != "" {
 		undo, err := postdata.PrepareVectorBuild(ctx, tgt, table, def, budget)
@@ -259,4 +265,53 @@ func buildConcurrently(ctx context.Context, tgt *pgx.Conn, index, def string) er
 		return fmt.Errorf("build index %s on the target: %w", index, err)
 	}
 	return nil
+}
+
+// dropInvalid drops index when an earlier build left it invalid: a
+// CREATE INDEX CONCURRENTLY cut off (a killed apply_ddl_change or follow)
+// leaves the index in the catalog, unusable, and IF NOT EXISTS would then
+// skip the build and record an index that answers no query. DROP INDEX
+// CONCURRENTLY waits for a build still running in another session.
+func dropInvalid(ctx context.Context, tgt *pgx.Conn, index string) error {
+	var invalid bool
+	err := tgt.QueryRow(ctx, `SELECT coalesce((SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)), false)`, index).Scan(&invalid)
+	if err != nil {
+		return fmt.Errorf("look up index %s on the target: %w", index, err)
+	}
+	if !invalid {
+		return nil
+	}
+	if _, err := tgt.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+index); err != nil {
+		return fmt.Errorf("drop the invalid index %s an interrupted build left: %w", index, err)
+	}
+	return nil
+}
+
+// publishKeyed offers the publication again the tables the capture saw
+// created without a key (see unreplicatedQuery): publishFunc left them out,
+// and once the user has given one a primary key or a replica identity,
+// apply_ddl_change is what the warning told them to run. One still without
+// a key gets the same warning, stays out, and is named.
+func publishKeyed(ctx context.Context, src *pgx.Conn, g group.Group, log string, out io.Writer) error {
+	list := func() ([]string, error) {
+		t, err := strs(ctx, src, fmt.Sprintf(unreplicatedQuery, q(log)), g.ObjectName)
+		if err != nil {
+			return nil, fmt.Errorf("list the tables created without a key: %w", err)
+		}
+		return t, nil
+	}
+	tables, err := list()
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := src.Exec(ctx, "SELECT "+q(log+"_pub")+"($1::regclass)", t); err != nil {
+			return fmt.Errorf("publish table %s: %w", t, err)
+		}
+	}
+	left, err := list()
+	if err == nil && len(left) > 0 {
+		fmt.Fprintf(out, "not replicated, no primary key or replica identity on the source: %s\n", strings.Join(left, ", "))
+	}
+	return err
 }

@@ -134,3 +134,29 @@ INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 
 	}
 	pgtest.SameRows(t, sconn, tconn, "fresh", "true")
 }
+
+// TestDeferredBuildReplacesInvalidIndex: an interrupted CREATE INDEX
+// CONCURRENTLY leaves its index invalid in the catalog (here: a unique
+// build that failed). The deferred build must not take that leftover for
+// the index (IF NOT EXISTS would) but drop it and build a valid one.
+func TestDeferredBuildReplacesInvalidIndex(t *testing.T) {
+	env := pgtest.Get(t)
+	_, tgt := env.Pair(t)
+	tgt.Exec(t, `CREATE TABLE items (id int, v vector(2));
+		INSERT INTO items SELECT i % 5, format('[%s,1]', i)::vector FROM generate_series(1, 50) i`)
+	conn := tgt.Conn(t)
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "CREATE UNIQUE INDEX CONCURRENTLY items_v_idx ON items (id)"); err == nil {
+		t.Fatal("the unique build on duplicate ids succeeded; the test needs it to fail")
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indexrelid = 'items_v_idx'::regclass AND NOT indisvalid"); n != 1 {
+		t.Fatal("no invalid leftover to start from")
+	}
+	if err := buildConcurrently(ctx, conn, "public.items_v_idx", "CREATE INDEX items_v_idx ON public.items USING hnsw (v vector_l2_ops)"); err != nil {
+		t.Fatal(err)
+	}
+	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		WHERE i.indexrelid = 'items_v_idx'::regclass AND i.indisvalid AND a.amname = 'hnsw'`); n != 1 {
+		t.Error("items_v_idx is not a valid HNSW index after the deferred build")
+	}
+}

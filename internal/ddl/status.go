@@ -23,6 +23,11 @@ type Status struct {
 	// NewTables are tables the publication has and the subscription does
 	// not yet: their rows arrive once the subscription is refreshed.
 	NewTables []string `json:"new_tables,omitempty"`
+	// Unreplicated are tables the group's capture saw created that have
+	// no primary key and no replica identity: the publication refuses
+	// them (once published, the source would reject their updates and
+	// deletes), so their rows stay on the source until one is added.
+	Unreplicated []string `json:"unreplicated_tables,omitempty"`
 	// Next is the first change the target has not received: when the group
 	// is stalled, the one the apply worker fails at, most likely.
 	Next *Change `json:"next,omitempty"`
@@ -88,6 +93,22 @@ func (s *Status) sourceSide(ctx context.Context, src, tgt *pgx.Conn, g group.Gro
 	if err != nil {
 		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
 	}
-	s.NewTables, err = unsubscribed(ctx, tgt, g.ObjectName, published)
-	return err
+	if s.NewTables, err = unsubscribed(ctx, tgt, g.ObjectName, published); err != nil {
+		return err
+	}
+	if s.Unreplicated, err = strs(ctx, src, fmt.Sprintf(unreplicatedQuery, q(n.log)), g.ObjectName); err != nil {
+		return fmt.Errorf("list the tables created without a key: %w", err)
+	}
+	return nil
 }
+
+// unreplicatedQuery lists the tables a group's capture logged as created
+// that still exist, are not in its publication (nor, being partitions,
+// through their parent) and are permanent: the keyless tables publishFunc
+// left out with a warning only the creating session saw.
+const unreplicatedQuery = `SELECT DISTINCT format('%%I.%%I', n.nspname, c.relname)
+FROM %s l JOIN pg_class c ON c.oid = to_regclass(l.object) JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.tag = 'CREATE TABLE' AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND NOT c.relispartition
+AND NOT EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                WHERE p.pubname = $1 AND pr.prrelid = c.oid)
+ORDER BY 1`

@@ -187,6 +187,9 @@ func (r Report) writeHealth(w io.Writer) {
 	if len(d.NewTables) > 0 {
 		parts = append(parts, "new table(s) to subscribe with apply_ddl_change: "+strings.Join(d.NewTables, ", "))
 	}
+	if len(d.Unreplicated) > 0 {
+		parts = append(parts, "table(s) without a key, NOT replicated (add a primary key or REPLICA IDENTITY FULL on the source, then apply_ddl_change): "+strings.Join(d.Unreplicated, ", "))
+	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "ddl: %s\n", strings.Join(parts, "; "))
 	}

@@ -21,6 +21,9 @@ type Pending struct {
 	// NewTables are tables created on the source whose rows have not been
 	// copied: the subscription does not have them yet.
 	NewTables []string
+	// Unreplicated are tables created on the source with no key: not
+	// replicated, so the new primary would have them empty.
+	Unreplicated []string
 	// Recorded counts the schema changes --track-ddl recorded and no one
 	// applied.
 	Recorded int
@@ -28,7 +31,7 @@ type Pending struct {
 
 // Empty reports whether nothing is pending.
 func (p Pending) Empty() bool {
-	return len(p.Indexes) == 0 && len(p.NewTables) == 0 && p.Recorded == 0
+	return len(p.Indexes) == 0 && len(p.NewTables) == 0 && len(p.Unreplicated) == 0 && p.Recorded == 0
 }
 
 // pending reads what the group's DDL capture has not finished (nothing
@@ -38,7 +41,7 @@ func (s *run) pending(ctx context.Context) (Pending, error) {
 	if err != nil || st == nil {
 		return Pending{}, err
 	}
-	return Pending{Indexes: st.DeferredIndexes, NewTables: st.NewTables, Recorded: st.Recorded}, nil
+	return Pending{Indexes: st.DeferredIndexes, NewTables: st.NewTables, Unreplicated: st.Unreplicated, Recorded: st.Recorded}, nil
 }
 
 // items names each pending thing in a phrase.
@@ -49,6 +52,9 @@ func (p Pending) items() []string {
 	}
 	if len(p.NewTables) > 0 {
 		out = append(out, "new table(s) whose rows are not copied to the target: "+strings.Join(p.NewTables, ", "))
+	}
+	if len(p.Unreplicated) > 0 {
+		out = append(out, "table(s) created without a primary key or replica identity, not replicated: "+strings.Join(p.Unreplicated, ", "))
 	}
 	if p.Recorded > 0 {
 		out = append(out, fmt.Sprintf("%d schema change(s) recorded with --track-ddl and not applied on the target", p.Recorded))
@@ -68,6 +74,9 @@ func (p Pending) Missing(group string) []string {
 	var out []string
 	for _, ix := range p.Indexes {
 		out = append(out, fmt.Sprintf("vector index %s: not built; build it on the new primary with pgvecrep apply_ddl_change -g %s", ix, group))
+	}
+	for _, t := range p.Unreplicated {
+		out = append(out, fmt.Sprintf("table %s: no key, not replicated, and not frozen on the old source; copy its rows from there yourself (e.g. pg_dump --data-only -t %s)", t, t))
 	}
 	for _, t := range p.NewTables {
 		out = append(out, fmt.Sprintf("table %s: created but empty, and not frozen on the old source; copy its rows from there yourself (e.g. pg_dump --data-only -t %s)", t, t))
