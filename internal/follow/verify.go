@@ -1,0 +1,189 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
+)
+
+// Verifier re-checks the group's tables one key-range chunk at a time, at
+// most VerifyRate chunks a second: a count and an md5 of the chunk's rows
+// in key order, on both sides. The rate bounds its cost on the source (one
+// index range scan of ChunkRows rows per chunk, twice: once to find the
+// chunk's end, once to checksum it).
+//
+// A chunk that differs may only be behind: the verifier then reads the
+// source's WAL position, waits until the group's slot has confirmed it
+// (the lag has drained past it), and checks again, up to recheckTimes.
+// Only a chunk that differs every time is reported: a row the target lost
+// or gained behind replication's back, not one in flight.
+type Verifier struct {
+	f *Follower
+
+	mu         sync.Mutex
+	checked    int64
+	mismatches int64
+	lastPass   time.Time
+	// open are the persistent mismatches found and not cleared by a later
+	// pass over their table, by table and key range.
+	open map[[2]string]bool
+
+	cursor map[string]*cursor
+	tables []pg.Name
+	next   int // index into tables
+	passOK bool
+}
+
+// recheckTimes is how often a mismatched chunk is checked again, each time
+// after the lag has drained past the source's WAL position.
+const recheckTimes = 3
+
+func newVerifier(f *Follower) *Verifier {
+	return &Verifier{f: f, open: map[[2]string]bool{}, cursor: map[string]*cursor{}}
+}
+
+// Counts returns chunks checked, persistent mismatches found, and when the
+// last full pass over every table ended (zero before the first).
+func (v *Verifier) Counts() (checked, mismatches int64, lastPass time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.checked, v.mismatches, v.lastPass
+}
+
+// Open returns the persistent mismatches not cleared since, as table and
+// key range.
+func (v *Verifier) Open() [][2]string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out [][2]string
+	for k := range v.open {
+		out = append(out, k)
+	}
+	return out
+}
+
+// loop checks one chunk per tick until ctx ends. Lost connections are
+// opened again at the next tick.
+func (v *Verifier) loop(ctx context.Context) error {
+	var src, tgt *pgx.Conn
+	defer func() {
+		for _, c := range []*pgx.Conn{src, tgt} {
+			if c != nil {
+				c.Close(context.Background())
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / v.f.opt.VerifyRate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if src = v.f.reconnect(ctx, src, pg.Source); src == nil {
+			continue
+		}
+		if tgt = v.f.reconnect(ctx, tgt, pg.Target); tgt == nil {
+			continue
+		}
+		if err := v.step(ctx, src, tgt); err != nil && ctx.Err() == nil {
+			v.f.log.Debug("verify: chunk skipped", "group", v.f.opt.Group, "err", err.Error())
+		}
+	}
+}
+
+// step checks the next chunk of the table whose turn it is.
+func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
+	g, err := group.Get(ctx, tgt, v.f.opt.Group)
+	if err != nil {
+		return err
+	}
+	if g.Phase != group.Streaming {
+		return nil // nothing streams: a copy in progress or an ended group
+	}
+	if v.next >= len(v.tables) {
+		v.startPass(g.Tables)
+		if len(v.tables) == 0 {
+			return nil
+		}
+	}
+	t := v.tables[v.next]
+	c := v.cursor[t.String()]
+	if c == nil {
+		if c, err = newCursor(ctx, src, t, v.f.opt.ChunkRows); err != nil {
+			v.next++ // no key, or gone: the next table
+			return err
+		}
+		v.cursor[t.String()] = c
+	}
+	ch, done, err := c.next(ctx, src)
+	if err != nil {
+		delete(v.cursor, t.String())
+		v.next++
+		return err
+	}
+	if err := v.check(ctx, src, tgt, g, c, ch); err != nil {
+		return err
+	}
+	if done {
+		delete(v.cursor, t.String())
+		v.next++
+	}
+	return nil
+}
+
+// startPass begins a new pass over tables, and records the end of the
+// last one.
+func (v *Verifier) startPass(tables []pg.Name) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tables != nil && v.passOK {
+		v.lastPass = time.Now()
+	}
+	v.tables, v.next, v.passOK = tables, 0, true
+}
+
+// check compares chunk ch on both sides, again after the lag drains when
+// it differs, and reports it when it still differs.
+func (v *Verifier) check(ctx context.Context, src, tgt *pgx.Conn, g group.Group, c *cursor, ch chunk) error {
+	same, err := c.same(ctx, src, tgt, ch)
+	for i := 0; err == nil && !same && i < recheckTimes; i++ {
+		var lsn string
+		if err = src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+			break
+		}
+		// A group that stalls is stats' business, not a mismatch: the
+		// wait is bounded, and its error skips the chunk.
+		if err = replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
+			break
+		}
+		same, err = c.same(ctx, src, tgt, ch)
+	}
+	if err != nil {
+		return err
+	}
+	key := [2]string{c.table.String(), ch.String()}
+	v.mu.Lock()
+	v.checked++
+	if !same {
+		v.mismatches++
+		v.open[key] = true
+		v.passOK = false
+	} else {
+		delete(v.open, key)
+	}
+	v.mu.Unlock()
+	if !same {
+		msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
+		v.f.emit(Event{Kind: "mismatch", Table: c.table.String(), Range: ch.String(), Message: msg})
+	}
+	return nil
+}
