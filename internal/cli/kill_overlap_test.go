@@ -8,12 +8,14 @@ import (
 )
 
 // overlapProbe counts a row on the target only while the large table is
-// still being copied and an index or key of the small one is being built at
+// not copied yet and an index or key of the small one is being built at
 // the same moment: the schedule's overlap. It never fires with a schedule
-// that builds only after every copy.
+// that builds only after every copy. "Not copied yet" is the group's own
+// record, not pg_stat_progress_copy: between the parts of a split copy no
+// COPY runs for an instant, and a loaded machine's poll could miss the
+// window where both views show a row.
 const overlapProbe = `SELECT
-  (SELECT count(*) FROM pg_stat_progress_copy
-   WHERE datname = current_database() AND command = 'COPY FROM' AND relid = 'big'::regclass)
+  (SELECT count(*) FROM pgvecrep.tables WHERE table_name = 'big' AND state <> 'copied')
 * (SELECT count(*) FROM pg_stat_progress_create_index
    WHERE datname = current_database() AND relid = 'small'::regclass)`
 

@@ -23,6 +23,9 @@ func round(rng *rand.Rand, tables []table, r int) []op {
 		for _, into := range targetsOf(t) {
 			ops = append(ops, op{"insert", t.insert(into, base+1, base+20)})
 		}
+		if t.key == keyNone { // insert-only: the source refuses its updates and deletes
+			continue
+		}
 		m := 3 + rng.IntN(5)
 		keep := "true"
 		if t.keep != "" {
