@@ -38,7 +38,10 @@ tables created on the source join the subscription with their rows, and
 deferred vector indexes are built concurrently. It re-checks the group's
 rows, one primary-key chunk at a time (--verify-rate chunks a second; 0
 disables it), and reports a chunk that still differs once the lag has
-drained past it, naming the table and the key range. --listen serves
+drained past it, naming the table and the key range. Every
+--verify-neighbour-every chunks (0 disables it) it compares the exact 10
+nearest neighbours of one source vector, per indexed vector column in
+turn, on both sides, and reports a list that still differs. --listen serves
 /metrics (metrics' series plus pgvecrep_verify_*); -u posts the stats
 JSON every -f seconds, and a mismatch at once.
 
@@ -63,6 +66,7 @@ type followOpts struct {
 	every, notifyEvery time.Duration
 	rate               float64
 	chunkRows          int
+	neighbourEvery     int
 }
 
 func (o *followOpts) add(f *flags) {
@@ -73,6 +77,7 @@ func (o *followOpts) add(f *flags) {
 	o.rate = 1
 	f.Var(&rateValue{p: &o.rate}, "verify-rate", "chunks a second the continuous verifier checks (0 disables it)")
 	f.intVar(&o.chunkRows, "verify-chunk-rows", "", 1000, 1, "rows in one verified chunk, at most")
+	f.intVar(&o.neighbourEvery, "verify-neighbour-every", "", 60, 0, "chunks between two nearest-neighbour samples (0 disables them)")
 }
 
 func (o *followOpts) check() error {
@@ -104,7 +109,7 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 		n = &notifier{env: env, url: o.url, client: &http.Client{Timeout: 10 * time.Second}, log: out.log.With("group", o.name, "url", redactURL(o.url))}
 		out.onMismatch = func(e follow.Event) { n.postEvent(ctx, o.name, e) }
 	}
-	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows},
+	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows, NeighbourEvery: o.neighbourEvery},
 		func(ctx context.Context, role pg.Role) (*pgx.Conn, error) {
 			c, _, err := f.dial(ctx, role)
 			return c, err

@@ -229,3 +229,52 @@ func restartFollow(t *testing.T, src, tgt pgtest.DB, out *lockedBuffer) (*exec.C
 	})
 	return cmd, done
 }
+
+// TestFollowAddedVectorColumnIndexed adds a vector column on the source
+// while follow and a writer run, writes rows with it, then indexes it with
+// HNSW: follow builds the index on the target once, valid, and the rows,
+// the new column included, match by an ordered checksum.
+func TestFollowAddedVectorColumnIndexed(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text, emb vector(3))`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	src.Exec(t, `INSERT INTO items SELECT i, md5(i::text), ARRAY[i, 1, 2]::real[]::vector FROM generate_series(1, 3000) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "d")
+	mustRun(t, src, tgt, "start_sync", "-g", "d", "--jobs", "2")
+	sconn, tconn := src.Conn(t), tgt.Conn(t)
+	stopWriter := pgtest.StartWriter(t, src.URL, "items", 100_000)
+	defer stopWriter()
+	out, stop := startFollow(t, src, tgt, "-g", "d", "--interval", "0.2", "--verify-rate", "0")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("follow's output:\n%s", out.String())
+		}
+	})
+
+	src.Exec(t, `ALTER TABLE items ADD COLUMN v2 vector(3)`)
+	src.Exec(t, `UPDATE items SET v2 = ARRAY[1, i.id, 3]::real[]::vector FROM (SELECT id FROM items WHERE id <= 2000) i WHERE items.id = i.id`)
+	src.Exec(t, `INSERT INTO items (id, note, v2) SELECT i, 'v2', ARRAY[i, i, 1]::real[]::vector FROM generate_series(3001, 3500) i`)
+	src.Exec(t, `CREATE INDEX items_v2 ON items USING hnsw (v2 vector_l2_ops)`)
+	pgtest.WaitFor(t, "the HNSW index on v2 to be built", func() bool {
+		c := listDDL(t, src, tgt)
+		return len(c) > 0 && strings.Contains(c[len(c)-1].Statement, "items_v2") && c[len(c)-1].Status == "built"
+	})
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indexrelid = 'items_v2'::regclass AND indisvalid"); n != 1 {
+		t.Error("the HNSW index on v2 is not valid on the target")
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indrelid = 'items'::regclass AND NOT indisvalid"); n != 0 {
+		t.Errorf("%d invalid index(es) left on items", n)
+	}
+	if n := strings.Count(out.String(), "built index public.items_v2"); n != 1 {
+		t.Errorf("the index was built %d times, want 1:\n%s", n, out.String())
+	}
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM items WHERE v2 IS NOT NULL"); n != 2500 {
+		t.Errorf("%d rows with v2 on the target, want 2500", n)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("follow stopped with exit %d:\n%s", code, out.String())
+	}
+}

@@ -57,6 +57,9 @@ type Options struct {
 	VerifyRate float64
 	// ChunkRows is how many rows one verified chunk holds, at most.
 	ChunkRows int
+	// NeighbourEvery is how many chunks the verifier checks between two
+	// nearest-neighbour samples; 0 disables them.
+	NeighbourEvery int
 }
 
 // Follower follows one group until it ends or ctx is cancelled.

@@ -17,8 +17,12 @@ var (
 		"Chunks that still differed after the lag had drained past them (each recheck after the slot confirmed the source's WAL position).", []string{"group"}, nil)
 	passDesc = prometheus.NewDesc("pgvecrep_verify_last_full_pass_timestamp_seconds",
 		"Unix time at which the verifier last finished a pass over every table of the group without a mismatch; absent before the first.", []string{"group"}, nil)
+	nnCheckedDesc = prometheus.NewDesc("pgvecrep_verify_neighbour_checks_total",
+		"Nearest-neighbour samples follow's verifier has compared: the exact top-10 of one query vector, by an indexed vector column, on both sides.", []string{"group"}, nil)
+	nnMismatchDesc = prometheus.NewDesc("pgvecrep_verify_neighbour_mismatches_total",
+		"Nearest-neighbour samples whose top-10 still differed after the lag had drained past them.", []string{"group"}, nil)
 	openDesc = prometheus.NewDesc("pgvecrep_verify_mismatch",
-		"1 for each chunk found different and not found equal since, by table and key range (lo, hi].", []string{"group", "table", "range"}, nil)
+		"1 for each chunk (range: its key range (lo, hi]) or nearest-neighbour sample (range: the column, the distance and the query's key) found different and not found equal since.", []string{"group", "table", "range"}, nil)
 )
 
 // collector exports the verifier's counters.
@@ -28,7 +32,7 @@ type collector struct {
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{checkedDesc, mismatchDesc, passDesc, openDesc} {
+	for _, d := range []*prometheus.Desc{checkedDesc, mismatchDesc, passDesc, nnCheckedDesc, nnMismatchDesc, openDesc} {
 		ch <- d
 	}
 }
@@ -37,6 +41,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	checked, mismatches, last := c.v.Counts()
 	ch <- prometheus.MustNewConstMetric(checkedDesc, prometheus.CounterValue, float64(checked), c.group)
 	ch <- prometheus.MustNewConstMetric(mismatchDesc, prometheus.CounterValue, float64(mismatches), c.group)
+	nn, nnBad := c.v.NeighbourCounts()
+	ch <- prometheus.MustNewConstMetric(nnCheckedDesc, prometheus.CounterValue, float64(nn), c.group)
+	ch <- prometheus.MustNewConstMetric(nnMismatchDesc, prometheus.CounterValue, float64(nnBad), c.group)
 	if !last.IsZero() {
 		ch <- prometheus.MustNewConstMetric(passDesc, prometheus.GaugeValue, float64(last.Unix()), c.group)
 	}

@@ -30,6 +30,8 @@ type Verifier struct {
 	mu         sync.Mutex
 	checked    int64
 	mismatches int64
+	nnChecked  int64 // nearest-neighbour samples compared
+	nnMismatch int64 // samples that still differed after the lag drained
 	lastPass   time.Time
 	// open are the persistent mismatches found and not cleared by a later
 	// pass over their table, by table and key range.
@@ -39,6 +41,10 @@ type Verifier struct {
 	tables []pg.Name
 	next   int // index into tables
 	passOK bool
+
+	probes     []*probe // see sample
+	probeNext  int
+	sinceProbe int // chunks since the last sample
 }
 
 // recheckTimes is how often a mismatched chunk is checked again, each time
@@ -55,6 +61,14 @@ func (v *Verifier) Counts() (checked, mismatches int64, lastPass time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.checked, v.mismatches, v.lastPass
+}
+
+// NeighbourCounts returns nearest-neighbour samples compared, and those
+// that differed after the lag drained.
+func (v *Verifier) NeighbourCounts() (checked, mismatches int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.nnChecked, v.nnMismatch
 }
 
 // Open returns the persistent mismatches not cleared since, as table and
@@ -137,7 +151,7 @@ func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
 		delete(v.cursor, t.String())
 		v.next++
 	}
-	return nil
+	return v.maybeSample(ctx, src, tgt, g)
 }
 
 // startPass begins a new pass over tables, and records the end of the
@@ -154,27 +168,48 @@ func (v *Verifier) startPass(tables []pg.Name) {
 // check compares chunk ch on both sides, again after the lag drains when
 // it differs, and reports it when it still differs.
 func (v *Verifier) check(ctx context.Context, src, tgt *pgx.Conn, g group.Group, c *cursor, ch chunk) error {
-	same, err := c.same(ctx, src, tgt, ch)
-	for i := 0; err == nil && !same && i < recheckTimes; i++ {
+	same, err := v.settled(ctx, src, g, func() (bool, error) { return c.same(ctx, src, tgt, ch) })
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.checked++
+	if !same {
+		v.mismatches++
+	}
+	v.mu.Unlock()
+	msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
+	v.record(c.table.String(), ch.String(), same, msg)
+	return nil
+}
+
+// settled runs same, and again after the lag has drained past the
+// source's WAL position while it says the sides differ, up to recheckTimes:
+// a difference that is only in flight goes away, one made behind
+// replication's back stays.
+func (v *Verifier) settled(ctx context.Context, src *pgx.Conn, g group.Group, same func() (bool, error)) (bool, error) {
+	ok, err := same()
+	for i := 0; err == nil && !ok && i < recheckTimes; i++ {
 		var lsn string
 		if err = src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
 			break
 		}
 		// A group that stalls is stats' business, not a mismatch: the
-		// wait is bounded, and its error skips the chunk.
+		// wait is bounded, and its error skips the check.
 		if err = replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
 			break
 		}
-		same, err = c.same(ctx, src, tgt, ch)
+		ok, err = same()
 	}
-	if err != nil {
-		return err
-	}
-	key := [2]string{c.table.String(), ch.String()}
+	return ok, err
+}
+
+// record opens or clears the mismatch of table and what (a key range, or
+// a neighbour sample), and reports an open one.
+func (v *Verifier) record(table, what string, same bool, msg string) {
+	key := [2]string{table, what}
 	v.mu.Lock()
-	v.checked++
 	if !same {
-		v.mismatches++
 		v.open[key] = true
 		v.passOK = false
 	} else {
@@ -182,8 +217,6 @@ func (v *Verifier) check(ctx context.Context, src, tgt *pgx.Conn, g group.Group,
 	}
 	v.mu.Unlock()
 	if !same {
-		msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
-		v.f.emit(Event{Kind: "mismatch", Table: c.table.String(), Range: ch.String(), Message: msg})
+		v.f.emit(Event{Kind: "mismatch", Table: table, Range: what, Message: msg})
 	}
-	return nil
 }
