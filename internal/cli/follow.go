@@ -39,9 +39,11 @@ deferred vector indexes are built concurrently. It re-checks the group's
 rows, one primary-key chunk at a time (--verify-rate chunks a second; 0
 disables it), and reports a chunk that still differs once the lag has
 drained past it, naming the table and the key range. Every
---verify-neighbour-every chunks (0 disables it) it compares the exact 10
-nearest neighbours of one source vector, per indexed vector column in
-turn, on both sides, and reports a list that still differs. --listen serves
+--verify-neighbour-every chunks (default 600, about ten minutes; 0
+disables it) it compares the exact 10 nearest neighbours of one source
+vector, per indexed vector column in turn, on both sides, and reports a
+list that still differs. An exact top 10 reads the whole table on both
+sides: on a large table raise it, or set 0. --listen serves
 /metrics (metrics' series plus pgvecrep_verify_*); -u posts the stats
 JSON every -f seconds, and a mismatch at once.
 
@@ -77,7 +79,7 @@ func (o *followOpts) add(f *flags) {
 	o.rate = 1
 	f.Var(&rateValue{p: &o.rate}, "verify-rate", "chunks a second the continuous verifier checks (0 disables it)")
 	f.intVar(&o.chunkRows, "verify-chunk-rows", "", 1000, 1, "rows in one verified chunk, at most")
-	f.intVar(&o.neighbourEvery, "verify-neighbour-every", "", 60, 0, "chunks between two nearest-neighbour samples (0 disables them)")
+	f.intVar(&o.neighbourEvery, "verify-neighbour-every", "", 600, 0, "chunks between two nearest-neighbour samples; each reads the whole table on both sides (0 disables them)")
 }
 
 func (o *followOpts) check() error {
