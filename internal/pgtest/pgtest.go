@@ -282,14 +282,17 @@ func dropDB(c *localpg.Cluster, name string) {
 // Fingerprint sums up what pgvecrep could create in the database or its
 // cluster (relations, schemas, roles, extensions, publications, and the
 // database's subscriptions and slots), so a test can show that a read-only
-// command created nothing.
+// command created nothing. A backend's temporary schemas (pg_temp_N and
+// its TOAST twin) do not count: PostgreSQL makes them the first time a
+// session uses a temporary object and keeps them for the next session in
+// that backend slot, and nothing of pgvecrep's stays in them.
 func (d DB) Fingerprint(t testing.TB) string {
 	t.Helper()
 	return d.QueryStrings(t, fingerprintQuery)[0]
 }
 
 const fingerprintQuery = `SELECT format('classes=%s schemas=%s roles=%s extensions=%s publications=%s subscriptions=%s slots=%s pgvecrep_schema=%s',
-  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles),
+  (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_'), (SELECT count(*) FROM pg_roles),
   (SELECT count(*) FROM pg_extension), (SELECT count(*) FROM pg_publication),
   (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())),
   (SELECT count(*) FROM pg_replication_slots WHERE database = current_database()),
