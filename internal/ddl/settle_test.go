@@ -160,3 +160,29 @@ func TestDeferredBuildReplacesInvalidIndex(t *testing.T) {
 		t.Error("items_v_idx is not a valid HNSW index after the deferred build")
 	}
 }
+
+// TestNewTablesOnlyWhileStreaming: a table the publication has and the
+// subscription lacks is a new table to subscribe only once the group
+// streams; during start_sync's index builds every table is so, and stats
+// listed the group's own tables under "new table(s) to subscribe".
+func TestNewTablesOnlyWhileStreaming(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, Auto)
+	src.Exec(t, `CREATE TABLE later (id int PRIMARY KEY)`)
+	pgtest.WaitFor(t, "later created on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_class WHERE relname = 'later'") == 1
+	})
+	ctx := context.Background()
+	g, err := group.Get(ctx, tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Phase = group.Streaming // the fixture streams without start_sync's phases
+	st, err := GetStatus(ctx, sconn, tconn, g)
+	if err != nil || st == nil || strings.Join(st.NewTables, ",") != "public.later" {
+		t.Fatalf("streaming: new tables %v (%v), want public.later", st, err)
+	}
+	g.Phase = group.Indexing
+	if st, err = GetStatus(ctx, sconn, tconn, g); err != nil || len(st.NewTables) != 0 {
+		t.Errorf("indexing: new tables %v (%v), want none", st.NewTables, err)
+	}
+}

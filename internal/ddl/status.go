@@ -93,8 +93,12 @@ func (s *Status) sourceSide(ctx context.Context, src, tgt *pgx.Conn, g group.Gro
 	if err != nil {
 		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
 	}
-	if s.NewTables, err = unsubscribed(ctx, tgt, g.ObjectName, published); err != nil {
-		return err
+	// Before the group streams, start_sync itself subscribes every published
+	// table: only then is one the subscription lacks a new table.
+	if g.Phase == group.Streaming {
+		if s.NewTables, err = unsubscribed(ctx, tgt, g.ObjectName, published); err != nil {
+			return err
+		}
 	}
 	if s.Unreplicated, err = strs(ctx, src, fmt.Sprintf(unreplicatedQuery, q(n.log)), g.ObjectName); err != nil {
 		return fmt.Errorf("list the tables created without a key: %w", err)
