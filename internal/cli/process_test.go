@@ -189,14 +189,21 @@ func exitCode(t *testing.T, cmd *exec.Cmd, out *lockedBuffer) int {
 // holds the group's lock on the server.
 func rerun(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	t.Helper()
+	// Every attempt's output is kept: an attempt that cleaned the broken
+	// group and then met a lock the killed run's backend still held (its
+	// index build goes on after the kill) said so, and the next attempt
+	// has nothing left to clean.
 	var r cliResult
+	var said strings.Builder
 	pgtest.WaitFor(t, "the killed process's lock to go", func() bool {
 		r = pgvecrep(t, src, tgt, args...)
+		said.WriteString(r.stdout)
 		if r.code != 0 && !strings.Contains(r.stderr, "another pgvecrep") {
 			t.Fatalf("pgvecrep %s exited %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
 		return r.code == 0
 	})
+	r.stdout = said.String()
 	return r
 }
 
