@@ -207,24 +207,9 @@ func serveFollowMetrics(ctx context.Context, f *flags, pre preamble, fl *follow.
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving metrics", "group", o.name, "url", "http://"+ln.Addr().String()+"/metrics")
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve metrics: %w", err)
-	}
-	return nil
+	return serveMetrics(ctx, o.listen, h, func(url string) {
+		log.Info("serving metrics", "group", o.name, "url", url)
+	})
 }
 
 // rateValue is --verify-rate: a number of chunks a second, 0 or more.

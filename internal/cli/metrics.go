@@ -73,6 +73,16 @@ func runMetrics(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	return serveMetrics(ctx, listen, h, func(url string) {
+		fmt.Fprintf(env.Stdout, "serving metrics of group %s on %s (Ctrl-C to stop)\n", name, url)
+	})
+}
+
+// serveMetrics serves h on /metrics at listen until ctx ends, then shuts
+// the server down gracefully; announce hears the URL once listening (the
+// metrics command prints it, follow logs it). Shared by both so a scrape
+// behaves the same from either.
+func serveMetrics(ctx context.Context, listen string, h http.Handler, announce func(url string)) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", listen, err)
@@ -80,7 +90,7 @@ func runMetrics(ctx context.Context, env *Env, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(env.Stdout, "serving metrics of group %s on http://%s/metrics (Ctrl-C to stop)\n", name, ln.Addr())
+	announce("http://" + ln.Addr().String() + "/metrics")
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
