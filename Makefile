@@ -5,7 +5,7 @@ BIN      := bin/pgvecrep
 # per machine into /usr/local/pgvecrep/pg$(PG_EXTRA_MAJOR); empty skips it.
 PG_EXTRA_MAJOR ?= 18
 
-.PHONY: all build deps deps-demo demo test bench bench-quick bench-copy fmt vet clean
+.PHONY: all build deps deps-demo demo test lint bench bench-quick bench-copy fmt vet clean
 
 all: build
 
@@ -26,11 +26,22 @@ deps-demo:
 demo: deps-demo build
 	./$(BIN) demo
 
-test: deps
+test: deps lint
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+# lint is the static half of `make test`: gofmt, vet, and three linters
+# pinned by go.mod's tool block (fetched from the Go module proxy on first
+# use): staticcheck, errcheck (its exceptions, each with a reason, are in
+# .errcheck-excludes) and deadcode, which counts code reached only from
+# tests as used and fails on anything else it lists.
+lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 45m ./...
+	$(GO) tool staticcheck ./...
+	$(GO) tool errcheck -exclude .errcheck-excludes ./...
+	@out=$$($(GO) tool deadcode -test ./...); \
+	  if [ -n "$$out" ]; then echo "deadcode found unreachable functions:"; echo "$$out"; exit 1; fi
 
 # The benchmark: five ways to the same target, side by side, results in
 # bench/results/. The full run takes an hour or more; bench-quick a few
