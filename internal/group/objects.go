@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,7 +28,7 @@ type Deferred struct {
 // SaveDeferred records objects about to be dropped, before they are dropped,
 // so a crash between the drop and the rebuild never loses a definition.
 func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Deferred) error {
-	if err := ensureRestoreColumn(ctx, conn); err != nil {
+	if err := mustExist(ctx, conn, group); err != nil {
 		return err
 	}
 	for _, d := range objs {
@@ -44,7 +45,7 @@ func SaveDeferred(ctx context.Context, conn *pgx.Conn, group string, objs []Defe
 
 // PendingDeferred lists the objects not built yet, largest first.
 func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Deferred, error) {
-	if err := ensureRestoreColumn(ctx, conn); err != nil {
+	if ok, err := SchemaExists(ctx, conn); err != nil || !ok {
 		return nil, err
 	}
 	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, name, kind, definition, restore, bytes, built_at IS NOT NULL
@@ -58,35 +59,6 @@ func PendingDeferred(ctx context.Context, conn *pgx.Conn, group string) ([]Defer
 		err := r.Scan(&d.Table.Schema, &d.Table.Name, &d.Name, &d.Kind, &d.Definition, &d.Restore, &d.Bytes, &d.Built)
 		return d, err
 	})
-}
-
-// addRestoreColumn brings deferred_objects to the current layout (see
-// ensureRestoreColumn); schemaDDL ends with it.
-const addRestoreColumn = `ALTER TABLE pgvecrep.deferred_objects ADD COLUMN IF NOT EXISTS restore text[] NOT NULL DEFAULT '{}'`
-
-// restoreColumnQuery reports whether deferred_objects lacks the restore
-// column.
-const restoreColumnQuery = `SELECT to_regclass('pgvecrep.deferred_objects') IS NOT NULL AND NOT EXISTS (
-	SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('pgvecrep.deferred_objects')
-	AND attname = 'restore' AND NOT attisdropped)`
-
-// ensureRestoreColumn adds the restore column to metadata written by an
-// earlier version. schemaDDL adds it too, but only bootstrap runs that:
-// stop_sync, cleanup or start_sync on a group bootstrapped before the
-// upgrade come here first. Rows saved without it restore nothing more than
-// they did then. One catalog query when the column is there.
-func ensureRestoreColumn(ctx context.Context, conn *pgx.Conn) error {
-	var missing bool
-	if err := conn.QueryRow(ctx, restoreColumnQuery).Scan(&missing); err != nil {
-		return fmt.Errorf("read the layout of %s.deferred_objects: %w", Schema, err)
-	}
-	if !missing {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, addRestoreColumn); err != nil {
-		return fmt.Errorf("upgrade metadata table %s.deferred_objects: %w", Schema, err)
-	}
-	return nil
 }
 
 // nonNil is s, or an empty list for nil (which would be NULL).
@@ -111,18 +83,23 @@ type TableState struct {
 	State       string
 	RowsCopied  int64
 	BytesCopied int64
+	// StartedAt and FinishedAt are when pgvecrep's copy of the table began
+	// and ended (the engine's copy, native mode, records neither); a table
+	// that joined a streaming group has both at the time it joined. Set by
+	// SetTableState and SetTables; nil until then.
+	StartedAt, FinishedAt *time.Time
 }
 
-// Tables lists a group's per-table state.
+// Tables lists a group's per-table state, ordered by schema and name.
 func Tables(ctx context.Context, conn *pgx.Conn, group string) ([]TableState, error) {
-	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, state, rows_copied, bytes_copied
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name, state, rows_copied, bytes_copied, started_at, finished_at
 		FROM pgvecrep.tables WHERE group_name = $1 ORDER BY schema_name, table_name`, group)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the tables of group %q: %w", group, err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (TableState, error) {
 		var ts TableState
-		err := r.Scan(&ts.Table.Schema, &ts.Table.Name, &ts.State, &ts.RowsCopied, &ts.BytesCopied)
+		err := r.Scan(&ts.Table.Schema, &ts.Table.Name, &ts.State, &ts.RowsCopied, &ts.BytesCopied, &ts.StartedAt, &ts.FinishedAt)
 		return ts, err
 	})
 }

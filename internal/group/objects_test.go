@@ -18,13 +18,8 @@ func TestDeferredRestore(t *testing.T) {
 	_, db := env.Pair(t)
 	conn := db.Conn(t)
 	ctx := context.Background()
-	if err := EnsureSchema(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Create(ctx, conn, "g"); err != nil {
-		t.Fatal(err)
-	}
-	db.Exec(t, `ALTER TABLE pgvecrep.deferred_objects DROP COLUMN restore;
+	db.Exec(t, splitLayout)
+	db.Exec(t, `INSERT INTO pgvecrep.groups (name, phase, object_name) VALUES ('g', 'copying', 'pgvecrep_g');
 		INSERT INTO pgvecrep.deferred_objects (group_name, schema_name, table_name, name, kind, definition)
 		VALUES ('g', 'public', 'old', 'old_pkey', 'primary', 'ALTER TABLE old')`)
 	ds, err := PendingDeferred(ctx, conn, "g")
