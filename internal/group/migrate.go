@@ -46,6 +46,15 @@ var migrations = []migration{
 	// groups.snapshot_lsn and tables.finished_at stay: stats reads them
 	// (Group.SnapshotLSN, TableState.FinishedAt).
 	{"drop groups.tables, read by nothing", execSQL(`ALTER TABLE pgvecrep.groups DROP COLUMN IF EXISTS tables`)},
+	// A foreign key's referenced table was kept in memory by the run that
+	// deferred it, so a rerun after a crash built the key without it.
+	// Kinds other than Kind's (an earlier "exclusion") build as indexes.
+	{"add deferred_objects.references_schema and references_name; kinds outside Kind become index", execSQL(`
+		ALTER TABLE pgvecrep.deferred_objects
+			ADD COLUMN IF NOT EXISTS references_schema text NOT NULL DEFAULT '',
+			ADD COLUMN IF NOT EXISTS references_name text NOT NULL DEFAULT '';
+		UPDATE pgvecrep.deferred_objects SET kind = 'index'
+			WHERE kind NOT IN ('primary', 'unique', 'index', 'vector', 'foreign', 'check')`)},
 }
 
 // Version is the metadata schema version this pgvecrep writes.

@@ -278,7 +278,8 @@ func TestMigrateNewer(t *testing.T) {
 
 // TestMigrateOldLayout writes metadata as an earlier version did, with two
 // tables that share a relation name in different schemas (the old primary
-// key would refuse them once split) and one with every odd character, and
+// key would refuse them once split), one with every odd character and a
+// deferred object of a kind Kind does not have, and
 // checks that readers see (schema, name) pairs, that writers find the rows,
 // and that a second run changes nothing.
 func TestMigrateOldLayout(t *testing.T) {
@@ -292,7 +293,7 @@ func TestMigrateOldLayout(t *testing.T) {
 		('g', '"public"."docs"', 'copied', 1), ('g', '"a.b"."docs"', 'copied', 2), ('g', '"a.b"."we""ird.T ä"', 'copied', 3);
 		INSERT INTO pgvecrep.deferred_objects (group_name, table_name, name, kind, definition) VALUES
 		('g', '"public"."docs"', 'docs_pkey', 'primary', 'ALTER TABLE x'),
-		('g', '"a.b"."docs"', 'docs_pkey', 'primary', 'ALTER TABLE y')`)
+		('g', '"a.b"."docs"', 'docs_pkey', 'exclusion', 'ALTER TABLE y')`)
 
 	conn := db.Conn(t)
 	g, err := Get(ctx, conn, "g") // a reader migrates: users upgrade without bootstrapping again
@@ -322,6 +323,9 @@ func TestMigrateOldLayout(t *testing.T) {
 		t.Fatalf("pending deferred = %+v, %v", ds, err)
 	}
 	for _, d := range ds {
+		if want := map[string]Kind{"public": PrimaryKey, "a.b": PlainIndex}[d.Table.Schema]; d.Kind != want {
+			t.Errorf("%s read back as kind %q, want %q", d, d.Kind, want)
+		}
 		if err := MarkBuilt(ctx, conn, "g", d); err != nil {
 			t.Fatal(err)
 		}
