@@ -5,6 +5,12 @@
 // switchover or failover the source may be gone, and the next pgvecrep run
 // must still know what happened. The source holds only the publication and
 // the slot, both named after the group.
+//
+// This package is the schema's only owner: its tables change only through
+// the versioned list in migrate.go, and other packages read and write them
+// only through the functions here (no pgvecrep.* SQL elsewhere). Objects
+// pgvecrep keeps in the schema that are not metadata (DDL capture, the
+// write freeze) take its name from Schema.
 package group
 
 import (
