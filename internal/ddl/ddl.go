@@ -216,15 +216,15 @@ func dropObjects(n names) []string {
 // schema. It reports how many event triggers it dropped.
 func UninstallAll(ctx context.Context, conn *pgx.Conn) (int, error) {
 	triggers, err := strs(ctx, conn, `SELECT quote_ident(e.evtname) FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid
-		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'pgvecrep' AND e.evtname LIKE 'pgvecrep\_%'`)
+		JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND e.evtname LIKE 'pgvecrep\_%'`, group.Schema)
 	if err != nil {
 		return 0, fmt.Errorf("list pgvecrep event triggers: %w", err)
 	}
 	objects, err := strs(ctx, conn, `SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE IF EXISTS ' ELSE 'TABLE IF EXISTS ' END || c.oid::regclass::text
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'pgvecrep' AND c.relname LIKE 'ddl\_%' AND c.relkind IN ('r', 'S')
+		WHERE n.nspname = $1 AND c.relname LIKE 'ddl\_%' AND c.relkind IN ('r', 'S')
 		UNION ALL SELECT 'FUNCTION IF EXISTS ' || p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE n.nspname = 'pgvecrep' AND p.proname LIKE 'ddl\_%'`)
+		WHERE n.nspname = $1 AND p.proname LIKE 'ddl\_%'`, group.Schema)
 	if err != nil {
 		return 0, fmt.Errorf("list pgvecrep DDL objects: %w", err)
 	}

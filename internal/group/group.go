@@ -5,6 +5,12 @@
 // switchover or failover the source may be gone, and the next pgvecrep run
 // must still know what happened. The source holds only the publication and
 // the slot, both named after the group.
+//
+// This package is the schema's only owner: its tables change only through
+// the versioned list in migrate.go, and other packages read and write them
+// only through the functions here (no pgvecrep.* SQL elsewhere). Objects
+// pgvecrep keeps in the schema that are not metadata (DDL capture, the
+// write freeze) take its name from Schema.
 package group
 
 import (
@@ -50,7 +56,7 @@ type Group struct {
 	Tables      []pg.Name // from pgvecrep.tables, ordered by schema and name
 	ObjectName  string    // publication, slot and subscription name on both sides
 	CopyMode    string
-	SnapshotLSN string
+	SnapshotLSN string // the slot's consistent point, where streaming starts; "" before
 	LastError   string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -88,53 +94,13 @@ func ObjectName(group string) string {
 	return name
 }
 
-const schemaDDL = `
-COMMENT ON SCHEMA pgvecrep IS 'pgvecrep replication metadata; remove with pgvecrep cleanup --everything';
-CREATE TABLE IF NOT EXISTS pgvecrep.groups (
-    name         text PRIMARY KEY,
-    phase        text NOT NULL,
-    tables       text[] NOT NULL DEFAULT '{}',
-    object_name  text NOT NULL,
-    copy_mode    text NOT NULL DEFAULT '',
-    snapshot_lsn text NOT NULL DEFAULT '',
-    last_error   text NOT NULL DEFAULT '',
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    updated_at   timestamptz NOT NULL DEFAULT now(),
-    synced_at    timestamptz
-);
-CREATE TABLE IF NOT EXISTS pgvecrep.tables (
-    group_name   text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
-    schema_name  text NOT NULL,
-    table_name   text NOT NULL,
-    state        text NOT NULL DEFAULT 'pending',
-    rows_copied  bigint NOT NULL DEFAULT 0,
-    bytes_copied bigint NOT NULL DEFAULT 0,
-    started_at   timestamptz,
-    finished_at  timestamptz,
-    PRIMARY KEY (group_name, schema_name, table_name)
-);
-CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
-    group_name  text NOT NULL REFERENCES pgvecrep.groups (name) ON DELETE CASCADE,
-    schema_name text NOT NULL,
-    table_name  text NOT NULL,
-    name        text NOT NULL,
-    kind        text NOT NULL,
-    definition  text NOT NULL,
-    bytes       bigint NOT NULL DEFAULT 0,
-    built_at    timestamptz,
-    PRIMARY KEY (group_name, schema_name, table_name, name)
-);
-` + addRestoreColumn + ";\n" + addSelectionColumn + ";"
-
 // EnsureSchema creates the metadata schema, or brings one written by an
-// earlier version up to date (see migrate); safe to run any number of times.
-// It refuses a pgvecrep schema owned by another role (see EnsureOwnSchema).
+// earlier version up to date (see migrations); safe to run any number of
+// times. It refuses a pgvecrep schema owned by another role (see
+// EnsureOwnSchema).
 func EnsureSchema(ctx context.Context, conn *pgx.Conn) error {
 	if err := EnsureOwnSchema(ctx, conn, "target"); err != nil {
 		return err
-	}
-	if _, err := conn.Exec(ctx, schemaDDL); err != nil {
-		return fmt.Errorf("create metadata schema %s: %w", Schema, err)
 	}
 	return migrate(ctx, conn)
 }
@@ -145,13 +111,25 @@ func SchemaExists(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	if exists, err := checkOwner(ctx, conn, "target"); err != nil || !exists {
 		return false, err
 	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('pgvecrep.groups') IS NOT NULL`).Scan(&ok); err != nil || !ok {
+	if ok, err := relationExists(ctx, conn, "groups"); err != nil || !ok {
 		return false, err
 	}
 	// Every reader comes through here, and a user who upgrades runs stats or
 	// stop_sync on an existing group without bootstrapping again.
 	return true, migrate(ctx, conn)
+}
+
+// mustExist brings the metadata schema up to date, and fails with
+// ErrNotFound (and the hint to bootstrap) when there is none.
+func mustExist(ctx context.Context, conn *pgx.Conn, name string) error {
+	ok, err := SchemaExists(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound(name)
+	}
+	return nil
 }
 
 // Create records a new group in phase bootstrapped; an existing one is left
@@ -265,18 +243,17 @@ func Fail(ctx context.Context, conn *pgx.Conn, name string, cause error) error {
 }
 
 // Start records the tables and copy mode of a sync that is beginning. The
-// tables' identity is pgvecrep.tables (schema_name, table_name); the groups
-// row keeps a quoted list for earlier readers (preflight's owner check) and
-// people reading the table, never for pgvecrep to paste into SQL.
+// tables' identity is pgvecrep.tables (schema_name, table_name), as data,
+// never pasted into SQL.
 func Start(ctx context.Context, conn *pgx.Conn, name string, tables []pg.Name, copyMode string) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'copying', tables = $2,
-		copy_mode = $3, snapshot_lsn = '', last_error = '', synced_at = NULL, updated_at = now()
-		WHERE name = $1`, name, QuotedNames(tables), copyMode); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'copying',
+		copy_mode = $2, snapshot_lsn = '', last_error = '', synced_at = NULL, updated_at = now()
+		WHERE name = $1`, name, copyMode); err != nil {
 		return fmt.Errorf("record sync start: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM pgvecrep.tables WHERE group_name = $1`, name); err != nil {
@@ -325,8 +302,33 @@ func DropSchema(ctx context.Context, conn *pgx.Conn) error {
 // was left behind by a crash. Most callers want Claim.
 func Lock(ctx context.Context, conn *pgx.Conn, name string) (bool, error) {
 	var ok bool
-	err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('pgvecrep:' || $1, 0))`, name).Scan(&ok)
+	err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+lockKey+`)`, name).Scan(&ok)
 	return ok, err
+}
+
+// lockKey is the key of group $1's advisory lock, as SQL: the one spelling
+// of it, for Lock and EndHolder.
+const lockKey = `hashtextextended('pgvecrep:' || $1, 0)`
+
+// endHolderQuery ends session $2 if it holds group $1's lock, and waits up
+// to 10 s for it to go. Matching the lock, not just the pid, keeps a pid
+// the server has since reused safe.
+const endHolderQuery = `WITH k AS (SELECT ` + lockKey + ` AS key)
+SELECT pg_terminate_backend(l.pid, 10000) FROM pg_locks l, k
+WHERE l.locktype = 'advisory' AND l.granted AND l.pid = $2 AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid`
+
+// EndHolder ends the server session pid if it still holds group name's
+// lock. A client that closed its connection has let go of the socket, but
+// the server ends the session only when it notices, and until then the
+// lock is held: a run that reconnects (see initsync) ends it before it
+// claims the group again.
+func EndHolder(ctx context.Context, conn *pgx.Conn, name string, pid uint32) error {
+	if _, err := conn.Exec(ctx, endHolderQuery, name, int64(pid)); err != nil {
+		return fmt.Errorf("end session %d, which holds group %q's lock: %w", pid, name, err)
+	}
+	return nil
 }
 
 // BusyError says another pgvecrep process holds a group's lock. It is kept

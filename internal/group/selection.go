@@ -26,25 +26,10 @@ type Selection struct {
 // Empty reports whether nothing was recorded.
 func (s Selection) Empty() bool { return s == Selection{} }
 
-// addSelectionColumn brings groups to the current layout; schemaDDL ends
-// with it, and SaveSelection runs it for metadata bootstrapped by an
-// earlier version.
-const addSelectionColumn = `ALTER TABLE pgvecrep.groups ADD COLUMN IF NOT EXISTS selection jsonb NOT NULL DEFAULT '{}'`
-
-// selectionColumnQuery reports whether groups has the selection column.
-const selectionColumnQuery = `SELECT EXISTS (SELECT 1 FROM pg_attribute
-	WHERE attrelid = to_regclass('pgvecrep.groups') AND attname = 'selection' AND NOT attisdropped)`
-
 // SaveSelection records a group's selection, replacing the one before.
 func SaveSelection(ctx context.Context, conn *pgx.Conn, name string, s Selection) error {
-	var has bool
-	if err := conn.QueryRow(ctx, selectionColumnQuery).Scan(&has); err != nil {
-		return fmt.Errorf("read the layout of %s.groups: %w", Schema, err)
-	}
-	if !has {
-		if _, err := conn.Exec(ctx, addSelectionColumn); err != nil {
-			return fmt.Errorf("upgrade metadata table %s.groups: %w", Schema, err)
-		}
+	if err := mustExist(ctx, conn, name); err != nil {
+		return err
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -60,8 +45,7 @@ func SaveSelection(ctx context.Context, conn *pgx.Conn, name string, s Selection
 // none recorded (metadata of an earlier version included).
 func LoadSelection(ctx context.Context, conn *pgx.Conn, name string) (Selection, error) {
 	var s Selection
-	var has bool
-	if err := conn.QueryRow(ctx, selectionColumnQuery).Scan(&has); err != nil || !has {
+	if ok, err := SchemaExists(ctx, conn); err != nil || !ok {
 		return s, err
 	}
 	var b []byte

@@ -10,19 +10,14 @@ import (
 
 // TestSelection saves a group's selection and reads it back, on metadata
 // written before the selection column existed (read as no selection, and
-// upgraded by the first save), and an unknown group is ErrNotFound.
+// upgraded by the first reader), and an unknown group is ErrNotFound.
 func TestSelection(t *testing.T) {
 	env := pgtest.Get(t)
 	_, db := env.Pair(t)
 	conn := db.Conn(t)
 	ctx := context.Background()
-	if err := EnsureSchema(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Create(ctx, conn, "g"); err != nil {
-		t.Fatal(err)
-	}
-	db.Exec(t, `ALTER TABLE pgvecrep.groups DROP COLUMN selection`)
+	db.Exec(t, splitLayout)
+	db.Exec(t, `INSERT INTO pgvecrep.groups (name, phase, object_name) VALUES ('g', 'bootstrapped', 'pgvecrep_g')`)
 	if s, err := LoadSelection(ctx, conn, "g"); err != nil || !s.Empty() {
 		t.Fatalf("selection on the earlier layout = %+v, %v; want none", s, err)
 	}

@@ -38,7 +38,7 @@ import (
 func vectorNames(ds []group.Deferred) string {
 	var names []string
 	for _, d := range ds {
-		if d.Kind == postdata.Vector {
+		if d.Kind == group.VectorIndex {
 			names = append(names, d.Name)
 		}
 	}

@@ -41,12 +41,9 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 		if err != nil {
 			return err
 		}
-		s.refs = map[string]pg.Name{}
 		for _, fk := range fks {
-			d := toDeferred(postdata.FromForeignKey(fk))
 			s.noteOutsideKey(fk)
-			s.refs[d.Table.Quoted()+" "+d.Name] = fk.References
-			deferred = append(deferred, d)
+			deferred = append(deferred, postdata.FromForeignKey(fk))
 			drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", fk.Table.Quoted(), pgx.Identifier{fk.Name}.Sanitize()))
 		}
 	}
@@ -61,7 +58,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 	}
 	for _, ix := range idxs {
 		if all || ix.Vector() {
-			deferred = append(deferred, toDeferred(postdata.FromIndex(ix)))
+			deferred = append(deferred, postdata.FromIndex(ix))
 			drops = append(drops, ix.DropSQL())
 		}
 	}
@@ -90,7 +87,7 @@ func deferChecks(ctx context.Context, tgt *pgx.Conn, oids []uint32) ([]group.Def
 	var deferred []group.Deferred
 	var drops []string
 	for _, c := range checks {
-		deferred = append(deferred, toDeferred(postdata.FromCheck(c)))
+		deferred = append(deferred, postdata.FromCheck(c))
 		drops = append(drops, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", c.Table.Quoted(), pgx.Identifier{c.Name}.Sanitize()))
 	}
 	return deferred, drops, nil
@@ -134,17 +131,6 @@ func notValid(def string) string {
 	return def + " NOT VALID"
 }
 
-// toDeferred is how an object to build is saved in the group's metadata.
-// The classification itself is postdata's (FromIndex, FromForeignKey, FromCheck).
-func toDeferred(o postdata.Object) group.Deferred {
-	return group.Deferred{Table: o.Table, Name: o.Name, Kind: o.Kind, Definition: o.Def, Restore: o.Restore, Bytes: o.Bytes}
-}
-
-// fromDeferred is the object a saved definition builds.
-func fromDeferred(d group.Deferred) postdata.Object {
-	return postdata.Object{Table: d.Table, Name: d.Name, Kind: d.Kind, Def: d.Definition, Restore: d.Restore, Bytes: d.Bytes}
-}
-
 // buildDeferred builds the deferred objects once every table is copied
 // (the native path). The fast path starts them table by table instead
 // (see fastCopy).
@@ -168,10 +154,7 @@ func (s *syncer) prepareBuilds(ctx context.Context) (func(context.Context, <-cha
 	if err != nil {
 		return nil, nil, err
 	}
-	objs, byName, vectors, err := s.buildObjects(pending)
-	if err != nil {
-		return nil, nil, err
-	}
+	objs, vectors := s.buildObjects(pending)
 	budget, parallel, err := s.buildBudget(ctx, len(objs))
 	if err != nil {
 		return nil, nil, err
@@ -184,38 +167,34 @@ func (s *syncer) prepareBuilds(ctx context.Context) (func(context.Context, <-cha
 		return postdata.Build(ctx, objs, postdata.Options{
 			Target: s.opts.Target, Parallel: parallel, MemoryBudget: budget, Copied: copied, Progress: s.buildProgress,
 			OnBuilt: func(o postdata.Object) error {
-				return s.meta(func() error { return group.MarkBuilt(ctx, s.tgt, s.opts.Group, byName[o.String()]) })
+				return s.meta(func() error { return group.MarkBuilt(ctx, s.tgt, s.opts.Group, o) })
 			},
 		})
 	}, vectors, nil
 }
 
-// buildObjects turns saved definitions into objects to build. Their size
-// for ordering is their table's size on the source (the target's empty
-// indexes say nothing), and a foreign key gets the table it references
-// when this run deferred it.
-func (s *syncer) buildObjects(pending []group.Deferred) ([]postdata.Object, map[string]group.Deferred, map[pg.Name]bool, error) {
+// buildObjects readies the saved objects (pending) for the build. Their
+// size for ordering is their table's size on the source (the target's empty
+// indexes say nothing), and a foreign key to a table the group does not
+// replicate is built NOT VALID. It also returns the tables with a vector
+// index to build.
+func (s *syncer) buildObjects(pending []postdata.Object) ([]postdata.Object, map[pg.Name]bool) {
 	size := map[pg.Name]int64{}
 	for _, t := range s.opts.Tables {
 		size[t.Name] = t.Bytes
 	}
-	objs := make([]postdata.Object, len(pending))
-	byName := map[string]group.Deferred{}
 	vectors := map[pg.Name]bool{}
-	for i, d := range pending {
-		o := fromDeferred(d)
+	for i := range pending {
+		o := &pending[i]
 		o.Bytes = max(o.Bytes, size[o.Table])
-		o.References = s.refs[d.Table.Quoted()+" "+d.Name]
-		if o.Kind == postdata.Foreign && o.References != (pg.Name{}) && !s.replicates(o.References) {
+		if o.Kind == group.ForeignKey && o.References != (pg.Name{}) && !s.replicates(o.References) {
 			o.Def = notValid(o.Def)
 		}
-		if o.Kind == postdata.Vector {
+		if o.Kind == group.VectorIndex {
 			vectors[o.Table] = true
 		}
-		objs[i] = o
-		byName[o.String()] = d
 	}
-	return objs, byName, vectors, nil
+	return pending, vectors
 }
 
 func (s *syncer) buildProgress(e postdata.BuildEvent) {

@@ -96,9 +96,6 @@ type syncer struct {
 
 	slot        *replication.Slot // the fast path's exporting connection, open during the copy
 	targetSuper bool
-	// refs are the tables the deferred foreign keys reference, by
-	// "table name" of the deferred object.
-	refs map[string]pg.Name
 	// buildsPlan is the build plan's line, printed when builds may start.
 	buildsPlan string
 	// metaMu serializes the metadata writes on tgt of the copy and the

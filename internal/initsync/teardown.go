@@ -77,21 +77,11 @@ func (s *syncer) reconnect(ctx context.Context) (done func(), err error) {
 	return done, nil
 }
 
-// endOldSessionQuery ends the closed connection's server session ($1) if it
-// still holds group $2's lock, and waits up to 10 s for it to go. pgx closes
-// its socket at once, but the server ends the session only when it notices,
-// and until then the lock is held. Matching the lock, not just the pid,
-// keeps a pid the server has since reused safe.
-const endOldSessionQuery = `WITH k AS (SELECT hashtextextended('pgvecrep:' || $2, 0) AS key)
-SELECT pg_terminate_backend(l.pid, 10000) FROM pg_locks l, k
-WHERE l.locktype = 'advisory' AND l.granted AND l.pid = $1 AND l.objsubid = 1
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.classid = ((k.key >> 32) & 4294967295)::oid AND l.objid = (k.key & 4294967295)::oid`
-
 // reclaim takes the group's lock on the new target connection once the
-// closed one's session has let it go.
+// closed one's session has let it go: pgx closes its socket at once, but
+// the server ends the session only when it notices (group.EndHolder).
 func (s *syncer) reclaim(ctx context.Context, conn *pgx.Conn, oldPID uint32) error {
-	if _, err := conn.Exec(ctx, endOldSessionQuery, int64(oldPID), s.opts.Group); err != nil {
+	if err := group.EndHolder(ctx, conn, s.opts.Group, oldPID); err != nil {
 		return fmt.Errorf("end the closed connection's session on the target: %w", err)
 	}
 	return group.Claim(ctx, conn, s.opts.Group)

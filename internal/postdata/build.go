@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pool"
 	"github.com/pgvecrep/pgvecrep/internal/retry"
@@ -147,7 +148,7 @@ func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start ti
 		delete(b.running, pid)
 		b.mu.Unlock()
 	}()
-	if o.Kind == Vector {
+	if o.Kind == group.VectorIndex {
 		leaves, err := leafBuilds(ctx, conn, o)
 		if err != nil {
 			return err
@@ -160,7 +161,7 @@ func (b *builder) create(ctx context.Context, conn *pgx.Conn, o Object, start ti
 		}
 		b.building(pid, "")
 	}
-	return b.statement(ctx, conn, o.Table.Quoted(), o.Def, o.Kind == Vector, share)
+	return b.statement(ctx, conn, o.Table.Quoted(), o.Def, o.Kind == group.VectorIndex, share)
 }
 
 // statement runs one definition on table (regclass text), with the memory
@@ -279,8 +280,8 @@ SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrel
 func exists(ctx context.Context, conn *pgx.Conn, o Object) (bool, error) {
 	var ok bool
 	var err error
-	if o.constraint() {
-		err = conn.QueryRow(ctx, constraintExistsQuery, o.Table.Schema, o.Table.Name, o.Name, o.notValid()).Scan(&ok)
+	if isConstraint(o) {
+		err = conn.QueryRow(ctx, constraintExistsQuery, o.Table.Schema, o.Table.Name, o.Name, addedNotValid(o)).Scan(&ok)
 	} else {
 		err = conn.QueryRow(ctx, indexExistsQuery, o.Table.Schema, o.Name).Scan(&ok)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -28,8 +29,8 @@ func TestHNSWBuildMemory(t *testing.T) {
 INSERT INTO items SELECT i, (SELECT array_agg(random())::vector FROM generate_series(1, 128) WHERE i > 0)
 FROM generate_series(1, 20000) i`)
 	objs := []Object{
-		{Table: name("items"), Name: "items_pkey", Kind: Primary, Def: "ALTER TABLE items ADD CONSTRAINT items_pkey PRIMARY KEY (id)"},
-		{Table: name("items"), Name: "items_v_idx", Kind: Vector, Def: "CREATE INDEX items_v_idx ON public.items USING hnsw (v vector_l2_ops)"},
+		{Table: name("items"), Name: "items_pkey", Kind: group.PrimaryKey, Def: "ALTER TABLE items ADD CONSTRAINT items_pkey PRIMARY KEY (id)"},
+		{Table: name("items"), Name: "items_v_idx", Kind: group.VectorIndex, Def: "CREATE INDEX items_v_idx ON public.items USING hnsw (v vector_l2_ops)"},
 	}
 	var mu sync.Mutex
 	var notices []string

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -138,7 +139,7 @@ ALTER TABLE parts_theirs OWNER TO pgvr_leaf_other`)
 	t.Cleanup(func() { tgt.Exec(t, "DROP TABLE parts") })
 	cfg := tgt.Config(t)
 	cfg.User = "pgvr_leaf_owner"
-	obj := Object{Table: name("parts"), Name: "parts_v_idx", Kind: Vector,
+	obj := Object{Table: name("parts"), Name: "parts_v_idx", Kind: group.VectorIndex,
 		Def: "CREATE INDEX parts_v_idx ON public.parts USING hnsw (v vector_l2_ops)"}
 	if err := Build(context.Background(), []Object{obj}, Options{Target: cfg, Parallel: 1, MemoryBudget: 64 << 20}); err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ JOIN pg_index i ON i.indexrelid = t.relid WHERE t.isleaf AND i.indisvalid`)
 	leafIndexes := `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
 WHERE c.relnamespace = '"App Data"'::regnamespace AND c.relkind = 'r'`
 
-	obj := Object{Table: pg.Name{Schema: "App Data", Name: "My Docs"}, Name: "Odd Idx", Kind: Vector, Def: partitionedIndexDef(def)}
+	obj := Object{Table: pg.Name{Schema: "App Data", Name: "My Docs"}, Name: "Odd Idx", Kind: group.VectorIndex, Def: partitionedIndexDef(def)}
 	if err := Build(ctx, []Object{obj}, Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}

@@ -33,55 +33,29 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
-// Kinds of Object, which decide the build order.
-const (
-	Primary = "primary" // primary key constraint
-	Unique  = "unique"  // unique constraint
-	Index   = "index"   // any other index or index-backed constraint (exclusion)
-	Vector  = "vector"  // index by a vector access method (hnsw, ivfflat, ...)
-	Foreign = "foreign" // foreign key constraint
-	// Check is a CHECK constraint added NOT VALID, which a copy of rows
-	// that violate it would trip over (catalog.Check). It needs no other
-	// object, and is scheduled like a key: adding it locks its table whole
-	// for a moment, which it had better do before the index builds.
-	Check = "check"
-)
+// Object is one index or constraint to build: a deferred object as the
+// group records it (group.Deferred), so what start_sync saves before the
+// copy is what Build builds after it, with no conversion between them. Its
+// Kind (group.Kind) decides the build order. A check constraint (added NOT
+// VALID) needs no other object, and is scheduled like a key: adding it
+// locks its table whole for a moment, which it had better do before the
+// index builds.
+type Object = group.Deferred
 
-// Object is one index or constraint to build.
-type Object struct {
-	Table pg.Name
-	Name  string // index name, or constraint name for constraints
-	Kind  string
-	Def   string // CREATE INDEX ... or ALTER TABLE ... ADD CONSTRAINT ...
-	Bytes int64  // size on the source, for ordering
-	// References is the table a foreign key references; zero when unknown,
-	// which makes the key wait for every table.
-	References pg.Name
-	// Restore are statements run once Def has built the object, before it
-	// counts as built: what Def cannot say (see catalog.Index.Restore).
-	Restore []string
-}
-
-// String names the object for errors and progress: vector index "x" on public.t.
-func (o Object) String() string {
-	what := map[string]string{Primary: "primary key", Unique: "unique constraint", Index: "index",
-		Vector: "vector index", Foreign: "foreign key", Check: "check constraint"}[o.Kind]
-	return fmt.Sprintf("%s %s on %s", what, pgx.Identifier{o.Name}.Sanitize(), o.Table)
-}
-
-// constraint reports whether the object is a table constraint (built with
-// ALTER TABLE) rather than a bare index.
-func (o Object) constraint() bool {
+// isConstraint reports whether the object is a table constraint (built
+// with ALTER TABLE) rather than a bare index.
+func isConstraint(o Object) bool {
 	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(o.Def)), "ALTER TABLE")
 }
 
-// notValid reports whether the object is a constraint added without
+// addedNotValid reports whether the object is a constraint added without
 // checking the rows already there (ADD CONSTRAINT ... NOT VALID).
-func (o Object) notValid() bool {
-	return o.constraint() && strings.HasSuffix(strings.ToUpper(strings.TrimSpace(o.Def)), " NOT VALID")
+func addedNotValid(o Object) bool {
+	return isConstraint(o) && strings.HasSuffix(strings.ToUpper(strings.TrimSpace(o.Def)), " NOT VALID")
 }
 
 // FromIndex is the Object that rebuilds a catalog index or index-backed
@@ -91,7 +65,7 @@ func (o Object) notValid() bool {
 // TABLE. (No vector access method can back one today; the order makes the
 // answer not depend on that.)
 func FromIndex(ix catalog.Index) Object {
-	o := Object{Table: ix.Table, Name: ix.Name, Kind: Index, Def: ix.Def, Bytes: ix.Bytes, Restore: ix.Restore}
+	o := Object{Table: ix.Table, Name: ix.Name, Kind: group.PlainIndex, Def: ix.Def, Bytes: ix.Bytes, Restore: ix.Restore}
 	if ix.Constraint != "" {
 		o.Name = ix.Constraint
 	} else if ix.Partitioned {
@@ -99,11 +73,11 @@ func FromIndex(ix catalog.Index) Object {
 	}
 	switch {
 	case ix.ConType == "p":
-		o.Kind = Primary
+		o.Kind = group.PrimaryKey
 	case ix.ConType == "u":
-		o.Kind = Unique
+		o.Kind = group.UniqueKey
 	case ix.Vector():
-		o.Kind = Vector
+		o.Kind = group.VectorIndex
 	}
 	return o
 }
@@ -124,19 +98,20 @@ func partitionedIndexDef(def string) string {
 
 // FromForeignKey is the Object that adds a catalog foreign key again.
 func FromForeignKey(fk catalog.ForeignKey) Object {
-	return Object{Table: fk.Table, Name: fk.Name, Kind: Foreign, Def: fk.Def, References: fk.References, Restore: fk.Restore}
+	return Object{Table: fk.Table, Name: fk.Name, Kind: group.ForeignKey, Def: fk.Def, References: fk.References, Restore: fk.Restore}
 }
 
 // FromCheck is the Object that adds a NOT VALID check constraint again
 // (its definition ends in NOT VALID, so it is added as it was).
 func FromCheck(c catalog.Check) Object {
-	return Object{Table: c.Table, Name: c.Name, Kind: Check, Def: c.Def, Restore: c.Restore}
+	return Object{Table: c.Table, Name: c.Name, Kind: group.CheckConstraint, Def: c.Def, Restore: c.Restore}
 }
 
 // rank is each kind's place in the build order: keys (and NOT VALID
 // checks, which lock like them), then vector indexes, then other indexes,
 // then foreign keys (see the package comment).
-var rank = map[string]int{Primary: 0, Unique: 0, Check: 0, Vector: 1, Index: 2, Foreign: 3}
+var rank = map[group.Kind]int{group.PrimaryKey: 0, group.UniqueKey: 0, group.CheckConstraint: 0,
+	group.VectorIndex: 1, group.PlainIndex: 2, group.ForeignKey: 3}
 
 // Less is the build order: by kind (keys, vector indexes, other indexes,
 // foreign keys), then largest first. Every builder uses it: Build's

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -26,14 +27,14 @@ func name(n string) pg.Name { return pg.Name{Schema: "public", Name: n} }
 // keys; largest first within a kind.
 func TestOrder(t *testing.T) {
 	objs := []Object{
-		{Name: "fk", Kind: Foreign},
-		{Name: "small_btree", Kind: Index, Bytes: 10},
-		{Name: "big_btree", Kind: Index, Bytes: 1000},
-		{Name: "small_hnsw", Kind: Vector, Bytes: 5},
-		{Name: "big_hnsw", Kind: Vector, Bytes: 500},
-		{Name: "uq", Kind: Unique, Bytes: 1},
-		{Name: "pk", Kind: Primary, Bytes: 2},
-		{Name: "ck", Kind: Check},
+		{Name: "fk", Kind: group.ForeignKey},
+		{Name: "small_btree", Kind: group.PlainIndex, Bytes: 10},
+		{Name: "big_btree", Kind: group.PlainIndex, Bytes: 1000},
+		{Name: "small_hnsw", Kind: group.VectorIndex, Bytes: 5},
+		{Name: "big_hnsw", Kind: group.VectorIndex, Bytes: 500},
+		{Name: "uq", Kind: group.UniqueKey, Bytes: 1},
+		{Name: "pk", Kind: group.PrimaryKey, Bytes: 2},
+		{Name: "ck", Kind: group.CheckConstraint},
 	}
 	Sort(objs)
 	var got []string
@@ -55,22 +56,22 @@ func TestFromCatalog(t *testing.T) {
 		want Object
 	}{
 		{catalog.Index{Table: name("t"), Name: "t_pkey", AM: "btree", Constraint: "t_pkey", ConType: "p", Def: "ALTER TABLE ..."},
-			Object{Table: name("t"), Name: "t_pkey", Kind: Primary, Def: "ALTER TABLE ..."}},
+			Object{Table: name("t"), Name: "t_pkey", Kind: group.PrimaryKey, Def: "ALTER TABLE ..."}},
 		{catalog.Index{Table: name("t"), Name: "t_k_idx", AM: "btree", Constraint: "t_k_key", ConType: "u"},
-			Object{Table: name("t"), Name: "t_k_key", Kind: Unique}},
+			Object{Table: name("t"), Name: "t_k_key", Kind: group.UniqueKey}},
 		{catalog.Index{Table: name("t"), Name: "t_v_idx", AM: "hnsw", Bytes: 7},
-			Object{Table: name("t"), Name: "t_v_idx", Kind: Vector, Bytes: 7}},
+			Object{Table: name("t"), Name: "t_v_idx", Kind: group.VectorIndex, Bytes: 7}},
 		{catalog.Index{Table: name("t"), Name: "t_x_excl", AM: "gist", Constraint: "t_x_excl", ConType: "x"},
-			Object{Table: name("t"), Name: "t_x_excl", Kind: Index}},
+			Object{Table: name("t"), Name: "t_x_excl", Kind: group.PlainIndex}},
 		// The constraint type wins over the access method: a key is a key
 		// (foreign keys wait for it) whatever index backs it.
 		{catalog.Index{Table: name("t"), Name: "t_v_key", AM: "hnsw", Constraint: "t_v_key", ConType: "u"},
-			Object{Table: name("t"), Name: "t_v_key", Kind: Unique}},
+			Object{Table: name("t"), Name: "t_v_key", Kind: group.UniqueKey}},
 		{catalog.Index{Table: name("t"), Name: "t_pkey", AM: "ivfflat", Constraint: "t_pkey", ConType: "p"},
-			Object{Table: name("t"), Name: "t_pkey", Kind: Primary}},
+			Object{Table: name("t"), Name: "t_pkey", Kind: group.PrimaryKey}},
 		// What the definition cannot say comes along.
 		{catalog.Index{Table: name("t"), Name: "t_k", AM: "btree", Restore: []string{"COMMENT ON INDEX public.t_k IS 'k'"}},
-			Object{Table: name("t"), Name: "t_k", Kind: Index, Restore: []string{"COMMENT ON INDEX public.t_k IS 'k'"}}},
+			Object{Table: name("t"), Name: "t_k", Kind: group.PlainIndex, Restore: []string{"COMMENT ON INDEX public.t_k IS 'k'"}}},
 	}
 	for _, tt := range tests {
 		if got := FromIndex(tt.ix); !reflect.DeepEqual(got, tt.want) {
@@ -78,11 +79,11 @@ func TestFromCatalog(t *testing.T) {
 		}
 	}
 	fk := FromForeignKey(catalog.ForeignKey{Table: name("c"), Name: "c_p_fkey", Def: "ALTER TABLE x", References: name("p"), Restore: []string{"COMMENT"}})
-	if fk.Kind != Foreign || fk.Name != "c_p_fkey" || !fk.constraint() || fk.References != name("p") || len(fk.Restore) != 1 {
+	if fk.Kind != group.ForeignKey || fk.Name != "c_p_fkey" || !isConstraint(fk) || fk.References != name("p") || len(fk.Restore) != 1 {
 		t.Errorf("FromForeignKey = %+v", fk)
 	}
 	ck := FromCheck(catalog.Check{Table: name("c"), Name: "c_body", Def: "ALTER TABLE x ADD CONSTRAINT c_body CHECK ((b <> '')) NOT VALID"})
-	if ck.Kind != Check || ck.Name != "c_body" || !ck.notValid() {
+	if ck.Kind != group.CheckConstraint || ck.Name != "c_body" || !addedNotValid(ck) {
 		t.Errorf("FromCheck = %+v", ck)
 	}
 }
@@ -100,13 +101,13 @@ var child = name(`Child "Ü"`)
 
 func objects() []Object {
 	return []Object{
-		{Table: child, Name: "child_fk", Kind: Foreign,
+		{Table: child, Name: "child_fk", Kind: group.ForeignKey,
 			Def: `ALTER TABLE "public"."Child ""Ü""" ADD CONSTRAINT child_fk FOREIGN KEY (parent_id) REFERENCES parent (id)`},
-		{Table: child, Name: "child_v_idx", Kind: Vector, Bytes: 1 << 20,
+		{Table: child, Name: "child_v_idx", Kind: group.VectorIndex, Bytes: 1 << 20,
 			Def: `CREATE INDEX child_v_idx ON "public"."Child ""Ü""" USING hnsw (v vector_l2_ops)`},
-		{Table: child, Name: "child_parent_idx", Kind: Index, Def: `CREATE INDEX child_parent_idx ON "public"."Child ""Ü""" (parent_id)`},
-		{Table: child, Name: "child_pkey", Kind: Primary, Def: `ALTER TABLE "public"."Child ""Ü""" ADD CONSTRAINT child_pkey PRIMARY KEY (id)`},
-		{Table: name("parent"), Name: "parent_pkey", Kind: Primary, Def: `ALTER TABLE public.parent ADD CONSTRAINT parent_pkey PRIMARY KEY (id)`},
+		{Table: child, Name: "child_parent_idx", Kind: group.PlainIndex, Def: `CREATE INDEX child_parent_idx ON "public"."Child ""Ü""" (parent_id)`},
+		{Table: child, Name: "child_pkey", Kind: group.PrimaryKey, Def: `ALTER TABLE "public"."Child ""Ü""" ADD CONSTRAINT child_pkey PRIMARY KEY (id)`},
+		{Table: name("parent"), Name: "parent_pkey", Kind: group.PrimaryKey, Def: `ALTER TABLE public.parent ADD CONSTRAINT parent_pkey PRIMARY KEY (id)`},
 	}
 }
 
@@ -176,14 +177,14 @@ func TestBuildError(t *testing.T) {
 	_, tgt := env.Pair(t)
 	tgt.Exec(t, "CREATE TABLE t (id int, v vector(3)); INSERT INTO t VALUES (1, '[1,2,3]'), (1, '[3,2,1]')")
 	objs := []Object{
-		{Table: name("t"), Name: "t_v_idx", Kind: Vector, Def: "CREATE INDEX t_v_idx ON t USING hnsw (v vector_l2_ops)"},
-		{Table: name("t"), Name: "t_bad_idx", Kind: Index, Def: "CREATE INDEX t_bad_idx ON t (no_such_column)"},
+		{Table: name("t"), Name: "t_v_idx", Kind: group.VectorIndex, Def: "CREATE INDEX t_v_idx ON t USING hnsw (v vector_l2_ops)"},
+		{Table: name("t"), Name: "t_bad_idx", Kind: group.PlainIndex, Def: "CREATE INDEX t_bad_idx ON t (no_such_column)"},
 	}
 	err := Build(context.Background(), objs, Options{Target: tgt.Config(t), Parallel: 2})
 	if err == nil || !strings.Contains(err.Error(), `index "t_bad_idx" on public.t`) {
 		t.Fatalf("error = %v, want one naming t_bad_idx", err)
 	}
-	pk := []Object{{Table: name("t"), Name: "t_pkey", Kind: Primary, Def: "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (id)"}}
+	pk := []Object{{Table: name("t"), Name: "t_pkey", Kind: group.PrimaryKey, Def: "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (id)"}}
 	err = Build(context.Background(), pk, Options{Target: tgt.Config(t)})
 	if err == nil || !strings.Contains(err.Error(), `primary key "t_pkey" on public.t`) || pg.Code(err) != "23505" {
 		t.Fatalf("error = %v, want a unique violation naming t_pkey", err)
@@ -235,8 +236,8 @@ func TestBuildMutualForeignKeys(t *testing.T) {
 	tgt.Exec(t, `CREATE TABLE a (id int PRIMARY KEY, b_id int); CREATE TABLE b (id int PRIMARY KEY, a_id int);
 		INSERT INTO a SELECT i, i FROM generate_series(1, 50000) i; INSERT INTO b SELECT i, i FROM generate_series(1, 50000) i`)
 	objs := []Object{
-		{Table: name("a"), Name: "a_b_fk", Kind: Foreign, Def: "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b"},
-		{Table: name("b"), Name: "b_a_fk", Kind: Foreign, Def: "ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (a_id) REFERENCES a"},
+		{Table: name("a"), Name: "a_b_fk", Kind: group.ForeignKey, Def: "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b"},
+		{Table: name("b"), Name: "b_a_fk", Kind: group.ForeignKey, Def: "ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (a_id) REFERENCES a"},
 	}
 	if err := Build(context.Background(), objs, Options{Target: tgt.Config(t), Parallel: 2}); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,10 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 	if err != nil {
 		return err
 	}
-	for _, d := range restoreOrder(pending) {
-		if _, err := tgt.Exec(ctx, d.Definition); err != nil && !alreadyExists(err) {
+	// In build order (Sort), so a foreign key finds the key it references.
+	Sort(pending)
+	for _, d := range pending {
+		if _, err := tgt.Exec(ctx, d.Def); err != nil && !alreadyExists(err) {
 			return fmt.Errorf("restore %s %s: %w", d.Kind, d.Name, err)
 		}
 		if err := runRestore(ctx, tgt, d.Restore); err != nil {
@@ -34,30 +36,6 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 		p.Printf("restored %s %s on %s", d.Kind, d.Name, d.Table)
 	}
 	return nil
-}
-
-// restoreOrder puts the deferred objects in the order Build uses (keys, then
-// indexes, then foreign keys), so a foreign key finds the key it references.
-// A kind Build does not know is restored with the indexes.
-func restoreOrder(ds []group.Deferred) []group.Deferred {
-	objs := make([]Object, len(ds))
-	byObject := map[string]group.Deferred{}
-	for i, d := range ds {
-		kind := d.Kind
-		switch kind {
-		case Primary, Unique, Check, Index, Vector, Foreign:
-		default:
-			kind = Index
-		}
-		objs[i] = Object{Table: d.Table, Name: d.Name, Kind: kind, Def: d.Definition, Bytes: d.Bytes}
-		byObject[objs[i].String()] = d
-	}
-	Sort(objs)
-	out := make([]group.Deferred, len(objs))
-	for i, o := range objs {
-		out[i] = byObject[o.String()]
-	}
-	return out
 }
 
 // runRestore runs an object's restore statements (Object.Restore), once

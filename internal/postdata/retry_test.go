@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -46,7 +47,7 @@ func TestBuildRetriesDeadlock(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- Build(ctx, []Object{{Table: name("a"), Name: "a_b_fk", Kind: Foreign,
+		done <- Build(ctx, []Object{{Table: name("a"), Name: "a_b_fk", Kind: group.ForeignKey,
 			Def: "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b"}}, Options{Target: tgt.Config(t), Parallel: 1})
 	}()
 	pgtest.WaitFor(t, "Build to hold a and wait for b", func() bool {

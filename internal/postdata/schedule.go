@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -47,10 +48,10 @@ func newSchedule(objs []Object, allCopied bool) *schedule {
 		switch {
 		case isKey(o.Kind):
 			s.keysLeft[o.Table]++
-		case o.Kind == Vector:
+		case o.Kind == group.VectorIndex:
 			s.vectors[o.Table] = true
 		}
-		if o.Kind != Foreign {
+		if o.Kind != group.ForeignKey {
 			s.left[o.Table]++
 			s.leftAll++
 		}
@@ -60,7 +61,9 @@ func newSchedule(objs []Object, allCopied bool) *schedule {
 
 // isKey reports whether objects of kind lock their table whole while they
 // are added (see schedule): everything else on the table waits for them.
-func isKey(kind string) bool { return kind == Primary || kind == Unique || kind == Check }
+func isKey(kind group.Kind) bool {
+	return kind == group.PrimaryKey || kind == group.UniqueKey || kind == group.CheckConstraint
+}
 
 // ready reports whether o may start. Called with mu held.
 func (s *schedule) ready(o Object) bool {
@@ -68,7 +71,7 @@ func (s *schedule) ready(o Object) bool {
 	switch {
 	case isKey(o.Kind):
 		return copied(o.Table) && !s.keysBusy[o.Table]
-	case o.Kind == Foreign:
+	case o.Kind == group.ForeignKey:
 		if o.References == (pg.Name{}) {
 			return s.allCopied && s.leftAll == 0
 		}
@@ -81,7 +84,7 @@ func (s *schedule) ready(o Object) bool {
 // first reports whether a starts before b when both may start.
 func (s *schedule) first(a, b Object) bool {
 	toVector := func(o Object) bool {
-		return o.Kind == Vector || isKey(o.Kind) && s.vectors[o.Table]
+		return o.Kind == group.VectorIndex || isKey(o.Kind) && s.vectors[o.Table]
 	}
 	if va, vb := toVector(a), toVector(b); va != vb {
 		return va
@@ -135,7 +138,7 @@ func (s *schedule) finished(o Object) {
 		s.keysLeft[o.Table]--
 		s.keysBusy[o.Table] = false
 	}
-	if o.Kind != Foreign {
+	if o.Kind != group.ForeignKey {
 		s.left[o.Table]--
 		s.leftAll--
 	}

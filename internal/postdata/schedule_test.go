@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -14,13 +15,13 @@ import (
 func TestSchedule(t *testing.T) {
 	a, b := name("a"), name("b")
 	objs := []Object{
-		{Table: a, Name: "a_pkey", Kind: Primary, Bytes: 100},
-		{Table: a, Name: "a_hnsw", Kind: Vector, Bytes: 100},
-		{Table: b, Name: "b_pkey", Kind: Primary, Bytes: 900},
-		{Table: b, Name: "b_key", Kind: Unique, Bytes: 900},
-		{Table: b, Name: "b_btree", Kind: Index, Bytes: 900},
-		{Table: b, Name: "b_a_fkey", Kind: Foreign, References: a},
-		{Table: b, Name: "b_unknown_fkey", Kind: Foreign},
+		{Table: a, Name: "a_pkey", Kind: group.PrimaryKey, Bytes: 100},
+		{Table: a, Name: "a_hnsw", Kind: group.VectorIndex, Bytes: 100},
+		{Table: b, Name: "b_pkey", Kind: group.PrimaryKey, Bytes: 900},
+		{Table: b, Name: "b_key", Kind: group.UniqueKey, Bytes: 900},
+		{Table: b, Name: "b_btree", Kind: group.PlainIndex, Bytes: 900},
+		{Table: b, Name: "b_a_fkey", Kind: group.ForeignKey, References: a},
+		{Table: b, Name: "b_unknown_fkey", Kind: group.ForeignKey},
 	}
 	s := newSchedule(objs, false)
 	expect := func(want string) Object {
@@ -71,7 +72,7 @@ func TestSchedule(t *testing.T) {
 
 // TestScheduleStuck reports objects that can never start instead of hanging.
 func TestScheduleStuck(t *testing.T) {
-	s := newSchedule([]Object{{Table: name("a"), Name: "i", Kind: Index}}, true)
+	s := newSchedule([]Object{{Table: name("a"), Name: "i", Kind: group.PlainIndex}}, true)
 	s.keysLeft[name("a")] = 1 // a key that is not among the objects
 	if _, _, _, err := s.next(); err == nil {
 		t.Error("no error for an object nothing can unblock")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
@@ -23,7 +24,7 @@ func TestVectorBuildWorkersOnToastedTable(t *testing.T) {
 		t.Fatalf("wide has %d heap pages; the test needs its vectors out of line", pages)
 	}
 	def := "CREATE INDEX wide_v_idx ON wide USING hnsw (v vector_cosine_ops)"
-	obj := Object{Table: name("wide"), Name: "wide_v_idx", Kind: Vector, Def: def}
+	obj := Object{Table: name("wide"), Name: "wide_v_idx", Kind: group.VectorIndex, Def: def}
 
 	seen := tgt.ParallelWorkers(t, "wide_v_idx", func() {
 		opts := Options{Target: tgt.Config(t), Parallel: 1, MemoryBudget: 512 << 20, Workers: 2}

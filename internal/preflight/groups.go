@@ -18,14 +18,9 @@ type claim struct {
 
 // publishedQuery lists the tables of every pgvecrep publication on the
 // source but $1 (the group being started). pgvecrep's own tables (the DDL
-// logs) are no one's data.
+// logs, in schema $2) are no one's data.
 const publishedQuery = `SELECT pubname::text, schemaname::text, tablename::text FROM pg_publication_tables
-WHERE pubname LIKE 'pgvecrep\_%' AND pubname <> $1 AND schemaname <> 'pgvecrep'`
-
-// groupNamesQuery lists the target's groups, to name the group behind a
-// publication (group.ObjectName maps a group to its publication, not back).
-// It belongs with the other metadata readers in package group.
-const groupNamesQuery = `SELECT name FROM pgvecrep.groups`
+WHERE pubname LIKE 'pgvecrep\_%' AND pubname <> $1 AND schemaname <> $2`
 
 // otherGroups: a table belongs to one group. Two groups that replicate one
 // table into one target both copy it, and the second copy fails on the
@@ -77,7 +72,7 @@ func (c *checker) claims(ctx context.Context) (map[string]claim, error) {
 		return nil, err
 	}
 	out := map[string]claim{}
-	rows, err := c.src.Query(ctx, publishedQuery, group.ObjectName(c.o.Group))
+	rows, err := c.src.Query(ctx, publishedQuery, group.ObjectName(c.o.Group), group.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -109,17 +104,9 @@ func (c *checker) claims(ctx context.Context) (map[string]claim, error) {
 }
 
 // groupsByObject maps each of the target's groups' publication name to
-// the group.
+// the group (group.ObjectName maps a group to its publication, not back).
 func (c *checker) groupsByObject(ctx context.Context) (map[string]string, error) {
-	var exists bool
-	if err := c.tgt.QueryRow(ctx, metadataQuery).Scan(&exists); err != nil || !exists {
-		return map[string]string{}, err
-	}
-	rows, err := c.tgt.Query(ctx, groupNamesQuery)
-	if err != nil {
-		return nil, err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := group.Names(ctx, c.tgt)
 	out := make(map[string]string, len(names))
 	for _, n := range names {
 		out[group.ObjectName(n)] = n

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/pgvecrep/pgvecrep/internal/group"
 )
 
 // Bar draws a fraction as a fixed-width bar with a percentage.
@@ -51,10 +53,10 @@ var usingMethod = regexp.MustCompile(`(?i)\bUSING\s+([a-z_][a-z0-9_]*)`)
 
 // IndexLabel names an index or constraint build for a live line, short:
 // "index items_emb_hnsw (hnsw) public.items", "primary key docs_pkey
-// public.docs". kind is postdata's (vector, index, primary, unique,
-// foreign); def the statement, from which the access method is read.
-func IndexLabel(kind, name, def, table string) string {
-	what := map[string]string{"primary": "primary key", "unique": "unique", "foreign": "foreign key"}[kind]
+// public.docs". def is the statement, from which the access method is
+// read. Unlike Kind.Noun it is short: the line has little room.
+func IndexLabel(kind group.Kind, name, def, table string) string {
+	what := map[group.Kind]string{group.PrimaryKey: "primary key", group.UniqueKey: "unique", group.ForeignKey: "foreign key"}[kind]
 	if what == "" {
 		what = "index"
 	}

@@ -65,7 +65,7 @@ const (
 	replicationStatsQuery = `SELECT s.subname::text, c.relnamespace::regnamespace::text, c.relname::text, rel.srsubstate::text
 		FROM pg_subscription s JOIN pg_subscription_rel rel ON rel.srsubid = s.oid
 		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1
-		AND c.relnamespace::regnamespace::text <> 'pgvecrep' ORDER BY 2, 3`
+		AND c.relnamespace::regnamespace::text <> $2 ORDER BY 2, 3`
 	receiptsQuery = `SELECT json_build_object('received_lsn', received_lsn,
 		'last_msg_send_time', to_char(last_msg_send_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
 		'last_msg_receipt_time', to_char(last_msg_receipt_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
@@ -74,13 +74,12 @@ const (
 		FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`
 	// rubyTimeFormat is how pg_easy_replicate prints a timestamp (Ruby's
 	// Time#to_s in UTC), as a to_char pattern.
-	rubyTimeFormat   = `'YYYY-MM-DD HH24:MI:SS "UTC"'`
-	syncStartedQuery = `SELECT min(started_at) FROM pgvecrep.tables WHERE group_name = $1`
+	rubyTimeFormat = `'YYYY-MM-DD HH24:MI:SS "UTC"'`
 )
 
-// collectCompat reads pg_easy_replicate's keys. The source's lists stay
-// empty when src is nil.
-func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (Compat, error) {
+// collectCompat reads pg_easy_replicate's keys; states are the group's
+// tables (group.Tables). The source's lists stay empty when src is nil.
+func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group, states []group.TableState) (Compat, error) {
 	c := Compat{LagStats: []map[string]any{}, ReplicationSlots: []map[string]any{}, CountByState: map[string]int{}}
 	var err error
 	if src != nil {
@@ -101,7 +100,7 @@ func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (Comp
 	if c.MessageLSNReceipts, err = jsonRows(ctx, tgt, receiptsQuery, g.ObjectName); err != nil {
 		return c, err
 	}
-	rows, err := tgt.Query(ctx, replicationStatsQuery, g.ObjectName)
+	rows, err := tgt.Query(ctx, replicationStatsQuery, g.ObjectName, group.Schema)
 	if err != nil {
 		return c, fmt.Errorf("read subscription tables: %w", err)
 	}
@@ -117,11 +116,20 @@ func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (Comp
 	for _, s := range c.ReplicationStats {
 		c.CountByState[s.ReplicationState]++
 	}
-	if err := tgt.QueryRow(ctx, syncStartedQuery, g.Name).Scan(&c.SyncStartedAt); err != nil {
-		return c, fmt.Errorf("read sync start: %w", err)
-	}
+	c.SyncStartedAt = firstStart(states)
 	c.setPhaseTimes(g)
 	return c, nil
+}
+
+// firstStart is when the first of the tables began copying, if any did.
+func firstStart(states []group.TableState) *time.Time {
+	var first *time.Time
+	for _, ts := range states {
+		if ts.StartedAt != nil && (first == nil || ts.StartedAt.Before(*first)) {
+			first = ts.StartedAt
+		}
+	}
+	return first
 }
 
 // setPhaseTimes derives the phase timestamps from the group: the phase

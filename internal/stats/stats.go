@@ -41,11 +41,14 @@ type Report struct {
 	CopyMode  string      `json:"copy_mode,omitempty"`
 	LastError string      `json:"last_error,omitempty"`
 	SyncedAt  *time.Time  `json:"synced_at,omitempty"`
-	Tables    []TableStat `json:"tables"`
-	Lag       Lag         `json:"lag"`
-	Builds    []BuildStat `json:"index_builds,omitempty"`
-	Copies    []CopyStat  `json:"copies,omitempty"`
-	Time      time.Time   `json:"time"`
+	// SnapshotLSN is the source LSN streaming started at: the initial
+	// copy holds every change before it, the subscription every one after.
+	SnapshotLSN string      `json:"snapshot_lsn,omitempty"`
+	Tables      []TableStat `json:"tables"`
+	Lag         Lag         `json:"lag"`
+	Builds      []BuildStat `json:"index_builds,omitempty"`
+	Copies      []CopyStat  `json:"copies,omitempty"`
+	Time        time.Time   `json:"time"`
 
 	// Compat holds pg_easy_replicate's keys; MarshalJSON puts them at the
 	// top level and everything above under "pgvecrep".
@@ -73,6 +76,10 @@ type TableStat struct {
 	// mode); the engine's copy (native mode) does not report them.
 	RowsCopied  int64 `json:"rows_copied"`
 	BytesCopied int64 `json:"bytes_copied"`
+	// CopyStartedAt and CopyFinishedAt are when pgvecrep's copy of the
+	// table began and ended (fast mode), or when it joined the group.
+	CopyStartedAt  *time.Time `json:"copy_started_at,omitempty"`
+	CopyFinishedAt *time.Time `json:"copy_finished_at,omitempty"`
 	// Leaves are a partitioned table's leaf partitions on the target, when
 	// asked for (AddLeaves); the table's own row is their sum.
 	Leaves []LeafStat `json:"leaves,omitempty"`
@@ -129,12 +136,17 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Group: g.Name, Phase: g.Phase, CopyMode: g.CopyMode, LastError: g.LastError, SyncedAt: g.SyncedAt, Time: time.Now()}
+	r := Report{Group: g.Name, Phase: g.Phase, CopyMode: g.CopyMode, LastError: g.LastError, SyncedAt: g.SyncedAt,
+		SnapshotLSN: g.SnapshotLSN, Time: time.Now()}
 	first, err := h.firstReading(ctx, src, tgt, g.ObjectName)
 	if err != nil {
 		return r, err
 	}
-	if r.Tables, err = h.tableStats(ctx, tgt, g); err != nil {
+	states, err := group.Tables(ctx, tgt, g.Name)
+	if err != nil {
+		return r, err
+	}
+	if r.Tables, err = h.tableStats(ctx, tgt, g, states); err != nil {
 		return r, err
 	}
 	if err := health(ctx, src, tgt, g, &r); err != nil {
@@ -146,7 +158,7 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 	if r.Copies, err = copies(ctx, tgt); err != nil {
 		return r, err
 	}
-	if r.Compat, err = collectCompat(ctx, src, tgt, g); err != nil {
+	if r.Compat, err = collectCompat(ctx, src, tgt, g, states); err != nil {
 		return r, err
 	}
 	if err := h.lag(ctx, src, tgt, g.ObjectName, first, &r); err != nil {
@@ -162,10 +174,10 @@ func (r Report) Stalled() bool {
 	return r.Phase == group.Stalled || r.Health != nil && r.Health.Stalled
 }
 
-// tableStatsQuery reads each of the group's tables ($1 schemas, $2 names,
-// from pgvecrep.tables): its subscription state, pgvecrep's copy state, the
-// statistics' live-row estimate and what pgvecrep's copy moved. The tables
-// are found by name in the catalog, so no stored text is ever read as SQL.
+// tableStatsQuery reads each of the group's tables ($1 schemas, $2 names)
+// in the target's catalog: whether it exists, its subscription state and
+// the statistics' live-row estimate. The tables are found by name in the
+// catalog, so no stored text is ever read as SQL.
 const tableStatsQuery = `
 WITH t AS (
   SELECT u.s, u.n, (SELECT c.oid FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
@@ -174,33 +186,36 @@ WITH t AS (
 SELECT t.s, t.n, t.oid IS NOT NULL,
        coalesce((SELECT sr.srsubstate::text FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid
                  WHERE s.subname = $3 AND sr.srrelid = t.oid), ''),
-       coalesce(gt.state, ''),
-       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = t.oid), 0),
-       coalesce(gt.rows_copied, 0),
-       coalesce(gt.bytes_copied, 0)
-FROM t LEFT JOIN pgvecrep.tables gt ON gt.group_name = $4 AND gt.schema_name = t.s AND gt.table_name = t.n
-ORDER BY t.s, t.n`
+       coalesce((SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = t.oid), 0)
+FROM t ORDER BY t.s, t.n`
 
-func (h *History) tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) ([]TableStat, error) {
-	schemas, names := make([]string, len(g.Tables)), make([]string, len(g.Tables))
-	for i, n := range g.Tables {
-		schemas[i], names[i] = n.Schema, n.Name
+// tableStats reports each of the group's tables (states, from
+// group.Tables): the catalog's view of it, and pgvecrep's own copy
+// bookkeeping.
+func (h *History) tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group, states []group.TableState) ([]TableStat, error) {
+	schemas, names := make([]string, len(states)), make([]string, len(states))
+	copied := make(map[pg.Name]group.TableState, len(states))
+	for i, ts := range states {
+		schemas[i], names[i] = ts.Table.Schema, ts.Table.Name
+		copied[ts.Table] = ts
 	}
-	rows, err := tgt.Query(ctx, tableStatsQuery, schemas, names, g.ObjectName, g.Name)
+	rows, err := tgt.Query(ctx, tableStatsQuery, schemas, names, g.ObjectName)
 	if err != nil {
 		return nil, fmt.Errorf("read table states: %w", err)
 	}
 	type found struct {
 		TableStat
-		name   pg.Name
 		exists bool
 	}
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (found, error) {
 		var f found
-		var subState, copyState string
-		err := r.Scan(&f.name.Schema, &f.name.Name, &f.exists, &subState, &copyState, &f.Rows, &f.RowsCopied, &f.BytesCopied)
+		var subState string
+		err := r.Scan(&f.name.Schema, &f.name.Name, &f.exists, &subState, &f.Rows)
+		ts := copied[f.name]
 		f.Table = f.name.String()
-		f.State = tableState(subState, copyState, g.Phase)
+		f.State = tableState(subState, ts.State, g.Phase)
+		f.RowsCopied, f.BytesCopied = ts.RowsCopied, ts.BytesCopied
+		f.CopyStartedAt, f.CopyFinishedAt = ts.StartedAt, ts.FinishedAt
 		return f, err
 	})
 	if err != nil {
@@ -213,7 +228,6 @@ func (h *History) tableStats(ctx context.Context, tgt *pgx.Conn, g group.Group) 
 				return nil, err
 			}
 		}
-		f.TableStat.name = f.name
 		out[i] = f.TableStat
 	}
 	return out, nil
@@ -357,6 +371,9 @@ func (r Report) WriteText(w io.Writer) {
 	fmt.Fprintln(w)
 	if r.LastError != "" {
 		fmt.Fprintf(w, "last error: %s\n", r.LastError)
+	}
+	if r.SnapshotLSN != "" {
+		fmt.Fprintf(w, "streaming from source LSN %s (the initial copy's snapshot)\n", r.SnapshotLSN)
 	}
 	fmt.Fprintf(w, "lag: %s\n", r.lagText())
 	r.writeCatchUp(w)

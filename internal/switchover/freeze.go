@@ -25,8 +25,13 @@ import (
 // on the old source afterwards would never reach the target, so it must fail
 // loudly instead. `pgvecrep cleanup --restore-source-writes` lifts it.
 
-// FreezeSchema holds the freeze function on the source.
-const FreezeSchema = "pgvecrep"
+// freezeFunction is the freeze function on the source, in the pgvecrep
+// schema (group.Schema), quoted; freezeProcedure is its signature, for
+// to_regprocedure.
+var (
+	freezeFunction  = pgx.Identifier{group.Schema, "write_freeze"}.Sanitize()
+	freezeProcedure = pg.Literal(freezeFunction + "()")
+)
 
 // TriggerPrefix starts the name of every freeze trigger. Each group's
 // trigger has a name of its own (TriggerName), so lifting one group's freeze
@@ -50,8 +55,8 @@ func TriggerName(group string) string {
 // primary, and applications that match the message rather than the code,
 // see what they expect. pgvecrep's explanation, and the group whose freeze
 // it is (from the trigger's comment), go in DETAIL and HINT.
-const freezeFunc = `
-CREATE OR REPLACE FUNCTION pgvecrep.write_freeze() RETURNS trigger LANGUAGE plpgsql AS $fn$
+var freezeFunc = `
+CREATE OR REPLACE FUNCTION ` + freezeFunction + `() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
     grp text;
 BEGIN
@@ -117,7 +122,7 @@ func installTriggers(ctx context.Context, src *pgx.Conn, groupName string, table
 	comment := pg.Literal("pgvecrep write freeze of group " + groupName)
 	for _, t := range tables {
 		sql := fmt.Sprintf(`CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
-			FOR EACH STATEMENT EXECUTE FUNCTION pgvecrep.write_freeze(%s)`, trigger, t.Quoted(), strings.Join(args, ", "))
+			FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)`, trigger, t.Quoted(), freezeFunction, strings.Join(args, ", "))
 		if _, err := tx.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("freeze writes on %s: %w", t, err)
 		}
@@ -207,13 +212,13 @@ func unfreeze(ctx context.Context, src *pgx.Conn, pattern string) (int, error) {
 // the pgvecrep schema once it is empty; both stay while a group is frozen.
 func dropFreezeFunction(ctx context.Context, src *pgx.Conn) error {
 	if _, err := src.Exec(ctx, `DO $$ BEGIN
-		  IF to_regprocedure('pgvecrep.write_freeze()') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_trigger
-		         WHERE tgfoid = to_regprocedure('pgvecrep.write_freeze()')) THEN
-		    DROP FUNCTION pgvecrep.write_freeze();
+		  IF to_regprocedure(`+freezeProcedure+`) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_trigger
+		         WHERE tgfoid = to_regprocedure(`+freezeProcedure+`)) THEN
+		    DROP FUNCTION `+freezeFunction+`();
 		  END IF;
-		  IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_namespace n ON d.refobjid = n.oid WHERE n.nspname = 'pgvecrep'
+		  IF NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_namespace n ON d.refobjid = n.oid WHERE n.nspname = `+pg.Literal(group.Schema)+`
 		                 AND d.refclassid = 'pg_namespace'::regclass) THEN
-		    DROP SCHEMA IF EXISTS pgvecrep;
+		    DROP SCHEMA IF EXISTS `+pgx.Identifier{group.Schema}.Sanitize()+`;
 		  END IF;
 		END $$;`); err != nil {
 		return fmt.Errorf("drop the write-freeze function: %w", err)
