@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -113,7 +112,7 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 		return hint.Wrap(srcErr, "cleanup --everything needs the source too: its slots hold WAL until dropped")
 	}
 	p := progress.New(env.Stdout)
-	names, err := pgvecrepNames(ctx, src, tgt)
+	names, err := replication.Names(ctx, src, tgt)
 	if err != nil {
 		return err
 	}
@@ -146,37 +145,6 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	}
 	fmt.Fprintln(env.Stdout, "Removed all pgvecrep objects.")
 	return nil
-}
-
-// pgvecrepNames lists every subscription, slot and publication name with
-// the pgvecrep prefix on either side.
-func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	add := func(conn *pgx.Conn, sql string) error {
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			return fmt.Errorf("list pgvecrep objects: %w", err)
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			if strings.HasPrefix(n, "pgvecrep_") && !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
-		}
-		return err
-	}
-	if err := add(tgt, `SELECT subname::text FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
-		return nil, err
-	}
-	if err := add(src, `SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()`); err != nil {
-		return nil, err
-	}
-	if err := add(src, `SELECT pubname::text FROM pg_publication`); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // restoreSourceWrites lifts switchover's write freeze on the source: the
