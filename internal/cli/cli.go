@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
 
@@ -41,6 +42,11 @@ type Env struct {
 	// Log is for diagnostics on stderr (--verbose, --log-format); command
 	// output and progress do not go through it. Nil logs at info level as text.
 	Log *slog.Logger
+
+	// jsonEvents is --log-format json: a command's events (package event)
+	// are JSON lines on stdout instead of lines for a person.
+	jsonEvents bool
+	sink       event.Sink // the command's events, made at first use (events)
 
 	abandon abandonNote
 	// parsed is the running command's flags once parsed: an interrupt's

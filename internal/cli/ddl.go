@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -238,11 +239,12 @@ func (d *ddlFlags) resolve(ctx context.Context, env *Env, f *flags, src, tgt *pg
 		return mode, nil
 	}
 	if err := ddl.CanCapture(ctx, src); err != nil {
-		fmt.Fprintf(env.Stdout, "note: schema changes on the source will not reach the target (--ddl off): %s\n", oneLine(err.Error()))
+		msg := "note: schema changes on the source will not reach the target (--ddl off): " + oneLine(err.Error())
 		var h *hint.Error
 		if errors.As(err, &h) {
-			fmt.Fprintf(env.Stdout, "      %s\n", h.Hint)
+			msg += "\n      " + h.Hint
 		}
+		env.say(event.Event{Phase: event.Note, Message: msg})
 		return ddl.Off, nil
 	}
 	return mode, nil

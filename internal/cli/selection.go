@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -263,8 +264,8 @@ func recallSelection(ctx context.Context, env *Env, f *flags, tgt *pgx.Conn, nam
 		return saved, sel, err
 	}
 	if used := f.reuse(saved, tf, copyMode, role); len(used) > 0 {
-		fmt.Fprintf(env.Stdout, "group %s: using the selection it recorded: %s (flags given on the command line win)\n",
-			name, strings.Join(used, " "))
+		env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("group %s: using the selection it recorded: %s (flags given on the command line win)",
+			name, strings.Join(used, " "))})
 	}
 	sel = tf.selection(*copyMode, *role)
 	if !f.given("copy-mode") && saved.CopyMode == "" {

@@ -52,6 +52,9 @@ type Event struct {
 	Progress bool
 }
 
+// An outcome with no message ends its step's live line and says nothing
+// else: consumers that draw no live lines ignore it.
+
 // Key names the step an event is about, so a progress event and the
 // outcome that ends it share one: the phase, the table and the index. A
 // step about no table and no index (a copy's total) sorts after the others.
@@ -94,6 +97,9 @@ type Log struct {
 
 // Emit logs e.
 func (l Log) Emit(e Event) {
+	if e.Message == "" {
+		return
+	}
 	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs, slog.String("phase", string(e.Phase)))
 	if e.Table != "" {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 )
 
 // installDDL sets up the group's DDL capture (package ddl) once the
@@ -22,9 +23,9 @@ func (s *syncer) installDDL(ctx context.Context) error {
 	}
 	switch mode {
 	case ddl.Auto:
-		s.p.Printf("schema changes on the source are applied on the target in stream order (--ddl auto)")
+		s.say(event.Setup, "schema changes on the source are applied on the target in stream order (--ddl auto)")
 	case ddl.Track:
-		s.p.Printf("schema changes on the source are recorded; apply them with pgvecrep apply_ddl_change (--track-ddl)")
+		s.say(event.Setup, "schema changes on the source are recorded; apply them with pgvecrep apply_ddl_change (--track-ddl)")
 	}
 	return nil
 }
