@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
@@ -26,7 +22,10 @@ func init() {
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
-the group is streaming, printing progress.
+the group is streaming, printing progress. With pgvecrep --log-format json
+start_sync ..., each step is one JSON object per line on stdout instead
+(phase, table, index, rows, bytes, seconds, msg; see README, "Logging and
+events").
 
 --copy-mode fast (the default) is the quickest way to a consistent replica:
   1. the replication slot is created with an exported snapshot;
@@ -142,19 +141,11 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := group.SaveSelection(ctx, tgt, name, sel); err != nil {
-		return err
-	}
-	env.onInterrupt(restartHint(f, name, sel))
-	if identityFull {
-		if err := setIdentityFull(ctx, env, src, tgt, report.Tables); err != nil {
-			return err
-		}
-	}
 	ddlMode, err := df.resolve(ctx, env, f, src, tgt, name)
 	if err != nil {
 		return err
 	}
+	env.onInterrupt(restartHint(f, name, sel))
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
@@ -168,6 +159,8 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		DDL:                  ddlMode,
 		DDLScope:             tf.ddlScope(),
 		Truncate:             truncate,
+		Selection:            &sel,
+		ReplicaIdentityFull:  identityFull,
 	})
 	if err != nil {
 		return err
@@ -175,22 +168,6 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	took := time.Since(began)
 	env.say(event.Event{Phase: event.Done, Duration: took, Message: fmt.Sprintf("streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s",
 		progress.Seconds(took), name, name)})
-	return nil
-}
-
-// setIdentityFull is --replica-identity-full: REPLICA IDENTITY FULL on both
-// sides on the tables without a key, said in one line.
-func setIdentityFull(ctx context.Context, env *Env, src, tgt *pgx.Conn, tables []catalog.Table) error {
-	changed, err := initsync.ReplicaIdentityFull(ctx, src, tgt, tables)
-	if err != nil || len(changed) == 0 {
-		return err
-	}
-	names := make([]string, len(changed))
-	for i, n := range changed {
-		names[i] = n.String()
-	}
-	env.say(event.Event{Phase: event.Setup, Message: fmt.Sprintf("REPLICA IDENTITY FULL set on the source and the target on %s (ALTER TABLE ... REPLICA IDENTITY DEFAULT reverts it)",
-		strings.Join(names, ", "))})
 	return nil
 }
 

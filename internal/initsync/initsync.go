@@ -74,6 +74,13 @@ type Options struct {
 	// again: its tables on the target are emptied and copied anew (see
 	// Admit).
 	Truncate bool
+	// Selection, when set, is recorded for the group once it is claimed,
+	// so the next start_sync can reuse it (group.SaveSelection).
+	Selection *group.Selection
+	// ReplicaIdentityFull sets REPLICA IDENTITY FULL on both sides on the
+	// tables without a key before anything is created (see
+	// ReplicaIdentityFull).
+	ReplicaIdentityFull bool
 	// hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }
@@ -92,13 +99,8 @@ func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 		return err
 	}
 	s.name = g.ObjectName
-	if err := s.empty(ctx, empty); err != nil {
+	if err := s.prepare(ctx, empty); err != nil {
 		return err
-	}
-	if s.opts.DDLScope != "" {
-		if err := ddl.SaveScope(ctx, tgt, s.opts.Group, s.opts.DDLScope); err != nil {
-			return err
-		}
 	}
 	if err := s.run(ctx); err != nil {
 		s.rollback(err)
@@ -130,6 +132,29 @@ type syncer struct {
 	relLines map[string]string
 	// said are the last progress lines of the builds, by step (moved).
 	said map[string]string
+}
+
+// prepare does what comes before anything is created, once the group is
+// claimed: it records the selection and the DDL scope, sets REPLICA
+// IDENTITY FULL where asked, and empties a restarted group's tables. A
+// failure here leaves nothing to roll back.
+func (s *syncer) prepare(ctx context.Context, empty []pg.Name) error {
+	if s.opts.Selection != nil {
+		if err := group.SaveSelection(ctx, s.tgt, s.opts.Group, *s.opts.Selection); err != nil {
+			return err
+		}
+	}
+	if s.opts.DDLScope != "" {
+		if err := ddl.SaveScope(ctx, s.tgt, s.opts.Group, s.opts.DDLScope); err != nil {
+			return err
+		}
+	}
+	if s.opts.ReplicaIdentityFull {
+		if err := s.identityFull(ctx); err != nil {
+			return err
+		}
+	}
+	return s.empty(ctx, empty)
 }
 
 // sinkOf is where a run's events go: Events, else the terminal renderer
