@@ -7,10 +7,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
@@ -89,7 +89,7 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 		return err
 	}
 	if syncOnly {
-		fmt.Fprintf(env.Stdout, "Group %s: replication stopped; its metadata stays.\n", name)
+		env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Group %s: replication stopped; its metadata stays.", name)})
 		return nil
 	}
 	src := s.src
@@ -102,7 +102,7 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Group %s is cleaned up.\n", name)
+	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Group %s is cleaned up.", name)})
 	return nil
 }
 
@@ -111,7 +111,7 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	if srcErr != nil {
 		return hint.Wrap(srcErr, "cleanup --everything needs the source too: its slots hold WAL until dropped")
 	}
-	p := progress.New(env.Stdout)
+	p := env.events()
 	names, err := replication.Names(ctx, src, tgt)
 	if err != nil {
 		return err
@@ -133,17 +133,17 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	if n, err := ddl.UninstallAll(ctx, src); err != nil {
 		return err
 	} else if n > 0 {
-		p.Printf("dropped %d DDL capture event trigger(s) on the source", n)
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped %d DDL capture event trigger(s) on the source", n)})
 	}
 	if n, err := switchover.Unfreeze(ctx, src); err != nil {
 		return err
 	} else if n > 0 {
-		p.Printf("lifted the write freeze on %d table(s) on the source", n)
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("lifted the write freeze on %d table(s) on the source", n)})
 	}
 	if err := group.DropSchema(ctx, tgt); err != nil {
 		return fmt.Errorf("drop schema pgvecrep: %w", err)
 	}
-	fmt.Fprintln(env.Stdout, "Removed all pgvecrep objects.")
+	env.say(event.Event{Phase: event.Done, Message: "Removed all pgvecrep objects."})
 	return nil
 }
 
@@ -167,9 +167,9 @@ func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string) e
 		return err
 	}
 	if name != "" {
-		fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source frozen for group %s.\n", n, name)
+		env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source frozen for group %s.", n, name)})
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source.\n", n)
+	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source.", n)})
 	return nil
 }
