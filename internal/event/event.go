@@ -26,9 +26,13 @@ const (
 	Setup   Phase = "setup"   // objects created before the data moves: publication, slot, subscription, DDL capture, deferred indexes
 	Copy    Phase = "copy"    // the initial copy
 	Index   Phase = "index"   // index and constraint builds after the copy
-	Analyze Phase = "analyze" // ANALYZE of the copied tables
+	Analyze Phase = "analyze" // ANALYZE (or VACUUM ANALYZE) of the replicated tables
+	Wait    Phase = "wait"    // waiting for the target to catch up: switchover's lag and drain
+	Freeze  Phase = "freeze"  // writes on the source frozen for a switchover, or allowed again
+	Detach  Phase = "detach"  // subscription, slot or publication dropped
+	Finish  Phase = "finish"  // what a cut-over does on the new primary: sequences, materialized views
 	Done    Phase = "done"    // the operation finished; Duration is how long it took
-	Undo    Phase = "undo"    // removing what an operation created: drops, restores, a rollback
+	Undo    Phase = "undo"    // undoing what an operation created: restores, a rollback
 	Note    Phase = "note"    // something the user should know that changes nothing
 )
 

@@ -115,10 +115,10 @@ func TestOddIdentifiers(t *testing.T) {
 
 type lines []string
 
-// Emit keeps each event's message; every event Detach emits is an undo.
+// Emit keeps each event's message; every event Detach emits is a detach.
 func (l *lines) Emit(e event.Event) {
-	if e.Phase != event.Undo {
-		e.Message = "phase " + string(e.Phase) + ", not undo: " + e.Message
+	if e.Phase != event.Detach {
+		e.Message = "phase " + string(e.Phase) + ", not detach: " + e.Message
 	}
 	*l = append(*l, e.Message)
 }
@@ -135,7 +135,7 @@ func TestDetachSourceUp(t *testing.T) {
 	if err := Detach(ctx, src.Conn(t), tgt.Conn(t), "pgvecrep_up", &out); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 3 || strings.Contains(strings.Join(out, "\n"), "not undo") {
+	if len(out) != 3 || strings.Contains(strings.Join(out, "\n"), "not detach") {
 		t.Errorf("Detach printed %q, want one line each for subscription, slot and publication", out)
 	}
 	pgtest.AssertNoReplication(t, src, tgt)

@@ -105,7 +105,7 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) err
 	if dropped, err := DropSubscription(ctx, tgt, name); err != nil {
 		return err
 	} else if dropped {
-		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped subscription %s on the target", name)})
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped subscription %s on the target", name)})
 	}
 	if src == nil {
 		return nil
@@ -113,12 +113,12 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) err
 	if dropped, err := dropSlotIfExists(ctx, src, name); err != nil {
 		return err
 	} else if dropped {
-		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped replication slot %s on the source", name)})
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped replication slot %s on the source", name)})
 	}
 	if dropped, err := DropPublication(ctx, src, name); err != nil {
 		return err
 	} else if dropped {
-		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped publication %s on the source", name)})
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped publication %s on the source", name)})
 	}
 	return nil
 }
