@@ -251,8 +251,9 @@ Hyphenated names (config-check, start-sync, ...) work too.
 Global flags, before the command: --verbose (or DEBUG set to anything in the
 environment) logs every SQL statement pgvecrep runs (passwords removed) to
 stderr; --log-format json writes logs as JSON lines instead of text, and
-makes start_sync report each step as one JSON object per line on stdout
-(phase, table, index, rows, bytes, seconds, msg).
+makes start_sync (and bootstrap, stop_sync, cleanup, switchover) report
+each step as one JSON object per line on stdout (phase, table, index, rows,
+bytes, seconds, msg).
 PG_EASY_REPLICATE_STATEMENT_TIMEOUT (e.g. 5s) bounds pgvecrep's own short
 queries; copies, index builds and VACUUM are never cut off by it.
 

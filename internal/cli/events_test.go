@@ -11,7 +11,8 @@ import (
 // TestStartSyncJSONEvents runs start_sync with --log-format json: its
 // stdout is JSON objects only, one per line, each with its phase and
 // message, and among them the copy of the table (with its rows), the
-// build of its vector index (with the time it took) and the end of the run.
+// build of its vector index (with the time it took) and the end of the run;
+// then cleanup, whose events are JSON lines too.
 func TestStartSyncJSONEvents(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
@@ -59,5 +60,18 @@ func TestStartSyncJSONEvents(t *testing.T) {
 	if sum := `SELECT count(*)::text || ':' || md5(string_agg(id::text || embedding::text, ',' ORDER BY id)) FROM docs`; src.QueryStrings(t, sum)[0] != tgt.QueryStrings(t, sum)[0] {
 		t.Error("the target's rows differ from the source's")
 	}
-	mustRun(t, src, tgt, "cleanup", "-g", "j")
+	// cleanup reports through the same stream: three drops and its end.
+	r = pgvecrep(t, src, tgt, "--log-format", "json", "cleanup", "-g", "j")
+	var phases []string
+	for _, line := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
+		var e record
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("cleanup's stdout line is not one JSON object: %v\n%s", err, line)
+		}
+		phases = append(phases, e.Phase)
+	}
+	if got := strings.Join(phases, " "); r.code != 0 || got != "detach detach detach done" {
+		t.Errorf("cleanup: exit %d, phases %q, want detach x3 then done\nstdout:\n%s\nstderr:\n%s", r.code, got, r.stdout, r.stderr)
+	}
+	pgtest.AssertNoReplication(t, src, tgt)
 }

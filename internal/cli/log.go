@@ -86,6 +86,13 @@ func (env *Env) events() event.Sink {
 	return env.sink
 }
 
+// lines is the command's own event stream: each event a plain line on
+// stdout, or a JSON event with --log-format json (say).
+type lines struct{ env *Env }
+
+// Emit says e.
+func (l lines) Emit(e event.Event) { l.env.say(e) }
+
 // say reports one of the command's own steps: a plain line on stdout, or a
 // JSON event with --log-format json.
 func (env *Env) say(e event.Event) {
@@ -93,5 +100,7 @@ func (env *Env) say(e event.Event) {
 		env.events().Emit(e)
 		return
 	}
-	fmt.Fprintln(env.Stdout, e.Message)
+	if e.Message != "" { // an empty one only ends a live line
+		fmt.Fprintln(env.Stdout, e.Message)
+	}
 }
