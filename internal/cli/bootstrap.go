@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/preflight"
@@ -96,9 +97,9 @@ func runBootstrap(ctx context.Context, env *Env, args []string) error {
 		if err := group.SaveSelection(ctx, s.tgt, name, tf.selection("", role)); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "Group %s remembers its tables for start_sync: %s\n", g.Name, strings.Join(selectionArgs(f, tf), " "))
+		env.say(event.Event{Phase: event.Setup, Message: fmt.Sprintf("Group %s remembers its tables for start_sync: %s", g.Name, strings.Join(selectionArgs(f, tf), " "))})
 	}
-	fmt.Fprintln(env.Stdout, bootstrapped(g))
+	env.say(event.Event{Phase: event.Done, Message: bootstrapped(g)})
 	return nil
 }
 
@@ -142,7 +143,7 @@ func copySchemaTo(ctx context.Context, env *Env, f *flags, s *session, filter ca
 		return err
 	}
 	srcURL, _ := f.urls()
-	return schema.Copy(ctx, s.src, s.tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, PgRestore: pgRestore, Tables: tables, Log: env.Stdout})
+	return schema.Copy(ctx, s.src, s.tgt, schema.Options{SourceURL: srcURL, PgDump: pgDump, PgRestore: pgRestore, Tables: tables, Events: lines{env}})
 }
 
 // narrowed reports whether a table selection flag was given.

@@ -3,15 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
@@ -90,7 +89,7 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 		return err
 	}
 	if syncOnly {
-		fmt.Fprintf(env.Stdout, "Group %s: replication stopped; its metadata stays.\n", name)
+		env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Group %s: replication stopped; its metadata stays.", name)})
 		return nil
 	}
 	src := s.src
@@ -103,7 +102,7 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Group %s is cleaned up.\n", name)
+	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Group %s is cleaned up.", name)})
 	return nil
 }
 
@@ -112,8 +111,8 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	if srcErr != nil {
 		return hint.Wrap(srcErr, "cleanup --everything needs the source too: its slots hold WAL until dropped")
 	}
-	p := progress.New(env.Stdout)
-	names, err := pgvecrepNames(ctx, src, tgt)
+	p := env.events()
+	names, err := replication.Names(ctx, src, tgt)
 	if err != nil {
 		return err
 	}
@@ -134,49 +133,18 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	if n, err := ddl.UninstallAll(ctx, src); err != nil {
 		return err
 	} else if n > 0 {
-		p.Printf("dropped %d DDL capture event trigger(s) on the source", n)
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped %d DDL capture event trigger(s) on the source", n)})
 	}
 	if n, err := switchover.Unfreeze(ctx, src); err != nil {
 		return err
 	} else if n > 0 {
-		p.Printf("lifted the write freeze on %d table(s) on the source", n)
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("lifted the write freeze on %d table(s) on the source", n)})
 	}
 	if err := group.DropSchema(ctx, tgt); err != nil {
 		return fmt.Errorf("drop schema pgvecrep: %w", err)
 	}
-	fmt.Fprintln(env.Stdout, "Removed all pgvecrep objects.")
+	env.say(event.Event{Phase: event.Done, Message: "Removed all pgvecrep objects."})
 	return nil
-}
-
-// pgvecrepNames lists every subscription, slot and publication name with
-// the pgvecrep prefix on either side.
-func pgvecrepNames(ctx context.Context, src, tgt *pgx.Conn) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
-	add := func(conn *pgx.Conn, sql string) error {
-		rows, err := conn.Query(ctx, sql)
-		if err != nil {
-			return fmt.Errorf("list pgvecrep objects: %w", err)
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			if strings.HasPrefix(n, "pgvecrep_") && !seen[n] {
-				seen[n] = true
-				out = append(out, n)
-			}
-		}
-		return err
-	}
-	if err := add(tgt, `SELECT subname::text FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
-		return nil, err
-	}
-	if err := add(src, `SELECT slot_name::text FROM pg_replication_slots WHERE database = current_database()`); err != nil {
-		return nil, err
-	}
-	if err := add(src, `SELECT pubname::text FROM pg_publication`); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // restoreSourceWrites lifts switchover's write freeze on the source: the
@@ -199,9 +167,9 @@ func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string) e
 		return err
 	}
 	if name != "" {
-		fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source frozen for group %s.\n", n, name)
+		env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source frozen for group %s.", n, name)})
 		return nil
 	}
-	fmt.Fprintf(env.Stdout, "Writes allowed again on %d table(s) of the source.\n", n)
+	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source.", n)})
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
 
@@ -41,6 +42,11 @@ type Env struct {
 	// Log is for diagnostics on stderr (--verbose, --log-format); command
 	// output and progress do not go through it. Nil logs at info level as text.
 	Log *slog.Logger
+
+	// jsonEvents is --log-format json: a command's events (package event)
+	// are JSON lines on stdout instead of lines for a person.
+	jsonEvents bool
+	sink       event.Sink // the command's events, made at first use (events)
 
 	abandon abandonNote
 	// parsed is the running command's flags once parsed: an interrupt's
@@ -244,7 +250,10 @@ Hyphenated names (config-check, start-sync, ...) work too.
 
 Global flags, before the command: --verbose (or DEBUG set to anything in the
 environment) logs every SQL statement pgvecrep runs (passwords removed) to
-stderr; --log-format json writes logs as JSON lines instead of text.
+stderr; --log-format json writes logs as JSON lines instead of text, and
+makes start_sync (and bootstrap, stop_sync, cleanup, switchover) report
+each step as one JSON object per line on stdout (phase, table, index, rows,
+bytes, seconds, msg).
 PG_EASY_REPLICATE_STATEMENT_TIMEOUT (e.g. 5s) bounds pgvecrep's own short
 queries; copies, index builds and VACUUM are never cut off by it.
 

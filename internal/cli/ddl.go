@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -227,24 +229,16 @@ func (d *ddlFlags) resolve(ctx context.Context, env *Env, f *flags, src, tgt *pg
 	if err := ddl.CheckMode(mode); err != nil {
 		return "", &exitError{code: 2, err: err}
 	}
-	if !explicit {
-		if saved, err := ddl.SavedMode(ctx, tgt, name); err != nil {
-			return "", err
-		} else if saved != "" {
-			mode, explicit = saved, true
-		}
+	mode, why, err := initsync.DDLMode(ctx, src, tgt, name, mode, explicit)
+	if err != nil || why == nil {
+		return mode, err
 	}
-	if mode == ddl.Off || explicit {
-		return mode, nil
+	msg := "note: schema changes on the source will not reach the target (--ddl off): " + oneLine(why.Error())
+	var h *hint.Error
+	if errors.As(why, &h) {
+		msg += "\n      " + h.Hint
 	}
-	if err := ddl.CanCapture(ctx, src); err != nil {
-		fmt.Fprintf(env.Stdout, "note: schema changes on the source will not reach the target (--ddl off): %s\n", oneLine(err.Error()))
-		var h *hint.Error
-		if errors.As(err, &h) {
-			fmt.Fprintf(env.Stdout, "      %s\n", h.Hint)
-		}
-		return ddl.Off, nil
-	}
+	env.say(event.Event{Phase: event.Note, Message: msg})
 	return mode, nil
 }
 

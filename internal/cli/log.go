@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 // globalFlags reads the flags that come before the command and sets up
@@ -32,6 +34,7 @@ loop:
 			break loop
 		}
 	}
+	env.jsonEvents = format == "json"
 	if len(args) == n && !verbose && env.Log != nil {
 		return args, nil // the caller's logger (tests) stands
 	}
@@ -64,4 +67,40 @@ func (env *Env) logger() *slog.Logger {
 		env.Log = slog.New(slog.NewTextHandler(env.Stderr, nil))
 	}
 	return env.Log
+}
+
+// events is where a command reports what it does (package event): the
+// terminal renderer on stdout (live lines on a terminal, timestamped lines
+// elsewhere), or, with --log-format json, one JSON object per event on
+// stdout, where the command's output goes, so that a pipe gets nothing but
+// JSON lines. Diagnostics (--verbose SQL tracing, warnings, the final
+// error) stay on stderr either way.
+func (env *Env) events() event.Sink {
+	if env.sink == nil {
+		if env.jsonEvents {
+			env.sink = event.Log{L: slog.New(slog.NewJSONHandler(env.Stdout, nil))}
+		} else {
+			env.sink = progress.NewAuto(env.Stdout)
+		}
+	}
+	return env.sink
+}
+
+// lines is the command's own event stream: each event a plain line on
+// stdout, or a JSON event with --log-format json (say).
+type lines struct{ env *Env }
+
+// Emit says e.
+func (l lines) Emit(e event.Event) { l.env.say(e) }
+
+// say reports one of the command's own steps: a plain line on stdout, or a
+// JSON event with --log-format json.
+func (env *Env) say(e event.Event) {
+	if env.jsonEvents {
+		env.events().Emit(e)
+		return
+	}
+	if e.Message != "" { // an empty one only ends a live line
+		fmt.Fprintln(env.Stdout, e.Message)
+	}
 }

@@ -24,7 +24,8 @@ func TestStartSyncRestart(t *testing.T) {
 	mustRun(t, src, tgt, "start_sync", "-g", "g1")
 
 	r := pgvecrep(t, src, tgt, "start_sync", "-g", "g1")
-	if r.code != 1 || r.stdout != "" || r.stderr != "pgvecrep: group g1 is already streaming; see pgvecrep stats -g g1\n" {
+	if r.code != 1 || r.stdout != "" || r.stderr != "pgvecrep: group g1 is already streaming\n"+
+		"hint: watch it with pgvecrep stats -g g1; to copy it anew, stop it (pgvecrep stop_sync -g g1) and start it again with --truncate-target\n" {
 		t.Errorf("start_sync on a streaming group: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	// config_check on the live group's tables explains instead of truncating.

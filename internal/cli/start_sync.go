@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
@@ -26,7 +22,10 @@ func init() {
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
-the group is streaming, printing progress.
+the group is streaming, printing progress. With pgvecrep --log-format json
+start_sync ..., each step is one JSON object per line on stdout instead
+(phase, table, index, rows, bytes, seconds, msg; see README, "Logging and
+events").
 
 --copy-mode fast (the default) is the quickest way to a consistent replica:
   1. the replication slot is created with an exported snapshot;
@@ -120,11 +119,12 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
-	toEmpty, err := restartable(s.group, truncate)
+	// The restart rule before anything is read or changed; Start applies
+	// it again under the group's lock.
+	toEmpty, err := initsync.Admit(s.group, truncate)
 	if err != nil {
 		return err
 	}
-	emptied := group.QuotedNames(toEmpty)
 	src, tgt := s.src, s.tgt
 	saved, sel, err := recallSelection(ctx, env, f, tgt, name, &tf, &copyMode, &role)
 	if err != nil {
@@ -134,32 +134,18 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	env.onInterrupt(restartHint(f, name, saved))
 	// A group a killed run left half-done is cleaned first: its partly
 	// copied tables would fail the "target table is empty" check.
-	if _, err := initsync.Recover(ctx, src, tgt, name, env.Stdout); err != nil {
+	if _, err := initsync.Recover(ctx, src, tgt, name, env.events()); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, emptied...)
+	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, group.QuotedNames(toEmpty)...)
 	if err != nil {
-		return err
-	}
-	if err := group.SaveSelection(ctx, tgt, name, sel); err != nil {
-		return err
-	}
-	env.onInterrupt(restartHint(f, name, sel))
-	if identityFull {
-		if err := setIdentityFull(ctx, env, src, tgt, report.Tables); err != nil {
-			return err
-		}
-	}
-	if err := truncateTarget(ctx, env, tgt, s.group, emptied); err != nil {
 		return err
 	}
 	ddlMode, err := df.resolve(ctx, env, f, src, tgt, name)
 	if err != nil {
 		return err
 	}
-	if err := ddl.SaveScope(ctx, tgt, name, tf.ddlScope()); err != nil {
-		return err
-	}
+	env.onInterrupt(restartHint(f, name, sel))
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
 		Source:               s.srcCfg,
@@ -167,35 +153,21 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		SubscriptionConnInfo: f.subscriptionURL(),
 		Tables:               report.Tables,
 		CopyMode:             copyMode,
-		Out:                  env.Stdout,
+		Events:               env.events(),
 		IndexMemory:          mem,
 		Jobs:                 jobs,
 		DDL:                  ddlMode,
+		DDLScope:             tf.ddlScope(),
+		Truncate:             truncate,
+		Selection:            &sel,
+		ReplicaIdentityFull:  identityFull,
 	})
-	if err != nil && ddlMode != ddl.Off {
-		_ = ddl.Uninstall(context.WithoutCancel(ctx), src, tgt, group.ObjectName(name)) // best effort; cleanup removes it too
-	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s\n",
-		progress.Seconds(time.Since(began)), name, name)
-	return nil
-}
-
-// setIdentityFull is --replica-identity-full: REPLICA IDENTITY FULL on both
-// sides on the tables without a key, said in one line.
-func setIdentityFull(ctx context.Context, env *Env, src, tgt *pgx.Conn, tables []catalog.Table) error {
-	changed, err := initsync.ReplicaIdentityFull(ctx, src, tgt, tables)
-	if err != nil || len(changed) == 0 {
-		return err
-	}
-	names := make([]string, len(changed))
-	for i, n := range changed {
-		names[i] = n.String()
-	}
-	fmt.Fprintf(env.Stdout, "REPLICA IDENTITY FULL set on the source and the target on %s (ALTER TABLE ... REPLICA IDENTITY DEFAULT reverts it)\n",
-		strings.Join(names, ", "))
+	took := time.Since(began)
+	env.say(event.Event{Phase: event.Done, Duration: took, Message: fmt.Sprintf("streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s",
+		progress.Seconds(took), name, name)})
 	return nil
 }
 
@@ -208,51 +180,6 @@ func startSyncLeftovers(name string) string {
   on the target: subscription %[2]s, partly copied tables, and indexes and keys not rebuilt yet
 Remove them with: pgvecrep cleanup -g %[1]s
 (or run pgvecrep start_sync -g %[1]s again: it cleans the group up first and copies anew)`, name, obj)
-}
-
-// restartable decides, from the group's phase alone and before anything is
-// read or changed, whether start_sync may run. A streaming group is refused
-// in one line. A stopped or switched-over group's target tables hold the
-// replica a person may still be using; starting again empties them and
-// copies everything anew, so that takes --truncate-target. It returns the
-// tables to empty.
-func restartable(g group.Group, truncate bool) ([]pg.Name, error) {
-	switch g.Phase {
-	case group.Streaming:
-		return nil, fmt.Errorf("group %s is already streaming; see pgvecrep stats -g %s", g.Name, g.Name)
-	case group.Stopped, group.SwitchedOver, group.FailedOver:
-	default:
-		return nil, nil
-	}
-	if truncate {
-		return g.Tables, nil
-	}
-	what := "is stopped"
-	h := fmt.Sprintf("to do that, run pgvecrep start_sync -g %s --truncate-target", g.Name)
-	if g.Phase != group.Stopped {
-		what = "was " + strings.ReplaceAll(string(g.Phase), "_", " ") + ": the target has been the primary since, and writes made there will be lost"
-		// No ready command here: after a cut-over, copying the old source
-		// over the new primary is almost never what anyone wants.
-		h = "the target is the primary for these tables now; only if every write made there since may be thrown away, add --truncate-target"
-	}
-	return nil, hint.Wrap(fmt.Errorf("group %s %s; starting it again empties its %s on the target and copies everything anew from the source",
-		g.Name, what, plural(len(g.Tables), "table")), h)
-}
-
-// truncateTarget empties a restarted group's tables (quoted by
-// group.QuotedNames) on the target, in one
-// statement so foreign keys among them do not stand in the way, and moves
-// the group back to bootstrapped, where start_sync begins.
-func truncateTarget(ctx context.Context, env *Env, tgt *pgx.Conn, g group.Group, tables []string) error {
-	if len(tables) == 0 {
-		return nil
-	}
-	if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
-		return hint.Wrap(fmt.Errorf("empty group %s's tables on the target: %w", g.Name, err),
-			"a table outside the group may reference them with a foreign key; drop it or leave the table out")
-	}
-	fmt.Fprintf(env.Stdout, "emptied %s on the target: %s\n", plural(len(tables), "table"), strings.Join(tables, ", "))
-	return group.SetPhase(ctx, tgt, g.Name, group.Bootstrapped)
 }
 
 // ddlScope is what the group's DDL capture follows: the tables -t names,

@@ -6,9 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -44,14 +44,14 @@ func runStopSync(ctx context.Context, env *Env, args []string) error {
 	if err := stopGroup(ctx, env, s.src, s.srcErr, s.tgt, s.group); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Group %s is stopped.\n", name)
+	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Group %s is stopped.", name)})
 	return nil
 }
 
 // stopGroup detaches a group from both sides and restores any index the run
 // deferred and did not build, so the target is usable as it stands.
 func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *pgx.Conn, g group.Group) error {
-	p := progress.New(env.Stdout)
+	p := env.events()
 	if srcErr != nil {
 		fmt.Fprintf(env.Stderr, "pgvecrep: source unreachable (%s); detaching on the target only\n", oneLine(srcErr.Error()))
 		src = nil
@@ -68,8 +68,8 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 		}
 	}
 	if src == nil {
-		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s\n",
-			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))
+		env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s",
+			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))})
 	}
 	return nil
 }

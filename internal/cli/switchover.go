@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
@@ -102,23 +103,20 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
-		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Out: env.Stdout,
+		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Events: env.events(),
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).\n",
-		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+	env.say(event.Event{Phase: event.Done, Duration: res.FreezeWindow, Message: fmt.Sprintf(
+		"Switched over group %s: the target is the primary now.\nWrites were frozen for %s (drained up to %s).",
+		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)})
 	if len(res.Missing) > 0 {
-		fmt.Fprintf(env.Stdout, "The new primary lacks (--force):\n")
-		for _, m := range res.Missing {
-			fmt.Fprintf(env.Stdout, "  %s\n", m)
-		}
+		env.say(event.Event{Phase: event.Note, Message: "The new primary lacks (--force):\n  " + strings.Join(res.Missing, "\n  ")})
 	}
-	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
+	env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf(`The source stays frozen for writes, so a stray write there fails instead of being lost.
 Next: run pgvecrep verify -g %[1]s now, before the application writes to the target (verify compares both sides as they are: rows written on the target after the switchover show as DIVERGENT), then point the application at the target.
-To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes
-`, name)
+To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes`, name)})
 	return nil
 }
 

@@ -1,11 +1,13 @@
 package initsync
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
@@ -64,15 +66,16 @@ func (cp *copyProgress) event(e copier.Event) {
 		cp.rows[e.Job.Table] += e.Rows
 		cp.jobsLeft[e.Job.Table]--
 		if cp.jobsLeft[e.Job.Table] == 0 {
-			cp.s.p.Clear("copy " + e.Job.Table.String())
-			cp.s.p.Printf("copied %s: %d rows, %s", e.Job.Table, cp.rows[e.Job.Table], progress.Bytes(cp.done[e.Job.Table]))
+			rows, bytes := cp.rows[e.Job.Table], cp.done[e.Job.Table]
+			cp.s.ev.Emit(event.Event{Phase: event.Copy, Table: e.Job.Table.String(), Rows: rows, Bytes: bytes, Duration: time.Since(cp.start),
+				Message: fmt.Sprintf("copied %s: %d rows, %s", e.Job.Table, rows, progress.Bytes(bytes))})
 			cp.copied <- tableCopy{table: e.Job.Table, rows: cp.rows[e.Job.Table], bytes: cp.done[e.Job.Table]}
 		}
 	} else {
 		cp.running[key] = jobBytes{table: e.Job.Table, bytes: e.Bytes}
 	}
 	// Plain output gets a snapshot every few seconds; a terminal every event.
-	if !cp.s.p.Live() && time.Since(cp.last) < 2*time.Second {
+	if !event.Live(cp.s.ev) && time.Since(cp.last) < 2*time.Second {
 		return
 	}
 	cp.last = time.Now()
@@ -99,12 +102,15 @@ func (cp *copyProgress) print() {
 		if b == 0 || cp.jobsLeft[t.Name] == 0 {
 			continue
 		}
-		cp.s.p.Status("copy "+t.Name.String(), "%s\t%s %s, ~%d rows, %s/s, ETA %s", t.Name, progress.Bar(b, cp.size[t.Name]),
-			progress.Bytes(b), estRows(t, b), progress.Bytes(int64(float64(b)/elapsed)), eta(cp.size[t.Name]-b, float64(b)/elapsed))
+		rows := estRows(t, b)
+		cp.s.ev.Emit(event.Event{Phase: event.Copy, Table: t.Name.String(), Rows: rows, Bytes: b, Duration: time.Since(cp.start), Progress: true,
+			Message: fmt.Sprintf("%s\t%s %s, ~%d rows, %s/s, ETA %s", t.Name, progress.Bar(b, cp.size[t.Name]),
+				progress.Bytes(b), rows, progress.Bytes(int64(float64(b)/elapsed)), eta(cp.size[t.Name]-b, float64(b)/elapsed))})
 	}
 	rate := float64(sum) / elapsed
-	cp.s.p.Status("~total", "total %s %s of ~%s, %s/s, ETA %s", progress.Bar(sum, cp.total), progress.Bytes(sum),
-		progress.Bytes(cp.total), progress.Bytes(int64(rate)), eta(cp.total-sum, rate))
+	cp.s.ev.Emit(event.Event{Phase: event.Copy, Bytes: sum, Duration: time.Since(cp.start), Progress: true,
+		Message: fmt.Sprintf("total %s %s of ~%s, %s/s, ETA %s", progress.Bar(sum, cp.total), progress.Bytes(sum),
+			progress.Bytes(cp.total), progress.Bytes(int64(rate)), eta(cp.total-sum, rate))})
 }
 
 // estRows estimates rows copied from bytes copied and the table's statistics.

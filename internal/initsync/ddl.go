@@ -4,7 +4,9 @@ import (
 	"context"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 )
 
 // installDDL sets up the group's DDL capture (package ddl) once the
@@ -22,9 +24,9 @@ func (s *syncer) installDDL(ctx context.Context) error {
 	}
 	switch mode {
 	case ddl.Auto:
-		s.p.Printf("schema changes on the source are applied on the target in stream order (--ddl auto)")
+		s.say(event.Setup, "schema changes on the source are applied on the target in stream order (--ddl auto)")
 	case ddl.Track:
-		s.p.Printf("schema changes on the source are recorded; apply them with pgvecrep apply_ddl_change (--track-ddl)")
+		s.say(event.Setup, "schema changes on the source are recorded; apply them with pgvecrep apply_ddl_change (--track-ddl)")
 	}
 	return nil
 }
@@ -39,4 +41,28 @@ func (s *syncer) schemas() []string {
 		}
 	}
 	return out
+}
+
+// DDLMode is how the group's schema changes will reach the target: mode
+// when the user chose it (explicit), else the mode bootstrap recorded for
+// the group, else mode (auto) when the source user may create event
+// triggers, and ddl.Off when it may not, with the reason in why (the run
+// goes on without capture; the caller says so).
+func DDLMode(ctx context.Context, src, tgt *pgx.Conn, group, mode string, explicit bool) (_ string, why, err error) {
+	if !explicit {
+		saved, err := ddl.SavedMode(ctx, tgt, group)
+		if err != nil {
+			return "", nil, err
+		}
+		if saved != "" {
+			return saved, nil, nil
+		}
+	}
+	if mode == ddl.Off || explicit {
+		return mode, nil, nil
+	}
+	if why := ddl.CanCapture(ctx, src); why != nil {
+		return ddl.Off, why, nil
+	}
+	return mode, nil, nil
 }

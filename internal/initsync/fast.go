@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
@@ -62,7 +63,7 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 		return err
 	}
 	if why != "" {
-		s.p.Printf("copying in text format: %s", why)
+		s.say(event.Copy, "copying in text format: %s", why)
 	}
 	build, vectors, err := s.prepareBuilds(ctx)
 	if err != nil {
@@ -81,7 +82,7 @@ func (s *syncer) fastCopy(ctx context.Context) error {
 		return err
 	}
 	cp := newCopyProgress(s, jobs)
-	defer s.p.Clear("~total")
+	defer s.ev.Emit(event.Event{Phase: event.Copy}) // the total's live line ends with the copy, also a failed one
 	copied := make(chan pg.Name, len(s.opts.Tables))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return build(gctx, copied) })
@@ -138,7 +139,7 @@ func (s *syncer) exportSnapshot(ctx context.Context) error {
 		return err
 	}
 	s.slot = slot
-	s.p.Printf("created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
+	s.say(event.Setup, "created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
 	return group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN)
 }
 
@@ -154,9 +155,9 @@ func (s *syncer) copyTables(ctx context.Context, jobs []copier.Job, format strin
 		return err
 	}
 	s.closeSlot()
-	s.p.Clear("~total")
-	s.p.Printf("copied %d rows (%s) in %s, %s/s", res.Rows, progress.Bytes(res.Bytes),
-		progress.Elapsed(res.Elapsed), progress.Bytes(int64(float64(res.Bytes)/max(res.Elapsed.Seconds(), 0.001))))
+	s.ev.Emit(event.Event{Phase: event.Copy, Rows: res.Rows, Bytes: res.Bytes, Duration: res.Elapsed,
+		Message: fmt.Sprintf("copied %d rows (%s) in %s, %s/s", res.Rows, progress.Bytes(res.Bytes),
+			progress.Elapsed(res.Elapsed), progress.Bytes(int64(float64(res.Bytes)/max(res.Elapsed.Seconds(), 0.001))))})
 	close(cp.copied)
 	return nil
 }
@@ -250,7 +251,8 @@ func (s *syncer) attachSubscription(ctx context.Context) error {
 	if err := postdata.Analyze(ctx, s.opts.Target, catalog.NamesOf(s.opts.Tables), s.cores()); err != nil {
 		return err
 	}
-	s.p.Printf("analyzed %d table(s) in %s", len(s.opts.Tables), progress.Elapsed(time.Since(start)))
+	s.ev.Emit(event.Event{Phase: event.Analyze, Duration: time.Since(start),
+		Message: fmt.Sprintf("analyzed %d table(s) in %s", len(s.opts.Tables), progress.Elapsed(time.Since(start)))})
 	if err := s.createSubscription(ctx, false); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -65,7 +66,7 @@ func (s *syncer) guardJobs(ctx context.Context, jobs []copier.Job) ([]copier.Job
 			}
 			wraps[dest] = w
 			if w != nil {
-				s.p.Printf("%s: its user triggers and forced row-level security are set aside inside each copy transaction (the target user is not a superuser)", dest)
+				s.ev.Emit(event.Event{Phase: event.Copy, Table: dest.String(), Message: fmt.Sprintf("%s: its user triggers and forced row-level security are set aside inside each copy transaction (the target user is not a superuser)", dest)})
 			}
 		}
 		jobs[i].Wrap = w

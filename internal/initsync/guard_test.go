@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"strings"
 	"testing"
 
@@ -12,8 +11,8 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/copier"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 const guardSource = `
@@ -85,7 +84,7 @@ func TestCopyGuardNonSuperuser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &syncer{src: sconn, tgt: user, opts: Options{Tables: tables, Jobs: 2}, p: progress.New(io.Discard)}
+	s := &syncer{src: sconn, tgt: user, opts: Options{Tables: tables, Jobs: 2}, ev: event.Discard}
 	if s.targetSuper = superuser(ctx, user); s.targetSuper {
 		t.Fatal("the test role is a superuser")
 	}

@@ -3,10 +3,12 @@ package initsync
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
@@ -70,5 +72,20 @@ func identityFull(ctx context.Context, tx pgx.Tx, tables []catalog.Table) error 
 			}
 		}
 	}
+	return nil
+}
+
+// identityFull is Options.ReplicaIdentityFull, said in one line.
+func (s *syncer) identityFull(ctx context.Context) error {
+	changed, err := ReplicaIdentityFull(ctx, s.src, s.tgt, s.opts.Tables)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	names := make([]string, len(changed))
+	for i, n := range changed {
+		names[i] = n.String()
+	}
+	s.say(event.Setup, "REPLICA IDENTITY FULL set on the source and the target on %s (ALTER TABLE ... REPLICA IDENTITY DEFAULT reverts it)",
+		strings.Join(names, ", "))
 	return nil
 }

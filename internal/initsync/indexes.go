@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
@@ -73,7 +74,7 @@ func (s *syncer) deferIndexes(ctx context.Context, all bool) error {
 			return fmt.Errorf("drop %s %s before the copy: %w", deferred[i].Kind, deferred[i].Name, err)
 		}
 	}
-	s.p.Printf("deferred %d index(es) and constraint(s) until the data is in (vector indexes: %s)", len(deferred), vectorNames(deferred))
+	s.say(event.Setup, "deferred %d index(es) and constraint(s) until the data is in (vector indexes: %s)", len(deferred), vectorNames(deferred))
 	return nil
 }
 
@@ -108,9 +109,10 @@ func (s *syncer) noteOutsideKey(fk catalog.ForeignKey) {
 		return
 	}
 	name := pgx.Identifier{fk.Name}.Sanitize()
-	s.p.Printf("note: foreign key %s on %s references %s, which group %s does not replicate; it is built NOT VALID. "+
-		"Once %s holds every referenced row on the target, run there: ALTER TABLE %s VALIDATE CONSTRAINT %s",
-		name, fk.Table, fk.References, s.opts.Group, fk.References, fk.Table.Quoted(), name)
+	s.ev.Emit(event.Event{Phase: event.Note, Table: fk.Table.String(), Index: fk.Name, Message: fmt.Sprintf(
+		"note: foreign key %s on %s references %s, which group %s does not replicate; it is built NOT VALID. "+
+			"Once %s holds every referenced row on the target, run there: ALTER TABLE %s VALIDATE CONSTRAINT %s",
+		name, fk.Table, fk.References, s.opts.Group, fk.References, fk.Table.Quoted(), name)})
 }
 
 // replicates reports whether the group copies table t.
@@ -198,14 +200,17 @@ func (s *syncer) buildObjects(pending []postdata.Object) ([]postdata.Object, map
 }
 
 func (s *syncer) buildProgress(e postdata.BuildEvent) {
-	key := "build " + e.Object.String()
-	switch {
-	case e.Done:
-		s.p.Clear(key)
-		s.p.Printf("built %s in %s", e.Object, progress.Elapsed(e.Elapsed))
-	default:
-		s.p.Status(key, "%s", progress.Step(progress.IndexLabel(e.Object.Kind, e.Object.Name, e.Object.Def, e.Object.Table.String()), progress.IndexPhase(e.Phase), e.Percent, e.Elapsed))
+	ev := event.Event{Phase: event.Index, Table: e.Object.Table.String(), Index: e.Object.Name, Duration: e.Elapsed}
+	if e.Done {
+		ev.Message = fmt.Sprintf("built %s in %s", e.Object, progress.Elapsed(e.Elapsed))
+	} else {
+		ev.Progress = true
+		ev.Message = progress.Step(progress.IndexLabel(e.Object.Kind, e.Object.Name, e.Object.Def, e.Object.Table.String()), progress.IndexPhase(e.Phase), e.Percent, e.Elapsed)
+		if !s.moved(ev) {
+			return
+		}
 	}
+	s.ev.Emit(ev)
 }
 
 // buildBudget picks the memory budget (--index-memory, else chosen from the
@@ -233,9 +238,28 @@ func (s *syncer) buildBudget(ctx context.Context, objects int) (int64, int, erro
 // the fast one.
 func (s *syncer) announceBuilds() {
 	if s.buildsPlan != "" {
-		s.p.Printf("%s", s.buildsPlan)
+		s.say(event.Index, "%s", s.buildsPlan)
 		s.buildsPlan = ""
 	}
+}
+
+// moved reports whether a progress event says something its step's last
+// one did not. A terminal redraws every poll in place; elsewhere (a log, a
+// pipe, JSON lines) a build's unchanged line is said once.
+func (s *syncer) moved(e event.Event) bool {
+	if event.Live(s.ev) {
+		return true
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	if s.said == nil {
+		s.said = map[string]string{}
+	}
+	if s.said[e.Key()] == e.Message {
+		return false
+	}
+	s.said[e.Key()] = e.Message
+	return true
 }
 
 // meta runs f on the metadata connection, which the copy's and the

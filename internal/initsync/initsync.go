@@ -25,6 +25,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -50,7 +52,10 @@ type Options struct {
 	SubscriptionConnInfo string
 	Tables               []catalog.Table
 	CopyMode             string
-	Out                  io.Writer
+	// Events receives what the run does, step by step (package event);
+	// when nil, they are rendered on Out (package progress).
+	Events event.Sink
+	Out    io.Writer
 	// IndexMemory is maintenance_work_mem for index builds, in bytes; 0 = default.
 	IndexMemory int64
 	// Jobs is the number of parallel copy workers (fast); concurrent index
@@ -59,8 +64,23 @@ type Options struct {
 	// PollInterval is how often progress is polled; 0 = 1s.
 	PollInterval time.Duration
 	// DDL is how schema changes on the source reach the target: ddl.Auto,
-	// ddl.Track or ddl.Off ("" is off). See package ddl.
+	// ddl.Track or ddl.Off ("" is off). See package ddl. A run that fails
+	// removes the capture it installed.
 	DDL string
+	// DDLScope is what the group's DDL capture follows, recorded for the
+	// group when set (see ddl.Scope).
+	DDLScope ddl.Scope
+	// Truncate lets a stopped, switched-over or failed-over group start
+	// again: its tables on the target are emptied and copied anew (see
+	// Admit).
+	Truncate bool
+	// Selection, when set, is recorded for the group once it is claimed,
+	// so the next start_sync can reuse it (group.SaveSelection).
+	Selection *group.Selection
+	// ReplicaIdentityFull sets REPLICA IDENTITY FULL on both sides on the
+	// tables without a key before anything is created (see
+	// ReplicaIdentityFull).
+	ReplicaIdentityFull bool
 	// hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }
@@ -68,17 +88,20 @@ type Options struct {
 // Start runs start_sync for a group that bootstrap has recorded. src and tgt
 // stay usable afterwards; tgt holds the group's advisory lock until it closes.
 func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
-	s := &syncer{src: src, tgt: tgt, opts: opts, p: progress.NewAuto(opts.Out)}
+	s := &syncer{src: src, tgt: tgt, opts: opts, ev: sinkOf(opts)}
 	s.opts.Source = tagged(opts.Source, opts.Group)
 	s.opts.Target = tagged(opts.Target, opts.Group)
 	if s.opts.PollInterval == 0 {
 		s.opts.PollInterval = time.Second
 	}
-	g, err := s.claim(ctx)
+	g, empty, err := s.claim(ctx)
 	if err != nil {
 		return err
 	}
 	s.name = g.ObjectName
+	if err := s.prepare(ctx, empty); err != nil {
+		return err
+	}
 	if err := s.run(ctx); err != nil {
 		s.rollback(err)
 		return err
@@ -91,7 +114,7 @@ func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 type syncer struct {
 	src, tgt *pgx.Conn
 	opts     Options
-	p        *progress.Printer
+	ev       event.Sink
 	name     string // publication, slot and subscription name
 
 	slot        *replication.Slot // the fast path's exporting connection, open during the copy
@@ -101,6 +124,48 @@ type syncer struct {
 	// metaMu serializes the metadata writes on tgt of the copy and the
 	// builds, which run at the same time on the fast path.
 	metaMu sync.Mutex
+	// relLines are the native copy's last line per table, so a table's
+	// state is reported when it changes.
+	relLines map[string]string
+	// said are the last progress lines of the builds, by step (moved).
+	said map[string]string
+}
+
+// prepare does what comes before anything is created, once the group is
+// claimed: it records the selection and the DDL scope, sets REPLICA
+// IDENTITY FULL where asked, and empties a restarted group's tables. A
+// failure here leaves nothing to roll back.
+func (s *syncer) prepare(ctx context.Context, empty []pg.Name) error {
+	if s.opts.Selection != nil {
+		if err := group.SaveSelection(ctx, s.tgt, s.opts.Group, *s.opts.Selection); err != nil {
+			return err
+		}
+	}
+	if s.opts.DDLScope != "" {
+		if err := ddl.SaveScope(ctx, s.tgt, s.opts.Group, s.opts.DDLScope); err != nil {
+			return err
+		}
+	}
+	if s.opts.ReplicaIdentityFull {
+		if err := s.identityFull(ctx); err != nil {
+			return err
+		}
+	}
+	return s.empty(ctx, empty)
+}
+
+// sinkOf is where a run's events go: Events, else the terminal renderer
+// on Out.
+func sinkOf(opts Options) event.Sink {
+	if opts.Events != nil {
+		return opts.Events
+	}
+	return progress.NewAuto(opts.Out)
+}
+
+// say emits a step's outcome that is about no one table.
+func (s *syncer) say(phase event.Phase, format string, args ...any) {
+	s.ev.Emit(event.Event{Phase: phase, Message: fmt.Sprintf(format, args...)})
 }
 
 func (s *syncer) hook(point string) error {
@@ -110,36 +175,33 @@ func (s *syncer) hook(point string) error {
 	return s.opts.Hook(point)
 }
 
-// claim locks the group and decides what to do with its current state: a new
-// or stopped group starts; a group left half-done by a killed pgvecrep is
-// cleaned and started again; a running or streaming one is refused.
-func (s *syncer) claim(ctx context.Context) (group.Group, error) {
+// claim locks the group and decides, under the lock, what to do with its
+// current state by the rule of Admit: a new group starts; a stopped or
+// switched-over one starts again only with Truncate, and claim returns its
+// tables to empty; a group left half-done by a killed pgvecrep is cleaned
+// (recovered) and started again; a streaming one is refused.
+func (s *syncer) claim(ctx context.Context) (group.Group, []pg.Name, error) {
 	g, err := group.Get(ctx, s.tgt, s.opts.Group)
 	if err != nil {
-		return g, err
+		return g, nil, err
 	}
 	if err := group.Claim(ctx, s.tgt, g.Name); err != nil {
-		return g, err
+		return g, nil, err
 	}
-	switch {
-	case g.Phase == group.Streaming:
-		return g, hint.New(fmt.Sprintf("group %q already exists and is streaming", g.Name),
-			fmt.Sprintf("watch it with: pgvecrep stats -g %s; or start over with: pgvecrep stop_sync -g %s", g.Name, g.Name))
-	case g.Phase == group.SwitchedOver || g.Phase == group.FailedOver:
-		return g, hint.New(fmt.Sprintf("group %q has already been %s", g.Name, g.Phase),
-			fmt.Sprintf("run pgvecrep cleanup -g %s, then bootstrap a new group", g.Name))
-	case g.Phase.Busy() || g.Phase == group.Failed:
-		s.p.Printf("group %s was left in phase %s by an earlier run; cleaning it up first", g.Name, g.Phase)
-		for _, conn := range []*pgx.Conn{s.src, s.tgt} {
-			if err := endOrphans(ctx, conn, g.Name); err != nil {
-				return g, err
-			}
-		}
-		if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
-			return g, fmt.Errorf("clean up broken group %q: %w", g.Name, err)
+	empty, err := Admit(g, s.opts.Truncate)
+	if err != nil || !(g.Phase.Busy() || g.Phase == group.Failed) {
+		return g, empty, err
+	}
+	s.say(event.Undo, "group %s was left in phase %s by an earlier run; cleaning it up first", g.Name, g.Phase)
+	for _, conn := range []*pgx.Conn{s.src, s.tgt} {
+		if err := endOrphans(ctx, conn, g.Name); err != nil {
+			return g, nil, err
 		}
 	}
-	return g, nil
+	if err := Teardown(ctx, s.src, s.tgt, g, s.ev); err != nil {
+		return g, nil, fmt.Errorf("clean up broken group %q: %w", g.Name, err)
+	}
+	return g, nil, nil
 }
 
 // AppName is the application_name of the worker sessions (copy, index
@@ -178,7 +240,7 @@ func endOrphans(ctx context.Context, conn *pgx.Conn, group string) error {
 // indexes restored. It runs before the preflight checks, which would
 // otherwise find the half-filled target tables not empty. It reports whether
 // there was anything to recover.
-func Recover(ctx context.Context, src, tgt *pgx.Conn, name string, out io.Writer) (bool, error) {
+func Recover(ctx context.Context, src, tgt *pgx.Conn, name string, events event.Sink) (bool, error) {
 	g, err := group.Get(ctx, tgt, name)
 	if err != nil {
 		return false, err
@@ -186,8 +248,8 @@ func Recover(ctx context.Context, src, tgt *pgx.Conn, name string, out io.Writer
 	if !g.Phase.Busy() && g.Phase != group.Failed {
 		return false, nil
 	}
-	s := &syncer{src: src, tgt: tgt, opts: Options{Group: name}, p: progress.New(out)}
-	if _, err := s.claim(ctx); err != nil {
+	s := &syncer{src: src, tgt: tgt, opts: Options{Group: name}, ev: events}
+	if _, _, err := s.claim(ctx); err != nil {
 		return false, err
 	}
 	return true, group.SetPhase(ctx, tgt, name, group.Bootstrapped)
@@ -208,7 +270,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := group.Start(ctx, s.tgt, s.opts.Group, tables, mode); err != nil {
 		return err
 	}
-	s.p.Printf("group %s: %d table(s), copy mode %s", s.opts.Group, len(tables), mode)
+	s.say(event.Setup, "group %s: %d table(s), copy mode %s", s.opts.Group, len(tables), mode)
 	if err := s.copy(ctx, mode); err != nil {
 		return err
 	}
@@ -231,7 +293,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := group.SetPhase(ctx, s.tgt, s.opts.Group, group.Streaming); err != nil {
 		return err
 	}
-	s.p.Printf("group %s is streaming", s.opts.Group)
+	s.say(event.Setup, "group %s is streaming", s.opts.Group)
 	return nil
 }
 
@@ -277,7 +339,7 @@ func (s *syncer) createPublication(ctx context.Context) error {
 		}
 		return err
 	}
-	s.p.Printf("created publication %s on the source", s.name)
+	s.say(event.Setup, "created publication %s on the source", s.name)
 	return nil
 }
 
@@ -287,7 +349,7 @@ func (s *syncer) createSlot(ctx context.Context) error {
 	if err := replication.CreateSlotNoSnapshot(ctx, s.src, s.name); err != nil {
 		return err
 	}
-	s.p.Printf("created replication slot %s on the source", s.name)
+	s.say(event.Setup, "created replication slot %s on the source", s.name)
 	return nil
 }
 
@@ -295,7 +357,7 @@ func (s *syncer) createSlot(ctx context.Context) error {
 // slot made before it. copyData selects the engine's own initial copy.
 func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
 	sub := replication.Subscription{Name: s.name, Publication: s.name, Slot: s.name,
-		ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.p,
+		ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.ev,
 		Failover: replication.ServerMajor(s.src) >= 17}
 	if copyData { // the engine copies: binary only where fast mode would use it
 		format, _, err := s.copyFormat(ctx)
@@ -307,32 +369,39 @@ func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
 	if err := replication.CreateSubscription(ctx, s.tgt, sub); err != nil {
 		return err
 	}
-	s.p.Printf("created subscription %s on the target", s.name)
+	s.say(event.Setup, "created subscription %s on the target", s.name)
 	return nil
 }
 
-// rollback removes what this run created and records the error. It runs on
-// a fresh context: the run's own may be the reason for the failure.
+// rollback removes what this run created, the DDL capture included, and
+// records the error, on sessions that work: reconnect replaces the ones
+// the failure closed. It runs on a fresh context: the run's own may be the
+// reason for the failure.
 func (s *syncer) rollback(cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s.closeSlot()
-	s.p.Printf("start_sync failed: %v; removing what it created", cause)
+	s.say(event.Undo, "start_sync failed: %v; removing what it created", cause)
 	done, err := s.reconnect(ctx)
 	defer done()
 	if err != nil {
-		s.p.Printf("cleanup after failure: %v", err)
+		s.say(event.Undo, "cleanup after failure: %v", err)
 		return
 	}
 	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: catalog.NamesOf(s.opts.Tables)}
-	if err := Teardown(ctx, s.src, s.tgt, g, s.p); err != nil {
-		s.p.Printf("cleanup after failure: %v", err)
+	if err := Teardown(ctx, s.src, s.tgt, g, s.ev); err != nil {
+		s.say(event.Undo, "cleanup after failure: %v", err)
+	}
+	if s.opts.DDL != "" && s.opts.DDL != ddl.Off {
+		if err := ddl.Uninstall(ctx, s.src, s.tgt, s.name); err != nil {
+			s.say(event.Undo, "remove the DDL capture after failure: %v (pgvecrep cleanup -g %s removes it)", err, s.opts.Group)
+		}
 	}
 	msg := cause.Error()
 	if errors.Is(cause, context.Canceled) {
 		msg = "interrupted"
 	}
 	if err := group.Fail(ctx, s.tgt, s.opts.Group, errors.New(msg)); err != nil {
-		s.p.Printf("record failure: %v", err)
+		s.say(event.Undo, "record failure: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
@@ -52,6 +53,7 @@ ORDER BY 1`
 // subscription's workers report errors.
 func (s *syncer) waitReady(ctx context.Context) error {
 	start := time.Now()
+	s.relLines = map[string]string{}
 	baseErrors, err := s.syncErrors(ctx)
 	if err != nil {
 		return err
@@ -70,10 +72,14 @@ func (s *syncer) waitReady(ctx context.Context) error {
 			if r.state == "d" && r.tuples > 0 {
 				line += fmt.Sprintf(", %d rows, %s", r.tuples, progress.Bytes(r.bytes))
 			}
-			s.p.Changed(r.table, "%s", line)
+			if line != s.relLines[r.table] {
+				s.relLines[r.table] = line
+				s.ev.Emit(event.Event{Phase: event.Copy, Table: r.table, Rows: r.tuples, Bytes: r.bytes, Message: line})
+			}
 		}
 		if len(rels) > 0 && ready == len(rels) {
-			s.p.Printf("all %d table(s) copied in %s", len(rels), progress.Elapsed(time.Since(start)))
+			s.ev.Emit(event.Event{Phase: event.Copy, Duration: time.Since(start),
+				Message: fmt.Sprintf("all %d table(s) copied in %s", len(rels), progress.Elapsed(time.Since(start)))})
 			return nil
 		}
 		if n, err := s.syncErrors(ctx); err != nil {

@@ -7,10 +7,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -18,7 +18,7 @@ import (
 // publication are dropped, the rows copied so far are truncated (preflight had
 // found the tables empty), and the deferred indexes are built again on the
 // empty tables, so the target looks as it did before the run.
-func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p *progress.Printer) error {
+func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p event.Sink) error {
 	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (s *syncer) reconnect(ctx context.Context) (done func(), err error) {
 		return done, err
 	}
 	if len(opened) > 0 {
-		s.p.Printf("the rollback reconnected: a connection was closed when the run stopped")
+		s.say(event.Undo, "the rollback reconnected: a connection was closed when the run stopped")
 	}
 	return done, nil
 }

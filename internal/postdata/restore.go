@@ -6,9 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
 // RestoreDeferred builds again, one at a time and in build order, every
@@ -16,7 +16,7 @@ import (
 // that exist already. It is for undoing a run (stop_sync, cleanup, a failed
 // start_sync), where the tables are small or empty and a plain sequential
 // rebuild is enough; each object is marked built, so a rerun skips it.
-func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *progress.Printer) error {
+func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p event.Sink) error {
 	pending, err := group.PendingDeferred(ctx, tgt, groupName)
 	if err != nil {
 		return err
@@ -33,7 +33,8 @@ func RestoreDeferred(ctx context.Context, tgt *pgx.Conn, groupName string, p *pr
 		if err := group.MarkBuilt(ctx, tgt, groupName, d); err != nil {
 			return err
 		}
-		p.Printf("restored %s %s on %s", d.Kind, d.Name, d.Table)
+		p.Emit(event.Event{Phase: event.Undo, Table: d.Table.String(), Index: d.Name,
+			Message: fmt.Sprintf("restored %s %s on %s", d.Kind, d.Name, d.Table)})
 	}
 	return nil
 }

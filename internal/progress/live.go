@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/pgvecrep/pgvecrep/internal/event"
 )
 
 // On a terminal the Printer keeps a block of live lines at the bottom of the
@@ -75,7 +77,7 @@ func (p *Printer) Clear(key string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if _, ok := p.live[key]; !ok || p.stopped {
 		return
 	}
 	delete(p.live, key)
@@ -193,5 +195,22 @@ func Interrupt() {
 	printers.Unlock()
 	for _, p := range all {
 		p.stop()
+	}
+}
+
+// Emit renders an event (package event) on the terminal: a progress event
+// becomes the live line of its step (Status), any other event clears that
+// line and prints its message as a permanent line (Printf).
+func (p *Printer) Emit(e event.Event) {
+	if p == nil {
+		return
+	}
+	if e.Progress {
+		p.Status(e.Key(), "%s", e.Message)
+		return
+	}
+	p.Clear(e.Key())
+	if e.Message != "" {
+		p.Printf("%s", e.Message)
 	}
 }

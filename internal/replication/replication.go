@@ -28,13 +28,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
-// Printer receives one line for each object created or dropped, so a user
-// sees what changed on which side. *progress.Printer satisfies it.
+// Printer receives one event for each object created or dropped, so a user
+// sees what changed on which side. Any event.Sink satisfies it
+// (*progress.Printer renders it on the terminal).
 type Printer interface {
-	Printf(format string, args ...any)
+	Emit(event.Event)
 }
 
 // CreatePublication creates publication name on the source for exactly the

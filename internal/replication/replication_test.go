@@ -3,9 +3,12 @@ package replication
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -112,18 +115,27 @@ func TestOddIdentifiers(t *testing.T) {
 
 type lines []string
 
-func (l *lines) Printf(format string, args ...any) { *l = append(*l, format) }
+// Emit keeps each event's message; every event Detach emits is a detach.
+func (l *lines) Emit(e event.Event) {
+	if e.Phase != event.Detach {
+		e.Message = "phase " + string(e.Phase) + ", not detach: " + e.Message
+	}
+	*l = append(*l, e.Message)
+}
 
 func TestDetachSourceUp(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
 	ctx := context.Background()
 	stream(t, src, tgt, pg.Name{Schema: "public", Name: "t"}, "pgvecrep_up", "pgvecrep_up", "pgvecrep_up")
+	if names, err := Names(ctx, src.Conn(t), tgt.Conn(t)); err != nil || !slices.Equal(names, []string{"pgvecrep_up"}) {
+		t.Fatalf("Names = %q, %v; want the one name subscription, slot and publication share", names, err)
+	}
 	var out lines
 	if err := Detach(ctx, src.Conn(t), tgt.Conn(t), "pgvecrep_up", &out); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 3 {
+	if len(out) != 3 || strings.Contains(strings.Join(out, "\n"), "not detach") {
 		t.Errorf("Detach printed %q, want one line each for subscription, slot and publication", out)
 	}
 	pgtest.AssertNoReplication(t, src, tgt)

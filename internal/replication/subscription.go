@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
@@ -58,7 +59,7 @@ func CreateSubscription(ctx context.Context, tgt *pgx.Conn, s Subscription) erro
 	}
 	if s.Log != nil {
 		for _, n := range notes {
-			s.Log.Printf("%s", n)
+			s.Log.Emit(event.Event{Phase: event.Setup, Message: n})
 		}
 	}
 	return nil
@@ -104,7 +105,7 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) err
 	if dropped, err := DropSubscription(ctx, tgt, name); err != nil {
 		return err
 	} else if dropped {
-		p.Printf("dropped subscription %s on the target", name)
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped subscription %s on the target", name)})
 	}
 	if src == nil {
 		return nil
@@ -112,12 +113,12 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) err
 	if dropped, err := dropSlotIfExists(ctx, src, name); err != nil {
 		return err
 	} else if dropped {
-		p.Printf("dropped replication slot %s on the source", name)
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped replication slot %s on the source", name)})
 	}
 	if dropped, err := DropPublication(ctx, src, name); err != nil {
 		return err
 	} else if dropped {
-		p.Printf("dropped publication %s on the source", name)
+		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped publication %s on the source", name)})
 	}
 	return nil
 }

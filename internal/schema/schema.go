@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
@@ -41,7 +41,9 @@ type Options struct {
 	// Tables narrows the copy to these tables and what they depend on;
 	// nil copies every non-system schema of the source database.
 	Tables []catalog.Table
-	Log    io.Writer // one line per object created; may be nil
+	// Events receives one event per object created or kept (package
+	// event); nil drops them.
+	Events event.Sink
 }
 
 // Copy creates on the target what it lacks of the source's schema.
@@ -83,9 +85,9 @@ func Copy(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 		return err
 	}
 	have := preexisting(chosen, owners, exists)
-	todo := report(opts.Log, chosen, have, owners, objs)
+	todo := report(opts.Events, chosen, have, owners, objs)
 	if todo == nil {
-		logf(opts.Log, "the target already has the source's schema: nothing to create")
+		say(opts.Events, "", "the target already has the source's schema: nothing to create")
 		return nil
 	}
 	list := filepath.Join(dir, "restore.list")
@@ -150,7 +152,7 @@ func listFile(entries []Entry) string {
 
 // report logs what is kept and what will be created, and returns the
 // entries to restore; nil when there is nothing to create.
-func report(w io.Writer, chosen []Entry, have map[int]bool, owners map[int]int, objs map[int]object) []Entry {
+func report(w event.Sink, chosen []Entry, have map[int]bool, owners map[int]int, objs map[int]object) []Entry {
 	var todo []Entry
 	created := 0
 	for _, e := range chosen {
@@ -159,7 +161,7 @@ func report(w io.Writer, chosen []Entry, have map[int]bool, owners map[int]int, 
 		switch {
 		case have[e.ID]:
 			if named && (e.Desc == "TABLE" || e.Desc == "VIEW") {
-				logf(w, "%s %s already exists on the target, kept", strings.ToLower(e.Desc), o.Identity)
+				say(w, o.Identity, "%s %s already exists on the target, kept", strings.ToLower(e.Desc), o.Identity)
 			}
 		case settingDescs[e.Desc]:
 			todo = append(todo, e)
@@ -167,7 +169,7 @@ func report(w io.Writer, chosen []Entry, have map[int]bool, owners map[int]int, 
 			todo = append(todo, e)
 			created++
 			if named {
-				logf(w, "creating %s %s", o.Type, o.Identity)
+				say(w, o.Identity, "creating %s %s", o.Type, o.Identity)
 			}
 		}
 	}
@@ -177,8 +179,10 @@ func report(w io.Writer, chosen []Entry, have map[int]bool, owners map[int]int, 
 	return todo
 }
 
-func logf(w io.Writer, format string, args ...any) {
+// say emits one setup event about object (a table's, a view's name; "" for
+// none).
+func say(w event.Sink, object, format string, args ...any) {
 	if w != nil {
-		fmt.Fprintf(w, format+"\n", args...)
+		w.Emit(event.Event{Phase: event.Setup, Table: object, Message: fmt.Sprintf(format, args...)})
 	}
 }

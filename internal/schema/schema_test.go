@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
@@ -28,7 +29,7 @@ func copyTo(t *testing.T, src, tgt pgtest.DB, filter *catalog.Filter) (string, e
 		}
 	}
 	var log bytes.Buffer
-	err := Copy(ctx, sc, tc, Options{SourceURL: src.URL, PgDump: src.Cluster.Bin("pg_dump"), PgRestore: src.Cluster.Bin("pg_restore"), Tables: tables, Log: &log})
+	err := Copy(ctx, sc, tc, Options{SourceURL: src.URL, PgDump: src.Cluster.Bin("pg_dump"), PgRestore: src.Cluster.Bin("pg_restore"), Tables: tables, Events: lineSink{&log}})
 	t.Logf("copy log:\n%s", log.String())
 	return log.String(), err
 }
@@ -179,3 +180,8 @@ CREATE TABLE items (id int PRIMARY KEY, v vector(3))`)
 		t.Errorf("target has %d items tables, want 1", n)
 	}
 }
+
+// lineSink writes each event's message as a line, for tests to read.
+type lineSink struct{ w *bytes.Buffer }
+
+func (l lineSink) Emit(e event.Event) { l.w.WriteString(e.Message + "\n") }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -39,13 +40,13 @@ func (s *run) drain(ctx context.Context, frozenAt time.Time) (string, error) {
 		return "", err
 	}
 	deadline := s.freezeDeadline(frozenAt)
-	s.p.Printf("waiting for the target to apply everything up to %s (the freeze is lifted if that takes longer than %s)", lsn, s.opts.MaxFreeze)
+	s.say(event.Wait, "waiting for the target to apply everything up to %s (the freeze is lifted if that takes longer than %s)", lsn, s.opts.MaxFreeze)
 	d := drainer{run: s, lsn: lsn, frozenAt: frozenAt, deadline: deadline}
-	defer s.p.Clear("drain")
+	defer s.ev.Emit(event.Event{Phase: event.Wait}) // ends the live line
 	if err := d.wait(ctx); err != nil {
 		return "", err
 	}
-	s.p.Printf("target has applied up to %s", lsn)
+	s.say(event.Wait, "target has applied up to %s", lsn)
 	return lsn, nil
 }
 
@@ -110,8 +111,9 @@ func (d *drainer) check(ctx context.Context) error {
 	d.latest, d.latestAt, d.shown = e, now, now
 	eta := d.eta()
 	frozen := now.Sub(d.frozenAt)
-	d.p.Status("drain", "writes frozen for %s of at most %s: %s left to apply%s; done in %s",
-		progress.Seconds(frozen), d.opts.MaxFreeze, progress.Bytes(e.Pending), inFlightText(e.InFlight), etaText(eta, e))
+	d.ev.Emit(event.Event{Phase: event.Wait, Bytes: e.Pending, Duration: frozen, Progress: true,
+		Message: fmt.Sprintf("writes frozen for %s of at most %s: %s left to apply%s; done in %s",
+			progress.Seconds(frozen), d.opts.MaxFreeze, progress.Bytes(e.Pending), inFlightText(e.InFlight), etaText(eta, e))})
 	if late && d.deadline.Before(d.run.deadline) {
 		return d.tooLong(eta, false)
 	}

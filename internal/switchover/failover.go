@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -18,7 +18,10 @@ import (
 type FailoverOptions struct {
 	Group       string
 	SequenceGap int64 // added past each column's max value; 0 = DefaultSequenceGap
-	Out         io.Writer
+	// Events receives what the failover does (package event); when nil,
+	// they are rendered on Out.
+	Events event.Sink
+	Out    io.Writer
 }
 
 // DefaultSequenceGap leaves room for ids the lost source handed out in
@@ -43,7 +46,7 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 	if opts.SequenceGap <= 0 {
 		opts.SequenceGap = DefaultSequenceGap
 	}
-	p := progress.New(opts.Out)
+	p := sinkOf(opts.Events, opts.Out)
 	g, err := group.Get(ctx, tgt, opts.Group)
 	if err != nil {
 		return res, err

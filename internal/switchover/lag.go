@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -21,7 +22,7 @@ const showEvery = time.Second
 // applies a transaction of many megabytes (see replication.Progress), and
 // freezing then makes the freeze last as long as that transaction.
 func (s *run) waitLag(ctx context.Context) error {
-	defer s.p.Clear("lag")
+	defer s.ev.Emit(event.Event{Phase: event.Wait}) // ends the live line
 	var shown time.Time
 	began := time.Now()
 	for {
@@ -30,12 +31,14 @@ func (s *run) waitLag(ctx context.Context) error {
 			return err
 		}
 		if notReady == 0 && e.Pending <= s.opts.LagDelta {
-			s.p.Printf("lag %s is within %s", progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta))
+			s.ev.Emit(event.Event{Phase: event.Wait, Bytes: e.Pending, Duration: time.Since(began),
+				Message: fmt.Sprintf("lag %s is within %s", progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta))})
 			return nil
 		}
 		if time.Since(shown) >= showEvery {
-			s.p.Status("lag", "waiting %s: lag %s (freezing at %s)%s, %d table(s) not ready; catch-up: %s", progress.Clock(time.Since(began)),
-				progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta), inFlightText(e.InFlight), notReady, e.Text())
+			s.ev.Emit(event.Event{Phase: event.Wait, Bytes: e.Pending, Duration: time.Since(began), Progress: true,
+				Message: fmt.Sprintf("waiting %s: lag %s (freezing at %s)%s, %d table(s) not ready; catch-up: %s", progress.Clock(time.Since(began)),
+					progress.Bytes(e.Pending), progress.Bytes(s.opts.LagDelta), inFlightText(e.InFlight), notReady, e.Text())})
 			shown = time.Now()
 		}
 		if err := s.sleep(ctx); err != nil {

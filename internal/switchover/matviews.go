@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -37,7 +38,7 @@ SELECT mv.name FROM mv JOIN depth USING (oid) GROUP BY mv.name ORDER BY max(dept
 // it held when it was created (or nothing, as pg_dump creates them). It
 // runs after the detach, so it sees every drained row and does not lengthen
 // the write freeze; a failure leaves the switchover done and says what to run.
-func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, printf func(string, ...any)) ([]string, error) {
+func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, events event.Sink) ([]string, error) {
 	rows, err := tgt.Query(ctx, matviewsQuery, group.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list materialized views on the target: %w", err)
@@ -48,7 +49,7 @@ func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, print
 	}
 	var done []string
 	for _, mv := range names {
-		printf("REFRESH MATERIALIZED VIEW %s", mv)
+		events.Emit(event.Event{Phase: event.Finish, Table: mv, Message: "REFRESH MATERIALIZED VIEW " + mv})
 		if _, err := tgt.Exec(ctx, "REFRESH MATERIALIZED VIEW "+mv); err != nil {
 			return done, hint.Wrap(fmt.Errorf("refresh materialized view %s on the target: %w", mv, err),
 				fmt.Sprintf("the switchover itself is complete; fix the cause and run REFRESH MATERIALIZED VIEW %s on the target (and those after it)", mv))

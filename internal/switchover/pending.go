@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
 
@@ -106,7 +107,7 @@ func (s *run) checkPending(ctx context.Context, res *Result, final bool) error {
 	}
 	res.Missing = p.Missing(s.g.Name)
 	for _, item := range p.items() {
-		s.p.Printf("--force: going ahead without %s", item)
+		s.say(event.Note, "--force: going ahead without %s", item)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
@@ -54,7 +55,10 @@ type Options struct {
 	// MaxFreeze bounds the write freeze: when the target cannot apply what
 	// is left by then, the freeze is lifted and the run fails with a
 	// *FreezeTooLong; 0 = DefaultMaxFreeze.
-	MaxFreeze    time.Duration
+	MaxFreeze time.Duration
+	// Events receives what the run does, step by step (package event);
+	// when nil, they are rendered on Out (package progress).
+	Events       event.Sink
 	Out          io.Writer
 	PollInterval time.Duration
 	// Hook, when set (tests), runs at named points and may fail the run.
@@ -109,7 +113,7 @@ type run struct {
 	src, tgt *pgx.Conn
 	opts     Options
 	g        group.Group
-	p        *progress.Printer
+	ev       event.Sink
 	deadline time.Time
 	// catchup follows the target's progress from the wait for the lag
 	// through the drain, for the wait line and the freeze's estimate.
@@ -140,7 +144,21 @@ func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error)
 	if err := group.Claim(ctx, tgt, g.Name); err != nil {
 		return nil, err
 	}
-	return &run{src: src, tgt: tgt, opts: opts, g: g, p: progress.NewAuto(opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
+	return &run{src: src, tgt: tgt, opts: opts, g: g, ev: sinkOf(opts.Events, opts.Out), deadline: time.Now().Add(opts.Timeout)}, nil
+}
+
+// sinkOf is where a run's events go: events, else the terminal renderer
+// on out.
+func sinkOf(events event.Sink, out io.Writer) event.Sink {
+	if events != nil {
+		return events
+	}
+	return progress.NewAuto(out)
+}
+
+// say emits a step's outcome that is about no one table.
+func (s *run) say(phase event.Phase, format string, args ...any) {
+	s.ev.Emit(event.Event{Phase: phase, Message: fmt.Sprintf(format, args...)})
 }
 
 func (s *run) hook(point string) error {
@@ -154,7 +172,7 @@ func (s *run) hook(point string) error {
 func (s *run) cutOver(ctx context.Context) (Result, error) {
 	var res Result
 	start := time.Now()
-	s.p.Printf("freezing writes on %d table(s) on the source", len(s.g.Tables))
+	s.say(event.Freeze, "freezing writes on %d table(s) on the source", len(s.g.Tables))
 	if err := Freeze(ctx, s.src, s.g.Name, s.g.Tables, s.opts.Roles); err != nil {
 		return res, err
 	}
@@ -177,7 +195,7 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	for _, line := range res.Sequences {
-		s.p.Printf("sequence %s", line)
+		s.say(event.Finish, "sequence %s", line)
 	}
 	if err := s.hook("before-detach"); err != nil {
 		return res, err
@@ -194,7 +212,7 @@ func (s *run) abort(cause error) error {
 	if _, err := UnfreezeGroup(ctx, s.src, s.g.Name); err != nil {
 		return fmt.Errorf("%w; and lifting the write freeze failed too: %v (run pgvecrep cleanup -g %s --restore-source-writes)", cause, err, s.g.Name)
 	}
-	s.p.Printf("switchover stopped: %v; writes on the source are allowed again and the group keeps streaming", cause)
+	s.say(event.Freeze, "switchover stopped: %v; writes on the source are allowed again and the group keeps streaming", cause)
 	var long *FreezeTooLong
 	if errors.As(cause, &long) {
 		return hint.Wrap(cause, long.retry(s.g.Name))
@@ -212,24 +230,24 @@ func (s *run) abort(cause error) error {
 // phase, refreshes the materialized views and vacuums. Past this point the
 // target is the primary.
 func (s *run) detach(ctx context.Context, res *Result) error {
-	if err := replication.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.p); err != nil {
+	if err := replication.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.ev); err != nil {
 		return hint.Wrap(err, fmt.Sprintf("writes on the source stay frozen; finish with pgvecrep stop_sync -g %s", s.g.Name))
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {
 		return err
 	}
 	var err error
-	if res.Matviews, err = RefreshMatviews(ctx, s.tgt, s.g.Tables, s.p.Printf); err != nil {
+	if res.Matviews, err = RefreshMatviews(ctx, s.tgt, s.g.Tables, s.ev); err != nil {
 		return err
 	}
 	if len(res.Matviews) > 0 {
-		s.p.Printf("refreshed %d materialized view(s) on the target", len(res.Matviews))
+		s.say(event.Finish, "refreshed %d materialized view(s) on the target", len(res.Matviews))
 	}
 	if s.opts.SkipVacuum {
 		return nil
 	}
 	for _, t := range s.g.Tables {
-		s.p.Printf("VACUUM ANALYZE %s", t.Quoted())
+		s.ev.Emit(event.Event{Phase: event.Analyze, Table: t.String(), Message: "VACUUM ANALYZE " + t.Quoted()})
 		if _, err := s.tgt.Exec(ctx, "VACUUM ANALYZE "+t.Quoted()); err != nil {
 			return fmt.Errorf("vacuum analyze %s on the target: %w", t, err)
 		}
