@@ -85,8 +85,15 @@ type Options struct {
 	Hook func(point string) error
 }
 
-// Start runs start_sync for a group that bootstrap has recorded. src and tgt
-// stay usable afterwards; tgt holds the group's advisory lock until it closes.
+// Start runs start_sync for a group that bootstrap has recorded, from
+// admission to streaming: it claims the group and admits it by Admit's rule
+// under the lock (recovering a group an earlier run left half-done),
+// records the selection and the DDL scope, sets REPLICA IDENTITY FULL where
+// asked, empties a restarted group's tables, then copies, builds and
+// attaches the subscription. A run that fails after that removes what it
+// created, the DDL capture included, on working sessions, and records the
+// error on the group. src and tgt stay usable afterwards; tgt holds the
+// group's advisory lock until it closes.
 func Start(ctx context.Context, src, tgt *pgx.Conn, opts Options) error {
 	s := &syncer{src: src, tgt: tgt, opts: opts, ev: sinkOf(opts)}
 	s.opts.Source = tagged(opts.Source, opts.Group)
