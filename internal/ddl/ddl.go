@@ -116,9 +116,6 @@ func namesOf(objectName string) names {
 // q quotes a name in the pgvecrep schema.
 func q(name string) string { return pgx.Identifier{group.Schema, name}.Sanitize() }
 
-// LogTable is the quoted name of the group's DDL log table (both sides).
-func LogTable(objectName string) string { return q(namesOf(objectName).log) }
-
 // Install sets up DDL capture for a group: the log table, the capture
 // functions and the event triggers on the source, with the log table added
 // to the group's publication (which must exist), and the log table and its apply trigger
