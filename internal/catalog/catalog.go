@@ -9,7 +9,6 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -348,12 +347,12 @@ func NamesOf(ts []Table) []pg.Name {
 	return out
 }
 
-// QuotedList is "a"."b", "c"."d" for FOR TABLE and similar lists.
-func QuotedList(names []pg.Name) string {
-	q := make([]string, len(names))
+// QuotedNames is names as SQL, each quoted by pg.Name.Quoted, for a
+// statement's list (FOR TABLE, TRUNCATE) or a regclass[] parameter.
+func QuotedNames(names []pg.Name) []string {
+	out := make([]string, len(names))
 	for i, n := range names {
-		q[i] = n.Quoted()
+		out[i] = n.Quoted()
 	}
-	sort.Strings(q)
-	return strings.Join(q, ", ")
+	return out
 }

@@ -124,7 +124,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	emptied := group.QuotedNames(toEmpty)
+	emptied := catalog.QuotedNames(toEmpty)
 	src, tgt := s.src, s.tgt
 	saved, sel, err := recallSelection(ctx, env, f, tgt, name, &tf, &copyMode, &role)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -57,7 +58,7 @@ func streamingGroup(t *testing.T, name, ddl string, tables []pg.Name) (src, tgt 
 		t.Fatal(err)
 	}
 	obj := group.ObjectName(name)
-	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: group.QuotedNames(tables)})
+	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: catalog.QuotedNames(tables)})
 	return src, tgt
 }
 

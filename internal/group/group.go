@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
@@ -207,16 +208,6 @@ func scanName(r pgx.CollectableRow) (pg.Name, error) {
 	return n, err
 }
 
-// QuotedNames is names as SQL, each quoted by pg.Name.Quoted, for a
-// statement or a regclass[] parameter.
-func QuotedNames(names []pg.Name) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = n.Quoted()
-	}
-	return out
-}
-
 func notFound(name string) error {
 	return hint.Wrap(fmt.Errorf("group %q: %w on the target", name, ErrNotFound),
 		fmt.Sprintf("run: pgvecrep bootstrap --group-name %s", shellQuote(name)))
@@ -276,7 +267,7 @@ func Start(ctx context.Context, conn *pgx.Conn, name string, tables []pg.Name, c
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `UPDATE pgvecrep.groups SET phase = 'copying', tables = $2,
 		copy_mode = $3, snapshot_lsn = '', last_error = '', synced_at = NULL, updated_at = now()
-		WHERE name = $1`, name, QuotedNames(tables), copyMode); err != nil {
+		WHERE name = $1`, name, catalog.QuotedNames(tables), copyMode); err != nil {
 		return fmt.Errorf("record sync start: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM pgvecrep.tables WHERE group_name = $1`, name); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -24,7 +25,7 @@ func SetTables(ctx context.Context, conn *pgx.Conn, name string, tables []pg.Nam
 		sql  string
 		args []any
 	}{
-		{`UPDATE pgvecrep.groups SET tables = $2, updated_at = now() WHERE name = $1`, []any{name, QuotedNames(tables)}},
+		{`UPDATE pgvecrep.groups SET tables = $2, updated_at = now() WHERE name = $1`, []any{name, catalog.QuotedNames(tables)}},
 		{`DELETE FROM pgvecrep.tables WHERE group_name = $1 AND (schema_name, table_name) NOT IN
 			(SELECT s, n FROM unnest($2::text[], $3::text[]) u(s, n))`, []any{name, schemas, rels}},
 		{`INSERT INTO pgvecrep.tables (group_name, schema_name, table_name, state, started_at, finished_at)

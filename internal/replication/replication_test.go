@@ -50,7 +50,7 @@ func stream(t *testing.T, src, tgt pgtest.DB, table pg.Name, pub, slot, sub stri
 	ddl := "CREATE TABLE " + table.Quoted() + " (id int PRIMARY KEY, v text)"
 	src.Exec(t, ddl)
 	tgt.Exec(t, ddl)
-	if err := CreatePublication(ctx, src.Conn(t), pub, []pg.Name{table}); err != nil {
+	if err := CreatePublicationWith(ctx, src.Conn(t), pub, []pg.Name{table}, PublicationOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := CreateSlotNoSnapshot(ctx, src.Conn(t), slot); err != nil {
@@ -225,10 +225,10 @@ func TestCreatePublicationExists(t *testing.T) {
 	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
 	conn := src.Conn(t)
 	names := []pg.Name{{Schema: "public", Name: "t"}}
-	if err := CreatePublication(ctx, conn, "pgvecrep_dup", names); err != nil {
+	if err := CreatePublicationWith(ctx, conn, "pgvecrep_dup", names, PublicationOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := CreatePublication(ctx, conn, "pgvecrep_dup", names)
+	err := CreatePublicationWith(ctx, conn, "pgvecrep_dup", names, PublicationOptions{})
 	if pg.Code(err) != "42710" {
 		t.Fatalf("second CreatePublication = %v, want SQLSTATE 42710", err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -59,7 +59,7 @@ ORDER BY tbl = '', seq, tbl, col`
 // Sequences lists the sequences of the tables and of their schemas: the ones
 // the columns use first, then the free ones.
 func Sequences(ctx context.Context, conn *pgx.Conn, tables []pg.Name) ([]Sequence, error) {
-	rows, err := conn.Query(ctx, sequencesQuery, group.QuotedNames(tables))
+	rows, err := conn.Query(ctx, sequencesQuery, catalog.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list sequences: %w", err)
 	}
