@@ -206,4 +206,3 @@ func NotValidChecks(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]Check
 		return c, err
 	})
 }
-
