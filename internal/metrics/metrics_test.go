@@ -12,19 +12,6 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/stats"
 )
 
-func TestParseLSN(t *testing.T) {
-	for s, want := range map[string]uint64{"0/0": 0, "16/B374D848": 0x16B374D848, "0/1": 1} {
-		if got, ok := ParseLSN(s); !ok || got != want {
-			t.Errorf("ParseLSN(%q) = %d, %v", s, got, ok)
-		}
-	}
-	for _, s := range []string{"", "x/1", "1", "1/zz"} {
-		if _, ok := ParseLSN(s); ok {
-			t.Errorf("ParseLSN(%q) accepted", s)
-		}
-	}
-}
-
 func scrape(t *testing.T, c *Collector) string {
 	t.Helper()
 	h, err := Handler(c)

@@ -36,9 +36,29 @@ func TestLSN(t *testing.T) {
 	if l, _ := ParseLSN("1/0"); l != 1<<32 {
 		t.Errorf("ParseLSN(1/0) = %d, want %d", l, uint64(1)<<32)
 	}
-	if _, err := ParseLSN("nonsense"); err == nil {
-		t.Error("ParseLSN accepted nonsense")
+	for _, s := range []string{"", "nonsense", "1", "x/1", "1/zz", "1/2/3", "1/2 ", "100000000/0", "-1/0", "+1/0"} {
+		if l, err := ParseLSN(s); err == nil {
+			t.Errorf("ParseLSN(%q) = %s, want an error", s, l)
+		}
 	}
+}
+
+// FuzzParseLSN: whatever ParseLSN accepts formats back to the same
+// position, and PostgreSQL's own spelling of a position reads back exactly.
+func FuzzParseLSN(f *testing.F) {
+	for _, s := range []string{"0/0", "16/B374D848", "ffffffff/1", "1/", "/1", "1/2/3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLSN(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseLSN(l.String())
+		if err != nil || back != l {
+			t.Fatalf("ParseLSN(%q) = %d; its String %q reads back as %d, %v", s, uint64(l), l.String(), uint64(back), err)
+		}
+	})
 }
 
 // stream sets up table t replicated from src to tgt through publication
