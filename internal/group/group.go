@@ -228,11 +228,7 @@ func List(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, `SELECT name FROM pgvecrep.groups ORDER BY created_at, name`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return pg.Strings(ctx, conn, `SELECT name FROM pgvecrep.groups ORDER BY created_at, name`)
 }
 
 // SetPhase moves a group to a phase and clears the last error unless the

@@ -94,11 +94,7 @@ func migrateTable(ctx context.Context, tx pgx.Tx, table, key string) error {
 
 // splitNames replaces each old quoted table_name by its schema and name.
 func splitNames(ctx context.Context, tx pgx.Tx, qualified string) error {
-	rows, err := tx.Query(ctx, "SELECT DISTINCT table_name FROM "+qualified+" WHERE schema_name IS NULL")
-	if err != nil {
-		return err
-	}
-	olds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	olds, err := pg.Strings(ctx, tx, "SELECT DISTINCT table_name FROM "+qualified+" WHERE schema_name IS NULL")
 	if err != nil {
 		return err
 	}

@@ -115,11 +115,7 @@ func (c *checker) groupsByObject(ctx context.Context) (map[string]string, error)
 	if err := c.tgt.QueryRow(ctx, metadataQuery).Scan(&exists); err != nil || !exists {
 		return map[string]string{}, err
 	}
-	rows, err := c.tgt.Query(ctx, groupNamesQuery)
-	if err != nil {
-		return nil, err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := pg.Strings(ctx, c.tgt, groupNamesQuery)
 	out := make(map[string]string, len(names))
 	for _, n := range names {
 		out[group.ObjectName(n)] = n

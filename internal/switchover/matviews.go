@@ -38,11 +38,7 @@ SELECT mv.name FROM mv JOIN depth USING (oid) GROUP BY mv.name ORDER BY max(dept
 // runs after the detach, so it sees every drained row and does not lengthen
 // the write freeze; a failure leaves the switchover done and says what to run.
 func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, printf func(string, ...any)) ([]string, error) {
-	rows, err := tgt.Query(ctx, matviewsQuery, catalog.QuotedNames(tables))
-	if err != nil {
-		return nil, fmt.Errorf("list materialized views on the target: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := pg.Strings(ctx, tgt, matviewsQuery, catalog.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list materialized views on the target: %w", err)
 	}

@@ -84,11 +84,7 @@ func ReadSequence(ctx context.Context, conn *pgx.Conn, seq string) (SeqValue, er
 
 // missingOnTarget returns which of the sequences the target lacks.
 func missingOnTarget(ctx context.Context, tgt *pgx.Conn, names []string) (map[string]bool, error) {
-	rows, err := tgt.Query(ctx, `SELECT n FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL`, names)
-	if err != nil {
-		return nil, fmt.Errorf("look up sequences on the target: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	list, err := pg.Strings(ctx, tgt, `SELECT n FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL`, names)
 	if err != nil {
 		return nil, fmt.Errorf("look up sequences on the target: %w", err)
 	}
