@@ -13,10 +13,10 @@
 // before the apply worker moves on to the next change.
 //
 // Why not decode DDL from WAL or deparse the command: core PostgreSQL has no
-// DDL deparser (pg_ddl_command is opaque to SQL), and a home-made apply
-// engine is out of scope (DESIGN.md). The statement text is current_query(),
-// which is only the statement itself when the client sent exactly one
-// statement and it is the DDL: a multi-statement string, a function or a DO
+// DDL deparser (pg_ddl_command is opaque to SQL), and pgvecrep leaves applying
+// changes to PostgreSQL's own apply workers rather than run an engine of its
+// own. The statement text is current_query(), which is only the statement
+// itself when the client sent exactly one statement and it is the DDL: a multi-statement string, a function or a DO
 // block would replay the wrong text (or data changes twice). Those entries
 // are logged as "manual": the target stops at them with a hint instead of
 // guessing (see apply_ddl_change).
