@@ -16,8 +16,9 @@
 // DDL deparser (pg_ddl_command is opaque to SQL), and pgvecrep leaves applying
 // changes to PostgreSQL's own apply workers rather than run an engine of its
 // own. The statement text is current_query(), which is only the statement
-// itself when the client sent exactly one statement and it is the DDL: a multi-statement string, a function or a DO
-// block would replay the wrong text (or data changes twice). Those entries
+// itself when the client sent exactly one statement and it is the DDL: a
+// multi-statement string, a function or a DO block would replay the wrong
+// text (or data changes twice). Those entries
 // are logged as "manual": the target stops at them with a hint instead of
 // guessing (see apply_ddl_change).
 //
