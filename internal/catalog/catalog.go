@@ -135,12 +135,10 @@ func splitList(s string) []string {
 	return out
 }
 
-const tablesQuery = `
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
-       c.relreplident::text,
-       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
-       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint, c.relpersistence = 'u'
+// userTablesFrom is the FROM and WHERE of every query over the tables a
+// group may replicate: ordinary and partitioned roots, outside the system
+// schemas, pgvecrep's and extensions'.
+const userTablesFrom = `
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgvecrep')
@@ -148,6 +146,27 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY n.nspname, c.relname`
+
+const tablesQuery = `
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
+       c.relreplident::text,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
+       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint, c.relpersistence = 'u'` + userTablesFrom
+
+// UserTableNames lists the names of the tables Tables chooses from, without
+// reading their columns: enough to expand a list of schemas into tables.
+func UserTableNames(ctx context.Context, conn *pgx.Conn) ([]pg.Name, error) {
+	rows, err := conn.Query(ctx, "SELECT n.nspname, c.relname"+userTablesFrom)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pg.Name, error) {
+		var n pg.Name
+		err := r.Scan(&n.Schema, &n.Name)
+		return n, err
+	})
+}
 
 const columnsQuery = `
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,

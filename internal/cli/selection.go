@@ -56,31 +56,6 @@ func splitOutsideQuotes(s string) []string {
 	return append(out, s[start:])
 }
 
-// userTablesQuery lists the source's tables as catalog.Tables sees them:
-// ordinary and partitioned roots, outside the system schemas, pgvecrep's
-// and extensions'.
-const userTablesQuery = `
-SELECT n.nspname, c.relname
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgvecrep')
-  AND n.nspname NOT LIKE 'pg\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY n.nspname, c.relname`
-
-func userTables(ctx context.Context, src *pgx.Conn) ([]pg.Name, error) {
-	rows, err := src.Query(ctx, userTablesQuery)
-	if err != nil {
-		return nil, fmt.Errorf("list the source's tables: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pg.Name, error) {
-		var n pg.Name
-		err := r.Scan(&n.Schema, &n.Name)
-		return n, err
-	})
-}
-
 // multiSchema reports whether -s names more than one schema, the case
 // where filter needs the source.
 func (t *tableFlags) multiSchema() bool {
@@ -114,7 +89,7 @@ func (t *tableFlags) filter(ctx context.Context, src *pgx.Conn) (catalog.Filter,
 		return f, usageExit(hint.New("-t with several schemas in -s: an unqualified table name could be in any of them",
 			"name the tables as schema.table and leave -s out: -t app.orders,audit.events"))
 	}
-	all, err := userTables(ctx, src)
+	all, err := catalog.UserTableNames(ctx, src)
 	if err != nil {
 		return f, err
 	}
@@ -171,7 +146,7 @@ func explainNoTables(ctx context.Context, f *flags, r *preflight.Report, tf tabl
 		return
 	}
 	defer src.Close(context.Background())
-	all, err := userTables(ctx, src)
+	all, err := catalog.UserTableNames(ctx, src)
 	if err != nil {
 		return
 	}
