@@ -80,18 +80,9 @@ func stream(t *testing.T, src, tgt pgtest.DB, table pg.Name, pub, slot, sub stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the subscription to hold the slot", func() bool {
+	pgtest.WaitFor(t, "the subscription to hold the slot", func() bool {
 		return src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot) == 1
 	})
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-	}
 }
 
 // TestOddIdentifiers runs the whole lifecycle with upper case and quotes in
@@ -207,7 +198,7 @@ func TestWaitApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the apply worker to block on the lock", func() bool {
+	pgtest.WaitFor(t, "the apply worker to block on the lock", func() bool {
 		return tgt.QueryInt(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`, table.Quoted()) > 0
 	})
 	err = WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Now().Add(time.Second), 0)
