@@ -31,7 +31,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
@@ -185,7 +184,11 @@ func (d DB) QueryStrings(t testing.TB, sql string, args ...any) []string {
 	t.Helper()
 	conn := d.shortConn(t)
 	defer conn.Close(context.Background())
-	out, err := pg.Strings(context.Background(), conn, sql, args...)
+	rows, err := conn.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, sql)
 	}
@@ -202,14 +205,18 @@ func (d DB) IndexScan(t testing.TB, query, index string) int {
 	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
 		t.Fatal(err)
 	}
-	plan, err := pg.Strings(ctx, conn, "EXPLAIN (COSTS OFF) "+query)
+	rows, err := conn.Query(ctx, "EXPLAIN (COSTS OFF) "+query)
+	if err != nil {
+		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Fatalf("explain on %s: %v\nsql: %s", d.Name, err, query)
 	}
 	if !strings.Contains(strings.Join(plan, "\n"), "Index Scan using "+index+" ") {
 		t.Fatalf("the plan on %s does not scan %s:\n%s", d.Name, index, strings.Join(plan, "\n"))
 	}
-	rows, err := conn.Query(ctx, query)
+	rows, err = conn.Query(ctx, query)
 	if err != nil {
 		t.Fatalf("query on %s: %v\nsql: %s", d.Name, err, query)
 	}
@@ -258,7 +265,8 @@ func dropDB(c *localpg.Cluster, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if conn, err := c.Connect(ctx, name); err == nil {
-		subs, _ := pg.Strings(ctx, conn, "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+		rows, _ := conn.Query(ctx, "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
+		subs, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, s := range subs {
 			id := pgx.Identifier{s}.Sanitize()
 			_, _ = conn.Exec(ctx, "ALTER SUBSCRIPTION "+id+" DISABLE")
