@@ -16,18 +16,13 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-// runWith is pgvecrep with more environment than the two URLs, and a
-// context the caller may cancel (as Ctrl-C does).
-func runWith(ctx context.Context, t *testing.T, vars map[string]string, args ...string) cliResult {
+// runWith runs pgvecrep in-process (pgtest.RunCLI) with vars as its whole
+// environment, under a context the caller may cancel (as Ctrl-C does). The
+// package's other ways to run a command are this one with set variables.
+func runWith(ctx context.Context, t testing.TB, vars map[string]string, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	code := env.run(ctx, args)
-	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
-	if testing.Verbose() {
-		t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
-	}
-	return r
+	r := pgtest.RunCLI(ctx, t, RunEnv, vars, args...)
+	return cliResult{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // TestPgEasyReplicateCommandLines runs the command lines of

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
@@ -62,15 +60,10 @@ func streamingGroup(t *testing.T, name, ddl string, tables []pg.Name) (src, tgt 
 	return src, tgt
 }
 
-// verifyCLI runs pgvecrep through the exported Run, with the URLs as flags.
+// verifyCLI runs pgvecrep with the URLs as flags.
 func verifyCLI(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args = append(args, "--source-url", src.URL, "--target-url", tgt.URL)
-	code := Run(ctx, args, &out, &errb)
-	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	return runWith(context.Background(), t, nil, append(args, "--source-url", src.URL, "--target-url", tgt.URL)...)
 }
 
 // verifyDoc decodes verify --json output.
