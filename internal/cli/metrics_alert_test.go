@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,14 +34,23 @@ func exporter(t *testing.T, src, tgt pgtest.DB, group string) string {
 	return "http://" + addr.FindStringSubmatch(out.String())[1] + "/metrics"
 }
 
+// samples reads a scrape's pgvecrep samples, `name{labels}` to value.
+func samples(body string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && strings.HasPrefix(line, "pgvecrep_") {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+	}
+	return out
+}
+
 // series reads one series' value from a scrape; ok is false when absent.
 func series(body, name, group string) (float64, bool) {
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+`{group="`+group+`"}`) + ` (\S+)$`).FindStringSubmatch(body)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	return v, err == nil
+	v, ok := samples(body)[name+`{group="`+group+`"}`]
+	return v, ok
 }
 
 // scrapeUntil scrapes url, as Prometheus would, until cond holds, and

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,41 +78,25 @@ func TestMetricsScrape(t *testing.T) {
 	// connected to the source (pg_stat_replication has no row before), the
 	// apply rate needs two scrapes, and the server's own WAL (checkpoints)
 	// moves the lag off 0 for a moment: scrape until every sample holds,
-	// as a dashboard would see it settle.
-	var body string
-	wrong := func() []string {
-		got := map[string]float64{}
-		for _, line := range strings.Split(body, "\n") {
-			if i := strings.LastIndexByte(line, ' '); i > 0 && strings.HasPrefix(line, "pgvecrep_") {
-				if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-					got[line[:i]] = v
-				}
-			}
-		}
-		var w []string
-		for k, ok := range wants {
-			if v, there := got[k]; !there || !ok(v) {
-				w = append(w, fmt.Sprintf("%s = %v (present %v)", k, v, there))
-			}
-		}
-		return w
-	}
+	// as a dashboard would see it settle. hi is read after each scrape, and
+	// is the next scrape's lo.
+	var wrong []string
 	defer func() {
 		if t.Failed() {
-			t.Logf("in the last scrape (applied WAL expected in [%.0f, %.0f]): %q\n%s", lo, hi, wrong(), body)
+			t.Logf("wrong in the last scrape (applied WAL expected in [%.0f, %.0f]): %q", lo, hi, wrong)
 		}
 	}()
-	pgtest.WaitFor(t, "every sample of a scrape to read as a caught-up streaming group", func() bool {
-		lo = confirmed()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
+	hi = confirmed()
+	scrapeUntil(t, url, "every sample to read as a caught-up streaming group", func(body string) bool {
+		lo, hi = hi, confirmed()
+		got := samples(body)
+		wrong = wrong[:0]
+		for k, ok := range wants {
+			if v, there := got[k]; !there || !ok(v) {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v)", k, v, there))
+			}
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-		hi = confirmed()
-		return len(wrong()) == 0
+		return len(wrong) == 0
 	})
 	cancel()
 	if code := <-done; code != 0 {
