@@ -132,11 +132,10 @@ func statsWatch(t *testing.T, src, tgt pgtest.DB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
-	e := &Env{Stdout: &out, Stderr: &out, Getenv: func(k string) string {
-		return map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}[k]
-	}}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"stats", "-g", "compat", "-w"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &out, pgtest.URLs(src, tgt), "stats", "-g", "compat", "-w")
+	}()
 	pgtest.WaitFor(t, "two refreshes of stats -w", func() bool { return strings.Count(out.String(), "\n") >= 2 })
 	cancel()
 	if code := <-done; code != 0 {

@@ -19,10 +19,10 @@ func exporter(t *testing.T, src, tgt pgtest.DB, group string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"metrics", "-g", group, "--listen", "127.0.0.1:0"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &errb, pgtest.URLs(src, tgt), "metrics", "-g", group, "--listen", "127.0.0.1:0")
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {

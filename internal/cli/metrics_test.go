@@ -46,10 +46,10 @@ func TestMetricsScrape(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errb syncBuffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"metrics", "-g", "prom", "--listen", "127.0.0.1:0"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &errb, pgtest.URLs(src, tgt), "metrics", "-g", "prom", "--listen", "127.0.0.1:0")
+	}()
 	addr := regexp.MustCompile(`http://(\S+)/metrics`)
 	pgtest.WaitFor(t, "the metrics server", func() bool { return addr.MatchString(out.String()) })
 	url := "http://" + addr.FindStringSubmatch(out.String())[1] + "/metrics"
