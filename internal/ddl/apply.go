@@ -118,17 +118,7 @@ func installTarget(ctx context.Context, tgt *pgx.Conn, groupName, objectName, mo
 		fmt.Sprintf("CREATE TRIGGER apply BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s()", q(n.log), q(n.apply)),
 		fmt.Sprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER apply", q(n.log)),
 	}
-	tx, err := tgt.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("install DDL apply on the target: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("install DDL apply on the target: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := execAll(ctx, tgt, stmts); err != nil {
 		return fmt.Errorf("install DDL apply on the target: %w", err)
 	}
 	return nil

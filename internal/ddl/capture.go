@@ -450,17 +450,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 			pgx.Identifier{n.evStart}.Sanitize(), relationDrops, q(n.before)),
 		replication.AddTableSQL(objectName, q(n.log)),
 	}
-	tx, err := src.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("install DDL capture on the source: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("install DDL capture on the source: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := execAll(ctx, src, stmts); err != nil {
 		return fmt.Errorf("install DDL capture on the source: %w", err)
 	}
 	return nil

@@ -255,5 +255,22 @@ func execIfSchema(ctx context.Context, conn *pgx.Conn, side string, stmts []stri
 	return nil
 }
 
+// execAll runs stmts in one transaction: a side gets all of its half of
+// the DDL capture, or none of it. The rollback ignores ctx's cancel, so
+// that the connection stays usable for the undo that follows one.
+func execAll(ctx context.Context, conn *pgx.Conn, stmts []string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
 // errNotInstalled says the group has no DDL capture.
 var errNotInstalled = errors.New("the group records no DDL")
