@@ -113,26 +113,34 @@ func (f Filter) schema() string {
 	return f.Schema
 }
 
-// splitList splits a comma-separated list, leaving commas inside quotes alone.
-func splitList(s string) []string {
+// SplitOutsideQuotes splits s at the commas that are not inside double
+// quotes, as every flag that takes a list of names reads it.
+func SplitOutsideQuotes(s string) []string {
 	var out []string
-	inQuote := false
-	start := 0
+	inQuote, start := false, 0
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
+		switch {
+		case s[i] == '"':
 			inQuote = !inQuote
-		case ',':
-			if !inQuote {
-				out = append(out, strings.TrimSpace(s[start:i]))
-				start = i + 1
-			}
+		case s[i] == ',' && !inQuote:
+			out = append(out, s[start:i])
+			start = i + 1
 		}
 	}
-	if rest := strings.TrimSpace(s[start:]); rest != "" || len(out) == 0 {
-		out = append(out, rest)
+	return append(out, s[start:])
+}
+
+// splitList is SplitOutsideQuotes with each part trimmed and a trailing
+// empty part (a list that ends in a comma) left out.
+func splitList(s string) []string {
+	parts := SplitOutsideQuotes(s)
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
 	}
-	return out
+	if n := len(parts); n > 1 && parts[n-1] == "" {
+		parts = parts[:n-1]
+	}
+	return parts
 }
 
 // userTablesFrom is the FROM and WHERE of every query over the tables a

@@ -24,7 +24,7 @@ func schemaList(s string) ([]string, error) {
 		return nil, nil
 	}
 	var out []string
-	for _, part := range splitOutsideQuotes(s) {
+	for _, part := range catalog.SplitOutsideQuotes(s) {
 		name := strings.TrimSpace(part)
 		if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
 			name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
@@ -38,22 +38,6 @@ func schemaList(s string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// splitOutsideQuotes splits s at the commas that are not inside double quotes.
-func splitOutsideQuotes(s string) []string {
-	var out []string
-	inQuote, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '"':
-			inQuote = !inQuote
-		case s[i] == ',' && !inQuote:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }
 
 // multiSchema reports whether -s names more than one schema, the case
@@ -113,7 +97,7 @@ func (t *tableFlags) filter(ctx context.Context, src *pgx.Conn) (catalog.Filter,
 func excluded(list string, schemas []string) (func(pg.Name) bool, error) {
 	var names []pg.Name
 	if strings.TrimSpace(list) != "" {
-		for _, part := range splitOutsideQuotes(list) {
+		for _, part := range catalog.SplitOutsideQuotes(list) {
 			n, err := pg.ParseName(part, "")
 			if err != nil {
 				return nil, usageExit(hint.Wrap(err, `name tables as table or schema.table, quoting odd names: -e 'app."My Table"'`))
