@@ -9,7 +9,6 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -114,34 +113,40 @@ func (f Filter) schema() string {
 	return f.Schema
 }
 
-// splitList splits a comma-separated list, leaving commas inside quotes alone.
-func splitList(s string) []string {
+// SplitOutsideQuotes splits s at the commas that are not inside double
+// quotes, as every flag that takes a list of names reads it.
+func SplitOutsideQuotes(s string) []string {
 	var out []string
-	inQuote := false
-	start := 0
+	inQuote, start := false, 0
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
+		switch {
+		case s[i] == '"':
 			inQuote = !inQuote
-		case ',':
-			if !inQuote {
-				out = append(out, strings.TrimSpace(s[start:i]))
-				start = i + 1
-			}
+		case s[i] == ',' && !inQuote:
+			out = append(out, s[start:i])
+			start = i + 1
 		}
 	}
-	if rest := strings.TrimSpace(s[start:]); rest != "" || len(out) == 0 {
-		out = append(out, rest)
-	}
-	return out
+	return append(out, s[start:])
 }
 
-const tablesQuery = `
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
-       c.relreplident::text,
-       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
-       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint, c.relpersistence = 'u'
+// splitList is SplitOutsideQuotes with each part trimmed and a trailing
+// empty part (a list that ends in a comma) left out.
+func splitList(s string) []string {
+	parts := SplitOutsideQuotes(s)
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	if n := len(parts); n > 1 && parts[n-1] == "" {
+		parts = parts[:n-1]
+	}
+	return parts
+}
+
+// userTablesFrom is the FROM and WHERE of every query over the tables a
+// group may replicate: ordinary and partitioned roots, outside the system
+// schemas, pgvecrep's and extensions'.
+const userTablesFrom = `
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgvecrep')
@@ -149,6 +154,27 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY n.nspname, c.relname`
+
+const tablesQuery = `
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p',
+       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p'),
+       c.relreplident::text,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident AND i.indisvalid),
+       pg_table_size(c.oid), c.reltuples::bigint, c.relpages::bigint, c.relpersistence = 'u'` + userTablesFrom
+
+// UserTableNames lists the names of the tables Tables chooses from, without
+// reading their columns: enough to expand a list of schemas into tables.
+func UserTableNames(ctx context.Context, conn *pgx.Conn) ([]pg.Name, error) {
+	rows, err := conn.Query(ctx, "SELECT n.nspname, c.relname"+userTablesFrom)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pg.Name, error) {
+		var n pg.Name
+		err := r.Scan(&n.Schema, &n.Name)
+		return n, err
+	})
+}
 
 const columnsQuery = `
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
@@ -348,12 +374,12 @@ func NamesOf(ts []Table) []pg.Name {
 	return out
 }
 
-// QuotedList is "a"."b", "c"."d" for FOR TABLE and similar lists.
-func QuotedList(names []pg.Name) string {
-	q := make([]string, len(names))
+// QuotedNames is names as SQL, each quoted by pg.Name.Quoted, for a
+// statement's list (FOR TABLE, TRUNCATE) or a regclass[] parameter.
+func QuotedNames(names []pg.Name) []string {
+	out := make([]string, len(names))
 	for i, n := range names {
-		q[i] = n.Quoted()
+		out[i] = n.Quoted()
 	}
-	sort.Strings(q)
-	return strings.Join(q, ", ")
+	return out
 }

@@ -206,12 +206,3 @@ func NotValidChecks(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]Check
 		return c, err
 	})
 }
-
-// OIDs returns the tables' OIDs.
-func OIDs(ts []Table) []uint32 {
-	out := make([]uint32, len(ts))
-	for i, t := range ts {
-		out[i] = t.OID
-	}
-	return out
-}

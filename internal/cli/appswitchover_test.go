@@ -158,7 +158,7 @@ func startWriter(t *testing.T, url string) *appWriter {
 			w.mu.Lock()
 			w.n++
 			w.mu.Unlock()
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // paces the load; nothing is proven by it
 		}
 	}()
 	t.Cleanup(w.stop)

@@ -7,31 +7,6 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-func TestHasPassword(t *testing.T) {
-	for _, tc := range []struct {
-		conn string
-		want bool
-	}{
-		{"postgres://app:pw@db:5432/x", true},
-		{"postgresql://app:@db/x", true},
-		{"postgres://app@db/x", false},
-		{"postgres://db/x?sslmode=verify-full&password=pw", true},
-		{"postgres://app@db/x?passwordless=1", false},
-		{"postgres://app:pw@h1:5432,h2:5432/x", true},
-		{"postgres://app@h1:5432,h2:5432/x?sslmode=require", false},
-		{"postgres://app@h1:5432,h2:5432/x?sslmode=require&password=pw", true},
-		{"host=db user=app password=pw dbname=x", true},
-		{"host=db user=app password = 'p w'", true},
-		{"host=db user=app dbname=x", false},
-		{"host=db user=app passfile=/tmp/pgpass", false},
-		{"", false},
-	} {
-		if got := hasPassword(tc.conn); got != tc.want {
-			t.Errorf("hasPassword(%q) = %v, want %v", tc.conn, got, tc.want)
-		}
-	}
-}
-
 // TestArgvPasswordWarning: a password in --source-url earns one warning line
 // on stderr that points to the safer places and does not repeat it; a URL
 // without one, or a password in the environment, earns none.

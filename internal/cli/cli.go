@@ -76,6 +76,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return env.runInterruptible(ctx, sig, args)
 }
 
+// RunEnv runs pgvecrep as Run does, with getenv for the process
+// environment and without taking the process's signals: for a program that
+// runs commands inside its own process, as the tests do.
+func RunEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	return env.run(ctx, args)
+}
+
 func (env *Env) run(ctx context.Context, args []string) int {
 	args, err := env.globalFlags(args)
 	if err != nil {

@@ -16,18 +16,13 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-// runWith is pgvecrep with more environment than the two URLs, and a
-// context the caller may cancel (as Ctrl-C does).
-func runWith(ctx context.Context, t *testing.T, vars map[string]string, args ...string) cliResult {
+// runWith runs pgvecrep in-process (pgtest.RunCLI) with vars as its whole
+// environment, under a context the caller may cancel (as Ctrl-C does). The
+// package's other ways to run a command are this one with set variables.
+func runWith(ctx context.Context, t testing.TB, vars map[string]string, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	code := env.run(ctx, args)
-	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
-	if testing.Verbose() {
-		t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
-	}
-	return r
+	r := pgtest.RunCLI(ctx, t, RunEnv, vars, args...)
+	return cliResult{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // TestPgEasyReplicateCommandLines runs the command lines of
@@ -137,11 +132,10 @@ func statsWatch(t *testing.T, src, tgt pgtest.DB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
-	e := &Env{Stdout: &out, Stderr: &out, Getenv: func(k string) string {
-		return map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}[k]
-	}}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"stats", "-g", "compat", "-w"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &out, pgtest.URLs(src, tgt), "stats", "-g", "compat", "-w")
+	}()
 	pgtest.WaitFor(t, "two refreshes of stats -w", func() bool { return strings.Count(out.String(), "\n") >= 2 })
 	cancel()
 	if code := <-done; code != 0 {

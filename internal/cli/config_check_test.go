@@ -6,23 +6,15 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-// configCheckRun runs the exported Run as main does, with the URLs as flags.
+// configCheckRun runs config_check with the URLs as flags.
 func configCheckRun(t *testing.T, src, tgt string, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	argv := append([]string{"config_check", "--source-url", src, "--target-url", tgt}, args...)
-	code := Run(ctx, argv, &out, &errb)
-	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
-	t.Logf("pgvecrep config_check %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
-	return r
+	return runWith(context.Background(), t, nil, append([]string{"config_check", "--source-url", src, "--target-url", tgt}, args...)...)
 }
 
 func lastLine(s string) string {
@@ -169,26 +161,23 @@ func TestConfigCheckConnectionErrors(t *testing.T) {
 	}
 
 	// No URL at all: the hint says which variable to set.
-	var out, errb bytes.Buffer
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := e.run(context.Background(), []string{"config-check"}); code != 1 ||
-		!strings.Contains(errb.String(), "no source database URL") || !strings.Contains(errb.String(), "hint: set SOURCE_DB_URL") {
-		t.Errorf("no URL: exit %d, stderr %q", code, errb.String())
+	if r := runWith(context.Background(), t, nil, "config-check"); r.code != 1 ||
+		!strings.Contains(r.stderr, "no source database URL") || !strings.Contains(r.stderr, "hint: set SOURCE_DB_URL") {
+		t.Errorf("no URL: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
 func TestConfigCheckUsage(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := Run(context.Background(), []string{"config_check", "--bogus"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "hint: run pgvecrep config_check --help") {
-		t.Errorf("unknown flag: exit %d, stderr %q", code, errb.String())
+	if r := runWith(context.Background(), t, nil, "config_check", "--bogus"); r.code != 2 || !strings.Contains(r.stderr, "hint: run pgvecrep config_check --help") {
+		t.Errorf("unknown flag: exit %d, stderr %q", r.code, r.stderr)
 	}
-	out.Reset()
-	if code := Run(context.Background(), []string{"config-check", "--help"}, &out, &errb); code != 0 {
-		t.Errorf("--help: exit %d", code)
+	r := runWith(context.Background(), t, nil, "config-check", "--help")
+	if r.code != 0 {
+		t.Errorf("--help: exit %d", r.code)
 	}
 	for _, s := range []string{"--copy-schema", "--special-user-role", "--json", "-t, --tables", "-e, --exclude-tables", "-s, --schema-name", "SOURCE_DB_URL"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("--help lacks %q:\n%s", s, out.String())
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("--help lacks %q:\n%s", s, r.stdout)
 		}
 	}
 }

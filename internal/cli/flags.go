@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 )
 
@@ -490,9 +488,6 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
-
-// pgConn is the connection type commands pass around.
-type pgConn = *pgx.Conn
 
 // groupFlags starts the flags of a command that acts on one group, so every
 // such command spells --group-name/-g, and describes it, the same way.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -10,15 +9,12 @@ import (
 // runOffline runs pgvecrep with URLs that cannot be reached: a check that
 // happens before connecting shows as exit 2 and its message, one that does
 // not as a connection error.
-func runOffline(args ...string) cliResult {
-	var out, errb bytes.Buffer
-	vars := map[string]string{
+func runOffline(t testing.TB, args ...string) cliResult {
+	t.Helper()
+	return runWith(context.Background(), t, map[string]string{
 		"SOURCE_DB_URL": "postgres://u:Sup3rSecret@127.0.0.1:1/db?connect_timeout=2",
 		"TARGET_DB_URL": "postgres://u:Sup3rSecret@127.0.0.1:1/db?connect_timeout=2",
-	}
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	code := env.run(context.Background(), args)
-	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	}, args...)
 }
 
 func TestFlagValuesCheckedBeforeConnecting(t *testing.T) {
@@ -41,7 +37,7 @@ func TestFlagValuesCheckedBeforeConnecting(t *testing.T) {
 		{[]string{"list_ddl_changes", "-g", "g", "-l", "x"}, `--limit wants a whole number ≥ 1, got "x"`, ""},
 		{[]string{"verify", "-g", "g", "--chunk-rows", "0"}, `--chunk-rows wants a whole number ≥ 1, got "0"`, ""},
 	} {
-		r := runOffline(tc.args...)
+		r := runOffline(t, tc.args...)
 		line, _, _ := strings.Cut(r.stderr, "\n")
 		if r.code != 2 || !strings.Contains(line, tc.msg) || !strings.Contains(r.stderr, "hint: ") || !strings.Contains(r.stderr, tc.hint) {
 			t.Errorf("pgvecrep %s: exit %d, want 2 and %q (hint %q):\n%s", strings.Join(tc.args, " "), r.code, tc.msg, tc.hint, r.stderr)
@@ -69,7 +65,7 @@ func TestFlagSpellings(t *testing.T) {
 		{[]string{"stats", "-g", "g", "-w"}, ""},
 		{[]string{"config_check", "-c", "-s", "app", "-t", "items"}, ""},
 	} {
-		r := runOffline(tc.args...)
+		r := runOffline(t, tc.args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "connect") || !strings.Contains(r.stderr, tc.note) {
 			t.Errorf("pgvecrep %s: exit %d, want 1 at connecting, note %q:\n%s%s", strings.Join(tc.args, " "), r.code, tc.note, r.stdout, r.stderr)
 		}
@@ -83,14 +79,14 @@ func TestHelpShowsBothSpellings(t *testing.T) {
 		"switchover": {"-l, --lag-delta-size", "-s, --skip-vacuum-analyze"},
 		"cleanup":    {"-e, --everything", "-s, --sync", "-r, --restore-source-writes", "--restore-connection-on-source-db"},
 	} {
-		r := runOffline(cmd, "--help")
+		r := runOffline(t, cmd, "--help")
 		for _, w := range want {
 			if r.code != 0 || !strings.Contains(r.stdout, w) {
 				t.Errorf("%s --help lacks %q:\n%s", cmd, w, r.stdout)
 			}
 		}
 	}
-	r := runOffline("--help")
+	r := runOffline(t, "--help")
 	for _, w := range []string{"version", "list_ddl_changes", "notify"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--help lacks %q", w)
@@ -99,11 +95,9 @@ func TestHelpShowsBothSpellings(t *testing.T) {
 }
 
 func TestStatementTimeoutChecked(t *testing.T) {
-	var out, errb bytes.Buffer
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-		return map[string]string{"PG_EASY_REPLICATE_STATEMENT_TIMEOUT": "soon", "TARGET_DB_URL": "postgres://127.0.0.1:1/x"}[k]
-	}}
-	if code := env.run(context.Background(), []string{"stats", "-g", "g"}); code != 2 || !strings.Contains(errb.String(), "PG_EASY_REPLICATE_STATEMENT_TIMEOUT") {
-		t.Errorf("exit %d:\n%s", code, errb.String())
+	r := runWith(context.Background(), t, map[string]string{"PG_EASY_REPLICATE_STATEMENT_TIMEOUT": "soon", "TARGET_DB_URL": "postgres://127.0.0.1:1/x"},
+		"stats", "-g", "g")
+	if r.code != 2 || !strings.Contains(r.stderr, "PG_EASY_REPLICATE_STATEMENT_TIMEOUT") {
+		t.Errorf("exit %d:\n%s", r.code, r.stderr)
 	}
 }

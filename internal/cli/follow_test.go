@@ -20,11 +20,11 @@ import (
 func startFollow(t *testing.T, src, tgt pgtest.DB, args ...string) (out *lockedBuffer, stop func() int) {
 	t.Helper()
 	out = &lockedBuffer{}
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	env := &Env{Stdout: out, Stderr: out, Getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- env.run(ctx, append([]string{"follow"}, args...)) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, out, out, pgtest.URLs(src, tgt), append([]string{"follow"}, args...)...)
+	}()
 	stopped := false
 	code := -1
 	stop = func() int {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -34,11 +33,9 @@ var groupCommands = map[string][]string{
 // flags include -g, so a new one cannot miss the tests below.
 func TestGroupCommandsCovered(t *testing.T) {
 	for name := range commands {
-		var out bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-		env.run(context.Background(), []string{name, "--help"})
+		r := runWith(context.Background(), t, nil, name, "--help")
 		_, listed := groupCommands[name]
-		if takes := strings.Contains(out.String(), "-g, --group-name"); takes != listed {
+		if takes := strings.Contains(r.stdout+r.stderr, "-g, --group-name"); takes != listed {
 			t.Errorf("%s takes -g: %v, listed in groupCommands: %v", name, takes, listed)
 		}
 	}
@@ -121,14 +118,13 @@ func TestInterruptHintEveryCommand(t *testing.T) {
 	for _, cmd := range sortedGroupCommands() {
 		args := append(append([]string{cmd, "-g", "cc"}, groupCommands[cmd]...), extra[cmd]...)
 		args = append(args, "--target-url", strings.Replace(tgt.URL, tgt.Cluster.User+"@", tgt.Cluster.User+":Sup3rSecret@", 1))
-		var out, errb bytes.Buffer
-		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return map[string]string{"SOURCE_DB_URL": src.URL}[k] }}
-		code := e.run(ctx, args)
-		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+		r := runWith(ctx, t, map[string]string{"SOURCE_DB_URL": src.URL}, args...)
+		code := r.code
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 		hint := lines[len(lines)-1]
 		if code != interruptedCode || !slices.Contains(lines, "pgvecrep: interrupted (Ctrl-C)") ||
 			!strings.HasPrefix(hint, "hint: start again with: pgvecrep "+cmd+" -g cc") {
-			t.Errorf("%s: exit %d\n%s", cmd, code, errb.String())
+			t.Errorf("%s: exit %d\n%s", cmd, code, r.stderr)
 			continue
 		}
 		for _, a := range append(groupCommands[cmd], extra[cmd]...) {
@@ -136,7 +132,7 @@ func TestInterruptHintEveryCommand(t *testing.T) {
 				t.Errorf("%s: the restart hint lacks %q: %s", cmd, a, hint)
 			}
 		}
-		if strings.Contains(errb.String(), "Sup3rSecret") || strings.Contains(hint, "--target-url") {
+		if strings.Contains(r.stderr, "Sup3rSecret") || strings.Contains(hint, "--target-url") {
 			t.Errorf("%s: the restart hint repeats a URL with a password: %s", cmd, hint)
 		}
 	}
@@ -159,11 +155,7 @@ func TestInterruptedStartSyncRemembersSelection(t *testing.T) {
 	defer cancel()
 	done := make(chan cliResult, 1)
 	go func() {
-		var out, errb bytes.Buffer
-		vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-		code := e.run(ctx, []string{"start_sync", "-g", "cc", "-t", "big", "--copy-mode", "native"})
-		done <- cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+		done <- runWith(ctx, t, pgtest.URLs(src, tgt), "start_sync", "-g", "cc", "-t", "big", "--copy-mode", "native")
 	}()
 	waitFor(t, &lockedBuffer{}, tgt, "SELECT count(*) FROM pg_stat_progress_create_index", "the index build to start")
 	cancel()

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -29,12 +27,8 @@ func TestVerboseLogsRedactedSQL(t *testing.T) {
 	u.User = url.UserPassword(u.User.Username(), secret)
 	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL, "SECONDARY_SOURCE_DB_URL": u.String()}
 	run := func(args ...string) (stdout, stderr string, code int) {
-		var out, errb bytes.Buffer
-		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		code = e.run(ctx, args)
-		return out.String(), errb.String(), code
+		r := runWith(context.Background(), t, vars, args...)
+		return r.stdout, r.stderr, r.code
 	}
 	if _, stderr, code := run("bootstrap", "-g", "v"); code != 0 || stderr != "" {
 		t.Fatalf("bootstrap without --verbose: exit %d, stderr %q", code, stderr)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,10 +19,10 @@ func exporter(t *testing.T, src, tgt pgtest.DB, group string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"metrics", "-g", group, "--listen", "127.0.0.1:0"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &errb, pgtest.URLs(src, tgt), "metrics", "-g", group, "--listen", "127.0.0.1:0")
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {
@@ -33,14 +34,23 @@ func exporter(t *testing.T, src, tgt pgtest.DB, group string) string {
 	return "http://" + addr.FindStringSubmatch(out.String())[1] + "/metrics"
 }
 
+// samples reads a scrape's pgvecrep samples, `name{labels}` to value.
+func samples(body string) map[string]float64 {
+	out := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		if i := strings.LastIndexByte(line, ' '); i > 0 && strings.HasPrefix(line, "pgvecrep_") {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				out[line[:i]] = v
+			}
+		}
+	}
+	return out
+}
+
 // series reads one series' value from a scrape; ok is false when absent.
 func series(body, name, group string) (float64, bool) {
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+`{group="`+group+`"}`) + ` (\S+)$`).FindStringSubmatch(body)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	return v, err == nil
+	v, ok := samples(body)[name+`{group="`+group+`"}`]
+	return v, ok
 }
 
 // scrapeUntil scrapes url, as Prometheus would, until cond holds, and

@@ -3,10 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
+	"fmt"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,52 +46,57 @@ func TestMetricsScrape(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errb syncBuffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
 	done := make(chan int, 1)
-	go func() { done <- e.run(ctx, []string{"metrics", "-g", "prom", "--listen", "127.0.0.1:0"}) }()
+	go func() {
+		done <- pgtest.RunCLITo(ctx, RunEnv, &out, &errb, pgtest.URLs(src, tgt), "metrics", "-g", "prom", "--listen", "127.0.0.1:0")
+	}()
 	addr := regexp.MustCompile(`http://(\S+)/metrics`)
 	pgtest.WaitFor(t, "the metrics server", func() bool { return addr.MatchString(out.String()) })
 	url := "http://" + addr.FindStringSubmatch(out.String())[1] + "/metrics"
-	wants := []string{
-		`pgvecrep_up{group="prom"} 1`,
-		`pgvecrep_source_up{group="prom"} 1`,
-		`pgvecrep_phase{group="prom",phase="streaming"} 1`,
-		`pgvecrep_tables{group="prom",state="streaming"} 1`,
-		`pgvecrep_lag_bytes{group="prom"} `,
-		`pgvecrep_lag_seconds{group="prom"} `,
-		`pgvecrep_applied_wal_bytes_total{group="prom"} `,
-		`pgvecrep_apply_rate_bytes_per_second{group="prom"} `,
-		`pgvecrep_copied_rows_total{group="prom"} `,
+	is := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+	// confirmed is where the group's slot has confirmed the target
+	// committed, in bytes: the exported position lies between two readings.
+	confirmed := func() float64 {
+		return float64(src.QueryInt(t, `SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE database = current_database()`))
 	}
-	// pgvecrep_lag_seconds is absent until the apply worker has connected
-	// to the source (pg_stat_replication has no row before), and the apply
-	// rate needs two scrapes: scrape until every series is there, as
-	// Prometheus would, instead of trusting the first two scrapes.
-	var body string
-	missing := func() []string {
-		var m []string
-		for _, want := range wants {
-			if !strings.Contains(body, want) {
-				m = append(m, want)
-			}
-		}
-		return m
+	var lo, hi float64
+	wants := map[string]func(float64) bool{
+		`pgvecrep_up{group="prom"}`:                          is(1),
+		`pgvecrep_source_up{group="prom"}`:                   is(1),
+		`pgvecrep_phase{group="prom",phase="streaming"}`:     is(1),
+		`pgvecrep_phase{group="prom",phase="copying"}`:       is(0),
+		`pgvecrep_stalled{group="prom"}`:                     is(0),
+		`pgvecrep_tables{group="prom",state="streaming"}`:    is(1),
+		`pgvecrep_copied_rows_total{group="prom"}`:           is(20),
+		`pgvecrep_lag_bytes{group="prom"}`:                   is(0),
+		`pgvecrep_lag_seconds{group="prom"}`:                 is(0),
+		`pgvecrep_apply_rate_bytes_per_second{group="prom"}`: func(v float64) bool { return v >= 0 },
+		`pgvecrep_applied_wal_bytes_total{group="prom"}`:     func(v float64) bool { return v > 0 && lo <= v && v <= hi },
 	}
+	// An idle group that streams is caught up: no lag in bytes or
+	// seconds. pgvecrep_lag_seconds is absent until the apply worker has
+	// connected to the source (pg_stat_replication has no row before), the
+	// apply rate needs two scrapes, and the server's own WAL (checkpoints)
+	// moves the lag off 0 for a moment: scrape until every sample holds,
+	// as a dashboard would see it settle. hi is read after each scrape, and
+	// is the next scrape's lo.
+	var wrong []string
 	defer func() {
 		if t.Failed() {
-			t.Logf("the last scrape lacks %q:\n%s", missing(), body)
+			t.Logf("wrong in the last scrape (applied WAL expected in [%.0f, %.0f]): %q", lo, hi, wrong)
 		}
 	}()
-	pgtest.WaitFor(t, "every series in a scrape", func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
+	hi = confirmed()
+	scrapeUntil(t, url, "every sample to read as a caught-up streaming group", func(body string) bool {
+		lo, hi = hi, confirmed()
+		got := samples(body)
+		wrong = wrong[:0]
+		for k, ok := range wants {
+			if v, there := got[k]; !there || !ok(v) {
+				wrong = append(wrong, fmt.Sprintf("%s = %v (present %v)", k, v, there))
+			}
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body = string(b)
-		return len(missing()) == 0
+		return len(wrong) == 0
 	})
 	cancel()
 	if code := <-done; code != 0 {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -49,18 +48,16 @@ func TestNotify(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	var out, errb bytes.Buffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	code := e.run(ctx, []string{"notify", "-g", "hook", "-u", srv.URL + "/secret-token", "-f", "0.05", "-t", "5"})
+	r := runWith(ctx, t, pgtest.URLs(src, tgt), "notify", "-g", "hook", "-u", srv.URL+"/secret-token", "-f", "0.05", "-t", "5")
+	code := r.code
 	if code != 0 {
-		t.Fatalf("notify exited %d:\n%s", code, errb.String())
+		t.Fatalf("notify exited %d:\n%s", code, r.stderr)
 	}
-	if !strings.Contains(errb.String(), "500 Internal Server Error") || !strings.Contains(errb.String(), "notify stopped") {
-		t.Errorf("the failed POST or the stop is not logged:\n%s", errb.String())
+	if !strings.Contains(r.stderr, "500 Internal Server Error") || !strings.Contains(r.stderr, "notify stopped") {
+		t.Errorf("the failed POST or the stop is not logged:\n%s", r.stderr)
 	}
-	if strings.Contains(errb.String(), "secret-token") {
-		t.Errorf("the URL's path was logged:\n%s", errb.String())
+	if strings.Contains(r.stderr, "secret-token") {
+		t.Errorf("the URL's path was logged:\n%s", r.stderr)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -88,7 +85,7 @@ func TestNotifyFlags(t *testing.T) {
 		{[]string{"notify", "-g", "g", "-u", "http://h/x", "-f", "0"}, `--frequency wants a number of seconds > 0, got "0"`},
 		{[]string{"notify", "-g", "g", "-u", "http://h/x", "--timeout", "soon"}, `--timeout wants a number of seconds > 0, got "soon"`},
 	} {
-		r := runOffline(tc.args...)
+		r := runOffline(t, tc.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.msg) {
 			t.Errorf("pgvecrep %s: exit %d, want 2 and %q:\n%s", strings.Join(tc.args, " "), r.code, tc.msg, r.stderr)
 		}

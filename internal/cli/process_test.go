@@ -133,25 +133,23 @@ func startBigSyncTo(t *testing.T, src, tgt pgtest.DB, w io.Writer, out *lockedBu
 	return cmd
 }
 
-// waitFor polls probe on one connection to the target until it counts a
-// row; it gives up after two minutes, which only a hung run reaches.
+// waitFor waits until probe, run on one connection to the target, counts a
+// row; a failure shows what the run printed so far.
 func waitFor(t *testing.T, out *lockedBuffer, tgt pgtest.DB, probe, what string) {
 	t.Helper()
 	conn := tgt.Conn(t)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	defer func() { // runs on t.Fatal too
+		if t.Failed() {
+			t.Logf("pgvecrep's output so far:\n%s", out.String())
+		}
+	}()
+	pgtest.WaitFor(t, what, func() bool {
 		var n int64
 		if err := conn.QueryRow(context.Background(), probe).Scan(&n); err != nil {
-			t.Fatal(err)
+			t.Fatalf("probe for %s: %v", what, err)
 		}
-		if n > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s; output:\n%s", what, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return n > 0
+	})
 }
 
 // killWhen sends SIGKILL as soon as probe (run on the target) counts a row.

@@ -148,8 +148,7 @@ func runREADMELine(t *testing.T, line string, vars map[string]string, args []str
 		stdout = &firstWrite{cancel: cancel}
 	}
 	var errb bytes.Buffer
-	e := &Env{Stdout: stdout, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	if code := e.run(ctx, args); code != 0 {
+	if code := pgtest.RunCLITo(ctx, RunEnv, stdout, &errb, vars, args...); code != 0 {
 		t.Fatalf("README line %q exited %d\nstdout:\n%s\nstderr:\n%s", strings.TrimSpace(line), code, stdout.String(), errb.String())
 	}
 	if testing.Verbose() {

@@ -84,9 +84,7 @@ func stoppedCheckOnTerminal(t *testing.T, src, tgt pgtest.DB, width int) {
 		testenv.Need(t, "a pseudo-terminal", err)
 	}
 	defer term.Close()
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	env := &Env{Stdout: term.TTY, Stderr: term.TTY, Getenv: func(k string) string { return vars[k] }}
-	env.run(t.Context(), []string{"config_check"})
+	pgtest.RunCLITo(t.Context(), RunEnv, term.TTY, term.TTY, pgtest.URLs(src, tgt), "config_check")
 	rows, err := term.Sync()
 	screen := strings.Join(rows, "\n")
 	if err != nil {

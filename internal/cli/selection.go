@@ -25,7 +25,7 @@ func schemaList(s string) ([]string, error) {
 		return nil, nil
 	}
 	var out []string
-	for _, part := range splitOutsideQuotes(s) {
+	for _, part := range catalog.SplitOutsideQuotes(s) {
 		name := strings.TrimSpace(part)
 		if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
 			name = strings.ReplaceAll(name[1:len(name)-1], `""`, `"`)
@@ -90,7 +90,7 @@ func (t *tableFlags) filter(ctx context.Context, src *pgx.Conn) (catalog.Filter,
 		return f, usageExit(hint.New("-t with several schemas in -s: an unqualified table name could be in any of them",
 			"name the tables as schema.table and leave -s out: -t app.orders,audit.events"))
 	}
-	all, err := catalog.UserTables(ctx, src)
+	all, err := catalog.UserTableNames(ctx, src)
 	if err != nil {
 		return f, err
 	}
@@ -114,7 +114,7 @@ func (t *tableFlags) filter(ctx context.Context, src *pgx.Conn) (catalog.Filter,
 func excluded(list string, schemas []string) (func(pg.Name) bool, error) {
 	var names []pg.Name
 	if strings.TrimSpace(list) != "" {
-		for _, part := range splitOutsideQuotes(list) {
+		for _, part := range catalog.SplitOutsideQuotes(list) {
 			n, err := pg.ParseName(part, "")
 			if err != nil {
 				return nil, usageExit(hint.Wrap(err, `name tables as table or schema.table, quoting odd names: -e 'app."My Table"'`))
@@ -147,7 +147,7 @@ func explainNoTables(ctx context.Context, f *flags, r *preflight.Report, tf tabl
 		return
 	}
 	defer src.Close(context.Background())
-	all, err := catalog.UserTables(ctx, src)
+	all, err := catalog.UserTableNames(ctx, src)
 	if err != nil {
 		return
 	}

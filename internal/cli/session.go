@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -282,36 +281,9 @@ func (f *flags) warnArgvPasswords() {
 	for _, side := range []struct {
 		flag, env, url string
 	}{{"--source-url", "SOURCE_DB_URL", f.sourceURL}, {"--target-url", "TARGET_DB_URL", f.targetURL}} {
-		if hasPassword(side.url) {
+		if pg.HasPassword(side.url) {
 			fmt.Fprintf(f.env.Stderr, "pgvecrep: warning: %s holds a password, which any user of this machine can read in the process list; "+
 				"set %s in the environment, or keep the password in ~/.pgpass or the file PGPASSFILE names\n", side.flag, side.env)
 		}
 	}
-}
-
-// passwordKeyword finds a password in a keyword/value connection string.
-var passwordKeyword = regexp.MustCompile(`(^|\s)password\s*=`)
-
-// passwordQuery finds a password parameter in a URL's query.
-var passwordQuery = regexp.MustCompile(`(^|&)password=`)
-
-// hasPassword reports whether a connection string itself (not the
-// environment or a passfile) carries a password, in either of libpq's forms.
-func hasPassword(conn string) bool {
-	if !strings.HasPrefix(conn, "postgres://") && !strings.HasPrefix(conn, "postgresql://") {
-		return passwordKeyword.MatchString(conn)
-	}
-	u, err := url.Parse(conn)
-	if err != nil {
-		// net/url refuses libpq's host lists (h1:5432,h2:5432); the user
-		// part is what comes before the last @ of the authority.
-		rest, query, _ := strings.Cut(conn[strings.Index(conn, "://")+3:], "?")
-		auth, _, _ := strings.Cut(rest, "/")
-		at := strings.LastIndex(auth, "@")
-		return (at >= 0 && strings.Contains(auth[:at], ":")) || passwordQuery.MatchString(query)
-	}
-	if _, ok := u.User.Password(); ok {
-		return true
-	}
-	return u.Query().Has("password")
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 )
 
@@ -122,7 +123,7 @@ func (f *flags) again() string {
 		seen[long] = true
 		v := fl.Value.String()
 		switch {
-		case (long == "source-url" || long == "target-url") && hasPassword(v):
+		case (long == "source-url" || long == "target-url") && pg.HasPassword(v):
 		case isBoolFlag(fl) && v == "true":
 			args = append(args, f.spell(long))
 		case isBoolFlag(fl):

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
@@ -137,7 +138,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.events()); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, group.QuotedNames(toEmpty)...)
+	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, catalog.QuotedNames(toEmpty)...)
 	if err != nil {
 		return err
 	}

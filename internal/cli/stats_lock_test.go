@@ -101,12 +101,10 @@ func next(t *testing.T, lines <-chan lockedStats) lockedStats {
 func watchJSON(t *testing.T, src, tgt pgtest.DB, group string) (<-chan lockedStats, func()) {
 	t.Helper()
 	pr, pw := io.Pipe()
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	e := &Env{Stdout: pw, Stderr: io.Discard, Getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- e.run(ctx, []string{"stats", "-g", group, "--watch", "--json", "--interval", "200ms"})
+		done <- pgtest.RunCLITo(ctx, RunEnv, pw, io.Discard, pgtest.URLs(src, tgt), "stats", "-g", group, "--watch", "--json", "--interval", "200ms")
 		pw.Close()
 	}()
 	lines := make(chan lockedStats)

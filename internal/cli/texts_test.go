@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -140,15 +139,14 @@ func TestDemoPort(t *testing.T) {
 	}
 
 	port := freePair(t)
-	var out bytes.Buffer
-	e := &Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-	if code := e.run(context.Background(), []string{"demo", "--port", fmt.Sprint(port)}); code != 0 {
-		t.Fatalf("demo --port %d exited %d\n%s", port, code, out.String())
+	r = runWith(context.Background(), t, nil, "demo", "--port", fmt.Sprint(port))
+	if r.code != 0 {
+		t.Fatalf("demo --port %d exited %d", port, r.code)
 	}
 	for _, want := range []string{fmt.Sprintf("at postgres://%s@127.0.0.1:%d/", user, port),
 		fmt.Sprintf("at postgres://%s@127.0.0.1:%d/", user, port+1), "Demo passed"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo --port %d output lacks %q:\n%s", port, want, out.String())
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Errorf("demo --port %d output lacks %q", port, want)
 		}
 	}
 }

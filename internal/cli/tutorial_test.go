@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -23,17 +21,7 @@ type cliResult struct {
 // to the two test databases, as a user's shell would.
 func pgvecrep(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	vars := map[string]string{"SOURCE_DB_URL": src.URL, "TARGET_DB_URL": tgt.URL}
-	env := &Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	code := env.run(ctx, args)
-	r := cliResult{code: code, stdout: out.String(), stderr: errb.String()}
-	if testing.Verbose() {
-		t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(args, " "), code, r.stdout, r.stderr)
-	}
-	return r
+	return runWith(context.Background(), t, pgtest.URLs(src, tgt), args...)
 }
 
 func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
@@ -234,13 +222,12 @@ func assertUserError(t *testing.T, r cliResult, what, hintHas string) {
 
 func TestHelp(t *testing.T) {
 	for name := range commands {
-		var out bytes.Buffer
-		env := &Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }}
-		if code := env.run(context.Background(), []string{strings.ReplaceAll(name, "_", "-"), "--help"}); code != 0 {
-			t.Errorf("%s --help exited %d", name, code)
+		r := runWith(context.Background(), t, nil, strings.ReplaceAll(name, "_", "-"), "--help")
+		if r.code != 0 {
+			t.Errorf("%s --help exited %d", name, r.code)
 		}
-		if !strings.Contains(out.String(), "Example") || !strings.Contains(out.String(), "Usage: pgvecrep "+name) {
-			t.Errorf("%s --help has no usage line or example:\n%s", name, out.String())
+		if out := r.stdout + r.stderr; !strings.Contains(out, "Example") || !strings.Contains(out, "Usage: pgvecrep "+name) {
+			t.Errorf("%s --help has no usage line or example:\n%s", name, out)
 		}
 	}
 }

@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -57,19 +56,14 @@ func streamingGroup(t *testing.T, name, ddl string, tables []pg.Name) (src, tgt 
 		t.Fatal(err)
 	}
 	obj := group.ObjectName(name)
-	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: group.QuotedNames(tables)})
+	env.Stream(t, src, tgt, pgtest.Stream{Publication: obj, Subscription: obj, Tables: catalog.QuotedNames(tables)})
 	return src, tgt
 }
 
-// verifyCLI runs pgvecrep through the exported Run, with the URLs as flags.
+// verifyCLI runs pgvecrep with the URLs as flags.
 func verifyCLI(t *testing.T, src, tgt pgtest.DB, args ...string) cliResult {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args = append(args, "--source-url", src.URL, "--target-url", tgt.URL)
-	code := Run(ctx, args, &out, &errb)
-	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
+	return runWith(context.Background(), t, nil, append(args, "--source-url", src.URL, "--target-url", tgt.URL)...)
 }
 
 // verifyDoc decodes verify --json output.

@@ -5,8 +5,8 @@
 // imported the slot's snapshot, and one target session. A job's rows flow as
 // COPY ... TO STDOUT on the source, through an io.Pipe, into COPY ... FROM
 // STDIN on the target, in binary or text format; Go never decodes a row. That
-// is the fast path's floor: for 100,000 128-d vectors binary COPY takes 0.4 s
-// where the engine's own table sync takes 6 s (DESIGN.md).
+// is the fast path's floor: for 100,000 128-d vectors binary COPY took 0.4 s
+// where the engine's own table sync took 6.2 s (2 cores, PostgreSQL 15).
 package copier
 
 import (

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // targetColumns are the target's own columns of the log table: what became
@@ -95,7 +96,7 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
 WHERE tag = 'ALTER TABLE' AND cols IS NOT NULL
   AND regexp_replace(format_type(a.atttypid, a.atttypmod), '^[^.(]*\.', '') <> regexp_replace(c->>'type', '^[^.(]*\.', '')
-  AND am.amname NOT IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin')
+  AND am.amname NOT IN (%[2]s)
 LIMIT 1
 $f$`
 
@@ -112,22 +113,12 @@ func installTarget(ctx context.Context, tgt *pgx.Conn, groupName, objectName, mo
 		"CREATE TABLE " + q(n.log) + " (" + strings.Replace(logColumns, "PRIMARY KEY", "NOT NULL", 1) + targetColumns + ")",
 		"COMMENT ON TABLE " + q(n.log) + " IS " + pg.Literal("DDL replicated from the source's publication "+objectName+" by pgvecrep"),
 		"CREATE TABLE " + q(n.resolved) + " (id bigint NOT NULL, resolved_at timestamptz NOT NULL DEFAULT now(), how text NOT NULL)",
-		fmt.Sprintf(verdictFunc, q(n.verdict)),
+		fmt.Sprintf(verdictFunc, q(n.verdict), vector.BuiltinAMsSQL()),
 		fmt.Sprintf(applyFunc, q(n.apply), q(n.resolved), q(n.verdict), pg.Literal(mode), pg.Literal(groupName)),
 		fmt.Sprintf("CREATE TRIGGER apply BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s()", q(n.log), q(n.apply)),
 		fmt.Sprintf("ALTER TABLE %s ENABLE REPLICA TRIGGER apply", q(n.log)),
 	}
-	tx, err := tgt.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("install DDL apply on the target: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("install DDL apply on the target: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := execAll(ctx, tgt, stmts); err != nil {
 		return fmt.Errorf("install DDL apply on the target: %w", err)
 	}
 	return nil

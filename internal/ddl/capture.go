@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
+	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
 // logColumns are the log table's columns on the source; the target's copy
@@ -209,7 +210,7 @@ BEGIN
             stmt := pg_get_indexdef(idx);
             k := 'replay';
             why := '';
-            SELECT am.amname NOT IN ('btree', 'hash', 'gist', 'gin', 'spgist', 'brin') INTO def
+            SELECT am.amname NOT IN (%[12]s) INTO def
             FROM pg_class c JOIN pg_am am ON am.oid = c.relam WHERE c.oid = idx;
             IF tbl IS NULL THEN SELECT indrelid INTO tbl FROM pg_index WHERE indexrelid = idx; END IF;
         END IF;
@@ -425,7 +426,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 	pub := pgx.Identifier{objectName}.Sanitize()
 	whole := fmt.Sprint(scope != TablesOnly)
 	args := []any{"", q(n.log), schemaArray(schemas), pg.Literal(objectName), pub, q(n.pick), pg.Literal(seq),
-		q(n.log + "_pub"), q(n.log + "_ready"), q(n.ours), q(n.gone)}
+		q(n.log + "_pub"), q(n.log + "_ready"), q(n.ours), q(n.gone), vector.BuiltinAMsSQL()}
 	with := func(fn string) []any { a := append([]any{}, args...); a[0] = fn; return a }
 	stmts := []string{
 		"DROP SEQUENCE IF EXISTS " + seq,
@@ -449,17 +450,7 @@ func installSource(ctx context.Context, src *pgx.Conn, objectName string, schema
 			pgx.Identifier{n.evStart}.Sanitize(), relationDrops, q(n.before)),
 		replication.AddTableSQL(objectName, q(n.log)),
 	}
-	tx, err := src.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("install DDL capture on the source: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("install DDL capture on the source: %w", err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := execAll(ctx, src, stmts); err != nil {
 		return fmt.Errorf("install DDL capture on the source: %w", err)
 	}
 	return nil

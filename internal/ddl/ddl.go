@@ -13,11 +13,12 @@
 // before the apply worker moves on to the next change.
 //
 // Why not decode DDL from WAL or deparse the command: core PostgreSQL has no
-// DDL deparser (pg_ddl_command is opaque to SQL), and a home-made apply
-// engine is out of scope (DESIGN.md). The statement text is current_query(),
-// which is only the statement itself when the client sent exactly one
-// statement and it is the DDL: a multi-statement string, a function or a DO
-// block would replay the wrong text (or data changes twice). Those entries
+// DDL deparser (pg_ddl_command is opaque to SQL), and pgvecrep leaves applying
+// changes to PostgreSQL's own apply workers rather than run an engine of its
+// own. The statement text is current_query(), which is only the statement
+// itself when the client sent exactly one statement and it is the DDL: a
+// multi-statement string, a function or a DO block would replay the wrong
+// text (or data changes twice). Those entries
 // are logged as "manual": the target stops at them with a hint instead of
 // guessing (see apply_ddl_change).
 //
@@ -115,9 +116,6 @@ func namesOf(objectName string) names {
 
 // q quotes a name in the pgvecrep schema.
 func q(name string) string { return pgx.Identifier{group.Schema, name}.Sanitize() }
-
-// LogTable is the quoted name of the group's DDL log table (both sides).
-func LogTable(objectName string) string { return q(namesOf(objectName).log) }
 
 // Install sets up DDL capture for a group: the log table, the capture
 // functions and the event triggers on the source, with the log table added
@@ -255,6 +253,23 @@ func execIfSchema(ctx context.Context, conn *pgx.Conn, side string, stmts []stri
 		}
 	}
 	return nil
+}
+
+// execAll runs stmts in one transaction: a side gets all of its half of
+// the DDL capture, or none of it. The rollback ignores ctx's cancel, so
+// that the connection stays usable for the undo that follows one.
+func execAll(ctx context.Context, conn *pgx.Conn, stmts []string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
 }
 
 // errNotInstalled says the group has no DDL capture.

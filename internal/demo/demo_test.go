@@ -12,6 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/cli"
 	"github.com/pgvecrep/pgvecrep/internal/demo"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
@@ -25,10 +26,9 @@ func TestDemo(t *testing.T) {
 	testenv.Need(t, "PostgreSQL with pgvector", err)
 	var out bytes.Buffer
 	run := func(ctx context.Context, vars map[string]string, args []string) int {
-		for k, v := range vars {
-			t.Setenv(k, v)
-		}
-		return cli.Run(ctx, args, &out, &out)
+		r := pgtest.RunCLI(ctx, t, cli.RunEnv, vars, args...)
+		out.WriteString(r.Stdout + r.Stderr)
+		return r.Code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

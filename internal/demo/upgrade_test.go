@@ -10,6 +10,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/cli"
 	"github.com/pgvecrep/pgvecrep/internal/demo"
 	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 	"github.com/pgvecrep/pgvecrep/internal/testenv"
 )
 
@@ -20,10 +21,9 @@ func TestDemoUpgrade(t *testing.T) {
 	testenv.Need(t, "demo --upgrade's newer server", err)
 	var out bytes.Buffer
 	run := func(ctx context.Context, vars map[string]string, args []string) int {
-		for k, v := range vars {
-			t.Setenv(k, v)
-		}
-		return cli.Run(ctx, args, &out, &out)
+		r := pgtest.RunCLI(ctx, t, cli.RunEnv, vars, args...)
+		out.WriteString(r.Stdout + r.Stderr)
+		return r.Code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -1,7 +1,6 @@
 package fidelity
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -215,12 +214,9 @@ func checksum(t *testing.T, conn *pgx.Conn, table string) string {
 // on a non-zero exit, with everything the command printed.
 func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) string {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	full := append(append([]string{}, args...), "--source-url", src.URL, "--target-url", tgt.URL)
-	if code := cli.Run(ctx, full, &out, &errb); code != 0 {
-		t.Fatalf("pgvecrep %s exited %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
+	r := pgtest.RunCLI(context.Background(), t, cli.RunEnv, pgtest.URLs(src, tgt), args...)
+	if r.Code != 0 {
+		t.Fatalf("pgvecrep %s exited %d (its output is logged above)", strings.Join(args, " "), r.Code)
 	}
-	return out.String()
+	return r.Stdout
 }

@@ -66,11 +66,7 @@ func newCursor(ctx context.Context, src *pgx.Conn, t pg.Name, rows int) (*cursor
 	if len(c.keys) == 0 {
 		return nil, fmt.Errorf("%s has no primary key: not verified while streaming", t)
 	}
-	r, err = src.Query(ctx, colsQuery, t.String())
-	if err != nil {
-		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
-	}
-	if c.cols, err = pgx.CollectRows(r, pgx.RowTo[string]); err != nil {
+	if c.cols, err = pg.Strings(ctx, src, colsQuery, t.String()); err != nil {
 		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
 	}
 	desc := make([]string, len(c.keys))

@@ -119,11 +119,8 @@ func (p *probe) nearest(ctx context.Context, conn *pgx.Conn, vec string) (string
 		if _, err := tx.Exec(ctx, "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off"); err != nil {
 			return err
 		}
-		r, err := tx.Query(ctx, sql, vec)
-		if err != nil {
-			return err
-		}
-		keys, err = pgx.CollectRows(r, pgx.RowTo[string])
+		var err error
+		keys, err = pg.Strings(ctx, tx, sql, vec)
 		return err
 	})
 	if err != nil {

@@ -185,16 +185,6 @@ func scanName(r pgx.CollectableRow) (pg.Name, error) {
 	return n, err
 }
 
-// QuotedNames is names as SQL, each quoted by pg.Name.Quoted, for a
-// statement or a regclass[] parameter.
-func QuotedNames(names []pg.Name) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = n.Quoted()
-	}
-	return out
-}
-
 func notFound(name string) error {
 	return hint.Wrap(fmt.Errorf("group %q: %w on the target", name, ErrNotFound),
 		fmt.Sprintf("run: pgvecrep bootstrap --group-name %s", shellQuote(name)))
@@ -215,11 +205,7 @@ func List(ctx context.Context, conn *pgx.Conn) ([]string, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, `SELECT name FROM pgvecrep.groups ORDER BY created_at, name`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return pg.Strings(ctx, conn, `SELECT name FROM pgvecrep.groups ORDER BY created_at, name`)
 }
 
 // SetPhase moves a group to a phase and clears the last error unless the

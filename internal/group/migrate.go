@@ -258,11 +258,7 @@ func splitTable(ctx context.Context, tx pgx.Tx, table, key string) error {
 			return err
 		}
 	}
-	rows, err := tx.Query(ctx, "SELECT DISTINCT table_name FROM "+qualified)
-	if err != nil {
-		return err
-	}
-	olds, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	olds, err := pg.Strings(ctx, tx, "SELECT DISTINCT table_name FROM "+qualified)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
@@ -55,7 +56,7 @@ func (s *syncer) empty(ctx context.Context, tables []pg.Name) error {
 	if len(tables) == 0 {
 		return nil
 	}
-	quoted := group.QuotedNames(tables)
+	quoted := catalog.QuotedNames(tables)
 	if _, err := s.tgt.Exec(ctx, "TRUNCATE "+strings.Join(quoted, ", ")); err != nil {
 		return hint.Wrap(fmt.Errorf("empty group %s's tables on the target: %w", s.opts.Group, err),
 			"a table outside the group may reference them with a foreign key; drop it or leave the table out")

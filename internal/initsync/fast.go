@@ -21,7 +21,9 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
-// The fast path (DESIGN.md "Initial sync: the fast path"):
+// The fast path, so called because it copies with binary COPY instead of the
+// subscription's own table sync and builds the indexes over finished data
+// instead of row by row:
 //
 //  1. the slot is created on a replication connection that exports its
 //     snapshot; that connection stays open until the copy ends, because the

@@ -137,7 +137,7 @@ func checkApp(t *testing.T, src, tgt pgtest.DB, tconn *pgx.Conn) {
 	ctx := context.Background()
 	// The group and the publication name the roots, never a partition.
 	g, _ := group.Get(ctx, tconn, "g1")
-	if got := strings.Join(group.QuotedNames(g.Tables), ","); got != `"public"."docs","public"."events","public"."items","public"."logs"` {
+	if got := strings.Join(catalog.QuotedNames(g.Tables), ","); got != `"public"."docs","public"."events","public"."items","public"."logs"` {
 		t.Errorf("group tables = %s", got)
 	}
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication WHERE pubviaroot"); n != 1 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
@@ -23,7 +24,7 @@ func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p event.Si
 		return err
 	}
 	if len(g.Tables) > 0 {
-		if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(group.QuotedNames(g.Tables), ", ")); err != nil {
+		if _, err := tgt.Exec(ctx, "TRUNCATE "+strings.Join(catalog.QuotedNames(g.Tables), ", ")); err != nil {
 			return fmt.Errorf("empty the partly copied tables on the target: %w", err)
 		}
 	}

@@ -28,18 +28,31 @@ func ExtraRoot() string {
 	return DefaultExtraRoot
 }
 
-// Installed lists the directories of every server installation found, the
-// system's packages (/usr/lib/postgresql/*/bin) and those built by
-// install-deps.sh (<ExtraRoot>/pg*/bin), newest major first. A directory
-// counts when it has initdb and its postgres reports a version.
-func Installed() []BinDir {
+// binDirPatterns are where PostgreSQL installations keep their programs:
+// Debian's packages, PGDG's RPMs and the servers install-deps.sh builds.
+func binDirPatterns() []string {
+	return []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", filepath.Join(ExtraRoot(), "pg*", "bin")}
+}
+
+// BinDirs lists the bin directories of every PostgreSQL installation on the
+// machine (see binDirPatterns), servers and client-only ones alike, in no
+// particular order. It is the one place that knows where to look: the
+// local clusters take their servers from it, preflight its pg_dump.
+func BinDirs() []string {
 	var dirs []string
-	for _, pat := range []string{"/usr/lib/postgresql/*/bin", filepath.Join(ExtraRoot(), "pg*", "bin")} {
+	for _, pat := range binDirPatterns() {
 		m, _ := filepath.Glob(pat)
 		dirs = append(dirs, m...)
 	}
+	return dirs
+}
+
+// Installed lists the directories of every server installation found (see
+// BinDirs), newest major first. A directory counts when it has initdb and
+// its postgres reports a version.
+func Installed() []BinDir {
 	var out []BinDir
-	for _, d := range dirs {
+	for _, d := range BinDirs() {
 		if !fileExists(filepath.Join(d, "initdb")) {
 			continue
 		}
@@ -78,8 +91,8 @@ type missingMajorError struct {
 }
 
 func (e *missingMajorError) Error() string {
-	return fmt.Sprintf("no PostgreSQL %d server found (installed: %s; looked in /usr/lib/postgresql/*/bin and %s/pg*/bin); run PG_EXTRA_MAJOR=%d scripts/install-deps.sh",
-		e.major, strings.Join(e.have, ", "), ExtraRoot(), e.major)
+	return fmt.Sprintf("no PostgreSQL %d server found (installed: %s; looked in %s); run PG_EXTRA_MAJOR=%d scripts/install-deps.sh",
+		e.major, strings.Join(e.have, ", "), strings.Join(binDirPatterns(), ", "), e.major)
 }
 
 func (e *missingMajorError) Is(target error) bool { return target == ErrNoBinaries }

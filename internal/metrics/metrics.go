@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/stats"
 )
 
@@ -142,7 +141,7 @@ func (c *Collector) lag(ch chan<- prometheus.Metric, r stats.Report) {
 	if l.SlotWALBytes != nil {
 		ch <- c.gauge(slotWAL, float64(*l.SlotWALBytes))
 	}
-	if lsn, ok := ParseLSN(l.ConfirmedLSN); ok {
+	if lsn, err := replication.ParseLSN(l.ConfirmedLSN); err == nil {
 		ch <- prometheus.MustNewConstMetric(appliedWAL, prometheus.CounterValue, float64(lsn), c.group)
 	}
 }
@@ -184,18 +183,4 @@ func Handler(c *Collector) (http.Handler, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
-}
-
-// ParseLSN turns PostgreSQL's "16/B374D848" into a byte position.
-func ParseLSN(s string) (uint64, bool) {
-	hi, lo, ok := strings.Cut(s, "/")
-	if !ok {
-		return 0, false
-	}
-	h, err1 := strconv.ParseUint(hi, 16, 32)
-	l, err2 := strconv.ParseUint(lo, 16, 32)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return h<<32 | l, true
 }

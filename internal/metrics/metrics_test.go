@@ -5,25 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/stats"
 )
-
-func TestParseLSN(t *testing.T) {
-	for s, want := range map[string]uint64{"0/0": 0, "16/B374D848": 0x16B374D848, "0/1": 1} {
-		if got, ok := ParseLSN(s); !ok || got != want {
-			t.Errorf("ParseLSN(%q) = %d, %v", s, got, ok)
-		}
-	}
-	for _, s := range []string{"", "x/1", "1", "1/zz"} {
-		if _, ok := ParseLSN(s); ok {
-			t.Errorf("ParseLSN(%q) accepted", s)
-		}
-	}
-}
 
 func scrape(t *testing.T, c *Collector) string {
 	t.Helper()
@@ -42,40 +31,84 @@ func scrape(t *testing.T, c *Collector) string {
 	return string(b)
 }
 
-// TestCollectorFromReport: a report in the indexing phase becomes the
-// metrics a dashboard needs, in Prometheus' text format (the handler's own
-// consistency checks reject duplicate or malformed series).
+// series reads a scrape in Prometheus' text format into its samples,
+// `name{labels}` to value, leaving out Go's process metrics.
+func series(t *testing.T, scrape string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(scrape), "\n") {
+		if !strings.HasPrefix(line, "pgvecrep_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// TestCollectorFromReport: a report in the indexing phase becomes exactly
+// these samples, values included, in Prometheus' text format (the
+// handler's own consistency checks reject duplicate or malformed series):
+// a sample too many, one missing or one with another value fails.
 func TestCollectorFromReport(t *testing.T) {
-	held, lag := int64(4096), int64(0)
+	held, lag, secs, eta, rate := int64(4096), int64(512), 1.5, 3.0, 170.5
 	r := stats.Report{Group: "g", Phase: group.Indexing,
-		Tables: []stats.TableStat{{Table: "public.a", State: "indexing", RowsCopied: 10, BytesCopied: 100}, {Table: "public.b", State: "indexing", RowsCopied: 5, BytesCopied: 50}},
-		Lag:    stats.Lag{SourceReachable: true, SlotWALBytes: &held, Bytes: &lag, ConfirmedLSN: "0/100"},
+		Tables: []stats.TableStat{{Table: "public.a", State: "indexing", RowsCopied: 10, BytesCopied: 100}, {Table: "public.b", State: "indexing", RowsCopied: 5, BytesCopied: 50},
+			{Table: "public.c", State: "copying", RowsCopied: 7, BytesCopied: 70}},
+		Lag: stats.Lag{SourceReachable: true, SlotWALBytes: &held, Bytes: &lag, ConfirmedLSN: "1/100",
+			Seconds: &secs, CatchUp: &eta, ApplyRate: &rate, InFlight: &replication.InFlight{Bytes: 256}},
 		Builds: []stats.BuildStat{{Index: "a_emb_idx", Table: "public.a", Method: "hnsw", Phase: "building index: loading tuples", Percent: 40}},
+		Copies: []stats.CopyStat{{Table: "public.c", Rows: 3, Bytes: 30}},
+		Health: &replication.Health{ApplyErrors: 2, SyncErrors: 1, Stalled: true},
+	}
+	want := map[string]float64{
+		`pgvecrep_up{group="g"}`:                                     1,
+		`pgvecrep_source_up{group="g"}`:                              1,
+		`pgvecrep_stalled{group="g"}`:                                1,
+		`pgvecrep_apply_errors_total{group="g"}`:                     2,
+		`pgvecrep_sync_errors_total{group="g"}`:                      1,
+		`pgvecrep_tables{group="g",state="indexing"}`:                2,
+		`pgvecrep_tables{group="g",state="copying"}`:                 1,
+		`pgvecrep_copied_rows_total{group="g"}`:                      22,
+		`pgvecrep_copied_bytes_total{group="g"}`:                     220,
+		`pgvecrep_slot_wal_bytes{group="g"}`:                         4096,
+		`pgvecrep_lag_bytes{group="g"}`:                              512,
+		`pgvecrep_in_flight_bytes{group="g"}`:                        256,
+		`pgvecrep_lag_seconds{group="g"}`:                            1.5,
+		`pgvecrep_catch_up_seconds{group="g"}`:                       3,
+		`pgvecrep_apply_rate_bytes_per_second{group="g"}`:            170.5,
+		`pgvecrep_applied_wal_bytes_total{group="g"}`:                1<<32 + 0x100,
+		`pgvecrep_copy_in_progress_rows{group="g",table="public.c"}`: 3,
+		`pgvecrep_index_build_progress_ratio{group="g",index="a_emb_idx",method="hnsw",phase="building index: loading tuples",table="public.a"}`: 0.4,
+	}
+	for _, p := range Phases {
+		want[`pgvecrep_phase{group="g",phase="`+string(p)+`"}`] = boolf(p == group.Indexing)
 	}
 	out := scrape(t, New("g", func(context.Context) (stats.Report, error) { return r, nil }, nil))
-	for _, want := range []string{
-		`pgvecrep_up{group="g"} 1`,
-		`pgvecrep_phase{group="g",phase="indexing"} 1`,
-		`pgvecrep_phase{group="g",phase="streaming"} 0`,
-		`pgvecrep_tables{group="g",state="indexing"} 2`,
-		`pgvecrep_copied_rows_total{group="g"} 15`,
-		`pgvecrep_copied_bytes_total{group="g"} 150`,
-		`pgvecrep_slot_wal_bytes{group="g"} 4096`,
-		`pgvecrep_lag_bytes{group="g"} 0`,
-		`pgvecrep_applied_wal_bytes_total{group="g"} 256`,
-		`pgvecrep_index_build_progress_ratio{group="g",index="a_emb_idx",method="hnsw",phase="building index: loading tuples",table="public.a"} 0.4`,
-		`# TYPE pgvecrep_copied_rows_total counter`,
-	} {
-		if !strings.Contains(out, want+"\n") {
-			t.Errorf("scrape lacks %q:\n%s", want, out)
+	got := series(t, out)
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected sample %s %v", k, v)
+		}
+	}
+	if !strings.Contains(out, "# TYPE pgvecrep_copied_rows_total counter\n") || !strings.Contains(out, "# TYPE pgvecrep_lag_bytes gauge\n") {
+		t.Errorf("counters and gauges are not typed as such:\n%s", out)
 	}
 }
 
 func TestCollectorReadFails(t *testing.T) {
 	var heard error
 	out := scrape(t, New("g", func(context.Context) (stats.Report, error) { return stats.Report{}, errors.New("boom") }, func(err error) { heard = err }))
-	if !strings.Contains(out, `pgvecrep_up{group="g"} 0`) || heard == nil {
+	if got := series(t, out); len(got) != 1 || got[`pgvecrep_up{group="g"}`] != 0 || heard == nil {
 		t.Errorf("a failed read is not pgvecrep_up 0 (heard %v):\n%s", heard, out)
 	}
 }

@@ -57,15 +57,6 @@ func ParseConfig(role Role, url string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-// Connect opens a connection for role.
-func Connect(ctx context.Context, role Role, url string) (*pgx.Conn, error) {
-	cfg, err := ParseConfig(role, url)
-	if err != nil {
-		return nil, err
-	}
-	return ConnectConfig(ctx, role, cfg)
-}
-
 // ConnectConfig opens a connection from a parsed config.
 func ConnectConfig(ctx context.Context, role Role, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)

@@ -2,8 +2,9 @@
 // clusters (source and target), started once per package in TestMain, a
 // fresh pair of databases per test, native logical replication between them
 // ([Env.Stream]), and the checks several packages make: waiting for a
-// condition instead of sleeping ([WaitFor]), an index scan that really is
-// one ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
+// condition instead of sleeping ([WaitFor]), running pgvecrep in-process
+// ([RunCLI], [RunCLITo]), an index scan that really is one
+// ([DB.IndexScan]), nothing left behind ([AssertNoReplication],
 // [DB.Fingerprint]), golden files ([Golden]) and the SQLSTATEs a retry
 // policy retries ([Retries]). Shared fixtures: an application schema
 // ([AppSchema]), a cluster of a test's own ([Cluster]) and a role that is

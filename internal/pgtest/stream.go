@@ -19,15 +19,21 @@ const Patience = 3 * time.Minute
 
 // WaitFor polls cond until it holds, and fails the test if it still does
 // not after Patience. Tests wait for what they need instead of sleeping for
-// a time that a slow machine may overrun.
+// a time that a slow machine may overrun; it is the tests' one polling loop.
+// what names the condition as the failure should read ("the slot to be
+// active"); cond may t.Fatal on an error, or t.Log what it saw last so that
+// the failure shows it. It checks every 10 ms: the kill tests stop a run
+// the moment a probe sees a phase, and a check that takes longer (a stats
+// run) only spaces the checks out.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", Patience, what)
+	const every = 10 * time.Millisecond
+	start := time.Now()
+	for n := 1; !cond(); n++ {
+		if time.Since(start) > Patience {
+			t.Fatalf("gave up waiting for %s: still not so after %s (%d checks, one every %s)", what, Patience, n, every)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -104,39 +105,46 @@ func TestFirstErrorStops(t *testing.T) {
 // TestCancelIsCleanStop cancels the caller's context while items run: Run
 // returns context.Canceled after every worker closed its resource, and the
 // progress calls stop with it.
+//
+// It runs in a synctest bubble, whose clock moves only when every goroutine
+// in it waits: the ten intervals after Run returns pass for certain, so a
+// ticker that outlived Run would have ticked in them, on any machine.
 func TestCancelIsCleanStop(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var opened, closed, ticks atomic.Int64
-	var returned atomic.Bool
-	ticked := make(chan struct{}, 1)
-	opts := Options[int]{Workers: 3, Interval: time.Millisecond,
-		Open:  func(ctx context.Context) (int, error) { opened.Add(1); return 0, nil },
-		Close: func(ctx context.Context, _ int) { closed.Add(1) },
-		Progress: func(ctx context.Context) error {
-			if returned.Load() {
-				t.Error("progress called after Run returned")
-			}
-			if ticks.Add(1) == 2 {
-				ticked <- struct{}{}
-			}
-			return nil
-		},
-	}
-	go func() { <-ticked; cancel() }()
-	err := Run(ctx, Feed([]int{1, 2, 3, 4, 5}), opts, func(ctx context.Context, _ int, _ int) error {
-		<-ctx.Done()
-		return ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		var opened, closed, ticks atomic.Int64
+		var returned atomic.Bool
+		ticked := make(chan struct{}, 1)
+		opts := Options[int]{Workers: 3, Interval: time.Millisecond,
+			Open:  func(ctx context.Context) (int, error) { opened.Add(1); return 0, nil },
+			Close: func(ctx context.Context, _ int) { closed.Add(1) },
+			Progress: func(ctx context.Context) error {
+				if returned.Load() {
+					t.Error("progress called after Run returned")
+					return errors.New("called after Run returned") // stops a leaked ticker
+				}
+				if ticks.Add(1) == 2 {
+					ticked <- struct{}{}
+				}
+				return nil
+			},
+		}
+		go func() { <-ticked; cancel() }()
+		err := Run(ctx, Feed([]int{1, 2, 3, 4, 5}), opts, func(ctx context.Context, _ int, _ int) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		returned.Store(true)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v, want context.Canceled", err)
+		}
+		if opened.Load() == 0 || closed.Load() != opened.Load() {
+			t.Errorf("opened %d, closed %d", opened.Load(), closed.Load())
+		}
+		n := ticks.Load()
+		time.Sleep(10 * opts.Interval) // the bubble's clock: no real time passes
+		if ticks.Load() != n {
+			t.Error("progress still called after Run returned")
+		}
 	})
-	returned.Store(true)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v, want context.Canceled", err)
-	}
-	if opened.Load() == 0 || closed.Load() != opened.Load() {
-		t.Errorf("opened %d, closed %d", opened.Load(), closed.Load())
-	}
-	n := ticks.Load()
-	time.Sleep(20 * time.Millisecond)
-	if ticks.Load() != n {
-		t.Error("progress still called after Run returned")
-	}
 }

@@ -18,7 +18,7 @@ const (
 	minBudget = 512 << 20
 	// maxBudget caps what pgvecrep chooses on its own: the target's memory is
 	// unknown (it may be remote), and 2GB is where the measured 100k x 128-d
-	// HNSW build stops gaining (DESIGN.md).
+	// HNSW build stops gaining (17.1 s with 2 workers on 2 cores).
 	maxBudget = 2 << 30
 )
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // A vector index on a partitioned table is one CREATE INDEX on the parent,
@@ -48,11 +49,7 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::
 	if !partitioned || !ok || !strings.HasPrefix(tail, "USING ") {
 		return nil, nil
 	}
-	rows, err := conn.Query(ctx, leavesQuery, o.Table.Quoted())
-	if err != nil {
-		return nil, fmt.Errorf("list the partitions: %w", err)
-	}
-	leaves, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	leaves, err := pg.Strings(ctx, conn, leavesQuery, o.Table.Quoted())
 	if err != nil {
 		return nil, fmt.Errorf("list the partitions: %w", err)
 	}

@@ -4,7 +4,8 @@
 // Building after the copy is what makes the fast path fast: an index that
 // exists while rows arrive is updated once per row, which for an HNSW graph
 // costs about 9x a build over the finished table, and an IVFFlat index
-// created on an empty table keeps centroids that fit no data (DESIGN.md).
+// created on an empty table keeps centroids that fit no data, a loss of
+// recall (0.18 at 10 has been reported), not only of speed.
 //
 // The order is fixed by what depends on what. Primary keys and unique
 // constraints come first, because foreign keys need the key they reference;

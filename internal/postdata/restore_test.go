@@ -128,7 +128,10 @@ func deferAll(t *testing.T, conn *pgx.Conn, schema string) ([]Object, []string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	oids := catalog.OIDs(tables)
+	var oids []uint32
+	for _, t := range tables {
+		oids = append(oids, t.OID)
+	}
 	fks, err := catalog.ForeignKeys(ctx, conn, oids)
 	if err != nil {
 		t.Fatal(err)

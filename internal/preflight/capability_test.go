@@ -65,12 +65,7 @@ func testManagedSourceRole(t *testing.T, mode string) {
 	if _, err := sconn.Exec(ctx, "INSERT INTO items (name) VALUES ('after the copy')"); err != nil {
 		t.Fatal(err)
 	}
-	want := src.QueryInt(t, "SELECT count(*) FROM items")
-	for deadline := time.Now().Add(60 * time.Second); tgt.QueryInt(t, "SELECT count(*) FROM items") != want; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the target did not reach %d rows streaming from %s", want, role)
-		}
-	}
+	tgt.WaitCount(t, "items", src.QueryInt(t, "SELECT count(*) FROM items"))
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active"); n != 1 {
 		t.Errorf("%d active slot(s) on the source, want the subscription's", n)
 	}

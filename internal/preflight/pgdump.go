@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
 )
 
 // pgDump: --copy-schema runs pg_dump against the source, and pg_dump refuses
@@ -111,23 +112,20 @@ func FindPgDump(minMajor int) (path string, major int, err error) {
 	return "", 0, hint.New(fmt.Sprintf("no pg_dump of version %d or newer: %s", minMajor, strings.Join(tried, "; ")), h)
 }
 
-// pgDumpCandidates lists pg_dump on PATH, then the installed ones, newest
-// first: Debian's (/usr/lib/postgresql/N/bin), PGDG RPMs' (/usr/pgsql-N/bin)
-// and the servers scripts/install-deps.sh builds (PGVECREP_PG_ROOT, by
-// default /usr/local/pgvecrep, /pgN/bin).
+// pgDumpCandidates lists pg_dump on PATH, then the installed ones (in the
+// directories localpg.BinDirs finds, install-deps.sh's PGVECREP_PG_ROOT
+// included), newest first.
 func pgDumpCandidates() []string {
 	var out []string
 	if p, err := exec.LookPath("pg_dump"); err == nil {
 		out = append(out, p)
 	}
-	root := os.Getenv("PGVECREP_PG_ROOT")
-	if root == "" {
-		root = "/usr/local/pgvecrep"
-	}
 	var found []string
-	for _, pat := range []string{"/usr/lib/postgresql/*/bin/pg_dump", "/usr/pgsql-*/bin/pg_dump", filepath.Join(root, "pg*", "bin", "pg_dump")} {
-		m, _ := filepath.Glob(pat)
-		found = append(found, m...)
+	for _, d := range localpg.BinDirs() {
+		p := filepath.Join(d, "pg_dump")
+		if _, err := os.Stat(p); err == nil {
+			found = append(found, p)
+		}
 	}
 	majors := map[string]int{}
 	for _, p := range found {

@@ -58,9 +58,5 @@ func (c *checker) rowSecurity(ctx context.Context) {
 }
 
 func rlsActive(ctx context.Context, conn *pgx.Conn, names []string) ([]string, error) {
-	rows, err := conn.Query(ctx, rlsActiveQuery, names)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return pg.Strings(ctx, conn, rlsActiveQuery, names)
 }

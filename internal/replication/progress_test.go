@@ -77,7 +77,7 @@ func TestEstimateConverges(t *testing.T) {
 		if time.Since(start) > pgtest.Patience {
 			t.Fatalf("the target applied %d of %d rows in %s", rows, backlogRows, pgtest.Patience)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // how often the estimate is sampled, not a wait
 	}
 	if len(guesses) < 5 {
 		t.Fatalf("only %d estimates while a quarter to three quarters was applied (catch-up took %s): the backlog is too small to judge",

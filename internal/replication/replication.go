@@ -24,6 +24,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,13 +40,6 @@ type Printer interface {
 	Emit(event.Event)
 }
 
-// CreatePublication creates publication name on the source for exactly the
-// given tables. A publication that exists already fails with SQLSTATE 42710
-// (pg.Code), which the caller turns into a hint naming its group.
-func CreatePublication(ctx context.Context, src *pgx.Conn, name string, tables []pg.Name) error {
-	return CreatePublicationWith(ctx, src, name, tables, PublicationOptions{})
-}
-
 // PublicationOptions are the publication's WITH options pgvecrep sets.
 type PublicationOptions struct {
 	// ViaRoot publishes a partitioned table's changes, and its initial
@@ -56,9 +50,12 @@ type PublicationOptions struct {
 	ViaRoot bool
 }
 
-// CreatePublicationWith is CreatePublication with options.
+// CreatePublicationWith creates publication name on the source for exactly
+// the given tables, with opts. A publication that exists already fails with
+// SQLSTATE 42710 (pg.Code), which the caller turns into a hint naming its
+// group.
 func CreatePublicationWith(ctx context.Context, src *pgx.Conn, name string, tables []pg.Name, opts PublicationOptions) error {
-	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{name}.Sanitize(), catalog.QuotedList(tables))
+	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{name}.Sanitize(), strings.Join(catalog.QuotedNames(tables), ", "))
 	if opts.ViaRoot {
 		sql += " WITH (publish_via_partition_root = true)"
 	}

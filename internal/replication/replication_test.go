@@ -39,9 +39,29 @@ func TestLSN(t *testing.T) {
 	if l, _ := ParseLSN("1/0"); l != 1<<32 {
 		t.Errorf("ParseLSN(1/0) = %d, want %d", l, uint64(1)<<32)
 	}
-	if _, err := ParseLSN("nonsense"); err == nil {
-		t.Error("ParseLSN accepted nonsense")
+	for _, s := range []string{"", "nonsense", "1", "x/1", "1/zz", "1/2/3", "1/2 ", "100000000/0", "-1/0", "+1/0"} {
+		if l, err := ParseLSN(s); err == nil {
+			t.Errorf("ParseLSN(%q) = %s, want an error", s, l)
+		}
 	}
+}
+
+// FuzzParseLSN: whatever ParseLSN accepts formats back to the same
+// position, and PostgreSQL's own spelling of a position reads back exactly.
+func FuzzParseLSN(f *testing.F) {
+	for _, s := range []string{"0/0", "16/B374D848", "ffffffff/1", "1/", "/1", "1/2/3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLSN(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseLSN(l.String())
+		if err != nil || back != l {
+			t.Fatalf("ParseLSN(%q) = %d; its String %q reads back as %d, %v", s, uint64(l), l.String(), uint64(back), err)
+		}
+	})
 }
 
 // stream sets up table t replicated from src to tgt through publication
@@ -53,7 +73,7 @@ func stream(t *testing.T, src, tgt pgtest.DB, table pg.Name, pub, slot, sub stri
 	ddl := "CREATE TABLE " + table.Quoted() + " (id int PRIMARY KEY, v text)"
 	src.Exec(t, ddl)
 	tgt.Exec(t, ddl)
-	if err := CreatePublication(ctx, src.Conn(t), pub, []pg.Name{table}); err != nil {
+	if err := CreatePublicationWith(ctx, src.Conn(t), pub, []pg.Name{table}, PublicationOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := CreateSlotNoSnapshot(ctx, src.Conn(t), slot); err != nil {
@@ -63,18 +83,9 @@ func stream(t *testing.T, src, tgt pgtest.DB, table pg.Name, pub, slot, sub stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the subscription to hold the slot", func() bool {
+	pgtest.WaitFor(t, "the subscription to hold the slot", func() bool {
 		return src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot) == 1
 	})
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-	}
 }
 
 // TestOddIdentifiers runs the whole lifecycle with upper case and quotes in
@@ -199,7 +210,7 @@ func TestWaitApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the apply worker to block on the lock", func() bool {
+	pgtest.WaitFor(t, "the apply worker to block on the lock", func() bool {
 		return tgt.QueryInt(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`, table.Quoted()) > 0
 	})
 	err = WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Now().Add(time.Second), 0)
@@ -237,10 +248,10 @@ func TestCreatePublicationExists(t *testing.T) {
 	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
 	conn := src.Conn(t)
 	names := []pg.Name{{Schema: "public", Name: "t"}}
-	if err := CreatePublication(ctx, conn, "pgvecrep_dup", names); err != nil {
+	if err := CreatePublicationWith(ctx, conn, "pgvecrep_dup", names, PublicationOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := CreatePublication(ctx, conn, "pgvecrep_dup", names)
+	err := CreatePublicationWith(ctx, conn, "pgvecrep_dup", names, PublicationOptions{})
 	if pg.Code(err) != "42710" {
 		t.Fatalf("second CreatePublication = %v, want SQLSTATE 42710", err)
 	}

@@ -72,7 +72,7 @@ func TestSubscriptionPasswordNotLogged(t *testing.T) {
 	table := pg.Name{Schema: "public", Name: "t"}
 	src.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
 	tgt.Exec(t, "CREATE TABLE t (id int PRIMARY KEY)")
-	if err := CreatePublication(ctx, src.Conn(t), "pgvecrep_ok", []pg.Name{table}); err != nil {
+	if err := CreatePublicationWith(ctx, src.Conn(t), "pgvecrep_ok", []pg.Name{table}, PublicationOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := CreateSlotNoSnapshot(ctx, src.Conn(t), "pgvecrep_ok"); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -105,13 +104,9 @@ func TestDropActiveSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgt.Exec(t, "CREATE SUBSCRIPTION s CONNECTION '"+src.URL+"' PUBLICATION p WITH (create_slot = false, slot_name = '"+slot.Name+"', copy_data = false)")
-	deadline := time.Now().Add(30 * time.Second)
-	for src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot.Name) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("subscription never made the slot active")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	pgtest.WaitFor(t, "the subscription to make the slot active", func() bool {
+		return src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active", slot.Name) == 1
+	})
 	if err := DropSlot(ctx, src.Conn(t), slot.Name); err != nil {
 		t.Fatal(err)
 	}

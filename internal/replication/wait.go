@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,13 +44,17 @@ func WALEnd(ctx context.Context, src *pgx.Conn) (string, error) {
 // LSN is a WAL position.
 type LSN uint64
 
-// ParseLSN reads a WAL position in PostgreSQL's text form, e.g. 16/B374D848.
+// ParseLSN reads a WAL position in PostgreSQL's text form, e.g. 16/B374D848:
+// two hexadecimal numbers of at most 32 bits each, and nothing else. It is
+// pgvecrep's one reader of that form (metrics, verify and the waits use it).
 func ParseLSN(s string) (LSN, error) {
-	var hi, lo uint32
-	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
-		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
+	hi, lo, ok := strings.Cut(s, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse LSN %q: want two hexadecimal numbers as in 16/B374D848", s)
 	}
-	return LSN(uint64(hi)<<32 | uint64(lo)), nil
+	return LSN(h<<32 | l), nil
 }
 
 // String formats the position the way PostgreSQL does.

@@ -1,11 +1,11 @@
 package schema
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
+
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // libpqVars maps connection keywords to the libpq environment variables
@@ -33,9 +33,9 @@ var urlVars = []string{"SOURCE_DB_URL", "TARGET_DB_URL", "SECONDARY_SOURCE_DB_UR
 // libpq does not know (pgx's own, like pool_max_conns) are left out, except
 // that server settings pgx would send at startup go through PGOPTIONS.
 func ChildEnv(dsn string, parent []string) ([]string, error) {
-	kv, err := parseDSN(dsn)
+	kv, err := pg.Keywords(dsn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the source URL for pg_dump: %w", err)
 	}
 	var env []string
 	for _, v := range parent {
@@ -85,106 +85,6 @@ func pgxOnly(k string) bool {
 // optionEscape escapes spaces and backslashes as PGOPTIONS wants them.
 func optionEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, " ", `\ `).Replace(s)
-}
-
-// parseDSN reads a postgres:// URL or a keyword=value string into keywords.
-func parseDSN(dsn string) (map[string]string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return parseURL(dsn)
-	}
-	return parseKeywords(dsn)
-}
-
-func parseURL(dsn string) (map[string]string, error) {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse source URL: %s", redactURLError(err))
-	}
-	kv := map[string]string{}
-	if u.User != nil {
-		kv["user"] = u.User.Username()
-		if p, ok := u.User.Password(); ok {
-			kv["password"] = p
-		}
-	}
-	var hosts, ports []string
-	for _, hp := range strings.Split(u.Host, ",") {
-		if hp == "" {
-			continue
-		}
-		h, p := hp, ""
-		if i := strings.LastIndex(hp, ":"); i >= 0 && !strings.HasSuffix(hp, "]") {
-			h, p = hp[:i], hp[i+1:]
-		}
-		hosts = append(hosts, strings.Trim(h, "[]"))
-		ports = append(ports, p)
-	}
-	if len(hosts) > 0 {
-		kv["host"] = strings.Join(hosts, ",")
-	}
-	if strings.Join(ports, "") != "" {
-		kv["port"] = strings.Join(ports, ",")
-	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-		kv["dbname"] = db
-	}
-	for k, vs := range u.Query() {
-		if len(vs) > 0 {
-			kv[k] = vs[len(vs)-1]
-		}
-	}
-	return kv, nil
-}
-
-// redactURLError keeps url.Parse's complaint without the URL it quotes.
-func redactURLError(err error) string {
-	if ue, ok := err.(*url.Error); ok {
-		return ue.Err.Error()
-	}
-	return "malformed URL"
-}
-
-// parseKeywords reads "host=h port=5432 password='a b'" with libpq's quoting.
-func parseKeywords(s string) (map[string]string, error) {
-	kv := map[string]string{}
-	for s = strings.TrimLeft(s, " \t\n"); s != ""; s = strings.TrimLeft(s, " \t\n") {
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return nil, errors.New("parse source connection string: a keyword without \"=\"")
-		}
-		key := strings.TrimSpace(s[:eq])
-		if key == "" || strings.ContainsAny(key, " \t\n'") {
-			return nil, fmt.Errorf("parse source connection string: malformed keyword")
-		}
-		s = strings.TrimLeft(s[eq+1:], " \t\n")
-		var val strings.Builder
-		quoted := strings.HasPrefix(s, "'")
-		if quoted {
-			s = s[1:]
-		}
-		i := 0
-		for ; i < len(s); i++ {
-			c := s[i]
-			if c == '\\' && i+1 < len(s) {
-				i++
-				val.WriteByte(s[i])
-				continue
-			}
-			if (quoted && c == '\'') || (!quoted && (c == ' ' || c == '\t' || c == '\n')) {
-				break
-			}
-			val.WriteByte(c)
-		}
-		if quoted && i >= len(s) {
-			return nil, fmt.Errorf("parse source connection string: unterminated quote in the value of %s", key)
-		}
-		if quoted {
-			i++
-		}
-		kv[key] = val.String()
-		s = s[i:]
-	}
-	return kv, nil
 }
 
 // childEnv is ChildEnv over this process's environment.

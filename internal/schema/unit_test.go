@@ -214,16 +214,6 @@ func TestChildEnv(t *testing.T) {
 	}
 }
 
-func FuzzParseKeywords(f *testing.F) {
-	f.Add("host=h password='a b\\' c' port=1")
-	f.Fuzz(func(t *testing.T, s string) {
-		kv, err := parseKeywords(s)
-		if err == nil && kv == nil {
-			t.Error("nil map without an error")
-		}
-	})
-}
-
 // TestPasswordNeverInArguments: pg_dump (here a fake that records what it
 // got) finds the password and the URL's TLS settings in its environment,
 // and neither the password nor pgvecrep's URL variables elsewhere.

@@ -1,7 +1,6 @@
 package smoke
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -148,23 +147,14 @@ func runCode(t *testing.T, args ...string) int {
 	return code
 }
 
-// runCLI runs a command in-process and logs what it printed.
+// runCLI runs a command in-process with the URLs the test set in the
+// environment (PGPASSWORD there reaches the connections through libpq's
+// rules, as for a user).
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	start := time.Now()
-	code := cli.Run(t.Context(), args, &out, &errb)
-	t.Logf("pgvecrep %s -> exit %d in %s\n%s%s", strings.Join(args, " "), code, time.Since(start).Round(time.Millisecond), tail(out.String()), errb.String())
-	return code, out.String(), errb.String()
-}
-
-// tail keeps the last lines of a command's output for the log.
-func tail(s string) string {
-	lines := strings.SplitAfter(s, "\n")
-	if len(lines) > 12 {
-		lines = lines[len(lines)-12:]
-	}
-	return strings.Join(lines, "")
+	vars := map[string]string{"SOURCE_DB_URL": os.Getenv("SOURCE_DB_URL"), "TARGET_DB_URL": os.Getenv("TARGET_DB_URL")}
+	r := pgtest.RunCLI(t.Context(), t, cli.RunEnv, vars, args...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 // run runs a PostgreSQL client program with the test's environment plus env.

@@ -117,12 +117,6 @@ type CopyStat struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// Collect reads the group's state once. src may be nil (source
-// unreachable).
-func Collect(ctx context.Context, src, tgt *pgx.Conn, name string) (Report, error) {
-	return NewHistory().Collect(ctx, src, tgt, name)
-}
-
 // Collect reads the group's state, building on what h read before, and
 // adds this report to h. Every query runs under LockTimeout and
 // StatementTimeout.

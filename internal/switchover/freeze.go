@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/retry"
@@ -156,7 +157,7 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
   AND CASE WHEN cardinality($2::text[]) > 0 THEN a.usename = ANY ($2)
       ELSE EXISTS (SELECT 1 FROM unnest($1::text[]) t
                    WHERE has_table_privilege(a.usesysid, t::regclass, 'INSERT, UPDATE, DELETE, TRUNCATE')) END`,
-		group.QuotedNames(tables), roles)
+		catalog.QuotedNames(tables), roles)
 	if err != nil {
 		return fmt.Errorf("end writing sessions on the source: %w", err)
 	}

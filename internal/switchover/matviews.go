@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/event"
-	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
@@ -39,11 +39,7 @@ SELECT mv.name FROM mv JOIN depth USING (oid) GROUP BY mv.name ORDER BY max(dept
 // runs after the detach, so it sees every drained row and does not lengthen
 // the write freeze; a failure leaves the switchover done and says what to run.
 func RefreshMatviews(ctx context.Context, tgt *pgx.Conn, tables []pg.Name, events event.Sink) ([]string, error) {
-	rows, err := tgt.Query(ctx, matviewsQuery, group.QuotedNames(tables))
-	if err != nil {
-		return nil, fmt.Errorf("list materialized views on the target: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := pg.Strings(ctx, tgt, matviewsQuery, catalog.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list materialized views on the target: %w", err)
 	}

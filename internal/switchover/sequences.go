@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -59,7 +59,7 @@ ORDER BY tbl = '', seq, tbl, col`
 // Sequences lists the sequences of the tables and of their schemas: the ones
 // the columns use first, then the free ones.
 func Sequences(ctx context.Context, conn *pgx.Conn, tables []pg.Name) ([]Sequence, error) {
-	rows, err := conn.Query(ctx, sequencesQuery, group.QuotedNames(tables))
+	rows, err := conn.Query(ctx, sequencesQuery, catalog.QuotedNames(tables))
 	if err != nil {
 		return nil, fmt.Errorf("list sequences: %w", err)
 	}
@@ -84,11 +84,7 @@ func ReadSequence(ctx context.Context, conn *pgx.Conn, seq string) (SeqValue, er
 
 // missingOnTarget returns which of the sequences the target lacks.
 func missingOnTarget(ctx context.Context, tgt *pgx.Conn, names []string) (map[string]bool, error) {
-	rows, err := tgt.Query(ctx, `SELECT n FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL`, names)
-	if err != nil {
-		return nil, fmt.Errorf("look up sequences on the target: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	list, err := pg.Strings(ctx, tgt, `SELECT n FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL`, names)
 	if err != nil {
 		return nil, fmt.Errorf("look up sequences on the target: %w", err)
 	}

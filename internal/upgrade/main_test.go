@@ -1,13 +1,11 @@
 package upgrade
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/cli"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
@@ -23,19 +21,11 @@ type result struct {
 	stdout, stderr string
 }
 
-// run runs pgvecrep in-process against src and tgt, given as flags.
+// run runs pgvecrep in-process against src and tgt.
 func run(t *testing.T, src, tgt pgtest.DB, args ...string) result {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	args = append(args, "--source-url", src.URL, "--target-url", tgt.URL)
-	code := cli.Run(ctx, args, &out, &errb)
-	r := result{code: code, stdout: out.String(), stderr: errb.String()}
-	if testing.Verbose() {
-		t.Logf("pgvecrep %s -> %d\n%s%s", strings.Join(args[:len(args)-4], " "), code, r.stdout, r.stderr)
-	}
-	return r
+	r := pgtest.RunCLI(context.Background(), t, cli.RunEnv, pgtest.URLs(src, tgt), args...)
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 func mustRun(t *testing.T, src, tgt pgtest.DB, args ...string) result {

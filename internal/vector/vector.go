@@ -6,6 +6,7 @@ package vector
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -34,14 +35,26 @@ func Known(ext string) bool {
 	return false
 }
 
-// builtinAMs are PostgreSQL's own index access methods. Any other index AM is
+// BuiltinAMs are PostgreSQL's own index access methods. Any other index AM is
 // provided by an extension and is treated as a vector index: those are the
 // expensive graph or cluster builds that must run after the data is in.
-var builtinAMs = map[string]bool{"btree": true, "hash": true, "gist": true, "gin": true, "spgist": true, "brin": true}
+var BuiltinAMs = []string{"btree", "hash", "gist", "gin", "spgist", "brin"}
 
 // IsVectorAM reports whether an index access method is a vector (extension) one:
 // hnsw, ivfflat, vectors, vchordrq, ...
-func IsVectorAM(am string) bool { return am != "" && !builtinAMs[am] }
+func IsVectorAM(am string) bool { return am != "" && !slices.Contains(BuiltinAMs, am) }
+
+// BuiltinAMsSQL is BuiltinAMs as a list of SQL literals, for an
+// "amname NOT IN (...)" inside a function body, where the list cannot be a
+// parameter: the DDL capture on the source and the apply on the target judge
+// an index with the same list as IsVectorAM.
+func BuiltinAMsSQL() string {
+	q := make([]string, len(BuiltinAMs))
+	for i, am := range BuiltinAMs {
+		q[i] = "'" + am + "'"
+	}
+	return strings.Join(q, ", ")
+}
 
 // BuildSettings are the session settings used for a vector index build.
 type BuildSettings struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
@@ -262,11 +263,8 @@ func (q annQuery) sample(ctx context.Context, src *pgx.Conn, n int) ([]string, e
 		q.v.expr, q.t.name.Quoted(), notNull, q.t.keyText(), q.t.keyList())
 	var out []string
 	err := readTx(ctx, src, false, "", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, n)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		var err error
+		out, err = pg.Strings(ctx, tx, sql, n)
 		return err
 	})
 	if err != nil {
@@ -333,11 +331,7 @@ func (q annQuery) recall(ctx context.Context, conn *pgx.Conn, index string, quer
 			if len(exact[i]) == 0 {
 				continue
 			}
-			rows, err := tx.Query(ctx, sql, v)
-			if err != nil {
-				return err
-			}
-			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			got, err := pg.Strings(ctx, tx, sql, v)
 			if err != nil {
 				return err
 			}

@@ -111,11 +111,3 @@ func (d *drainer) notes() []string {
 	}
 	return out
 }
-
-// parseLSN and formatLSN are replication's LSN text form as plain numbers.
-func parseLSN(s string) (uint64, error) {
-	l, err := replication.ParseLSN(s)
-	return uint64(l), err
-}
-
-func formatLSN(n uint64) string { return replication.LSN(n).String() }

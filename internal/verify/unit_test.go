@@ -106,18 +106,6 @@ func TestReportKeysCapped(t *testing.T) {
 	}
 }
 
-func TestLSN(t *testing.T) {
-	for _, s := range []string{"0/0", "0/1B91148", "16/B374D848", "FFFFFFFF/FFFFFFFF"} {
-		n, err := parseLSN(s)
-		if err != nil || formatLSN(n) != s {
-			t.Errorf("parseLSN(%q) = %d, %v; formats back as %q", s, n, err, formatLSN(n))
-		}
-	}
-	if _, err := parseLSN("nonsense"); err == nil {
-		t.Error("parseLSN accepted nonsense")
-	}
-}
-
 func TestPlanUses(t *testing.T) {
 	const plan = `[{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Index Scan", "Index Name": "Odd \"Idx\""}]}}]`
 	var doc any

@@ -227,7 +227,7 @@ func (r replica) writer(t *testing.T) func() {
 					return
 				}
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // paces the load; nothing is proven by it
 		}
 	}()
 	return func() { cancel(); <-done }
