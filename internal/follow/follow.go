@@ -1,6 +1,6 @@
 // Package follow is the long-running process for the life of a group:
 // between start_sync and the cut-over it finishes what the apply worker
-// cannot do inside its transaction (ddl.Settle: subscribe new tables, build
+// cannot do inside its transaction (settle.Settle: subscribe new tables, build
 // deferred vector indexes concurrently) and re-checks the target's rows
 // against the source's at a low, bounded rate.
 //
