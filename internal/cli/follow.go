@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,11 +100,26 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 	var o followOpts
 	f := groupFlags(env, "follow", &o.name)
 	o.add(f)
-	pre := preamble{group: &o.name, source: optional, sourceIfSet: true, target: required, load: true, check: o.check}
+	pre := followPreamble(&o.name)
+	pre.check = o.check
 	s, err := f.open(ctx, args, pre)
 	if err != nil {
 		return err
 	}
+	return followGroup(ctx, env, f, s, o)
+}
+
+// followPreamble is what follow connects: the target, and the source when
+// a URL names it (follow waits for an unreachable one).
+func followPreamble(name *string) preamble {
+	return preamble{group: name, source: optional, sourceIfSet: true, target: required, load: true}
+}
+
+// followGroup follows group o.name until it ends or ctx is cancelled, and
+// says how it ended (see followEnd). s is an open session it takes over
+// for notify, or nil; f's flags are parsed.
+func followGroup(ctx context.Context, env *Env, f *flags, s *session, o followOpts) error {
+	pre := followPreamble(&o.name)
 	out := newFollowOutput(env)
 	notes := &reconnecting{f: f, pre: pre, s: s}
 	defer notes.close()
@@ -129,7 +146,7 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 	if o.listen != "" {
 		g.Go(func() error { return serveFollowMetrics(gctx, f, pre, fl, o, out.log) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	out.close()
 	if errors.Is(err, errFollowDone) {
 		err = runErr
@@ -292,4 +309,61 @@ func (o *followOutput) close() {
 	if o.live != nil {
 		o.live.Clear("follow")
 	}
+}
+
+// syncFollow is start_sync's --follow and the follow flags that go with
+// it: once the group streams, start_sync becomes follow, so one command
+// (and one service unit) takes a group from nothing to the cut-over.
+type syncFollow struct {
+	on bool
+	o  followOpts
+}
+
+func (sf *syncFollow) add(f *flags) {
+	f.boolVar(&sf.on, "follow", "", "once the group streams, keep running as pgvecrep follow (see pgvecrep help follow) with the flags below")
+	sf.o.add(f)
+}
+
+// check refuses a follow flag without --follow, before start_sync starts:
+// the user meant to follow, and would find out only once the copy is done.
+func (sf *syncFollow) check(f *flags) error {
+	var alone []string
+	f.Visit(func(fl *flag.Flag) {
+		if long := "--" + f.longName(fl.Name); !sf.on && followFlag(fl.Name) && !slices.Contains(alone, long) {
+			alone = append(alone, long)
+		}
+	})
+	if len(alone) > 0 {
+		verb := "applies"
+		if len(alone) > 1 {
+			verb = "apply"
+		}
+		return hint.New(strings.Join(alone, ", ")+" only "+verb+" with --follow", "add --follow, or leave "+strings.Join(alone, ", ")+" out")
+	}
+	return sf.o.check()
+}
+
+// followFlag says whether name (long or short) is one of followOpts'.
+func followFlag(name string) bool {
+	switch name {
+	case "listen", "url", "u", "frequency", "f", "interval", "verify-rate", "verify-chunk-rows", "verify-neighbour-every":
+		return true
+	}
+	return false
+}
+
+// run follows the group once start_sync has it streaming; nothing without
+// --follow. start_sync's session goes first: it holds the group's lock,
+// which follow takes for each step of its own, and from here on an
+// interrupt stops follow and undoes nothing of start_sync's.
+func (sf *syncFollow) run(ctx context.Context, env *Env, f *flags, s *session, name string) error {
+	if !sf.on {
+		return nil
+	}
+	s.close()
+	env.onAbandon("")
+	env.onInterrupt("")
+	sf.o.name = name
+	fmt.Fprintf(env.Stdout, "following group %s until it is switched over or stopped (SIGTERM or Ctrl-C stops follow, not the group)\n", name)
+	return followGroup(ctx, env, f, nil, sf.o)
 }
