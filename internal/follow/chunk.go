@@ -40,6 +40,7 @@ type cursor struct {
 	cols        []string // every column, quoted, in the source's order
 	lo, last    []string
 	rows        int
+	bad         []string // the ranges this pass found different
 }
 
 const keyQuery = `SELECT quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)
