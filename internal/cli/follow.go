@@ -45,7 +45,13 @@ drained past it, naming the table and the key range. Every
 disables it) it compares the exact 10 nearest neighbours of one source
 vector, per indexed vector column in turn, on both sides, and reports a
 list that still differs. An exact top 10 reads the whole table on both
-sides: on a large table raise it, or set 0. --listen serves
+sides: on a large table raise it, or set 0. A table without a primary
+key or replica identity index is compared whole (row count and a hash of
+every row, each check a full read on both sides), when it has at most
+--verify-keyless-rows rows (default 100000; 0 for none) and holds still
+on the source during the check; a larger one is skipped, and follow says
+so. A mismatch is kept in the group's metadata, where stats shows it,
+until a later check finds its range equal again. --listen serves
 /metrics (metrics' series plus pgvecrep_verify_*); -u posts the stats
 JSON every -f seconds, and a mismatch at once.
 
@@ -71,6 +77,7 @@ type followOpts struct {
 	rate               float64
 	chunkRows          int
 	neighbourEvery     int
+	keylessRows        int
 }
 
 func (o *followOpts) add(f *flags) {
@@ -82,6 +89,7 @@ func (o *followOpts) add(f *flags) {
 	f.Var(&rateValue{p: &o.rate}, "verify-rate", "chunks a second the continuous verifier checks (0 disables it)")
 	f.intVar(&o.chunkRows, "verify-chunk-rows", "", 1000, 1, "rows in one verified chunk, at most")
 	f.intVar(&o.neighbourEvery, "verify-neighbour-every", "", 600, 0, "chunks between two nearest-neighbour samples; each reads the whole table on both sides (0 disables them)")
+	f.intVar(&o.keylessRows, "verify-keyless-rows", "", 100_000, 0, "the most rows a table without a key may have to be verified whole, by count and hash, when it holds still (0: none)")
 }
 
 func (o *followOpts) check() error {
@@ -128,7 +136,8 @@ func followGroup(ctx context.Context, env *Env, f *flags, s *session, o followOp
 		n = &notifier{env: env, url: o.url, client: &http.Client{Timeout: 10 * time.Second}, log: out.log.With("group", o.name, "url", redactURL(o.url))}
 		out.onMismatch = func(e follow.Event) { n.postEvent(ctx, o.name, e) }
 	}
-	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows, NeighbourEvery: o.neighbourEvery},
+	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows, NeighbourEvery: o.neighbourEvery,
+		KeylessRows: o.keylessRows},
 		func(ctx context.Context, role pg.Role) (*pgx.Conn, error) {
 			c, _, err := f.dial(ctx, role)
 			return c, err
@@ -346,7 +355,7 @@ func (sf *syncFollow) check(f *flags) error {
 // followFlag says whether name (long or short) is one of followOpts'.
 func followFlag(name string) bool {
 	switch name {
-	case "listen", "url", "u", "frequency", "f", "interval", "verify-rate", "verify-chunk-rows", "verify-neighbour-every":
+	case "listen", "url", "u", "frequency", "f", "interval", "verify-rate", "verify-chunk-rows", "verify-neighbour-every", "verify-keyless-rows":
 		return true
 	}
 	return false

@@ -90,7 +90,7 @@ vector indexes created there are built on the target, and the rows are
 re-checked continuously, until the group is switched over or stopped, or
 SIGTERM/Ctrl-C stops follow (the group keeps streaming; exit 0). Follow's
 flags (--listen, -u/-f, --interval, --verify-rate, --verify-chunk-rows,
---verify-neighbour-every) go with it: see pgvecrep help follow. Its exit
+--verify-neighbour-every, --verify-keyless-rows) go with it: see pgvecrep help follow. Its exit
 codes are follow's.
 
 Example:

@@ -41,7 +41,7 @@ type Connect func(ctx context.Context, role pg.Role) (*pgx.Conn, error)
 // Event is one thing follow did or found; the command renders it as a log
 // line, a status line, a notification.
 type Event struct {
-	Kind    string // "settle", "mismatch", "status", "ended", "warn"
+	Kind    string // "settle", "mismatch", "cleared", "skip", "status", "ended", "warn"
 	Table   string // the table a mismatch is in
 	Range   string // the key range of a mismatch
 	Message string
@@ -60,6 +60,9 @@ type Options struct {
 	// NeighbourEvery is how many chunks the verifier checks between two
 	// nearest-neighbour samples; 0 disables them.
 	NeighbourEvery int
+	// KeylessRows is the most rows a table without a key may have to be
+	// verified whole (see keyless.go); 0 verifies none.
+	KeylessRows int
 }
 
 // Follower follows one group until it ends or ctx is cancelled.

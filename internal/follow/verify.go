@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ type Verifier struct {
 	nnMismatch int64 // samples that still differed after the lag drained
 	lastPass   time.Time
 
+	// skipped are the tables not verified and why, as last reported.
+	skipped map[string]string
+
 	cursor map[string]*cursor
 	tables []pg.Name
 	next   int // index into tables
@@ -51,7 +55,7 @@ type Verifier struct {
 const recheckTimes = 3
 
 func newVerifier(f *Follower) *Verifier {
-	return &Verifier{f: f, cursor: map[string]*cursor{}}
+	return &Verifier{f: f, cursor: map[string]*cursor{}, skipped: map[string]string{}}
 }
 
 // Counts returns chunks checked, persistent mismatches found, and when the
@@ -123,8 +127,11 @@ func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
 	c := v.cursor[t.String()]
 	if c == nil {
 		if c, err = newCursor(ctx, src, t, v.f.opt.ChunkRows); err != nil {
-			v.next++ // no key, or gone: the next table
-			return err
+			v.next++ // the next table, after this one whole or not at all
+			if errors.Is(err, errNoKey) {
+				return v.checkKeyless(ctx, src, tgt, g, t)
+			}
+			return err // gone
 		}
 		v.cursor[t.String()] = c
 	}
@@ -165,17 +172,22 @@ func (v *Verifier) check(ctx context.Context, src, tgt *pgx.Conn, g group.Group,
 	if err != nil {
 		return err
 	}
-	v.mu.Lock()
-	v.checked++
-	if !same {
-		v.mismatches++
-	}
-	v.mu.Unlock()
+	v.count(same)
 	if !same {
 		c.bad = append(c.bad, ch.String())
 	}
 	msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
 	return v.record(ctx, tgt, g, group.Mismatch{Table: c.table, Kind: group.MismatchRows, Range: ch.String(), Message: msg}, same)
+}
+
+// count counts one chunk (or keyless table) checked.
+func (v *Verifier) count(same bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.checked++
+	if !same {
+		v.mismatches++
+	}
 }
 
 // endTable ends a pass over c's table: the rows mismatches recorded
