@@ -51,8 +51,8 @@ func scrapeText(t *testing.T, url string) string {
 
 // TestFollowMismatchPersists: with a writer and follow running, a row
 // deleted on the target behind replication's back becomes a mismatch that
-// stats (text and --json), /metrics and notify (the event at once, the
-// stats JSON at every tick) report with its table and key range. It lives
+// stats (text and --json), /metrics and notify (the event at once and
+// once, the stats JSON at every tick) report with its table and key range. It lives
 // in the metadata: follow stopped, stats still shows it. Repaired on the
 // target, the next follow's pass finds the range healthy and it goes.
 func TestFollowMismatchPersists(t *testing.T) {
@@ -122,6 +122,18 @@ func TestFollowMismatchPersists(t *testing.T) {
 	pgtest.WaitFor(t, "notify to post the mismatch and the stats that hold it", func() bool {
 		return posted(`"event":"verify_mismatch"`) && posted(`"verify_mismatches":[{"table":"public.items","range":"(1000, 1500]"`)
 	})
+	pgtest.WaitFor(t, "a later pass to find the mismatch again", func() bool {
+		return strings.Contains(out.String(), `"range":"(1000, 1500]","message":"rows of public.items with key in (1000, 1500] differ between source and target after the lag drained","again":true`)
+	})
+	mu.Lock()
+	events := 0
+	for _, b := range bodies {
+		events += strings.Count(b, `"event":"verify_mismatch"`)
+	}
+	mu.Unlock()
+	if events != 1 {
+		t.Errorf("notify posted the mismatch %d times, want once (found again, it is in the stats JSON)", events)
+	}
 	if code := stop(); code != 0 {
 		t.Fatalf("follow stopped with exit %d", code)
 	}

@@ -45,6 +45,9 @@ type Event struct {
 	Table   string // the table a mismatch is in
 	Range   string // the key range of a mismatch
 	Message string
+	// Again marks a mismatch the group's metadata held already: found
+	// again by a later pass, not news.
+	Again bool
 }
 
 // Options configure a Follower.

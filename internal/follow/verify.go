@@ -238,6 +238,7 @@ func (v *Verifier) record(ctx context.Context, tgt *pgx.Conn, g group.Group, m g
 	v.mu.Lock()
 	v.passOK = false
 	v.mu.Unlock()
-	v.f.emit(Event{Kind: "mismatch", Table: m.Table.String(), Range: m.Range, Message: m.Message})
-	return group.OpenMismatch(ctx, tgt, g.Name, m)
+	isNew, err := group.OpenMismatch(ctx, tgt, g.Name, m)
+	v.f.emit(Event{Kind: "mismatch", Table: m.Table.String(), Range: m.Range, Message: m.Message, Again: err == nil && !isNew})
+	return err
 }

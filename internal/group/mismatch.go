@@ -75,19 +75,22 @@ func ensureMismatchTable(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // OpenMismatch records m on group, or, when it is recorded already, that it
-// was seen again now (its message too: the latest says most).
-func OpenMismatch(ctx context.Context, conn *pgx.Conn, group string, m Mismatch) error {
+// was seen again now (its message too: the latest says most). It reports
+// whether m is new.
+func OpenMismatch(ctx context.Context, conn *pgx.Conn, group string, m Mismatch) (bool, error) {
 	if err := ensureMismatchTable(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
-	_, err := conn.Exec(ctx, `INSERT INTO pgvecrep.verify_mismatches (group_name, schema_name, table_name, key_range, kind, message)
+	var inserted bool
+	err := conn.QueryRow(ctx, `INSERT INTO pgvecrep.verify_mismatches (group_name, schema_name, table_name, key_range, kind, message)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_name, schema_name, table_name, key_range)
-		DO UPDATE SET kind = EXCLUDED.kind, message = EXCLUDED.message, last_seen = now()`,
-		group, m.Table.Schema, m.Table.Name, m.Range, m.Kind, m.Message)
+		DO UPDATE SET kind = EXCLUDED.kind, message = EXCLUDED.message, last_seen = now()
+		RETURNING xmax = 0`,
+		group, m.Table.Schema, m.Table.Name, m.Range, m.Kind, m.Message).Scan(&inserted)
 	if err != nil {
-		return fmt.Errorf("record the mismatch of %s %s: %w", m.Table, m.Range, err)
+		return false, fmt.Errorf("record the mismatch of %s %s: %w", m.Table, m.Range, err)
 	}
-	return nil
+	return inserted, nil
 }
 
 // ClearMismatch forgets the mismatch of table and rng, found healthy since;

@@ -9,8 +9,8 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
 
-// TestMismatches: a mismatch recorded twice is one row that keeps when it
-// was first seen; a table's pass that ends clears its rows mismatches it
+// TestMismatches: a mismatch recorded twice is one row, new only the
+// first time, that keeps when it was first seen; a table's pass that ends clears its rows mismatches it
 // did not find again and leaves its neighbour samples alone; a range found
 // healthy is cleared; tables that left the group take theirs along, and so
 // does a deleted group. Metadata bootstrapped before the table existed has
@@ -31,11 +31,13 @@ func TestMismatches(t *testing.T) {
 		t.Fatalf("mismatches without the table: %v, %v", ms, err)
 	}
 	items, docs := pg.Name{Schema: "public", Name: "items"}, pg.Name{Schema: "a b", Name: `Dö"cs`}
-	open := func(table pg.Name, kind, rng string) {
+	open := func(table pg.Name, kind, rng string) bool {
 		t.Helper()
-		if err := OpenMismatch(ctx, conn, "g", Mismatch{Table: table, Kind: kind, Range: rng, Message: "differs " + rng}); err != nil {
+		isNew, err := OpenMismatch(ctx, conn, "g", Mismatch{Table: table, Kind: kind, Range: rng, Message: "differs " + rng})
+		if err != nil {
 			t.Fatal(err)
 		}
+		return isNew
 	}
 	ranges := func() string {
 		t.Helper()
@@ -49,8 +51,9 @@ func TestMismatches(t *testing.T) {
 		}
 		return strings.Join(out, "; ")
 	}
-	open(items, MismatchRows, "(1000, 1500]")
-	open(items, MismatchRows, "(1000, 1500]")
+	if !open(items, MismatchRows, "(1000, 1500]") || open(items, MismatchRows, "(1000, 1500]") {
+		t.Error("a mismatch is new the first time only")
+	}
 	open(items, MismatchRows, "(2000, 2500]")
 	open(items, MismatchNeighbours, "10 nearest by emb <-> to key (7)")
 	open(docs, MismatchRows, "whole table")
