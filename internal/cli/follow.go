@@ -326,13 +326,18 @@ func (o *followOutput) close() {
 // it: once the group streams, start_sync becomes follow, so one command
 // (and one service unit) takes a group from nothing to the cut-over.
 type syncFollow struct {
-	on bool
-	o  followOpts
+	on    bool
+	o     followOpts
+	flags map[string]bool // the follow flags' names, long and short
 }
 
 func (sf *syncFollow) add(f *flags) {
-	f.boolVar(&sf.on, "follow", "", "once the group streams, keep running as pgvecrep follow (see pgvecrep help follow) with the flags below")
+	f.boolVar(&sf.on, "follow", "", "once the group streams, keep running as pgvecrep follow, with follow's flags (--listen, -u, -f, --interval, --verify-*)")
+	before := map[string]bool{}
+	f.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
 	sf.o.add(f)
+	sf.flags = map[string]bool{}
+	f.VisitAll(func(fl *flag.Flag) { sf.flags[fl.Name] = !before[fl.Name] })
 }
 
 // check refuses a follow flag without --follow, before start_sync starts:
@@ -340,7 +345,7 @@ func (sf *syncFollow) add(f *flags) {
 func (sf *syncFollow) check(f *flags) error {
 	var alone []string
 	f.Visit(func(fl *flag.Flag) {
-		if long := "--" + f.longName(fl.Name); !sf.on && followFlag(fl.Name) && !slices.Contains(alone, long) {
+		if long := "--" + f.longName(fl.Name); !sf.on && sf.flags[fl.Name] && !slices.Contains(alone, long) {
 			alone = append(alone, long)
 		}
 	})
@@ -352,15 +357,6 @@ func (sf *syncFollow) check(f *flags) error {
 		return hint.New(strings.Join(alone, ", ")+" only "+verb+" with --follow", "add --follow, or leave "+strings.Join(alone, ", ")+" out")
 	}
 	return sf.o.check()
-}
-
-// followFlag says whether name (long or short) is one of followOpts'.
-func followFlag(name string) bool {
-	switch name {
-	case "listen", "url", "u", "frequency", "f", "interval", "verify-rate", "verify-chunk-rows", "verify-neighbour-every", "verify-keyless-rows":
-		return true
-	}
-	return false
 }
 
 // run follows the group once start_sync has it streaming; nothing without

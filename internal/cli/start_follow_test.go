@@ -65,8 +65,10 @@ func TestStartSyncFollow(t *testing.T) {
 // TestStartSyncFollowFlagsAlone: a follow flag without --follow is refused
 // before start_sync connects to anything, not found out after the copy.
 func TestStartSyncFollowFlagsAlone(t *testing.T) {
-	r := pgvecrep(t, pgtest.DB{}, pgtest.DB{}, "start_sync", "-g", "d", "--listen", ":9187", "-u", "http://127.0.0.1:1/x", "--url", "http://127.0.0.1:1/x")
-	if r.code != 2 || !strings.Contains(r.stderr, "--listen, --url only apply with --follow") || !strings.Contains(r.stderr, "hint: add --follow") {
-		t.Errorf("start_sync --listen without --follow: exit %d\n%s", r.code, r.stderr)
+	r := pgvecrep(t, pgtest.DB{}, pgtest.DB{}, "start_sync", "-g", "d", "--listen", ":9187", "-u", "http://127.0.0.1:1/x",
+		"--url", "http://127.0.0.1:1/x", "--verify-keyless-rows", "5", "--jobs", "2")
+	want := "--listen, --url, --verify-keyless-rows only apply with --follow"
+	if r.code != 2 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "hint: add --follow") {
+		t.Errorf("start_sync with follow flags and no --follow: exit %d, want 2 and %q\n%s", r.code, want, r.stderr)
 	}
 }
