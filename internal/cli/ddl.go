@@ -16,6 +16,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/initsync"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
+	"github.com/pgvecrep/pgvecrep/internal/settle"
 )
 
 func init() {
@@ -127,7 +128,7 @@ func runApplyDDL(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return ddl.Settle(ctx, s.src, s.tgt, s.group, env.Stdout)
+	return settle.Settle(ctx, s.src, s.tgt, s.group, env.Stdout)
 }
 
 // applyOne applies or skips change id.

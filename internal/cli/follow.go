@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +45,13 @@ drained past it, naming the table and the key range. Every
 disables it) it compares the exact 10 nearest neighbours of one source
 vector, per indexed vector column in turn, on both sides, and reports a
 list that still differs. An exact top 10 reads the whole table on both
-sides: on a large table raise it, or set 0. --listen serves
+sides: on a large table raise it, or set 0. A table without a primary
+key or replica identity index is compared whole (row count and a hash of
+every row, each check a full read on both sides), when it has at most
+--verify-keyless-rows rows (default 100000; 0 for none) and holds still
+on the source during the check; a larger one is skipped, and follow says
+so. A mismatch is kept in the group's metadata, where stats shows it,
+until a later check finds its range equal again. --listen serves
 /metrics (metrics' series plus pgvecrep_verify_*); -u posts the stats
 JSON every -f seconds, and a mismatch at once.
 
@@ -69,6 +77,7 @@ type followOpts struct {
 	rate               float64
 	chunkRows          int
 	neighbourEvery     int
+	keylessRows        int
 }
 
 func (o *followOpts) add(f *flags) {
@@ -80,6 +89,7 @@ func (o *followOpts) add(f *flags) {
 	f.Var(&rateValue{p: &o.rate}, "verify-rate", "chunks a second the continuous verifier checks (0 disables it)")
 	f.intVar(&o.chunkRows, "verify-chunk-rows", "", 1000, 1, "rows in one verified chunk, at most")
 	f.intVar(&o.neighbourEvery, "verify-neighbour-every", "", 600, 0, "chunks between two nearest-neighbour samples; each reads the whole table on both sides (0 disables them)")
+	f.intVar(&o.keylessRows, "verify-keyless-rows", "", 100_000, 0, "the most rows a table without a key may have to be verified whole, by count and hash, when it holds still (0: none)")
 }
 
 func (o *followOpts) check() error {
@@ -98,11 +108,26 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 	var o followOpts
 	f := groupFlags(env, "follow", &o.name)
 	o.add(f)
-	pre := preamble{group: &o.name, source: optional, sourceIfSet: true, target: required, load: true, check: o.check}
+	pre := followPreamble(&o.name)
+	pre.check = o.check
 	s, err := f.open(ctx, args, pre)
 	if err != nil {
 		return err
 	}
+	return followGroup(ctx, env, f, s, o)
+}
+
+// followPreamble is what follow connects: the target, and the source when
+// a URL names it (follow waits for an unreachable one).
+func followPreamble(name *string) preamble {
+	return preamble{group: name, source: optional, sourceIfSet: true, target: required, load: true}
+}
+
+// followGroup follows group o.name until it ends or ctx is cancelled, and
+// says how it ended (see followEnd). s is an open session it takes over
+// for notify, or nil; f's flags are parsed.
+func followGroup(ctx context.Context, env *Env, f *flags, s *session, o followOpts) error {
+	pre := followPreamble(&o.name)
 	out := newFollowOutput(env)
 	notes := &reconnecting{f: f, pre: pre, s: s}
 	defer notes.close()
@@ -111,7 +136,8 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 		n = &notifier{env: env, url: o.url, client: &http.Client{Timeout: 10 * time.Second}, log: out.log.With("group", o.name, "url", redactURL(o.url))}
 		out.onMismatch = func(e follow.Event) { n.postEvent(ctx, o.name, e) }
 	}
-	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows, NeighbourEvery: o.neighbourEvery},
+	fl := follow.New(follow.Options{Group: o.name, Every: o.every, VerifyRate: o.rate, ChunkRows: o.chunkRows, NeighbourEvery: o.neighbourEvery,
+		KeylessRows: o.keylessRows},
 		func(ctx context.Context, role pg.Role) (*pgx.Conn, error) {
 			c, _, err := f.dial(ctx, role)
 			return c, err
@@ -129,7 +155,7 @@ func runFollow(ctx context.Context, env *Env, args []string) error {
 	if o.listen != "" {
 		g.Go(func() error { return serveFollowMetrics(gctx, f, pre, fl, o, out.log) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	out.close()
 	if errors.Is(err, errFollowDone) {
 		err = runErr
@@ -275,8 +301,10 @@ func (o *followOutput) emit(e follow.Event) {
 			o.last, o.logged = key, time.Now()
 		}
 	case "mismatch":
-		o.log.Warn("verify: mismatch", "event", "mismatch", "table", e.Table, "range", e.Range, "message", e.Message)
-		if o.onMismatch != nil {
+		o.log.Warn("verify: mismatch", "event", "mismatch", "table", e.Table, "range", e.Range, "message", e.Message, "again", e.Again)
+		// Posted when new: one still open is in every stats JSON notify
+		// posts, and a post per pass would bury it.
+		if o.onMismatch != nil && !e.Again {
 			go o.onMismatch(e)
 		}
 	default:
@@ -292,4 +320,57 @@ func (o *followOutput) close() {
 	if o.live != nil {
 		o.live.Clear("follow")
 	}
+}
+
+// syncFollow is start_sync's --follow and the follow flags that go with
+// it: once the group streams, start_sync becomes follow, so one command
+// (and one service unit) takes a group from nothing to the cut-over.
+type syncFollow struct {
+	on    bool
+	o     followOpts
+	flags map[string]bool // the follow flags' names, long and short
+}
+
+func (sf *syncFollow) add(f *flags) {
+	f.boolVar(&sf.on, "follow", "", "once the group streams, keep running as pgvecrep follow, with follow's flags (--listen, -u, -f, --interval, --verify-*)")
+	before := map[string]bool{}
+	f.VisitAll(func(fl *flag.Flag) { before[fl.Name] = true })
+	sf.o.add(f)
+	sf.flags = map[string]bool{}
+	f.VisitAll(func(fl *flag.Flag) { sf.flags[fl.Name] = !before[fl.Name] })
+}
+
+// check refuses a follow flag without --follow, before start_sync starts:
+// the user meant to follow, and would find out only once the copy is done.
+func (sf *syncFollow) check(f *flags) error {
+	var alone []string
+	f.Visit(func(fl *flag.Flag) {
+		if long := "--" + f.longName(fl.Name); !sf.on && sf.flags[fl.Name] && !slices.Contains(alone, long) {
+			alone = append(alone, long)
+		}
+	})
+	if len(alone) > 0 {
+		verb := "applies"
+		if len(alone) > 1 {
+			verb = "apply"
+		}
+		return hint.New(strings.Join(alone, ", ")+" only "+verb+" with --follow", "add --follow, or leave "+strings.Join(alone, ", ")+" out")
+	}
+	return sf.o.check()
+}
+
+// run follows the group once start_sync has it streaming; nothing without
+// --follow. start_sync's session goes first: it holds the group's lock,
+// which follow takes for each step of its own, and from here on an
+// interrupt stops follow and undoes nothing of start_sync's.
+func (sf *syncFollow) run(ctx context.Context, env *Env, f *flags, s *session, name string) error {
+	if !sf.on {
+		return nil
+	}
+	s.close()
+	env.onAbandon("")
+	env.onInterrupt("")
+	sf.o.name = name
+	fmt.Fprintf(env.Stdout, "following group %s until it is switched over or stopped (SIGTERM or Ctrl-C stops follow, not the group)\n", name)
+	return followGroup(ctx, env, f, nil, sf.o)
 }

@@ -19,11 +19,19 @@ import (
 // stop cancels it (as SIGTERM does) and returns the exit code.
 func startFollow(t *testing.T, src, tgt pgtest.DB, args ...string) (out *lockedBuffer, stop func() int) {
 	t.Helper()
+	return startCommand(t, src, tgt, append([]string{"follow"}, args...)...)
+}
+
+// startCommand runs a pgvecrep command that runs until stopped (follow,
+// start_sync --follow) in-process on a context of its own; stop cancels
+// it (as SIGTERM does) and returns the exit code.
+func startCommand(t *testing.T, src, tgt pgtest.DB, args ...string) (out *lockedBuffer, stop func() int) {
+	t.Helper()
 	out = &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- pgtest.RunCLITo(ctx, RunEnv, out, out, pgtest.URLs(src, tgt), append([]string{"follow"}, args...)...)
+		done <- pgtest.RunCLITo(ctx, RunEnv, out, out, pgtest.URLs(src, tgt), args...)
 	}()
 	stopped := false
 	code := -1
@@ -34,7 +42,7 @@ func startFollow(t *testing.T, src, tgt pgtest.DB, args ...string) (out *lockedB
 			select {
 			case code = <-done:
 			case <-time.After(2 * time.Minute):
-				t.Fatalf("follow did not stop; output:\n%s", out.String())
+				t.Fatalf("%s did not stop; output:\n%s", args[0], out.String())
 			}
 		}
 		return code

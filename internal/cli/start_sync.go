@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl] [--replica-identity-full]",
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl] [--replica-identity-full] [--follow [--listen :9187] [-u URL]]",
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
@@ -84,8 +84,18 @@ old row to the WAL, and the target finds the row by scanning the table,
 without an index); it stays after cleanup, and ALTER TABLE ... REPLICA
 IDENTITY DEFAULT reverts it.
 
+--follow keeps start_sync running once the group streams, as pgvecrep
+follow: tables created on the source join the group with their rows,
+vector indexes created there are built on the target, and the rows are
+re-checked continuously, until the group is switched over or stopped, or
+SIGTERM/Ctrl-C stops follow (the group keeps streaming; exit 0). Follow's
+flags (--listen, -u/-f, --interval, --verify-rate, --verify-chunk-rows,
+--verify-neighbour-every, --verify-keyless-rows) go with it: see pgvecrep help follow. Its exit
+codes are follow's.
+
 Example:
   pgvecrep start_sync --group-name database-cluster-1
+  pgvecrep start_sync --group-name database-cluster-1 --follow --listen :9187
   pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
 		run: runStartSync,
 	})
@@ -107,10 +117,15 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	tf.add(f, "s")
 	var df ddlFlags
 	df.add(f)
+	var sf syncFollow
+	sf.add(f)
 	var mem int64
 	began := time.Now()
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, load: true,
 		check: func() (err error) {
+			if err := sf.check(f); err != nil {
+				return err
+			}
 			if mem, err = parseBytes(indexMem); err != nil {
 				return hint.Wrap(fmt.Errorf("--index-memory: %w", err), "give a size such as 512MB or 2GB")
 			}
@@ -169,7 +184,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	took := time.Since(began)
 	env.say(event.Event{Phase: event.Done, Duration: took, Message: fmt.Sprintf("streaming after %s. Next: pgvecrep stats -g %s --watch, then pgvecrep verify -g %s",
 		progress.Seconds(took), name, name)})
-	return nil
+	return sf.run(ctx, env, f, s, name)
 }
 
 // startSyncLeftovers is what an interrupted start_sync may leave when its

@@ -144,7 +144,7 @@ func Done(status string) bool {
 // resolved, so the apply worker skips it when it reaches (or retries) it:
 // pg_easy_replicate's apply_ddl_change. With skip, the user has already
 // made the change on the target, and only the record is written. A deferred
-// index is built concurrently instead (see Settle). Afterwards the
+// index is built concurrently instead (see settle.Settle). Afterwards the
 // subscription's error counts are reset, so stats stops reporting failures
 // that are over.
 func Apply(ctx context.Context, tgt *pgx.Conn, groupName string, c Change, skip bool, out io.Writer) error {

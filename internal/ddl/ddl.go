@@ -25,7 +25,8 @@
 // What the target does not run inside the apply worker:
 //   - vector indexes (any index access method an extension provides): an
 //     HNSW build would stall replication for its whole length, so the
-//     trigger records it as deferred and [Settle] builds it CONCURRENTLY;
+//     trigger records it as deferred, and internal/settle (run by follow
+//     and apply_ddl_change) builds it CONCURRENTLY;
 //   - a type change of a column a vector index covers: it would rebuild that
 //     index inside the apply worker (and usually needs a hand-made USING), so
 //     the trigger refuses it and the group stalls with the statement and a
@@ -42,8 +43,8 @@
 //
 // A table created in a whole-schema group's schemas is added to its
 // publication by the event trigger itself, in the transaction that creates it; the
-// subscription learns about it when [Settle] runs ALTER SUBSCRIPTION ...
-// REFRESH PUBLICATION, which copies its rows (the apply worker skips a
+// subscription learns about it when internal/settle runs ALTER SUBSCRIPTION
+// ... REFRESH PUBLICATION, which copies its rows (the apply worker skips a
 // table's changes until then, and the copy brings them).
 package ddl
 

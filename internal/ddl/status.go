@@ -96,7 +96,7 @@ func (s *Status) sourceSide(ctx context.Context, src, tgt *pgx.Conn, g group.Gro
 	// Before the group streams, start_sync itself subscribes every published
 	// table: only then is one the subscription lacks a new table.
 	if g.Phase == group.Streaming {
-		if s.NewTables, err = unsubscribed(ctx, tgt, g.ObjectName, published); err != nil {
+		if s.NewTables, err = Unsubscribed(ctx, tgt, g.ObjectName, published); err != nil {
 			return err
 		}
 	}

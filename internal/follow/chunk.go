@@ -40,11 +40,21 @@ type cursor struct {
 	cols        []string // every column, quoted, in the source's order
 	lo, last    []string
 	rows        int
+	bad         []string // the ranges this pass found different
 }
 
+// keyQuery reads the columns of the table's primary key or, without one,
+// of its replica identity index (unique, not partial, its columns NOT
+// NULL: a key as good for chunks).
 const keyQuery = `SELECT quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)
 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`
+WHERE i.indexrelid = (SELECT k.indexrelid FROM pg_index k WHERE k.indrelid = $1::regclass AND (k.indisprimary OR k.indisreplident)
+                      ORDER BY k.indisprimary DESC LIMIT 1)
+ORDER BY array_position(i.indkey::int2[], a.attnum)`
+
+// errNoKey says a table has neither a primary key nor a replica identity
+// index: it is verified whole (see keyless.go), or not at all.
+var errNoKey = errors.New("no primary key or replica identity index")
 
 const colsQuery = `SELECT quote_ident(attname) FROM pg_attribute
 WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
@@ -64,10 +74,10 @@ func newCursor(ctx context.Context, src *pgx.Conn, t pg.Name, rows int) (*cursor
 		return nil, fmt.Errorf("read the key of %s: %w", t, err)
 	}
 	if len(c.keys) == 0 {
-		return nil, fmt.Errorf("%s has no primary key: not verified while streaming", t)
+		return nil, fmt.Errorf("%s: %w", t, errNoKey)
 	}
-	if c.cols, err = pg.Strings(ctx, src, colsQuery, t.String()); err != nil {
-		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	if c.cols, err = columns(ctx, src, t); err != nil {
+		return nil, err
 	}
 	desc := make([]string, len(c.keys))
 	for i, k := range c.keys {
@@ -75,6 +85,19 @@ func newCursor(ctx context.Context, src *pgx.Conn, t pg.Name, rows int) (*cursor
 	}
 	c.last, err = c.keyRow(ctx, src, "SELECT "+c.keyText()+" FROM "+t.String()+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1")
 	return c, err
+}
+
+// columns reads table's columns, quoted, in the source's order.
+func columns(ctx context.Context, src *pgx.Conn, t pg.Name) ([]string, error) {
+	r, err := src.Query(ctx, colsQuery, t.String())
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	cols, err := pgx.CollectRows(r, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("read the columns of %s: %w", t, err)
+	}
+	return cols, nil
 }
 
 // next returns the cursor's next chunk, and whether it is the table's last.

@@ -1,6 +1,6 @@
 // Package follow is the long-running process for the life of a group:
 // between start_sync and the cut-over it finishes what the apply worker
-// cannot do inside its transaction (ddl.Settle: subscribe new tables, build
+// cannot do inside its transaction (settle.Settle: subscribe new tables, build
 // deferred vector indexes concurrently) and re-checks the target's rows
 // against the source's at a low, bounded rate.
 //
@@ -41,10 +41,13 @@ type Connect func(ctx context.Context, role pg.Role) (*pgx.Conn, error)
 // Event is one thing follow did or found; the command renders it as a log
 // line, a status line, a notification.
 type Event struct {
-	Kind    string // "settle", "mismatch", "status", "ended", "warn"
+	Kind    string // "settle", "mismatch", "cleared", "skip", "status", "ended", "warn"
 	Table   string // the table a mismatch is in
 	Range   string // the key range of a mismatch
 	Message string
+	// Again marks a mismatch the group's metadata held already: found
+	// again by a later pass, not news.
+	Again bool
 }
 
 // Options configure a Follower.
@@ -60,6 +63,9 @@ type Options struct {
 	// NeighbourEvery is how many chunks the verifier checks between two
 	// nearest-neighbour samples; 0 disables them.
 	NeighbourEvery int
+	// KeylessRows is the most rows a table without a key may have to be
+	// verified whole (see keyless.go); 0 verifies none.
+	KeylessRows int
 }
 
 // Follower follows one group until it ends or ctx is cancelled.

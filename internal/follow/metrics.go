@@ -21,18 +21,18 @@ var (
 		"Nearest-neighbour samples follow's verifier has compared: the exact top-10 of one query vector, by an indexed vector column, on both sides.", []string{"group"}, nil)
 	nnMismatchDesc = prometheus.NewDesc("pgvecrep_verify_neighbour_mismatches_total",
 		"Nearest-neighbour samples whose top-10 still differed after the lag had drained past them.", []string{"group"}, nil)
-	openDesc = prometheus.NewDesc("pgvecrep_verify_mismatch",
-		"1 for each chunk (range: its key range (lo, hi]) or nearest-neighbour sample (range: the column, the distance and the query's key) found different and not found equal since.", []string{"group", "table", "range"}, nil)
 )
 
-// collector exports the verifier's counters.
+// collector exports the verifier's counters. The open mismatches
+// (pgvecrep_verify_mismatch) are the stats collector's: they are read from
+// the group's metadata, which pgvecrep metrics serves too.
 type collector struct {
 	group string
 	v     *Verifier
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{checkedDesc, mismatchDesc, passDesc, nnCheckedDesc, nnMismatchDesc, openDesc} {
+	for _, d := range []*prometheus.Desc{checkedDesc, mismatchDesc, passDesc, nnCheckedDesc, nnMismatchDesc} {
 		ch <- d
 	}
 }
@@ -46,9 +46,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(nnMismatchDesc, prometheus.CounterValue, float64(nnBad), c.group)
 	if !last.IsZero() {
 		ch <- prometheus.MustNewConstMetric(passDesc, prometheus.GaugeValue, float64(last.Unix()), c.group)
-	}
-	for _, m := range c.v.Open() {
-		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, 1, c.group, m[0], m[1])
 	}
 }
 

@@ -204,6 +204,5 @@ func (v *Verifier) sample(ctx context.Context, src, tgt *pgx.Conn, g group.Group
 	v.mu.Unlock()
 	what := fmt.Sprintf("%d nearest by %s to key (%s)", neighbourK, p, strings.Join(key, ","))
 	msg := fmt.Sprintf("the %s of %s differ between source and target after the lag drained", what, p.c.table)
-	v.record(p.c.table.String(), what, same, msg)
-	return nil
+	return v.record(ctx, tgt, g, group.Mismatch{Table: p.c.table, Kind: group.MismatchNeighbours, Range: what, Message: msg}, same)
 }

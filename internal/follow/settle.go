@@ -13,9 +13,10 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/settle"
 )
 
-// round runs ddl.Settle when the group has work waiting (deferred indexes,
+// round runs settle.Settle when the group has work waiting (deferred indexes,
 // tables the subscription lacks), and reports where the group stands.
 func (f *Follower) round(ctx context.Context, src, tgt *pgx.Conn, g group.Group) error {
 	st, err := ddl.GetStatus(ctx, src, tgt, g)
@@ -36,7 +37,7 @@ func (f *Follower) round(ctx context.Context, src, tgt *pgx.Conn, g group.Group)
 	return f.settle(ctx, src, g)
 }
 
-// settle runs ddl.Settle on a connection of its own that holds the group's
+// settle runs settle.Settle on a connection of its own that holds the group's
 // lock (group.Lock) for as long as it runs: apply_ddl_change, switchover
 // and stop_sync take the same lock, so they never change the group under a
 // build, and follow waits for them. Closing the connection releases it.
@@ -59,7 +60,7 @@ func (f *Follower) settle(ctx context.Context, src *pgx.Conn, g group.Group) err
 	_, _ = work.Exec(ctx, "SET client_connection_check_interval = '1s'")
 	out := &lineWriter{emit: func(line string) { f.emit(Event{Kind: "settle", Message: line}) }}
 	f.emit(Event{Kind: "status", Message: "settling DDL of group " + g.Name})
-	err = ddl.Settle(ctx, src, work, g, out)
+	err = settle.Settle(ctx, src, work, g, out)
 	out.Flush()
 	return err
 }

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -23,7 +24,9 @@ import (
 // source's WAL position, waits until the group's slot has confirmed it
 // (the lag has drained past it), and checks again, up to recheckTimes.
 // Only a chunk that differs every time is reported: a row the target lost
-// or gained behind replication's back, not one in flight.
+// or gained behind replication's back, not one in flight. It is recorded in
+// the group's metadata (group.OpenMismatch), which stats, the metrics and
+// notify read, until a later pass finds its range healthy.
 type Verifier struct {
 	f *Follower
 
@@ -33,9 +36,9 @@ type Verifier struct {
 	nnChecked  int64 // nearest-neighbour samples compared
 	nnMismatch int64 // samples that still differed after the lag drained
 	lastPass   time.Time
-	// open are the persistent mismatches found and not cleared by a later
-	// pass over their table, by table and key range.
-	open map[[2]string]bool
+
+	// skipped are the tables not verified and why, as last reported.
+	skipped map[string]string
 
 	cursor map[string]*cursor
 	tables []pg.Name
@@ -52,7 +55,7 @@ type Verifier struct {
 const recheckTimes = 3
 
 func newVerifier(f *Follower) *Verifier {
-	return &Verifier{f: f, open: map[[2]string]bool{}, cursor: map[string]*cursor{}}
+	return &Verifier{f: f, cursor: map[string]*cursor{}, skipped: map[string]string{}}
 }
 
 // Counts returns chunks checked, persistent mismatches found, and when the
@@ -69,18 +72,6 @@ func (v *Verifier) NeighbourCounts() (checked, mismatches int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.nnChecked, v.nnMismatch
-}
-
-// Open returns the persistent mismatches not cleared since, as table and
-// key range.
-func (v *Verifier) Open() [][2]string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var out [][2]string
-	for k := range v.open {
-		out = append(out, k)
-	}
-	return out
 }
 
 // loop checks one chunk per tick until ctx ends. Lost connections are
@@ -125,6 +116,9 @@ func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
 	}
 	if v.next >= len(v.tables) {
 		v.startPass(g.Tables)
+		if err := group.ClearMismatchesOutside(ctx, tgt, g.Name, g.Tables); err != nil {
+			return err
+		}
 		if len(v.tables) == 0 {
 			return nil
 		}
@@ -133,8 +127,11 @@ func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
 	c := v.cursor[t.String()]
 	if c == nil {
 		if c, err = newCursor(ctx, src, t, v.f.opt.ChunkRows); err != nil {
-			v.next++ // no key, or gone: the next table
-			return err
+			v.next++ // the next table, after this one whole or not at all
+			if errors.Is(err, errNoKey) {
+				return v.checkKeyless(ctx, src, tgt, g, t)
+			}
+			return err // gone
 		}
 		v.cursor[t.String()] = c
 	}
@@ -150,6 +147,9 @@ func (v *Verifier) step(ctx context.Context, src, tgt *pgx.Conn) error {
 	if done {
 		delete(v.cursor, t.String())
 		v.next++
+		if err := v.endTable(ctx, tgt, g, c); err != nil {
+			return err
+		}
 	}
 	return v.maybeSample(ctx, src, tgt, g)
 }
@@ -166,21 +166,41 @@ func (v *Verifier) startPass(tables []pg.Name) {
 }
 
 // check compares chunk ch on both sides, again after the lag drains when
-// it differs, and reports it when it still differs.
+// it differs, and records it when it still differs.
 func (v *Verifier) check(ctx context.Context, src, tgt *pgx.Conn, g group.Group, c *cursor, ch chunk) error {
 	same, err := v.settled(ctx, src, g, func() (bool, error) { return c.same(ctx, src, tgt, ch) })
 	if err != nil {
 		return err
 	}
+	v.count(same)
+	if !same {
+		c.bad = append(c.bad, ch.String())
+	}
+	msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
+	return v.record(ctx, tgt, g, group.Mismatch{Table: c.table, Kind: group.MismatchRows, Range: ch.String(), Message: msg}, same)
+}
+
+// count counts one chunk (or keyless table) checked.
+func (v *Verifier) count(same bool) {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.checked++
 	if !same {
 		v.mismatches++
 	}
-	v.mu.Unlock()
-	msg := fmt.Sprintf("rows of %s with key in %s differ between source and target after the lag drained", c.table, ch)
-	v.record(c.table.String(), ch.String(), same, msg)
-	return nil
+}
+
+// endTable ends a pass over c's table: the rows mismatches recorded
+// before and not found again in this pass go (the chunk boundaries move
+// with the source's rows, so an old range may never be checked as such
+// again).
+func (v *Verifier) endTable(ctx context.Context, tgt *pgx.Conn, g group.Group, c *cursor) error {
+	gone, err := group.ClearMismatchesExcept(ctx, tgt, g.Name, c.table, group.MismatchRows, c.bad)
+	for _, r := range gone {
+		v.f.emit(Event{Kind: "cleared", Table: c.table.String(), Range: r,
+			Message: fmt.Sprintf("verify: %s %s matches again (a pass over the table found no difference there)", c.table, r)})
+	}
+	return err
 }
 
 // settled runs same, and again after the lag has drained past the
@@ -204,19 +224,21 @@ func (v *Verifier) settled(ctx context.Context, src *pgx.Conn, g group.Group, sa
 	return ok, err
 }
 
-// record opens or clears the mismatch of table and what (a key range, or
-// a neighbour sample), and reports an open one.
-func (v *Verifier) record(table, what string, same bool, msg string) {
-	key := [2]string{table, what}
+// record opens m in the group's metadata when the sides differ (and
+// reports it), or clears it when they are the same again.
+func (v *Verifier) record(ctx context.Context, tgt *pgx.Conn, g group.Group, m group.Mismatch, same bool) error {
+	if same {
+		cleared, err := group.ClearMismatch(ctx, tgt, g.Name, m.Table, m.Range)
+		if cleared {
+			v.f.emit(Event{Kind: "cleared", Table: m.Table.String(), Range: m.Range,
+				Message: fmt.Sprintf("verify: %s %s matches again", m.Table, m.Range)})
+		}
+		return err
+	}
 	v.mu.Lock()
-	if !same {
-		v.open[key] = true
-		v.passOK = false
-	} else {
-		delete(v.open, key)
-	}
+	v.passOK = false
 	v.mu.Unlock()
-	if !same {
-		v.f.emit(Event{Kind: "mismatch", Table: table, Range: what, Message: msg})
-	}
+	isNew, err := group.OpenMismatch(ctx, tgt, g.Name, m)
+	v.f.emit(Event{Kind: "mismatch", Table: m.Table.String(), Range: m.Range, Message: m.Message, Again: err == nil && !isNew})
+	return err
 }

@@ -55,6 +55,9 @@ var migrations = []migration{
 			ADD COLUMN IF NOT EXISTS references_name text NOT NULL DEFAULT '';
 		UPDATE pgvecrep.deferred_objects SET kind = 'index'
 			WHERE kind NOT IN ('primary', 'unique', 'index', 'vector', 'foreign', 'check')`)},
+	// follow's continuous verifier records the differences that outlast
+	// the lag, so stats, the metrics and a restarted follow all see them.
+	{"add verify_mismatches", execSQL(addMismatchTable)},
 }
 
 // Version is the metadata schema version this pgvecrep writes.

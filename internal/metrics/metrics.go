@@ -48,6 +48,7 @@ var (
 	copyRows     = desc("copy_in_progress_rows", "Rows the COPY commands running on the target have written so far.", "table")
 	buildRatio   = desc("index_build_progress_ratio", "Progress of a running index build, 0 to 1.", "index", "table", "method", "phase")
 	appliedWAL   = desc("applied_wal_bytes_total", "The WAL position the target has confirmed, in bytes; rate() of it is the apply rate.")
+	mismatch     = desc("verify_mismatch", "1 for each difference follow's continuous verifier found between source and target that persisted after the lag drained and no later pass has found healthy: a chunk of rows (range: its key range (lo, hi]), a keyless table (range: whole table) or a nearest-neighbour sample (range: the column, the distance and the query's key).", "table", "range")
 	applyRate    = desc("apply_rate_bytes_per_second", "WAL bytes the target committed per second over the last 10 s (or between the last two scrapes, when they are further apart).")
 )
 
@@ -75,7 +76,7 @@ func New(groupName string, read Read, onError func(error)) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, sourceUpDesc, phaseDesc, stalledDesc, applyErrors, syncErrors, lagBytes, lagSeconds,
-		inFlight, catchUp, slotWAL, tablesDesc, rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate} {
+		inFlight, catchUp, slotWAL, tablesDesc, rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate, mismatch} {
 		ch <- d
 	}
 }
@@ -106,6 +107,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, cp := range r.Copies {
 		ch <- c.gauge(copyRows, float64(cp.Rows), cp.Table)
+	}
+	for _, m := range r.Mismatches {
+		ch <- c.gauge(mismatch, 1, m.Table, m.Range)
 	}
 }
 

@@ -58,6 +58,9 @@ type Report struct {
 	Health *replication.Health `json:"subscription_health,omitempty"`
 	Stall  *Stall              `json:"stall,omitempty"`
 	DDL    *ddl.Status         `json:"ddl,omitempty"`
+
+	// Mismatches are follow's open verification mismatches (verify.go).
+	Mismatches []Mismatch `json:"verify_mismatches,omitempty"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -144,6 +147,9 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 		return r, err
 	}
 	if err := health(ctx, src, tgt, g, &r); err != nil {
+		return r, err
+	}
+	if r.Mismatches, err = mismatches(ctx, tgt, g.Name); err != nil {
 		return r, err
 	}
 	if r.Builds, err = builds(ctx, tgt); err != nil {
@@ -391,6 +397,7 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, " on %s: %s, %.0f%%\n", b.Table, b.Phase, b.Percent)
 	}
 	r.writeHealth(w)
+	r.writeMismatches(w)
 }
 
 func orDash(s string) string {

@@ -1,16 +1,144 @@
-package ddl
+package settle
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// stream sets up group g by hand the way start_sync leaves it: the
+// publication of table items, DDL capture installed in mode, then the
+// subscription, streaming.
+func stream(t *testing.T, mode string) (src, tgt pgtest.DB, sconn, tconn *pgx.Conn) {
+	t.Helper()
+	env := pgtest.Get(t)
+	src, tgt = env.Pair(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, c := range []string{env.Source.Dir, env.Target.Dir} {
+				b, _ := os.ReadFile(c + "/server.log")
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s:\n%s", c, b)
+			}
+		}
+	})
+	table := `CREATE TABLE items (id bigint PRIMARY KEY, note text)`
+	src.Exec(t, table)
+	tgt.Exec(t, table)
+	src.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	tgt.Exec(t, `INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 100) i`)
+	ctx := context.Background()
+	sconn, tconn = src.Conn(t), tgt.Conn(t)
+	if err := group.EnsureSchema(ctx, tconn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := group.Create(ctx, tconn, "g"); err != nil {
+		t.Fatal(err)
+	}
+	obj := group.ObjectName("g")
+	src.Exec(t, "CREATE PUBLICATION "+obj+" FOR TABLE items")
+	if err := ddl.Install(ctx, sconn, tconn, "g", mode, []string{"public"}); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (copy_data = false)", obj, src.URL, obj))
+	return src, tgt, sconn, tconn
+}
+
+// waitDeferred waits until group g's DDL log on the target holds one
+// index deferred for a concurrent build.
+func waitDeferred(t *testing.T, tgt pgtest.DB) {
+	t.Helper()
+	pgtest.WaitFor(t, "the index to be deferred on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pgvecrep.ddl_g WHERE status = 'deferred'") == 1
+	})
+}
+
+// settle runs Settle for group g, failing the test on an error, and
+// returns what it printed.
+func settle(t *testing.T, sconn, tconn *pgx.Conn) string {
+	t.Helper()
+	g, err := group.Get(context.Background(), tconn, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Settle(context.Background(), sconn, tconn, g, &out); err != nil {
+		t.Fatalf("settle: %v\n%s", err, out.String())
+	}
+	t.Logf("settle: %s", out.String())
+	return out.String()
+}
+
+func TestAutoDDLWithWriter(t *testing.T) {
+	src, tgt, sconn, tconn := stream(t, ddl.Auto)
+	ctx := context.Background()
+	stop := pgtest.StartWriter(t, src.URL, "items", 1000)
+	defer stop()
+
+	// A vector column, filled in the same transaction that adds it.
+	src.Exec(t, `BEGIN; ALTER TABLE items ADD COLUMN emb vector(3); UPDATE items SET emb = ARRAY[id, id + 1, id + 2]::real[]::vector WHERE id <= 50; COMMIT`)
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
+	// An HNSW index mid-stream: deferred, built concurrently by Settle.
+	src.Exec(t, `CREATE INDEX items_emb ON items USING hnsw (emb vector_l2_ops)`)
+	waitDeferred(t, tgt)
+	if out := settle(t, sconn, tconn); tgt.QueryInt(t, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_emb'") != 1 {
+		t.Errorf("index items_emb not built on the target:\n%s", out)
+	}
+	// A new table in the schema.
+	src.Exec(t, `CREATE TABLE extra (id int PRIMARY KEY, v vector(2))`)
+	src.Exec(t, `INSERT INTO extra SELECT i, ARRAY[i, i]::real[]::vector FROM generate_series(1, 20) i`)
+	pgtest.WaitFor(t, "extra on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'") == 1
+	})
+	settle(t, sconn, tconn)
+	pgtest.SameRows(t, sconn, tconn, "extra", "true")
+	// Drop a column, rename a table.
+	src.Exec(t, `ALTER TABLE items DROP COLUMN note`)
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
+	src.Exec(t, `ALTER TABLE extra RENAME TO extra2`)
+	src.Exec(t, `INSERT INTO extra2 VALUES (21, '[1,2]')`)
+	pgtest.SameRows(t, sconn, tconn, "extra2", "true")
+	// A dropped table leaves the target and, once settled, the group.
+	src.Exec(t, `DROP TABLE extra2`)
+	pgtest.WaitFor(t, "extra2 to be dropped on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'extra2'") == 0
+	})
+	settle(t, sconn, tconn)
+	if g, err := group.Get(ctx, tconn, "g"); err != nil || len(g.Tables) != 1 || g.Tables[0] != (pg.Name{Schema: "public", Name: "items"}) {
+		t.Errorf("group tables after the drop: %v, %v", g.Tables, err)
+	}
+	// Types: a new enum, a value added, a column of it with a default.
+	src.Exec(t, `CREATE TYPE mood AS ENUM ('calm', 'busy')`)
+	src.Exec(t, `ALTER TYPE mood ADD VALUE 'stalled'`)
+	src.Exec(t, `ALTER TABLE items ADD COLUMN m mood`)
+	src.Exec(t, `ALTER TABLE items ALTER COLUMN m SET DEFAULT 'calm'`)
+	src.Exec(t, `UPDATE items SET m = 'stalled' WHERE id <= 10`)
+	pgtest.SameRows(t, sconn, tconn, "items", pgtest.WrittenSoFar(t, sconn, "items"))
+	if d := tgt.QueryStrings(t, "SELECT column_default FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'm'"); len(d) != 1 || d[0] != "'calm'::mood" {
+		t.Errorf("default on the target: %v", d)
+	}
+	stop()
+	pgtest.SameRows(t, sconn, tconn, "items", "true")
+	if h, err := replication.SubscriptionHealth(ctx, tconn, group.ObjectName("g")); err != nil || h.Stalled {
+		t.Errorf("health %+v, %v", h, err)
+	}
+}
 
 // TestDeferredBuildSizing: a vector index deferred from the source is built
 // concurrently with the workers and memory start_sync would give it, not
@@ -58,7 +186,7 @@ func TestDeferredBuildSizing(t *testing.T) {
 // failed earlier try left is taken up: an equal valid leaf index is
 // attached, not built twice; an invalid one is dropped and built again.
 func TestDeferredIndexOnPartitionedTable(t *testing.T) {
-	src, tgt, sconn, tconn := stream(t, Auto)
+	src, tgt, sconn, tconn := stream(t, ddl.Auto)
 	src.Exec(t, `CREATE TABLE docs (id bigint, emb vector(3), PRIMARY KEY (id)) PARTITION BY RANGE (id);
 CREATE TABLE docs_a PARTITION OF docs FOR VALUES FROM (0) TO (1000);
 CREATE TABLE docs_b PARTITION OF docs FOR VALUES FROM (1000) TO (2000);
@@ -100,7 +228,7 @@ WHERE a.amname = 'hnsw' ORDER BY 1`)
 // target before refreshing the subscription (held back here by disabling
 // the subscription for a moment), and says what to do when it never comes.
 func TestSettleWaitsForNewTable(t *testing.T) {
-	src, tgt, sconn, tconn := stream(t, Auto)
+	src, tgt, sconn, tconn := stream(t, ddl.Auto)
 	ctx := context.Background()
 	g, err := group.Get(ctx, tconn, "g")
 	if err != nil {
@@ -168,7 +296,7 @@ func TestDeferredBuildReplacesInvalidIndex(t *testing.T) {
 // streams; during start_sync's index builds every table is so, and stats
 // listed the group's own tables under "new table(s) to subscribe".
 func TestNewTablesOnlyWhileStreaming(t *testing.T) {
-	src, tgt, sconn, tconn := stream(t, Auto)
+	src, tgt, sconn, tconn := stream(t, ddl.Auto)
 	src.Exec(t, `CREATE TABLE later (id int PRIMARY KEY)`)
 	pgtest.WaitFor(t, "later created on the target", func() bool {
 		return tgt.QueryInt(t, "SELECT count(*) FROM pg_class WHERE relname = 'later'") == 1
@@ -179,12 +307,12 @@ func TestNewTablesOnlyWhileStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Phase = group.Streaming // the fixture streams without start_sync's phases
-	st, err := GetStatus(ctx, sconn, tconn, g)
+	st, err := ddl.GetStatus(ctx, sconn, tconn, g)
 	if err != nil || st == nil || strings.Join(st.NewTables, ",") != "public.later" {
 		t.Fatalf("streaming: new tables %v (%v), want public.later", st, err)
 	}
 	g.Phase = group.Indexing
-	if st, err = GetStatus(ctx, sconn, tconn, g); err != nil || len(st.NewTables) != 0 {
+	if st, err = ddl.GetStatus(ctx, sconn, tconn, g); err != nil || len(st.NewTables) != 0 {
 		t.Errorf("indexing: new tables %v (%v), want none", st.NewTables, err)
 	}
 }

@@ -1,4 +1,13 @@
-package ddl
+// Package settle finishes captured DDL that the apply worker cannot finish
+// inside its transaction: it subscribes tables created on the source (the
+// subscription copies their rows) and builds deferred vector indexes
+// concurrently. follow runs it in a loop; apply_ddl_change runs it once.
+//
+// Why a package of its own: the DDL log (internal/ddl) is read by stats,
+// verify and switchover, which have no business with the index builder
+// (internal/postdata). What reads the log stays there; what acts on it is
+// here, and only the two commands that act import it.
+package settle
 
 import (
 	"context"
@@ -10,17 +19,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
-
-// StatusDropped marks a deferred index dropped on the source before the
-// target built it: it is never built.
-const StatusDropped = "dropped"
 
 // Settle finishes what the apply worker cannot do inside its transaction:
 //   - tables added to the publication (created on the source in one of the
@@ -37,8 +42,7 @@ const StatusDropped = "dropped"
 // publication is gone, and an empty list read from it would leave the
 // group with no tables at all.
 func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
-	n := namesOf(g.ObjectName)
-	if ok, err := installed(ctx, tgt, n); err != nil || !ok {
+	if ok, err := ddl.Installed(ctx, tgt, g.ObjectName); err != nil || !ok {
 		return err
 	}
 	if src != nil && !ended(g.Phase) {
@@ -46,7 +50,7 @@ func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Write
 			return err
 		}
 	}
-	return buildDeferred(ctx, tgt, n, out)
+	return buildDeferred(ctx, tgt, g.ObjectName, out)
 }
 
 // ended reports whether a phase means the group replicates no more.
@@ -54,34 +58,24 @@ func ended(p group.Phase) bool {
 	return p == group.SwitchedOver || p == group.FailedOver || p == group.Stopped
 }
 
-// publicationQuery says whether the group's publication exists.
-const publicationQuery = `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`
-
-const publishedQuery = `SELECT schemaname::text, tablename::text FROM pg_publication_tables
-WHERE pubname = $1 AND NOT (schemaname = 'pgvecrep' AND tablename = $2) ORDER BY 1`
-
-const subscribedQuery = `SELECT n.nspname::text, c.relname::text FROM pg_subscription_rel sr
-JOIN pg_subscription s ON s.oid = sr.srsubid JOIN pg_class c ON c.oid = sr.srrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-AND NOT (n.nspname = 'pgvecrep' AND c.relname = $2) ORDER BY 1`
-
 // followPublication refreshes the subscription when the publication has
 // tables it does not, and records the publication's tables on the group.
 func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
-	var exists bool
-	if err := src.QueryRow(ctx, publicationQuery, g.ObjectName).Scan(&exists); err != nil || !exists {
+	if ok, err := ddl.HasPublication(ctx, src, g.ObjectName); err != nil || !ok {
 		return err // no publication: nothing to follow, and no reason to forget the tables
 	}
-	log := namesOf(g.ObjectName).log
-	if err := publishKeyed(ctx, src, g, log, out); err != nil {
+	left, err := ddl.PublishKeyed(ctx, src, g.ObjectName)
+	if err != nil {
 		return err
 	}
-	published, err := tableNames(ctx, src, publishedQuery, g.ObjectName, log)
-	if err != nil {
-		return fmt.Errorf("list the tables of publication %s: %w", g.ObjectName, err)
+	if len(left) > 0 {
+		fmt.Fprintf(out, "not replicated, no primary key or replica identity on the source: %s\n", strings.Join(left, ", "))
 	}
-	missing, err := unsubscribed(ctx, tgt, g.ObjectName, published)
+	published, err := ddl.Published(ctx, src, g.ObjectName)
+	if err != nil {
+		return err
+	}
+	missing, err := ddl.Unsubscribed(ctx, tgt, g.ObjectName, published)
 	if err != nil {
 		return err
 	}
@@ -99,7 +93,7 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		return err
 	}
 	sorted := slices.Clone(cur.Tables)
-	slices.SortFunc(sorted, byName)
+	slices.SortFunc(sorted, ddl.ByName)
 	if !slices.Equal(sorted, published) {
 		if err := group.SetTables(ctx, tgt, g.Name, published); err != nil {
 			return err
@@ -112,6 +106,8 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 // createdWait is how long waitCreated waits for the apply worker.
 var createdWait = time.Minute
 
+const absentQuery = `SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL`
+
 // waitCreated waits until the target has each of tables, which the apply
 // worker creates in stream order: apply_ddl_change run right after a
 // CREATE TABLE on the source would otherwise refresh the subscription
@@ -119,7 +115,11 @@ var createdWait = time.Minute
 // everything the source has now, at most createdWait.
 func waitCreated(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables []string) error {
 	absent := func() ([]string, error) {
-		return strs(ctx, tgt, `SELECT t FROM unnest($1::text[]) t WHERE to_regclass(t) IS NULL`, tables)
+		rows, err := tgt.Query(ctx, absentQuery, tables)
+		if err != nil {
+			return nil, fmt.Errorf("look up new tables on the target: %w", err)
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
 	}
 	if gone, err := absent(); err != nil || len(gone) == 0 {
 		return err
@@ -144,90 +144,26 @@ func waitCreated(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables 
 	return nil
 }
 
-// unsubscribed lists the published tables the subscription does not have.
-func unsubscribed(ctx context.Context, tgt *pgx.Conn, sub string, published []pg.Name) ([]string, error) {
-	subscribed, err := tableNames(ctx, tgt, subscribedQuery, sub, namesOf(sub).log)
-	if err != nil {
-		return nil, fmt.Errorf("list the tables of subscription %s: %w", sub, err)
-	}
-	var missing []string
-	for _, t := range published {
-		if !slices.Contains(subscribed, t) {
-			missing = append(missing, t.String())
-		}
-	}
-	return missing, nil
-}
-
-// tableNames runs a query of schema and table names and returns them
-// sorted by byName, as names (the metadata keeps them as data).
-func tableNames(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]pg.Name, error) {
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	names, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pg.Name, error) {
-		var n pg.Name
-		return n, r.Scan(&n.Schema, &n.Name)
-	})
-	slices.SortFunc(names, byName)
-	return names, err
-}
-
-// byName orders names by schema, then name, byte-wise: the same order on
-// both sides of a comparison, whatever the servers' collations.
-func byName(a, b pg.Name) int {
-	if c := strings.Compare(a.Schema, b.Schema); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Name, b.Name)
-}
-
-func strs(ctx context.Context, conn *pgx.Conn, sql string, args ...any) ([]string, error) {
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-const deferredQuery = `SELECT l.id, l.object, l.statement,
-	EXISTS (SELECT 1 FROM %[1]s d WHERE d.id > l.id AND d.tag = 'DROP INDEX' AND d.object = l.object)
-FROM %[1]s l WHERE l.status = 'deferred' ORDER BY l.id`
-
 // buildDeferred builds each deferred vector index concurrently, in the
 // order the source made them, and skips those the source dropped since.
 // A build that fails leaves an invalid index, which is dropped so the next
 // try starts clean.
-func buildDeferred(ctx context.Context, tgt *pgx.Conn, n names, out io.Writer) error {
-	rows, err := tgt.Query(ctx, fmt.Sprintf(deferredQuery, q(n.log)))
+func buildDeferred(ctx context.Context, tgt *pgx.Conn, objectName string, out io.Writer) error {
+	todo, err := ddl.Deferred(ctx, tgt, objectName)
 	if err != nil {
-		return fmt.Errorf("list deferred indexes: %w", err)
+		return err
 	}
-	type pending struct {
-		id            int64
-		index, def    string
-		droppedSource bool
-	}
-	var todo []pending
-	var p pending
-	if _, err := pgx.ForEachRow(rows, []any{&p.id, &p.index, &p.def, &p.droppedSource}, func() error {
-		todo = append(todo, p)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("list deferred indexes: %w", err)
-	}
-	for _, p := range todo {
-		status := StatusDropped
-		if !p.droppedSource {
-			if err := buildConcurrently(ctx, tgt, p.index, p.def); err != nil {
+	for _, d := range todo {
+		status := ddl.StatusDropped
+		if !d.DroppedOnSource {
+			if err := buildConcurrently(ctx, tgt, d.Index, d.Definition); err != nil {
 				return err
 			}
-			status = StatusBuilt
-			fmt.Fprintf(out, "built index %s on the target (concurrently)\n", p.index)
+			status = ddl.StatusBuilt
+			fmt.Fprintf(out, "built index %s on the target (concurrently)\n", d.Index)
 		}
-		if _, err := tgt.Exec(ctx, "UPDATE "+q(n.log)+" SET status = $2, applied_at = now() WHERE id = $1", p.id, status); err != nil {
-			return fmt.Errorf("record index %s as built: %w", p.index, err)
+		if err := ddl.MarkIndex(ctx, tgt, objectName, d, status); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -285,33 +221,4 @@ func dropInvalid(ctx context.Context, tgt *pgx.Conn, index string) error {
 		return fmt.Errorf("drop the invalid index %s an interrupted build left: %w", index, err)
 	}
 	return nil
-}
-
-// publishKeyed offers the publication again the tables the capture saw
-// created without a key (see unreplicatedQuery): publishFunc left them out,
-// and once the user has given one a primary key or a replica identity,
-// apply_ddl_change is what the warning told them to run. One still without
-// a key gets the same warning, stays out, and is named.
-func publishKeyed(ctx context.Context, src *pgx.Conn, g group.Group, log string, out io.Writer) error {
-	list := func() ([]string, error) {
-		t, err := strs(ctx, src, fmt.Sprintf(unreplicatedQuery, q(log)), g.ObjectName)
-		if err != nil {
-			return nil, fmt.Errorf("list the tables created without a key: %w", err)
-		}
-		return t, nil
-	}
-	tables, err := list()
-	if err != nil || len(tables) == 0 {
-		return err
-	}
-	for _, t := range tables {
-		if _, err := src.Exec(ctx, "SELECT "+q(log+"_pub")+"($1::regclass)", t); err != nil {
-			return fmt.Errorf("publish table %s: %w", t, err)
-		}
-	}
-	left, err := list()
-	if err == nil && len(left) > 0 {
-		fmt.Fprintf(out, "not replicated, no primary key or replica identity on the source: %s\n", strings.Join(left, ", "))
-	}
-	return err
 }
