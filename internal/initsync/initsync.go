@@ -255,6 +255,9 @@ func Recover(ctx context.Context, src, tgt *pgx.Conn, name string, events event.
 	if !g.Phase.Busy() && g.Phase != group.Failed {
 		return false, nil
 	}
+	if events == nil {
+		events = event.Discard
+	}
 	s := &syncer{src: src, tgt: tgt, opts: Options{Group: name}, ev: events}
 	if _, _, err := s.claim(ctx); err != nil {
 		return false, err
