@@ -2,8 +2,10 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -22,9 +24,14 @@ type statsJSON struct {
 	SyncStartedAt         *string          `json:"sync_started_at"`
 	SwitchoverCompletedAt *string          `json:"switchover_completed_at"`
 	Pgvecrep              struct {
-		Phase  string
-		Tables []struct{ Table, State string }
-		Lag    struct {
+		Phase       string
+		SnapshotLSN string `json:"snapshot_lsn"`
+		Tables      []struct {
+			Table, State   string
+			CopyStartedAt  *time.Time `json:"copy_started_at"`
+			CopyFinishedAt *time.Time `json:"copy_finished_at"`
+		}
+		Lag struct {
 			SourceProblem string `json:"source_problem"`
 		}
 	}
@@ -58,6 +65,12 @@ func TestStatsTellsTheTruth(t *testing.T) {
 	}
 	if st.SyncStartedAt == nil || st.SwitchoverCompletedAt != nil {
 		t.Errorf("sync_started_at = %v, switchover_completed_at = %v", st.SyncStartedAt, st.SwitchoverCompletedAt)
+	}
+	if !regexp.MustCompile(`^[0-9A-F]+/[0-9A-F]+$`).MatchString(st.Pgvecrep.SnapshotLSN) {
+		t.Errorf("snapshot_lsn = %q, want the LSN streaming started at", st.Pgvecrep.SnapshotLSN)
+	}
+	if ts := st.Pgvecrep.Tables; len(ts) != 1 || ts[0].CopyStartedAt == nil || ts[0].CopyFinishedAt == nil || ts[0].CopyFinishedAt.Before(*ts[0].CopyStartedAt) {
+		t.Errorf("copy times of items = %+v, want a start and a finish after it", ts)
 	}
 
 	mustRun(t, src, tgt, "stop_sync", "-g", "truth")

@@ -41,14 +41,16 @@ type Report struct {
 	CopyMode  string      `json:"copy_mode,omitempty"`
 	LastError string      `json:"last_error,omitempty"`
 	SyncedAt  *time.Time  `json:"synced_at,omitempty"`
-	// SnapshotLSN is the source LSN streaming started at: the initial
-	// copy holds every change before it, the subscription every one after.
-	SnapshotLSN string      `json:"snapshot_lsn,omitempty"`
-	Tables      []TableStat `json:"tables"`
-	Lag         Lag         `json:"lag"`
-	Builds      []BuildStat `json:"index_builds,omitempty"`
-	Copies      []CopyStat  `json:"copies,omitempty"`
-	Time        time.Time   `json:"time"`
+	Tables    []TableStat `json:"tables"`
+	Lag       Lag         `json:"lag"`
+	Builds    []BuildStat `json:"index_builds,omitempty"`
+	Copies    []CopyStat  `json:"copies,omitempty"`
+	Time      time.Time   `json:"time"`
+
+	// SnapshotLSN is the source LSN streaming started at (fast mode): the
+	// initial copy holds every change before it, the subscription every
+	// one after.
+	SnapshotLSN string `json:"snapshot_lsn,omitempty"`
 
 	// Compat holds pg_easy_replicate's keys; MarshalJSON puts them at the
 	// top level and everything above under "pgvecrep".
