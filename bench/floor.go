@@ -315,17 +315,16 @@ func pipe(from, to *exec.Cmd, what string) error {
 	from.Stdout, from.Stderr = w, &fromErr
 	to.Stdin, to.Stdout, to.Stderr = r, &toErr, &toErr
 	if err := from.Start(); err != nil {
-		r.Close()
-		w.Close()
+		_, _ = r.Close(), w.Close() // unused pipe ends; the start's error is the one to report
 		return fmt.Errorf("%s: start psql: %w", what, err)
 	}
-	w.Close()
+	_ = w.Close() // from holds its own copy; this one would keep the pipe open
 	if err := to.Start(); err != nil {
-		r.Close()
+		_ = r.Close()
 		_ = from.Wait()
 		return fmt.Errorf("%s: start psql: %w", what, err)
 	}
-	r.Close()
+	_ = r.Close() // to holds its own copy
 	err = errors.Join(wrapOut(from.Wait(), &fromErr), wrapOut(to.Wait(), &toErr))
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -92,7 +92,7 @@ func (env *Env) run(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
-				c.run(ctx, env, []string{"--help"})
+				_ = c.run(ctx, env, []string{"--help"}) // --help prints and returns flag.ErrHelp
 				return 0
 			}
 		}

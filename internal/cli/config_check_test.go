@@ -190,7 +190,7 @@ func TestRunPreflight(t *testing.T) {
 	tgt.Exec(t, `CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE logs (line text)`)
 	// A keyless table that is updated fails the checks (see keyless_test.go).
 	countedWrites(t, src, "logs", "UPDATE logs SET line = 'b'")
-	run := func(quiet bool, tables string) (string, string, error, int) {
+	run := func(quiet bool, tables string) (string, string, int, error) {
 		var out, errb bytes.Buffer
 		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 		f := newFlags(e, commands["config_check"])
@@ -198,10 +198,10 @@ func TestRunPreflight(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", false, quiet)
-		return out.String(), errb.String(), err, len(r.Tables)
+		return out.String(), errb.String(), len(r.Tables), err
 	}
 
-	stdout, stderr, err, n := run(true, "")
+	stdout, stderr, n, err := run(true, "")
 	if err == nil || err.Error() != "config check failed: 1 problem(s)" || !strings.Contains(hint.Of(err), "pgvecrep config_check") {
 		t.Errorf("keyless table: err %v, hint %q", err, hint.Of(err))
 	}
@@ -209,11 +209,11 @@ func TestRunPreflight(t *testing.T) {
 		t.Errorf("quiet failure: stdout %q, stderr %q, %d tables; want only the problem on stderr, 2 tables", stdout, stderr, n)
 	}
 
-	stdout, stderr, err, n = run(true, "items")
+	stdout, stderr, n, err = run(true, "items")
 	if err != nil || stdout != "" || stderr != "" || n != 1 {
 		t.Errorf("quiet success: err %v, stdout %q, stderr %q, %d tables", err, stdout, stderr, n)
 	}
-	stdout, _, err, _ = run(false, "items")
+	stdout, _, _, err = run(false, "items")
 	if err != nil || !strings.Contains(stdout, "wal_level") {
 		t.Errorf("verbose success: err %v, stdout %q", err, stdout)
 	}

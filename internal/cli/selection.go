@@ -41,22 +41,6 @@ func schemaList(s string) ([]string, error) {
 	return out, nil
 }
 
-// splitOutsideQuotes splits s at the commas that are not inside double quotes.
-func splitOutsideQuotes(s string) []string {
-	var out []string
-	inQuote, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '"':
-			inQuote = !inQuote
-		case s[i] == ',' && !inQuote:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
 // multiSchema reports whether -s names more than one schema, the case
 // where filter needs the source.
 func (t *tableFlags) multiSchema() bool {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pgvecrep/pgvecrep/internal/metrics"
@@ -55,7 +56,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 // registry.
 func (f *Follower) Handler(stats *metrics.Collector) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{stats, collector{group: f.opt.Group, v: f.Verify}, prometheus.NewGoCollector()} {
+	for _, c := range []prometheus.Collector{stats, collector{group: f.opt.Group, v: f.Verify}, collectors.NewGoCollector()} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

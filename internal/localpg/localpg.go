@@ -256,8 +256,13 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		if err := c.writeOwned(pwfile, []byte(c.Password+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write initdb password file: %w", err)
 		}
-		defer os.Remove(pwfile)
 		args = append(args, "--pwfile="+pwfile)
+		err := c.run(ctx, "initdb", args...)
+		if rmErr := os.Remove(pwfile); rmErr != nil {
+			// A password left on disk is a failure of its own.
+			err = errors.Join(err, fmt.Errorf("remove initdb password file: %w", rmErr))
+		}
+		return err
 	}
 	return c.run(ctx, "initdb", args...)
 }
@@ -321,9 +326,9 @@ func (c *Cluster) writeConf(opts Options) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	_, err = f.WriteString(b.String())
-	return err
+	// A write reaches the file for sure only when Close succeeds.
+	return errors.Join(err, f.Close())
 }
 
 // writeHBA decides how TCP logins authenticate: with PasswordAuth the

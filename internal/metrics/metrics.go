@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
@@ -183,7 +184,7 @@ func Handler(c *Collector) (http.Handler, error) {
 	if err := reg.Register(c); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	if err := reg.Register(prometheus.NewGoCollector()); err != nil {
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
