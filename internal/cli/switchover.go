@@ -16,7 +16,7 @@ func init() {
 	register(&command{
 		name:    "switchover",
 		summary: "move to the target with zero loss: wait for lag, freeze source writes, drain, sequences, detach",
-		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force]",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force] [--no-reverse]",
 		help: `Switchover makes the target the primary without losing a committed write:
 
   0. refuses while schema changes captured on the source left work that
@@ -44,6 +44,19 @@ func init() {
      materialized views, runs VACUUM ANALYZE on the target (unless
      --skip-vacuum-analyze), and marks the group switched_over;
   6. prints how long writes were frozen (from step 2 to the end of step 4).
+
+Unless --no-reverse, it leaves a way back: between steps 4 and 5 (after the
+final drain, before any application can write to the target) it creates a
+publication and a slot on the target, and after step 5 a subscription on
+the source (copy_data = false), all named pgvecrep_<group>_rev, so the
+source follows every write made on the new primary; the source's freeze
+does not stop that apply (apply workers run with session_replication_role
+= replica, under which the freeze trigger does not fire). pgvecrep
+switchback -g GROUP returns to the source with zero loss; pgvecrep
+stop_sync -g GROUP removes the way back ("we stay"). When the target cannot
+publish (wal_level is not logical, no slot, no right to subscribe on the
+source) it warns and switches over without one. The source reaches the
+target at TARGET_DB_URL, or SECONDARY_TARGET_DB_URL when it differs.
 
 If any step before the detach fails or times out, the freeze is lifted and
 the group keeps streaming. After a successful switchover the source stays
@@ -76,7 +89,7 @@ Example:
 
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	var name, roles, delta string
-	var skipVacuum, force bool
+	var skipVacuum, force, noReverse bool
 	var timeout, maxFreeze time.Duration
 	f := groupFlags(env, "switchover", &name)
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
@@ -85,6 +98,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
 	f.durationVar(&maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when the target cannot drain by then, lift the freeze and keep streaming")
 	f.boolVar(&force, "force", "", "switch over although vector indexes or new tables captured from the source are not finished on the target; says what the new primary lacks")
+	f.boolVar(&noReverse, "no-reverse", "", "leave no reverse stream (the way back that switchback takes)")
 	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",
@@ -103,6 +117,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Out: env.Stdout,
+		Reverse: !noReverse, ReverseConnInfo: f.reverseURL(),
 	})
 	if err != nil {
 		return err
@@ -115,6 +130,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "  %s\n", m)
 		}
 	}
+	printReverse(env, name, res)
 	fmt.Fprintf(env.Stdout, `The source stays frozen for writes, so a stray write there fails instead of being lost.
 Next: run pgvecrep verify -g %[1]s now, before the application writes to the target (verify compares both sides as they are: rows written on the target after the switchover show as DIVERGENT), then point the application at the target.
 To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes

@@ -124,7 +124,7 @@ CREATE TABLE IF NOT EXISTS pgvecrep.deferred_objects (
     built_at    timestamptz,
     PRIMARY KEY (group_name, schema_name, table_name, name)
 );
-` + addRestoreColumn + ";\n" + addSelectionColumn + ";"
+` + addRestoreColumn + ";\n" + addSelectionColumn + ";\n" + addReverseTable + ";"
 
 // EnsureSchema creates the metadata schema, or brings one written by an
 // earlier version up to date (see migrate); safe to run any number of times.

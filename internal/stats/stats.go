@@ -55,6 +55,8 @@ type Report struct {
 	Health *replication.Health `json:"subscription_health,omitempty"`
 	Stall  *Stall              `json:"stall,omitempty"`
 	DDL    *ddl.Status         `json:"ddl,omitempty"`
+	// Reverse is the way back a switchover left; nil without one.
+	Reverse *ReverseStat `json:"reverse,omitempty"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -153,6 +155,9 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 		return r, err
 	}
 	r.copyLag()
+	if r.Reverse, err = reverse(ctx, src, tgt, g); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -380,6 +385,7 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, " on %s: %s, %.0f%%\n", b.Table, b.Phase, b.Percent)
 	}
 	r.writeHealth(w)
+	r.writeReverse(w)
 }
 
 func orDash(s string) string {

@@ -39,13 +39,13 @@ func (s *run) drain(ctx context.Context, frozenAt time.Time) (string, error) {
 		return "", err
 	}
 	deadline := s.freezeDeadline(frozenAt)
-	s.p.Printf("waiting for the target to apply everything up to %s (the freeze is lifted if that takes longer than %s)", lsn, s.opts.MaxFreeze)
+	s.p.Printf("waiting for %s to apply everything up to %s (the freeze is lifted if that takes longer than %s)", s.followerName(), lsn, s.opts.MaxFreeze)
 	d := drainer{run: s, lsn: lsn, frozenAt: frozenAt, deadline: deadline}
 	defer s.p.Clear("drain")
 	if err := d.wait(ctx); err != nil {
 		return "", err
 	}
-	s.p.Printf("target has applied up to %s", lsn)
+	s.p.Printf("%s has applied up to %s", strings.TrimPrefix(s.followerName(), "the "), lsn)
 	return lsn, nil
 }
 
