@@ -203,6 +203,9 @@ func (b *back) cutBack(ctx context.Context, res *SwitchbackResult, start time.Ti
 // finish drops the reverse stream, subscribes the target to the source
 // again and lifts the source's freeze. Every step is safe to repeat.
 func (b *back) finish(ctx context.Context, res *SwitchbackResult, start time.Time) error {
+	if err := b.hook("detaching"); err != nil {
+		return err
+	}
 	rev := b.g.ObjectName
 	if dropped, err := replication.DropSubscription(ctx, b.oldPrimary, rev); err != nil {
 		return b.stuck(err)
@@ -227,6 +230,9 @@ func (b *back) finish(ctx context.Context, res *SwitchbackResult, start time.Tim
 		return b.stuck(err)
 	}
 	b.p.Printf("the target follows the source again through subscription %s", b.fwd)
+	if err := b.hook("after-subscribe"); err != nil {
+		return err
+	}
 	n, err := UnfreezeGroup(ctx, b.oldPrimary, b.g.Name)
 	if err != nil {
 		return b.stuck(err)
