@@ -3,7 +3,6 @@ package switchover
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -48,7 +47,8 @@ func tableColumns(ctx context.Context, conn *pgx.Conn, tables []string) (map[str
 // SchemaDrift lists, one line each, the group's tables whose columns differ
 // between the source and the target.
 func SchemaDrift(ctx context.Context, src, tgt *pgx.Conn, g group.Group) ([]string, error) {
-	names := group.QuotedNames(reverseTables(g.Tables))
+	tables := reverseTables(g.Tables)
+	names := group.QuotedNames(tables)
 	a, err := tableColumns(ctx, tgt, names)
 	if err != nil {
 		return nil, err
@@ -58,12 +58,11 @@ func SchemaDrift(ctx context.Context, src, tgt *pgx.Conn, g group.Group) ([]stri
 		return nil, err
 	}
 	var out []string
-	for t, cols := range a {
-		if b[t] != cols {
-			out = append(out, fmt.Sprintf("%s: on the target (%s), on the source (%s)", t, orMissing(cols), orMissing(b[t])))
+	for i, t := range tables {
+		if q := names[i]; a[q] != b[q] {
+			out = append(out, fmt.Sprintf("%s: on the target (%s), on the source (%s)", t, orMissing(a[q]), orMissing(b[q])))
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 

@@ -1,0 +1,73 @@
+package switchover
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
+	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
+)
+
+// TestReverseWithoutLogicalTarget: a target whose wal_level is replica
+// cannot publish; the switchover warns, says why, and switches over
+// without a way back.
+func TestReverseWithoutLogicalTarget(t *testing.T) {
+	env := pgtest.Get(t)
+	own := pgtest.Cluster(t, localpg.Options{WALLevel: "replica"})
+	src, _ := env.Pair(t)
+	tgt := env.NewDB(t, own, "reverse_replica_tgt")
+	streaming(t, src, tgt)
+	res, err := Run(context.Background(), src.Conn(t), tgt.Conn(t), Options{Group: "g", Out: out(), Reverse: true, ReverseConnInfo: tgt.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Reverse != nil || len(res.ReverseSkipped) != 1 || !strings.Contains(res.ReverseSkipped[0], "wal_level is replica") {
+		t.Errorf("reverse = %+v, skipped = %q; want none, for wal_level", res.Reverse, res.ReverseSkipped)
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_publication"); n != 0 {
+		t.Errorf("%d publication(s) on the target", n)
+	}
+}
+
+// TestSwitchbackRefusesSchemaDrift: a column added on the new primary
+// stalls the reverse apply (the source has no such column) and switchback
+// refuses, naming the table and saying what to do; once the source has the
+// column too, the stalled rows apply and switchback loses nothing.
+func TestSwitchbackRefusesSchemaDrift(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	streaming(t, src, tgt)
+	ctx := context.Background()
+	sc, tc := src.Conn(t), tgt.Conn(t)
+	if _, err := Run(ctx, sc, tc, Options{Group: "g", Out: out(), Reverse: true, ReverseConnInfo: tgt.URL}); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, "ALTER TABLE items ADD COLUMN extra int")
+	id := tgt.QueryInt(t, "INSERT INTO items (embedding, extra) VALUES ('[3,3,3]', 42) RETURNING id")
+	pgtest.WaitFor(t, "the reverse apply to fail on the missing column", func() bool {
+		h, err := replication.SubscriptionHealth(ctx, sc, "pgvecrep_g_rev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.ApplyErrors > 0
+	})
+	_, err := Switchback(ctx, sc, tc, SwitchbackOptions{Group: "g", Out: out(), ForwardConnInfo: src.URL})
+	if err == nil || !strings.Contains(err.Error(), "schema changed on the target") || !strings.Contains(err.Error(), "public.items") ||
+		!strings.Contains(hint.Of(err), "make the same change on the source") {
+		t.Fatalf("switchback with a column only on the target: %v (hint %q)", err, hint.Of(err))
+	}
+	tgt.Exec(t, "INSERT INTO items (embedding) VALUES ('[4,4,4]')") // the target was not frozen by the refusal
+	src.Exec(t, "ALTER TABLE items ADD COLUMN extra int")           // DDL passes the source's freeze
+	if _, err := Switchback(ctx, sc, tc, SwitchbackOptions{Group: "g", Out: out(), ForwardConnInfo: src.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if got := src.QueryInt(t, "SELECT extra FROM items WHERE id = $1", id); got != 42 {
+		t.Errorf("the stalled row arrived with extra = %d, want 42", got)
+	}
+	if a, b := pgtest.RowsSum(t, sc, "items", "true"), pgtest.RowsSum(t, tc, "items", "true"); a != b {
+		t.Errorf("items differ: source %s, target %s", a, b)
+	}
+}
