@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -133,4 +134,32 @@ func verifyDirection(ctx context.Context, src, tgt *pgx.Conn, g group.Group, opt
 	opts.Subscription = rev.ObjectName
 	opts.Source, opts.Target = opts.Target, opts.Source
 	return tgt, src, fmt.Sprintf("reverse direction (group %s was switched over): the new primary (TARGET_DB_URL) is compared as the source against the old primary (SOURCE_DB_URL), which follows it through %s", g.Name, rev.ObjectName), nil
+}
+
+// runReverseFailover is failover --reverse: the source takes over from a
+// lost target through what the reverse stream brought it.
+func runReverseFailover(ctx context.Context, env *Env, f *flags, name string, gap int64, asJSON bool) error {
+	s, err := f.open(ctx, nil, preamble{source: required})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	res, err := switchover.FailoverReverse(ctx, s.src, switchover.FailoverOptions{Group: name, SequenceGap: gap, Out: env.Stderr})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(env.Stdout).Encode(res)
+	}
+	fmt.Fprintf(env.Stdout, "Failed over group %s to the source: it takes writes again (%d table(s) unfrozen).\n", name, res.Unfrozen)
+	fmt.Fprintf(env.Stdout, "Last target position applied: %s\n", orDash(res.LastAppliedLSN))
+	if res.LastMessageTime != nil {
+		fmt.Fprintf(env.Stdout, "Target last heard from:       %s\n", res.LastMessageTime.Format(time.RFC3339))
+	}
+	for _, line := range res.Sequences {
+		fmt.Fprintf(env.Stdout, "sequence %s\n", line)
+	}
+	fmt.Fprintf(env.Stdout, "\nThe lost target still has replication slot %s, and the group's metadata. Once it is back, run there:\n  %s\nthen pgvecrep cleanup -g %s.\n",
+		res.OrphanSlot, res.DropSlotSQL, name)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/localpg"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
 )
@@ -199,5 +200,35 @@ func assertNothingLeft(t *testing.T, src, tgt pgtest.DB) {
 				t.Errorf("%d %s(s) left on %s", n, what, db.Name)
 			}
 		}
+	}
+}
+
+// TestReverseFailoverCLI: after a switchover the new primary dies; failover
+// --reverse makes the source take over with the writes the reverse stream
+// brought it, connecting to the source alone.
+func TestReverseFailoverCLI(t *testing.T) {
+	env := pgtest.Get(t)
+	own := pgtest.Cluster(t, localpg.Options{})
+	src, _ := env.Pair(t)
+	tgt := env.NewDB(t, own, "reverse_failover_cli")
+	src.Exec(t, roundTripDDL)
+	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 100) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "rf", "--copy-schema")
+	mustRun(t, src, tgt, "start_sync", "-g", "rf")
+	mustRun(t, src, tgt, "switchover", "-g", "rf")
+	tgt.Exec(t, "INSERT INTO items (embedding) SELECT '[7,7,7]' FROM generate_series(1, 20)")
+	last := tgt.QueryInt(t, "SELECT max(id) FROM items")
+	pgtest.WaitFor(t, "the target's rows to reach the source", func() bool {
+		return src.QueryInt(t, "SELECT count(*) FROM items WHERE id = $1", last) == 1
+	})
+	if err := own.Kill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, src, tgt, "failover", "-g", "rf", "--reverse")
+	if !strings.Contains(r.stdout, "Failed over group rf to the source") || !strings.Contains(r.stdout, "pg_drop_replication_slot('pgvecrep_rf_rev')") {
+		t.Errorf("failover --reverse said:\n%s", r.stdout)
+	}
+	if id := src.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]') RETURNING id"); id <= last {
+		t.Errorf("new id on the source %d, want past the target's %d", id, last)
 	}
 }

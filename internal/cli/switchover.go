@@ -70,7 +70,7 @@ Example:
 	register(&command{
 		name:    "failover",
 		summary: "make the target stand alone when the source is gone",
-		usage:   "--group-name GROUP [--sequence-gap N] [--json]",
+		usage:   "--group-name GROUP [--sequence-gap N] [--reverse] [--json]",
 		help: `Failover is for when the source is unreachable. Without contacting it, it
 detaches the subscription from its slot and drops it, sets every sequence
 the tables use past the largest value in its column plus --sequence-gap
@@ -80,6 +80,12 @@ the group failed_over. It prints the last source
 position the target applied and when the source was last heard from, and
 the exact command to drop the orphaned slot on the old source once it is
 back: an orphaned slot keeps WAL until its disk is full.
+
+With --reverse it is the other way round: after a switchover that left a
+way back, the new primary (the target) is gone and the old one (the
+source) takes over with every write the reverse stream brought it. It
+connects only to the source: drops the reverse subscription, sets the
+sequences past the data and lifts the source's write freeze.
 
 Example:
   pgvecrep failover --group-name database-cluster-1`,
@@ -151,11 +157,18 @@ func splitRoles(s string) []string {
 func runFailover(ctx context.Context, env *Env, args []string) error {
 	var name string
 	var gap int64
-	var asJSON bool
+	var asJSON, reverse bool
 	f := groupFlags(env, "failover", &name)
 	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
 	f.boolVar(&asJSON, "json", "", "print JSON")
-	s, err := f.open(ctx, args, preamble{group: &name, target: required})
+	f.boolVar(&reverse, "reverse", "", "the target is gone after a switchover: the source takes over with what the reverse stream brought it")
+	if err := f.parseOnce(args, &name); err != nil {
+		return err
+	}
+	if reverse {
+		return runReverseFailover(ctx, env, f, name, gap, asJSON)
+	}
+	s, err := f.open(ctx, nil, preamble{group: &name, target: required})
 	if err != nil {
 		return err
 	}

@@ -71,3 +71,42 @@ func TestSwitchbackRefusesSchemaDrift(t *testing.T) {
 		t.Errorf("items differ: source %s, target %s", a, b)
 	}
 }
+
+// TestReverseFailover: the new primary dies after a switchover; the old
+// primary takes over with every write the reverse stream brought it, takes
+// writes again, and hands out ids past the data.
+func TestReverseFailover(t *testing.T) {
+	env := pgtest.Get(t)
+	ctx := context.Background()
+	own := pgtest.Cluster(t, localpg.Options{})
+	src, _ := env.Pair(t)
+	tgt := env.NewDB(t, own, "reverse_failover_tgt")
+	streaming(t, src, tgt)
+	if _, err := Run(ctx, src.Conn(t), tgt.Conn(t), Options{Group: "g", Out: out(), Reverse: true, ReverseConnInfo: tgt.URL}); err != nil {
+		t.Fatal(err)
+	}
+	w, stop := startWriting(t, tgt.URL)
+	pgtest.WaitFor(t, "30 inserts on the target", func() bool { return w.count(nil) >= 30 })
+	stop()
+	pgtest.WaitFor(t, "the source to have the target's rows", func() bool { return len(missing(t, src, w.acked)) == 0 })
+	if err := own.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := FailoverReverse(ctx, src.Conn(t), FailoverOptions{Group: "g", Out: out()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastAppliedLSN == "" || res.Unfrozen != 2 || len(res.Tables) != 2 || res.DropSlotSQL == "" {
+		t.Errorf("failover result: %+v", res)
+	}
+	maxID := src.QueryInt(t, "SELECT max(id) FROM items")
+	if id := src.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[5,5,5]') RETURNING id"); id <= maxID {
+		t.Errorf("new id %d on the source is not past the data's %d", id, maxID)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); n != 0 {
+		t.Errorf("%d subscription(s) left on the source", n)
+	}
+	if _, err := FailoverReverse(ctx, src.Conn(t), FailoverOptions{Group: "g", Out: out()}); err == nil || hint.Of(err) == "" {
+		t.Errorf("a second failover: %v, want an error with a hint", err)
+	}
+}
