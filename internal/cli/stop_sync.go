@@ -64,7 +64,8 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
 		return err
 	}
-	if err := switchover.DropReverse(ctx, src, tgt, g.Name, p); err != nil {
+	left, err := switchover.DropReverse(ctx, src, tgt, g.Name, p)
+	if err != nil {
 		return err
 	}
 	if err := postdata.RestoreDeferred(ctx, tgt, g.Name, p); err != nil {
@@ -78,6 +79,9 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if src == nil {
 		fmt.Fprintf(env.Stdout, "The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s\n",
 			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))
+	}
+	if left != "" {
+		fmt.Fprintf(env.Stdout, "The source still has the reverse subscription of the way back. Once it is back, run there:\n  %s\n", left)
 	}
 	return nil
 }

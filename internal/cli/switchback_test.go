@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -231,4 +232,63 @@ func TestReverseFailoverCLI(t *testing.T) {
 	if id := src.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]') RETURNING id"); id <= last {
 		t.Errorf("new id on the source %d, want past the target's %d", id, last)
 	}
+}
+
+// TestSwitchbackKill9CLI kills a real switchback process with SIGKILL in
+// the middle of its drain (the source's reverse apply is held up by a lock,
+// so the drain cannot end), with the target frozen, then runs switchback
+// again: every row written on the target is on the source, and the group
+// streams forward.
+func TestSwitchbackKill9CLI(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, roundTripDDL)
+	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 100) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "k9", "--copy-schema")
+	mustRun(t, src, tgt, "start_sync", "-g", "k9")
+	mustRun(t, src, tgt, "switchover", "-g", "k9")
+	tgt.Exec(t, "INSERT INTO items (embedding) SELECT '[3,3,3]' FROM generate_series(1, 50)")
+	src.WaitCount(t, "items", 150)
+
+	ctx := context.Background()
+	hold := src.Conn(t)
+	tx, err := hold.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	tgt.Exec(t, "INSERT INTO items (embedding) SELECT '[4,4,4]' FROM generate_series(1, 50)")
+	out := &lockedBuffer{}
+	cmd := subprocess(t, src, tgt, "switchback", "-g", "k9", "--lag-delta-size", "1000000000")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	pgtest.WaitFor(t, "switchback to freeze the target and wait in its drain", func() bool {
+		return strings.Contains(out.String(), "waiting for the source to apply everything up to")
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgvecrep_write_freeze%'"); n == 0 {
+		t.Fatalf("the killed switchback left no freeze on the target; output:\n%s", out.String())
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, src, tgt, "switchback", "-g", "k9")
+	if !strings.Contains(r.stdout, "Switched back group k9") {
+		t.Errorf("rerun said:\n%s", r.stdout)
+	}
+	if a, b := pgtest.RowsSum(t, src.Conn(t), "items", "true"), pgtest.RowsSum(t, tgt.Conn(t), "items", "true"); a != b || !strings.HasPrefix(a, "200:") {
+		t.Errorf("items after the rerun: source %s, target %s, want 200 rows on both", a, b)
+	}
+	id := src.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[5,5,5]') RETURNING id")
+	pgtest.WaitFor(t, "the forward stream to carry a source write", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM items WHERE id = $1", id) == 1
+	})
 }

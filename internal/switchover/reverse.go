@@ -125,37 +125,37 @@ func (s *run) attachReverse(ctx context.Context, res *Result) {
 	}
 	res.ReverseSkipped = append(res.ReverseSkipped, fmt.Sprintf("no way back: subscribe the source to the target: %v (the source must reach the target at TARGET_DB_URL, or SECONDARY_TARGET_DB_URL when it sees the target at another address)", err))
 	res.Reverse = nil
-	if err := DropReverse(ctx, s.src, s.tgt, s.g.Name, s.p); err != nil {
+	if _, err := DropReverse(ctx, s.src, s.tgt, s.g.Name, s.p); err != nil {
 		res.ReverseSkipped = append(res.ReverseSkipped, fmt.Sprintf("and removing the reverse stream failed: %v (run pgvecrep stop_sync -g %s)", err, s.g.Name))
 	}
 }
 
 // DropReverse removes group's reverse stream: the subscription on the old
-// primary (oldPrimary may be nil when it is unreachable: the subscription
-// is then left there, and the error says how to drop it), the
-// slot and publication on the new primary, and the record. It means "we
-// stay on the new primary". Safe to run when there is no reverse stream.
-func DropReverse(ctx context.Context, oldPrimary, newPrimary *pgx.Conn, groupName string, p replication.Printer) error {
+// primary, the slot and publication on the new primary, and the record. It
+// means "we stay on the new primary". oldPrimary may be nil when it is
+// unreachable: the subscription is then left there, and left is the SQL
+// to drop it once it is back (empty otherwise). Safe to run when there is
+// no reverse stream.
+func DropReverse(ctx context.Context, oldPrimary, newPrimary *pgx.Conn, groupName string, p replication.Printer) (left string, err error) {
 	name := group.ReverseName(groupName)
 	_, recorded, err := group.GetReverse(ctx, newPrimary, groupName)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if oldPrimary != nil {
 		if dropped, err := replication.DropSubscription(ctx, oldPrimary, name); err != nil {
-			return err
+			return "", err
 		} else if dropped {
 			p.Printf("dropped reverse subscription %s on the source", name)
 		}
 	}
 	if err := dropReverseStream(ctx, newPrimary, groupName, p); err != nil {
-		return err
+		return "", err
 	}
 	if oldPrimary == nil && recorded {
-		return hint.New(fmt.Sprintf("the source still has reverse subscription %s", name),
-			fmt.Sprintf("once the source is back, run there: ALTER SUBSCRIPTION %[1]s DISABLE; ALTER SUBSCRIPTION %[1]s SET (slot_name = NONE); DROP SUBSCRIPTION %[1]s;", pgx.Identifier{name}.Sanitize()))
+		return fmt.Sprintf("ALTER SUBSCRIPTION %[1]s DISABLE; ALTER SUBSCRIPTION %[1]s SET (slot_name = NONE); DROP SUBSCRIPTION %[1]s;", pgx.Identifier{name}.Sanitize()), nil
 	}
-	return nil
+	return "", nil
 }
 
 // dropReverseStream removes the reverse slot and publication on the new
