@@ -43,14 +43,16 @@ func init() {
 	register(&command{
 		name:    "switchback",
 		summary: "return to the source after a switchover with zero loss, through the reverse stream it left",
-		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s]",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force]",
 		help: `Switchback is switchover mirrored. After a switchover (which leaves a reverse
 stream unless --no-reverse: the source follows every write made on the
 target), it makes the source the primary again without losing a write made
 on the target:
 
   0. refuses when a group table's columns differ between the two sides (the
-     reverse stream carries rows, not schema changes), naming each table;
+     reverse stream carries rows, not schema changes), naming each table,
+     and when switchover left a table out of the reverse stream (no key or
+     replica identity on the target), unless --force;
   1. waits until what the source has not applied of the target's WAL is at
      most --lag-delta-size bytes;
   2. freezes writes on the target (every role, or only --roles) and ends
@@ -83,7 +85,9 @@ Example:
 func runSwitchback(ctx context.Context, env *Env, args []string) error {
 	var name, roles, delta string
 	var timeout, maxFreeze time.Duration
+	var force bool
 	f := groupFlags(env, "switchback", &name)
+	f.boolVar(&force, "force", "", "switch back although a table without a key was left out of the reverse stream; says which")
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "reverse lag in bytes below which the target's writes are frozen")
 	f.stringVar(&roles, "roles", "", "", "freeze writes on the target only for these roles, comma-separated (default: every role)")
 	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
@@ -103,7 +107,7 @@ func runSwitchback(ctx context.Context, env *Env, args []string) error {
 	env.onAbandon(fmt.Sprintf("The target's tables may still be frozen for writes; run pgvecrep switchback -g %s again to finish or undo", name))
 	env.onInterrupt(fmt.Sprintf("run pgvecrep switchback -g %s again: it finishes or starts over, losing nothing", name))
 	res, err := switchover.Switchback(ctx, s.src, s.tgt, switchover.SwitchbackOptions{
-		Group: name, LagDelta: lagDelta, Timeout: timeout, MaxFreeze: maxFreeze, Roles: splitRoles(roles),
+		Group: name, LagDelta: lagDelta, Timeout: timeout, MaxFreeze: maxFreeze, Roles: splitRoles(roles), Force: force,
 		ForwardConnInfo: f.subscriptionURL(), ReverseConnInfo: f.reverseURL(), Out: env.Stdout,
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
 // The reverse stream carries rows, not schema changes: the forward
@@ -81,4 +82,43 @@ func (b *back) checkSchema(ctx context.Context) error {
 	}
 	return hint.Wrap(fmt.Errorf("the schema changed on the target since the switchover, which the reverse stream does not carry: %s", strings.Join(drift, "; ")),
 		fmt.Sprintf("make the same change on the source (DDL works there while it is frozen), check pgvecrep stats -g %s shows the reverse stream applying without error, then run pgvecrep switchback -g %s again", b.g.Name, b.g.Name))
+}
+
+// carriedQuery lists the tables a publication carries.
+const carriedQuery = `SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1`
+
+// checkCarried refuses a switchback while a group table is not in the
+// reverse publication (switchover left it out: no key or replica identity
+// on the target): the writes made to it on the target are not on the
+// source. With Force it goes on and says so.
+func (b *back) checkCarried(ctx context.Context) error {
+	rows, err := b.newPrimary.Query(ctx, carriedQuery, b.g.ObjectName)
+	if err != nil {
+		return fmt.Errorf("read the tables of publication %s: %w", b.g.ObjectName, err)
+	}
+	carried, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pg.Name])
+	if err != nil {
+		return fmt.Errorf("read the tables of publication %s: %w", b.g.ObjectName, err)
+	}
+	in := map[pg.Name]bool{}
+	for _, c := range carried {
+		in[c] = true
+	}
+	var left []string
+	for _, t := range reverseTables(b.g.Tables) {
+		if !in[t] {
+			left = append(left, t.String())
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	if b.opts.Force {
+		for _, t := range left {
+			b.p.Printf("--force: %s is not carried back; rows written to it on the target since the switchover are not on the source", t)
+		}
+		return nil
+	}
+	return hint.Wrap(fmt.Errorf("the way back does not carry %s (no key or replica identity on the target at the switchover): rows written there since are not on the source", strings.Join(left, ", ")),
+		fmt.Sprintf("copy those tables' rows to the source yourself (e.g. pg_dump --data-only -t TABLE from the target), then run pgvecrep switchback -g %s --force", b.g.Name))
 }

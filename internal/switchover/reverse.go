@@ -100,7 +100,7 @@ func dropStream(ctx context.Context, conn *pgx.Conn, name string) (dropped []str
 // after the drain (see above).
 func (s *run) prepareReverse(ctx context.Context, res *Result) error {
 	name := group.ReverseName(s.g.Name)
-	lsn, err := createStream(ctx, s.tgt, name, reverseTables(s.g.Tables))
+	lsn, err := createStream(ctx, s.tgt, name, s.revTables)
 	if err != nil {
 		return hint.Wrap(fmt.Errorf("create the reverse stream on the target: %w", err),
 			fmt.Sprintf("switch over without a way back with pgvecrep switchover -g %s --no-reverse, or fix the cause (pgvecrep config_check lists what the reverse direction needs)", s.g.Name))
@@ -210,4 +210,41 @@ func DropAllReverse(ctx context.Context, src, tgt *pgx.Conn, p replication.Print
 		}
 	}
 	return nil
+}
+
+// noIdentityQuery lists which of the tables ($1, quoted) have no usable
+// replica identity on conn's server: none, or the default with no primary
+// key, or an index that is gone.
+const noIdentityQuery = `SELECT t FROM unnest($1::text[]) t JOIN pg_class c ON c.oid = t::regclass
+	WHERE c.relkind = 'r' AND (c.relreplident = 'n'
+	   OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+	   OR (c.relreplident = 'i' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))`
+
+// splitByIdentity parts the tables into those the reverse stream can carry
+// and those it must leave out. A table without a usable replica identity
+// in a publication that publishes updates and deletes makes every UPDATE
+// and DELETE on it fail on the publisher: on the new primary, the
+// application's. So such a table is left out of the reverse stream, and
+// said so, rather than broken.
+func splitByIdentity(ctx context.Context, conn *pgx.Conn, tables []pg.Name) (carried []pg.Name, left []string, err error) {
+	rows, err := conn.Query(ctx, noIdentityQuery, group.QuotedNames(tables))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the replica identities on the target: %w", err)
+	}
+	keyless, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the replica identities on the target: %w", err)
+	}
+	out := map[string]bool{}
+	for _, k := range keyless {
+		out[k] = true
+	}
+	for _, t := range tables {
+		if out[t.Quoted()] {
+			left = append(left, t.String())
+		} else {
+			carried = append(carried, t)
+		}
+	}
+	return carried, left, nil
 }

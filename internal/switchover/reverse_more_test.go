@@ -110,3 +110,34 @@ func TestReverseFailover(t *testing.T) {
 		t.Errorf("a second failover: %v, want an error with a hint", err)
 	}
 }
+
+// TestReverseLeavesOutKeyless: a table with no usable replica identity on
+// the target is left out of the reverse publication (in it, the
+// application's UPDATE and DELETE on the new primary would fail), with a
+// warning; switchback refuses while it is left out, and --force goes on.
+func TestReverseLeavesOutKeyless(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	streaming(t, src, tgt)
+	ctx := context.Background()
+	tgt.Exec(t, "ALTER TABLE other REPLICA IDENTITY NOTHING")
+	sc, tc := src.Conn(t), tgt.Conn(t)
+	res, err := Run(ctx, sc, tc, Options{Group: "g", Out: out(), Reverse: true, ReverseConnInfo: tgt.URL})
+	if err != nil || res.Reverse == nil {
+		t.Fatalf("switchover: %v, reverse %+v", err, res.Reverse)
+	}
+	if got := strings.Join(tgt.QueryStrings(t, "SELECT tablename::text FROM pg_publication_tables ORDER BY 1"), ","); got != "items" {
+		t.Errorf("reverse publication carries %q, want items alone", got)
+	}
+	tgt.Exec(t, "UPDATE other SET v = v + 1; DELETE FROM other WHERE id = 1") // not refused on the new primary
+	_, err = Switchback(ctx, sc, tc, SwitchbackOptions{Group: "g", Out: out(), ForwardConnInfo: src.URL})
+	if err == nil || !strings.Contains(err.Error(), "does not carry public.other") || !strings.Contains(hint.Of(err), "--force") {
+		t.Fatalf("switchback with other left out: %v (hint %q)", err, hint.Of(err))
+	}
+	if _, err := Switchback(ctx, sc, tc, SwitchbackOptions{Group: "g", Out: out(), ForwardConnInfo: src.URL, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := pgtest.RowsSum(t, sc, "items", "true"), pgtest.RowsSum(t, tc, "items", "true"); a != b {
+		t.Errorf("items differ: source %s, target %s", a, b)
+	}
+}

@@ -53,6 +53,9 @@ type SwitchbackOptions struct {
 	Timeout   time.Duration // for the whole wait-and-drain; 0 = 10 minutes
 	MaxFreeze time.Duration // as Options.MaxFreeze
 	Roles     []string      // roles to freeze on the target; all writing roles when empty
+	// Force switches back although a group table is not carried by the
+	// reverse stream (see checkCarried), saying so.
+	Force bool
 	// ForwardConnInfo is how the target reaches the source, for the forward
 	// subscription switchback restarts (SECONDARY_SOURCE_DB_URL).
 	ForwardConnInfo string
@@ -107,6 +110,9 @@ func Switchback(ctx context.Context, src, tgt *pgx.Conn, opts SwitchbackOptions)
 		}
 	}
 	if err := b.checkSchema(ctx); err != nil {
+		return res, err
+	}
+	if err := b.checkCarried(ctx); err != nil {
 		return res, err
 	}
 	if err := b.waitLag(ctx); err != nil {

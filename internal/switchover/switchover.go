@@ -36,6 +36,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -135,8 +136,21 @@ func (s *run) checkReverse(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	needs, err := ReverseNeeds(ctx, s.src, s.tgt)
-	if err != nil || len(needs) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	var left []string
+	if len(needs) == 0 {
+		if s.revTables, left, err = splitByIdentity(ctx, s.tgt, reverseTables(s.g.Tables)); err != nil {
+			return nil, err
+		}
+		for _, t := range left {
+			s.p.Printf("warning: the way back leaves out %s: it has no key or replica identity on the target, and a publication would make its UPDATE and DELETE fail there; switchback refuses while it is left out (--force goes without it)", t)
+		}
+		if len(s.revTables) > 0 {
+			return nil, nil
+		}
+		needs = append(needs, "no group table has a key or replica identity on the target")
 	}
 	s.opts.Reverse = false
 	for _, n := range needs {
@@ -157,6 +171,8 @@ type run struct {
 	// follower names the side that applies, in progress lines: "the
 	// target" unless set (switchback's is the source).
 	follower string
+	// revTables are the tables the reverse stream carries (checkReverse).
+	revTables []pg.Name
 }
 
 func (s *run) followerName() string {
