@@ -99,6 +99,13 @@ func cleanupGroup(ctx context.Context, env *Env, f *flags, name string, syncOnly
 	if err := ddl.Uninstall(ctx, src, s.tgt, s.group.ObjectName); err != nil {
 		return err
 	}
+	// A switchback froze the target for applications; without the group
+	// nothing would ever lift that.
+	if n, err := switchover.UnfreezeGroup(ctx, s.tgt, name); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(env.Stdout, "lifted the write freeze on %d table(s) on the target\n", n)
+	}
 	if err := group.Delete(ctx, s.tgt, name); err != nil {
 		return err
 	}
@@ -130,6 +137,9 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 			return err
 		}
 	}
+	if err := switchover.DropAllReverse(ctx, src, tgt, p); err != nil {
+		return err
+	}
 	if n, err := ddl.UninstallAll(ctx, src); err != nil {
 		return err
 	} else if n > 0 {
@@ -139,6 +149,11 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 		return err
 	} else if n > 0 {
 		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("lifted the write freeze on %d table(s) on the source", n)})
+	}
+	if n, err := switchover.Unfreeze(ctx, tgt); err != nil { // a switchback's
+		return err
+	} else if n > 0 {
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("lifted the write freeze on %d table(s) on the target", n)})
 	}
 	if err := group.DropSchema(ctx, tgt); err != nil {
 		return fmt.Errorf("drop schema pgvecrep: %w", err)

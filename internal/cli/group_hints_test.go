@@ -21,6 +21,7 @@ var groupCommands = map[string][]string{
 	"metrics":          {"--listen", "127.0.0.1:0"},
 	"verify":           nil,
 	"switchover":       nil,
+	"switchback":       nil,
 	"failover":         nil,
 	"stop_sync":        nil,
 	"cleanup":          nil,

@@ -10,18 +10,23 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
+	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
 
 func init() {
 	register(&command{
 		name:    "stop_sync",
-		summary: "drop the group's subscription, slot and publication (the data stays)",
+		summary: "drop the group's subscription, slot and publication, and a switchover's way back (the data stays)",
 		usage:   "--group-name GROUP",
 		help: `Stop_sync ends a group's replication: it drops the subscription on the target
 and the replication slot and publication on the source. The copied data, the
 target's indexes and the group's metadata stay (pgvecrep cleanup removes the
 metadata). A slot that is left behind keeps WAL on the source forever, so
 stop_sync makes sure none is.
+
+After a switchover it also removes the way back: the reverse publication
+and slot on the target and the reverse subscription on the source. It means
+"we stay on the new primary".
 
 If the source cannot be reached, the subscription is still detached and
 dropped on the target, and the command prints what to run on the source once
@@ -59,6 +64,10 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
 		return err
 	}
+	left, err := switchover.DropReverse(ctx, src, tgt, g.Name, p)
+	if err != nil {
+		return err
+	}
 	if err := postdata.RestoreDeferred(ctx, tgt, g.Name, p); err != nil {
 		return err
 	}
@@ -70,6 +79,9 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	if src == nil {
 		env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s",
 			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))})
+	}
+	if left != "" {
+		fmt.Fprintf(env.Stdout, "The source still has the reverse subscription of the way back. Once it is back, run there:\n  %s\n", left)
 	}
 	return nil
 }

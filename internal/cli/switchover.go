@@ -17,7 +17,7 @@ func init() {
 	register(&command{
 		name:    "switchover",
 		summary: "move to the target with zero loss: wait for lag, freeze source writes, drain, sequences, detach",
-		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force]",
+		usage:   "--group-name GROUP [--lag-delta-size BYTES] [--skip-vacuum-analyze] [--roles r1,r2] [--timeout 10m] [--max-freeze 30s] [--force] [--no-reverse]",
 		help: `Switchover makes the target the primary without losing a committed write:
 
   0. refuses while schema changes captured on the source left work that
@@ -46,6 +46,19 @@ func init() {
      --skip-vacuum-analyze), and marks the group switched_over;
   6. prints how long writes were frozen (from step 2 to the end of step 4).
 
+Unless --no-reverse, it leaves a way back: between steps 4 and 5 (after the
+final drain, before any application can write to the target) it creates a
+publication and a slot on the target, and after step 5 a subscription on
+the source (copy_data = false), all named pgvecrep_<group>_rev, so the
+source follows every write made on the new primary; the source's freeze
+does not stop that apply (apply workers run with session_replication_role
+= replica, under which the freeze trigger does not fire). pgvecrep
+switchback -g GROUP returns to the source with zero loss; pgvecrep
+stop_sync -g GROUP removes the way back ("we stay"). When the target cannot
+publish (wal_level is not logical, no slot, no right to subscribe on the
+source) it warns and switches over without one. The source reaches the
+target at TARGET_DB_URL, or SECONDARY_TARGET_DB_URL when it differs.
+
 If any step before the detach fails or times out, the freeze is lifted and
 the group keeps streaming. After a successful switchover the source stays
 frozen, so a stray write fails instead of being lost; lift it with
@@ -58,7 +71,7 @@ Example:
 	register(&command{
 		name:    "failover",
 		summary: "make the target stand alone when the source is gone",
-		usage:   "--group-name GROUP [--sequence-gap N] [--json]",
+		usage:   "--group-name GROUP [--sequence-gap N] [--reverse] [--json]",
 		help: `Failover is for when the source is unreachable. Without contacting it, it
 detaches the subscription from its slot and drops it, sets every sequence
 the tables use past the largest value in its column plus --sequence-gap
@@ -69,6 +82,12 @@ position the target applied and when the source was last heard from, and
 the exact command to drop the orphaned slot on the old source once it is
 back: an orphaned slot keeps WAL until its disk is full.
 
+With --reverse it is the other way round: after a switchover that left a
+way back, the new primary (the target) is gone and the old one (the
+source) takes over with every write the reverse stream brought it. It
+connects only to the source: drops the reverse subscription, sets the
+sequences past the data and lifts the source's write freeze.
+
 Example:
   pgvecrep failover --group-name database-cluster-1`,
 		run: runFailover,
@@ -77,7 +96,7 @@ Example:
 
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	var name, roles, delta string
-	var skipVacuum, force bool
+	var skipVacuum, force, noReverse bool
 	var timeout, maxFreeze time.Duration
 	f := groupFlags(env, "switchover", &name)
 	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
@@ -86,6 +105,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
 	f.durationVar(&maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when the target cannot drain by then, lift the freeze and keep streaming")
 	f.boolVar(&force, "force", "", "switch over although vector indexes or new tables captured from the source are not finished on the target; says what the new primary lacks")
+	f.boolVar(&noReverse, "no-reverse", "", "leave no reverse stream (the way back that switchback takes)")
 	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",
@@ -104,6 +124,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
 		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
 		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Events: env.events(),
+		Reverse: !noReverse, ReverseConnInfo: f.reverseURL(),
 	})
 	if err != nil {
 		return err
@@ -114,6 +135,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	if len(res.Missing) > 0 {
 		env.say(event.Event{Phase: event.Note, Message: "The new primary lacks (--force):\n  " + strings.Join(res.Missing, "\n  ")})
 	}
+	sayReverse(env, name, res)
 	env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf(`The source stays frozen for writes, so a stray write there fails instead of being lost.
 Next: run pgvecrep verify -g %[1]s now, before the application writes to the target (verify compares both sides as they are: rows written on the target after the switchover show as DIVERGENT), then point the application at the target.
 To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes`, name)})
@@ -133,11 +155,18 @@ func splitRoles(s string) []string {
 func runFailover(ctx context.Context, env *Env, args []string) error {
 	var name string
 	var gap int64
-	var asJSON bool
+	var asJSON, reverse bool
 	f := groupFlags(env, "failover", &name)
 	f.Int64Var(&gap, "sequence-gap", switchover.DefaultSequenceGap, "how far past each column's largest value sequences are set")
 	f.boolVar(&asJSON, "json", "", "print JSON")
-	s, err := f.open(ctx, args, preamble{group: &name, target: required})
+	f.boolVar(&reverse, "reverse", "", "the target is gone after a switchover: the source takes over with what the reverse stream brought it")
+	if err := f.parseOnce(args, &name); err != nil {
+		return err
+	}
+	if reverse {
+		return runReverseFailover(ctx, env, f, name, gap, asJSON)
+	}
+	s, err := f.open(ctx, nil, preamble{group: &name, target: required})
 	if err != nil {
 		return err
 	}

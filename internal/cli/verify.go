@@ -106,12 +106,20 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	}
 	// Progress goes to stderr: stdout is the report (or its JSON).
 	p, start := progress.NewAuto(env.Stderr), time.Now()
-	rep, err := verify.Run(ctx, src, tgt, verify.Options{Tables: tables, Sample: sample,
+	opts := verify.Options{Tables: tables, Sample: sample,
 		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf,
 		Jobs: a.jobs, Source: s.srcCfg, Target: s.tgtCfg,
-		Schema: true, SchemaOnly: a.schemaOnly, Replicated: g.Tables})
+		Schema: true, SchemaOnly: a.schemaOnly, Replicated: g.Tables}
+	leader, follower, reverse, err := verifyDirection(ctx, src, tgt, g, &opts)
 	if err != nil {
 		return err
+	}
+	rep, err := verify.Run(ctx, leader, follower, opts)
+	if err != nil {
+		return err
+	}
+	if reverse != "" {
+		rep.Notes = append(rep.Notes, reverse)
 	}
 	p.Printf("verified %d table(s) in %s", len(tables), progress.Seconds(time.Since(start)))
 	if n := phaseNote(g); n != "" {

@@ -32,6 +32,11 @@ type Options struct {
 	// server (built by PG_EXTRA_MAJOR=18 scripts/install-deps.sh) as the
 	// target, ending with the switchover onto the newer version.
 	Upgrade bool
+	// RoundTrip goes back after the switchover: 100 rows written on the
+	// target reach the source through the reverse stream, switchback
+	// returns to the source, and the target follows it again (with
+	// Upgrade: 15 -> 18 -> 15).
+	RoundTrip bool
 	// Port is the source's TCP port and Port+1 the target's, for a machine
 	// where a firewall or other servers decide which ports may be used; 0
 	// picks two free ports.

@@ -53,8 +53,12 @@ var tutorial = []step{
 // the newer server.
 var upgraded = step{"The upgrade is done: the application's server is now the target", upgradeDone}
 
-// table is the demo's steps: the tutorial, and with --upgrade its last word.
+// table is the demo's steps: the tutorial, and with --upgrade its last
+// word, or with --round-trip the way back instead of its end.
 func (r *run) table() []step {
+	if r.opts.RoundTrip { // ends back on the source: no upgrade to announce
+		return append(tutorial[:switchoverStep+1:switchoverStep+1], roundTrip...)
+	}
 	if !r.opts.Upgrade {
 		return tutorial
 	}
@@ -137,24 +141,32 @@ var errBehind = errors.New("target behind")
 
 // waitRows is a step that waits until the target has n rows: replication is
 // asynchronous. It polls every 200ms for up to a minute.
-func waitRows(n int64) func(context.Context, *run) error {
+func waitRows(n int64) func(context.Context, *run) error { return waitRowsOn("target", n) }
+
+// waitRowsOn is waitRows for either side ("source" follows the target
+// after a switchover, through the reverse stream).
+func waitRowsOn(side string, n int64) func(context.Context, *run) error {
 	return func(ctx context.Context, r *run) error {
+		c := r.tgt
+		if side == "source" {
+			c = r.src
+		}
 		var got int64
 		err := retry.Do(ctx, retry.Policy{Attempts: 300, Pause: 200 * time.Millisecond, MaxPause: 200 * time.Millisecond,
 			Retryable: func(err error) bool { return errors.Is(err, errBehind) }},
 			func(ctx context.Context) (err error) {
-				if got, err = count(ctx, r.tgt); err == nil && got != n {
+				if got, err = count(ctx, c); err == nil && got != n {
 					err = errBehind
 				}
 				return err
 			})
 		if errors.Is(err, errBehind) {
-			return hint.New(fmt.Sprintf("demo: target has %d rows after 60s, want %d", got, n), "run pgvecrep stats to see the lag")
+			return hint.New(fmt.Sprintf("demo: %s has %d rows after 60s, want %d", side, got, n), "run pgvecrep stats to see the lag")
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(r.opts.Out, "target has all %d rows\n", n)
+		fmt.Fprintf(r.opts.Out, "%s has all %d rows\n", side, n)
 		return nil
 	}
 }

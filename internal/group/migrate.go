@@ -58,6 +58,8 @@ var migrations = []migration{
 	// follow's continuous verifier records the differences that outlast
 	// the lag, so stats, the metrics and a restarted follow all see them.
 	{"add verify_mismatches", execSQL(addMismatchTable)},
+	// switchover's way back: the reverse stream's state per group.
+	{"add reverse", execSQL(addReverseTable)},
 }
 
 // Version is the metadata schema version this pgvecrep writes.

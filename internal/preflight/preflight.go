@@ -296,7 +296,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	checks := []func(context.Context){
 		c.databases, c.walLevel, c.sourceCapacity, c.targetCapacity, c.privileges,
 		c.tables, c.otherGroups, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
-		c.tempTables, c.largeObjects, c.rowSecurity,
+		c.tempTables, c.largeObjects, c.rowSecurity, c.reverse,
 	}
 	for _, check := range checks {
 		check(ctx)

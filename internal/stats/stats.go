@@ -63,6 +63,8 @@ type Report struct {
 
 	// Mismatches are follow's open verification mismatches (verify.go).
 	Mismatches []Mismatch `json:"verify_mismatches,omitempty"`
+	// Reverse is the way back a switchover left; nil without one.
+	Reverse *ReverseStat `json:"reverse,omitempty"`
 }
 
 // TableStat is one table's state and rows on the target.
@@ -167,6 +169,9 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 		return r, err
 	}
 	r.copyLag()
+	if r.Reverse, err = reverse(ctx, src, tgt, g); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -400,6 +405,7 @@ func (r Report) WriteText(w io.Writer) {
 	}
 	r.writeHealth(w)
 	r.writeMismatches(w)
+	r.writeReverse(w)
 }
 
 func orDash(s string) string {

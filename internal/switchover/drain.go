@@ -40,13 +40,13 @@ func (s *run) drain(ctx context.Context, frozenAt time.Time) (string, error) {
 		return "", err
 	}
 	deadline := s.freezeDeadline(frozenAt)
-	s.say(event.Wait, "waiting for the target to apply everything up to %s (the freeze is lifted if that takes longer than %s)", lsn, s.opts.MaxFreeze)
+	s.say(event.Wait, "waiting for %s to apply everything up to %s (the freeze is lifted if that takes longer than %s)", s.followerName(), lsn, s.opts.MaxFreeze)
 	d := drainer{run: s, lsn: lsn, frozenAt: frozenAt, deadline: deadline}
 	defer s.ev.Emit(event.Event{Phase: event.Wait}) // ends the live line
 	if err := d.wait(ctx); err != nil {
 		return "", err
 	}
-	s.say(event.Wait, "target has applied up to %s", lsn)
+	s.say(event.Wait, "%s has applied up to %s", strings.TrimPrefix(s.followerName(), "the "), lsn)
 	return lsn, nil
 }
 

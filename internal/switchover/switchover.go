@@ -37,6 +37,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -58,9 +59,18 @@ type Options struct {
 	MaxFreeze time.Duration
 	// Events receives what the run does, step by step (package event);
 	// when nil, they are rendered on Out (package progress).
-	Events       event.Sink
-	Out          io.Writer
-	PollInterval time.Duration
+	Events event.Sink
+	// Reverse leaves a reverse stream behind (reverse.go): the source
+	// follows the target afterwards, the way back that switchback takes.
+	// When the two sides cannot carry it (ReverseNeeds), the switchover
+	// warns in Result.ReverseSkipped and goes on without it.
+	Reverse bool
+	// ReverseConnInfo is how the source reaches the target, for the
+	// reverse subscription. It holds a password, so it is redacted from
+	// every error.
+	ReverseConnInfo string
+	Out             io.Writer
+	PollInterval    time.Duration
 	// Hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }
@@ -76,6 +86,11 @@ type Result struct {
 	// Missing is what the new primary lacks after a switchover with
 	// Force, one line each, with what to do about it.
 	Missing []string
+	// Reverse is the reverse stream left behind; nil without one.
+	Reverse *ReverseResult
+	// ReverseSkipped says why there is no reverse stream although
+	// Options.Reverse asked for one, one line each.
+	ReverseSkipped []string
 }
 
 // DefaultLagDelta is the lag, in bytes, at which the freeze starts.
@@ -96,17 +111,56 @@ func Run(ctx context.Context, src, tgt *pgx.Conn, opts Options) (Result, error) 
 	if err := s.checkPending(ctx, &Result{}, false); err != nil {
 		return Result{}, err
 	}
+	skipped, err := s.checkReverse(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	if err := s.waitLag(ctx); err != nil {
 		return Result{}, err
 	}
 	res, err := s.cutOver(ctx)
+	res.ReverseSkipped = skipped
 	if err != nil {
 		return res, s.abort(err)
 	}
 	if err := s.detach(ctx, &res); err != nil {
 		return res, err
 	}
+	if res.Reverse != nil {
+		s.attachReverse(ctx, &res)
+	}
 	return res, nil
+}
+
+// checkReverse turns Options.Reverse off, with the reasons, when the two
+// sides cannot carry a reverse stream: a switchover is never refused for
+// want of a way back, so pg_easy_replicate command lines keep working.
+func (s *run) checkReverse(ctx context.Context) ([]string, error) {
+	if !s.opts.Reverse {
+		return nil, nil
+	}
+	needs, err := ReverseNeeds(ctx, s.src, s.tgt)
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	if len(needs) == 0 {
+		if s.revTables, left, err = splitByIdentity(ctx, s.tgt, reverseTables(s.g.Tables)); err != nil {
+			return nil, err
+		}
+		for _, t := range left {
+			s.say(event.Note, "warning: the way back leaves out %s: it has no key or replica identity on the target, and a publication would make its UPDATE and DELETE fail there; switchback refuses while it is left out (--force goes without it)", t)
+		}
+		if len(s.revTables) > 0 {
+			return nil, nil
+		}
+		needs = append(needs, "no group table has a key or replica identity on the target")
+	}
+	s.opts.Reverse = false
+	for _, n := range needs {
+		s.say(event.Note, "warning: no way back after this switchover: %s", n)
+	}
+	return needs, nil
 }
 
 type run struct {
@@ -118,9 +172,22 @@ type run struct {
 	// catchup follows the target's progress from the wait for the lag
 	// through the drain, for the wait line and the freeze's estimate.
 	catchup replication.Catchup
+	// follower names the side that applies, in progress lines: "the
+	// target" unless set (switchback's is the source).
+	follower string
+	// revTables are the tables the reverse stream carries (checkReverse).
+	revTables []pg.Name
 }
 
-func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error) {
+func (s *run) followerName() string {
+	if s.follower == "" {
+		return "the target"
+	}
+	return s.follower
+}
+
+// withDefaults fills in the options left zero.
+func (opts Options) withDefaults() Options {
 	if opts.LagDelta <= 0 {
 		opts.LagDelta = DefaultLagDelta
 	}
@@ -133,6 +200,11 @@ func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error)
 	if opts.MaxFreeze <= 0 {
 		opts.MaxFreeze = DefaultMaxFreeze
 	}
+	return opts
+}
+
+func newRun(ctx context.Context, src, tgt *pgx.Conn, opts Options) (*run, error) {
+	opts = opts.withDefaults()
 	g, err := group.Get(ctx, tgt, opts.Group)
 	if err != nil {
 		return nil, err
@@ -197,6 +269,11 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 	for _, line := range res.Sequences {
 		s.say(event.Finish, "sequence %s", line)
 	}
+	if s.opts.Reverse {
+		if err := s.prepareReverse(ctx, &res); err != nil {
+			return res, err
+		}
+	}
 	if err := s.hook("before-detach"); err != nil {
 		return res, err
 	}
@@ -209,6 +286,11 @@ func (s *run) cutOver(ctx context.Context) (Result, error) {
 func (s *run) abort(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if s.opts.Reverse {
+		if err := dropReverseStream(ctx, s.tgt, s.g.Name, s.ev); err != nil {
+			return fmt.Errorf("%w; and removing the reverse stream failed too: %v (run pgvecrep switchover -g %s again, which replaces it)", cause, err, s.g.Name)
+		}
+	}
 	if _, err := UnfreezeGroup(ctx, s.src, s.g.Name); err != nil {
 		return fmt.Errorf("%w; and lifting the write freeze failed too: %v (run pgvecrep cleanup -g %s --restore-source-writes)", cause, err, s.g.Name)
 	}
@@ -235,6 +317,13 @@ func (s *run) detach(ctx context.Context, res *Result) error {
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {
 		return err
+	}
+	// A switchback left the target frozen for applications; as the
+	// primary again it takes their writes.
+	if n, err := UnfreezeGroup(ctx, s.tgt, s.g.Name); err != nil {
+		return err
+	} else if n > 0 {
+		s.say(event.Freeze, "lifted the write freeze on %d table(s) on the target", n)
 	}
 	var err error
 	if res.Matviews, err = RefreshMatviews(ctx, s.tgt, s.g.Tables, s.ev); err != nil {
