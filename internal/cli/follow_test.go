@@ -176,7 +176,7 @@ func TestFollowKilledDuringVectorBuild(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	src.Exec(t, `CREATE INDEX big_v ON big USING hnsw (v vector_l2_ops)`)
-	killWhen(t, cmd, tgt, "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()", first)
+	killWhen(t, cmd, tgt, bigBuildProbe, first)
 
 	second := &lockedBuffer{}
 	cmd, done := restartFollow(t, src, tgt, second)

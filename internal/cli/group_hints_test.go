@@ -158,7 +158,7 @@ func TestInterruptedStartSyncRemembersSelection(t *testing.T) {
 	go func() {
 		done <- runWith(ctx, t, pgtest.URLs(src, tgt), "start_sync", "-g", "cc", "-t", "big", "--copy-mode", "native")
 	}()
-	waitFor(t, &lockedBuffer{}, tgt, "SELECT count(*) FROM pg_stat_progress_create_index", "the index build to start")
+	waitFor(t, &lockedBuffer{}, tgt, bigBuildProbe, "the index build to start")
 	cancel()
 	r := <-done
 	want := "hint: what this run created was removed and the target's indexes restored (see above); " +

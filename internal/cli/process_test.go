@@ -128,10 +128,17 @@ func startBigSyncTo(t *testing.T, src, tgt pgtest.DB, w io.Writer, out *lockedBu
 	// The copy of 36 MiB may be over in a fraction of a second; the HNSW
 	// build that follows takes seconds, so the signal reliably lands there.
 	// The progress views are the whole cluster's: an earlier test's build
-	// (a backend whose pgvecrep was killed goes on building) must not count.
-	waitFor(t, out, tgt, "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()", "the index builds to start")
+	// (a backend whose pgvecrep was killed goes on building) must not count,
+	// nor the index of a table pgvecrep makes for itself (a metadata
+	// table's primary key is a build too).
+	waitFor(t, out, tgt, bigBuildProbe, "the index builds to start")
 	return cmd
 }
+
+// bigBuildProbe fires while an index on table big is being built in the
+// test's database.
+const bigBuildProbe = `SELECT count(*) FROM pg_stat_progress_create_index
+WHERE datname = current_database() AND relid = 'big'::regclass`
 
 // waitFor waits until probe, run on one connection to the target, counts a
 // row; a failure shows what the run printed so far.
