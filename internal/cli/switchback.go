@@ -10,7 +10,6 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
-	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
@@ -84,23 +83,13 @@ Example:
 }
 
 func runSwitchback(ctx context.Context, env *Env, args []string) error {
-	var name, roles, delta string
-	var timeout, maxFreeze time.Duration
+	var name string
 	var force bool
+	var ff freezeFlags
 	f := groupFlags(env, "switchback", &name)
 	f.boolVar(&force, "force", "", "switch back although a table without a key was left out of the reverse stream; says which")
-	f.stringVar(&delta, "lag-delta-size", "l", "204800", "reverse lag in bytes below which the target's writes are frozen")
-	f.stringVar(&roles, "roles", "", "", "freeze writes on the target only for these roles, comma-separated (default: every role)")
-	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
-	f.durationVar(&maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when the source cannot drain by then, lift the freeze and keep the reverse stream")
-	var lagDelta int64
-	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
-		check: func() (err error) {
-			if lagDelta, err = parseBytes(delta); err != nil {
-				return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
-			}
-			return nil
-		}})
+	ff.add(f, "the target", "the source")
+	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required, check: ff.check})
 	if err != nil {
 		return err
 	}
@@ -108,21 +97,20 @@ func runSwitchback(ctx context.Context, env *Env, args []string) error {
 	env.onAbandon(fmt.Sprintf("The target's tables may still be frozen for writes; run pgvecrep switchback -g %s again to finish or undo", name))
 	env.onInterrupt(fmt.Sprintf("run pgvecrep switchback -g %s again: it finishes or starts over, losing nothing", name))
 	res, err := switchover.Switchback(ctx, s.src, s.tgt, switchover.SwitchbackOptions{
-		Group: name, LagDelta: lagDelta, Timeout: timeout, MaxFreeze: maxFreeze, Roles: splitRoles(roles), Force: force,
+		Group: name, LagDelta: ff.lagDelta, Timeout: ff.timeout, MaxFreeze: ff.maxFreeze, Roles: splitRoles(ff.roles), Force: force,
 		ForwardConnInfo: f.subscriptionURL(), ReverseConnInfo: f.reverseURL(), Events: env.events(),
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "Switched back group %s: the source is the primary again.\n", name)
+	done := fmt.Sprintf("Switched back group %s: the source is the primary again.\nWrites were frozen for %s (the source applied the target's writes up to %s).",
+		name, progress.Elapsed(res.FreezeWindow), res.DrainLSN)
 	if res.Resumed {
-		fmt.Fprintf(env.Stdout, "Finished an interrupted switchback.\n")
-	} else {
-		fmt.Fprintf(env.Stdout, "Writes were frozen for %s (the source applied the target's writes up to %s).\n", progress.Elapsed(res.FreezeWindow), res.DrainLSN)
+		done = fmt.Sprintf("Switched back group %s: the source is the primary again.\nFinished an interrupted switchback.", name)
 	}
-	fmt.Fprintf(env.Stdout, `The target follows the source again (pgvecrep stats -g %[1]s); it stays frozen for applications.
-Next: pgvecrep verify -g %[1]s, then point the application at the source. To move to the target again: pgvecrep switchover -g %[1]s
-`, name)
+	env.say(event.Event{Phase: event.Done, Duration: res.FreezeWindow, Message: done})
+	env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf(`The target follows the source again (pgvecrep stats -g %[1]s); it stays frozen for applications.
+Next: pgvecrep verify -g %[1]s, then point the application at the source. To move to the target again: pgvecrep switchover -g %[1]s`, name)})
 	return nil
 }
 

@@ -94,27 +94,41 @@ Example:
 	})
 }
 
+// freezeFlags are the flags of a cut-over with a write freeze, switchover's
+// and switchback's: follower names the side that drains.
+type freezeFlags struct {
+	delta, roles       string
+	timeout, maxFreeze time.Duration
+	lagDelta           int64
+}
+
+func (ff *freezeFlags) add(f *flags, frozen, follower string) {
+	f.stringVar(&ff.delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes on "+frozen+" are frozen")
+	f.stringVar(&ff.roles, "roles", "", "", "freeze writes on "+frozen+" only for these roles, comma-separated (default: every role)")
+	f.durationVar(&ff.timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
+	f.durationVar(&ff.maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when "+follower+" cannot drain by then, lift the freeze and keep streaming")
+}
+
+// check parses --lag-delta-size, before anything connects.
+func (ff *freezeFlags) check() (err error) {
+	if ff.lagDelta, err = parseBytes(ff.delta); err != nil {
+		return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
+	}
+	return nil
+}
+
 func runSwitchover(ctx context.Context, env *Env, args []string) error {
-	var name, roles, delta string
+	var name string
 	var skipVacuum, force, noReverse bool
-	var timeout, maxFreeze time.Duration
+	var ff freezeFlags
 	f := groupFlags(env, "switchover", &name)
-	f.stringVar(&delta, "lag-delta-size", "l", "204800", "lag in bytes below which writes are frozen")
+	ff.add(f, "the source", "the target")
 	f.boolVar(&skipVacuum, "skip-vacuum-analyze", "s", "do not VACUUM ANALYZE the target's tables afterwards")
-	f.stringVar(&roles, "roles", "", "", "freeze writes only for these roles, comma-separated (default: every role)")
-	f.durationVar(&timeout, "timeout", "", 10*time.Minute, "give up (and lift the freeze) after this long")
-	f.durationVar(&maxFreeze, "max-freeze", "", switchover.DefaultMaxFreeze, "the longest write freeze allowed: when the target cannot drain by then, lift the freeze and keep streaming")
 	f.boolVar(&force, "force", "", "switch over although vector indexes or new tables captured from the source are not finished on the target; says what the new primary lacks")
 	f.boolVar(&noReverse, "no-reverse", "", "leave no reverse stream (the way back that switchback takes)")
-	var lagDelta int64
 	s, err := f.open(ctx, args, preamble{group: &name, source: required, target: required,
 		sourceHint: "switchover needs the source; when it is gone, use pgvecrep failover",
-		check: func() (err error) {
-			if lagDelta, err = parseBytes(delta); err != nil {
-				return hint.Wrap(fmt.Errorf("--lag-delta-size: %w", err), "give a size in bytes, e.g. 204800 or 200kB")
-			}
-			return nil
-		}})
+		check:      ff.check})
 	if err != nil {
 		return err
 	}
@@ -122,8 +136,8 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	env.onAbandon(fmt.Sprintf("The source's tables may still be frozen for writes; lift the freeze with: pgvecrep cleanup -g %s --restore-source-writes", name))
 	env.onInterrupt(fmt.Sprintf("the write freeze on the source was lifted and group %s keeps streaming (see above); start again with: pgvecrep switchover -g %s", name, name))
 	res, err := switchover.Run(ctx, s.src, s.tgt, switchover.Options{
-		Group: name, LagDelta: lagDelta, Timeout: timeout, SkipVacuum: skipVacuum,
-		Roles: splitRoles(roles), Force: force, MaxFreeze: maxFreeze, Events: env.events(),
+		Group: name, LagDelta: ff.lagDelta, Timeout: ff.timeout, SkipVacuum: skipVacuum,
+		Roles: splitRoles(ff.roles), Force: force, MaxFreeze: ff.maxFreeze, Events: env.events(),
 		Reverse: !noReverse, ReverseConnInfo: f.reverseURL(),
 	})
 	if err != nil {
