@@ -128,7 +128,7 @@ func runApplyDDL(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return settle.Settle(ctx, s.src, s.tgt, s.group, env.Stdout)
+	return settle.Settle(ctx, s.src, s.tgt, s.group, env.events())
 }
 
 // applyOne applies or skips change id.

@@ -1,16 +1,15 @@
 package follow
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/settle"
@@ -58,11 +57,8 @@ func (f *Follower) settle(ctx context.Context, src *pgx.Conn, g group.Group) err
 	// (client_connection_check_interval exists from PostgreSQL 14 on).
 	_, _ = work.Exec(ctx, "SET statement_timeout = 0")
 	_, _ = work.Exec(ctx, "SET client_connection_check_interval = '1s'")
-	out := &lineWriter{emit: func(line string) { f.emit(Event{Kind: "settle", Message: line}) }}
 	f.emit(Event{Kind: "status", Message: "settling DDL of group " + g.Name})
-	err = settle.Settle(ctx, src, work, g, out)
-	out.Flush()
-	return err
+	return settle.Settle(ctx, src, work, g, settleSink{f})
 }
 
 // buildingQuery finds a running build of an index (pg_stat_progress_create_index
@@ -133,36 +129,11 @@ func lagBytes(ctx context.Context, src *pgx.Conn, slot string) (int64, bool) {
 	return *n, true
 }
 
-// lineWriter turns what Settle prints into one event per line.
-type lineWriter struct {
-	buf  strings.Builder
-	emit func(string)
-}
+// settleSink logs what Settle reports as follow's settle events.
+type settleSink struct{ f *Follower }
 
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf.Write(p)
-	s := w.buf.String()
-	i := strings.LastIndexByte(s, '\n')
-	if i < 0 {
-		return len(p), nil
+func (s settleSink) Emit(e event.Event) {
+	if e.Message != "" {
+		s.f.emit(Event{Kind: "settle", Message: e.Message})
 	}
-	sc := bufio.NewScanner(strings.NewReader(s[:i]))
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			w.emit(line)
-		}
-	}
-	w.buf.Reset()
-	w.buf.WriteString(s[i+1:])
-	return len(p), nil
 }
-
-// Flush emits what is left without a newline.
-func (w *lineWriter) Flush() {
-	if s := strings.TrimSpace(w.buf.String()); s != "" {
-		w.emit(s)
-	}
-	w.buf.Reset()
-}
-
-var _ io.Writer = (*lineWriter)(nil)

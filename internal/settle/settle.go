@@ -12,7 +12,6 @@ package settle
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/ddl"
+	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
@@ -41,7 +41,7 @@ import (
 // only while the group replicates: after a switchover, failover or stop the
 // publication is gone, and an empty list read from it would leave the
 // group with no tables at all.
-func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
+func Settle(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out event.Sink) error {
 	if ok, err := ddl.Installed(ctx, tgt, g.ObjectName); err != nil || !ok {
 		return err
 	}
@@ -60,7 +60,7 @@ func ended(p group.Phase) bool {
 
 // followPublication refreshes the subscription when the publication has
 // tables it does not, and records the publication's tables on the group.
-func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out io.Writer) error {
+func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, out event.Sink) error {
 	if ok, err := ddl.HasPublication(ctx, src, g.ObjectName); err != nil || !ok {
 		return err // no publication: nothing to follow, and no reason to forget the tables
 	}
@@ -69,7 +69,7 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		return err
 	}
 	if len(left) > 0 {
-		fmt.Fprintf(out, "not replicated, no primary key or replica identity on the source: %s\n", strings.Join(left, ", "))
+		out.Emit(event.Event{Phase: event.Note, Message: "not replicated, no primary key or replica identity on the source: " + strings.Join(left, ", ")})
 	}
 	published, err := ddl.Published(ctx, src, g.ObjectName)
 	if err != nil {
@@ -86,7 +86,7 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		if err := replication.Refresh(ctx, tgt, g.ObjectName); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "subscription %s refreshed: copying new table(s) %s\n", g.ObjectName, strings.Join(missing, ", "))
+		out.Emit(event.Event{Phase: event.Setup, Message: fmt.Sprintf("subscription %s refreshed: copying new table(s) %s", g.ObjectName, strings.Join(missing, ", "))})
 	}
 	cur, err := group.Get(ctx, tgt, g.Name) // g may be older than the last settle
 	if err != nil {
@@ -98,7 +98,7 @@ func followPublication(ctx context.Context, src, tgt *pgx.Conn, g group.Group, o
 		if err := group.SetTables(ctx, tgt, g.Name, published); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "group %s now has %d table(s)\n", g.Name, len(published))
+		out.Emit(event.Event{Phase: event.Setup, Message: fmt.Sprintf("group %s now has %d table(s)", g.Name, len(published))})
 	}
 	return nil
 }
@@ -148,7 +148,7 @@ func waitCreated(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables 
 // order the source made them, and skips those the source dropped since.
 // A build that fails leaves an invalid index, which is dropped so the next
 // try starts clean.
-func buildDeferred(ctx context.Context, tgt *pgx.Conn, objectName string, out io.Writer) error {
+func buildDeferred(ctx context.Context, tgt *pgx.Conn, objectName string, out event.Sink) error {
 	todo, err := ddl.Deferred(ctx, tgt, objectName)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func buildDeferred(ctx context.Context, tgt *pgx.Conn, objectName string, out io
 				return err
 			}
 			status = ddl.StatusBuilt
-			fmt.Fprintf(out, "built index %s on the target (concurrently)\n", d.Index)
+			out.Emit(event.Event{Phase: event.Index, Index: d.Index, Message: fmt.Sprintf("built index %s on the target (concurrently)", d.Index)})
 		}
 		if err := ddl.MarkIndex(ctx, tgt, objectName, d, status); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -78,7 +79,7 @@ func settle(t *testing.T, sconn, tconn *pgx.Conn) string {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := Settle(context.Background(), sconn, tconn, g, &out); err != nil {
+	if err := Settle(context.Background(), sconn, tconn, g, progress.New(&out)); err != nil {
 		t.Fatalf("settle: %v\n%s", err, out.String())
 	}
 	t.Logf("settle: %s", out.String())
@@ -250,7 +251,7 @@ INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 
 	defer func(d time.Duration) { createdWait = d }(createdWait)
 	createdWait = time.Nanosecond
 	var out strings.Builder
-	err = Settle(ctx, sconn, tconn, g, &out)
+	err = Settle(ctx, sconn, tconn, g, progress.New(&out))
 	if err == nil || !strings.Contains(err.Error(), "public.fresh") || !strings.Contains(hint.Of(err), "apply_ddl_change again") {
 		t.Fatalf("Settle with the table never created on the target: %v (hint %q)", err, hint.Of(err))
 	}
@@ -259,7 +260,7 @@ INSERT INTO fresh SELECT i, format('[%s,1]', i)::vector FROM generate_series(1, 
 	// then creates the table: Settle must wait for it.
 	createdWait = time.Minute
 	tgt.Exec(t, "ALTER SUBSCRIPTION "+g.ObjectName+" ENABLE")
-	if err := Settle(ctx, sconn, tconn, g, &out); err != nil {
+	if err := Settle(ctx, sconn, tconn, g, progress.New(&out)); err != nil {
 		t.Fatal(err)
 	}
 	pgtest.SameRows(t, sconn, tconn, "fresh", "true")
