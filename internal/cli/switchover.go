@@ -62,7 +62,8 @@ target at TARGET_DB_URL, or SECONDARY_TARGET_DB_URL when it differs.
 If any step before the detach fails or times out, the freeze is lifted and
 the group keeps streaming. After a successful switchover the source stays
 frozen, so a stray write fails instead of being lost; lift it with
-pgvecrep cleanup -g GROUP --restore-source-writes.
+pgvecrep cleanup -g GROUP --restore-source-writes, once the way back is
+ended (stop_sync first: while the reverse stream runs, it refuses).
 
 Example:
   pgvecrep switchover --group-name database-cluster-1 --lag-delta-size 100000`,
