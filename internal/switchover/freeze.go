@@ -235,10 +235,10 @@ const followingQuery = `SELECT subname::text FROM pg_subscription
 	  AND CASE WHEN $1 = '' THEN subname LIKE 'pgvecrep\_%\_rev' ELSE subname = $1 END
 	ORDER BY 1`
 
-// ReverseFollowing lists the reverse subscriptions through which src, an
+// reverseFollowing lists the reverse subscriptions through which src, an
 // old primary, follows a new one: groupName's, or every group's when it
 // is empty.
-func ReverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]string, error) {
+func reverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]string, error) {
 	name := ""
 	if groupName != "" {
 		name = group.ReverseName(groupName)
@@ -265,7 +265,7 @@ func ReverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]s
 // points to. following names the reverse subscriptions that were still
 // running, for a forced run to warn about.
 func RestoreSourceWrites(ctx context.Context, src *pgx.Conn, groupName string, force bool) (n int, following []string, err error) {
-	if following, err = ReverseFollowing(ctx, src, groupName); err != nil {
+	if following, err = reverseFollowing(ctx, src, groupName); err != nil {
 		return 0, nil, err
 	}
 	if len(following) > 0 && !force {
