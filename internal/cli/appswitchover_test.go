@@ -121,6 +121,8 @@ func TestApplicationSchemaThroughSwitchover(t *testing.T) {
 	if a, b := tgt.QueryStrings(t, stats)[0], tgt.QueryStrings(t, `SELECT count(*)::text || '/' || sum(total)::text FROM app.orders`)[0]; a != b {
 		t.Errorf("app.order_stats on the target = %s, want %s", a, b)
 	}
+	// The way back goes first: -r refuses while it runs.
+	mustRun(t, src, tgt, "stop_sync", "--group-name", "real")
 	mustRun(t, src, tgt, "cleanup", "--restore-source-writes")
 }
 
@@ -251,5 +253,6 @@ func TestPartitionedThroughSwitchover(t *testing.T) {
 	if a, b := strings.Join(src.QueryStrings(t, indexes), " "), strings.Join(tgt.QueryStrings(t, indexes), " "); a != b {
 		t.Errorf("indexes differ:\nsource %s\ntarget %s", a, b)
 	}
+	mustRun(t, src, tgt, "stop_sync", "--group-name", "parts")
 	mustRun(t, src, tgt, "cleanup", "--restore-source-writes")
 }

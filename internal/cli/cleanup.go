@@ -19,7 +19,7 @@ func init() {
 	register(&command{
 		name:    "cleanup",
 		summary: "stop a group and remove its metadata; --everything removes all pgvecrep objects",
-		usage:   "--group-name GROUP [-s|--sync] [-r|--restore-source-writes] | -e|--everything",
+		usage:   "--group-name GROUP [-s|--sync] [-r|--restore-source-writes [--force]] | -e|--everything",
 		help: `Cleanup does what stop_sync does and also removes the group's metadata from
 the target. With --everything it removes every object pgvecrep ever created
 on both sides, for every group: subscriptions, replication slots and
@@ -32,8 +32,15 @@ switchover puts on the source's tables (left in place after a switchover, or
 by a pgvecrep that was killed mid-switchover); pg_easy_replicate's
 -r/--restore-connection-on-source-db means the same. With --group-name it
 lifts only that group's freeze, and other groups' tables stay frozen;
-without, every group's. With -s/--sync the group only stops replicating (as
-stop_sync) and keeps its metadata. -e/--everything needs no --group-name.
+without, every group's. While a switchover's reverse stream still brings
+the target's writes to the source, it refuses: rows written on the source
+would collide with the rows that stream brings. End the way back first
+to stay on the target (pgvecrep stop_sync -g GROUP, or -s with -r to do
+both at once) or take it (pgvecrep switchback -g GROUP); --force lifts the
+freeze anyway.
+
+With -s/--sync the group only stops replicating (as stop_sync) and keeps
+its metadata. -e/--everything needs no --group-name.
 
 Example:
   pgvecrep cleanup --group-name database-cluster-1
@@ -48,13 +55,14 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 	c := commands["cleanup"]
 	f := newFlags(env, c)
 	var name string
-	var everything, restore, syncOnly bool
+	var everything, restore, syncOnly, force bool
 	f.stringVar(&name, "group-name", "g", "", "name of the replication group")
 	f.boolVar(&everything, "everything", "e", "remove all pgvecrep objects of all groups on both sides")
 	f.boolVar(&syncOnly, "sync", "s", "only stop the group's replication (as stop_sync); keep its metadata")
 	f.boolVar(&restore, "restore-source-writes", "r", "lift a write freeze left on the source by switchover")
 	// pg_easy_replicate's spelling of -r.
 	f.Var(f.Lookup("restore-source-writes").Value, "restore-connection-on-source-db", "same as --restore-source-writes")
+	f.boolVar(&force, "force", "", "with --restore-source-writes: lift the freeze although a switchover's reverse stream still writes to the source")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -67,13 +75,13 @@ func runCleanup(ctx context.Context, env *Env, args []string) error {
 		defer s.close()
 		return cleanupEverything(ctx, env, s.src, s.srcErr, s.tgt)
 	case restore && !syncOnly:
-		return restoreSourceWrites(ctx, env, f, name)
+		return restoreSourceWrites(ctx, env, f, name, force)
 	}
 	if err := cleanupGroup(ctx, env, f, name, syncOnly); err != nil {
 		return err
 	}
 	if restore {
-		return restoreSourceWrites(ctx, env, f, name)
+		return restoreSourceWrites(ctx, env, f, name, force)
 	}
 	return nil
 }
@@ -165,21 +173,21 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 // restoreSourceWrites lifts switchover's write freeze on the source: the
 // group's alone when one is named, so lifting a failed switchover's freeze
 // never reopens another group's finished one, else every group's.
-func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string) error {
+//
+// While a switchover's reverse stream runs into the source, it refuses
+// unless force (see switchover.RestoreSourceWrites).
+func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string, force bool) error {
 	s, err := f.open(ctx, nil, preamble{source: required})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	unfreeze := switchover.Unfreeze
-	if name != "" {
-		unfreeze = func(ctx context.Context, src *pgx.Conn) (int, error) {
-			return switchover.UnfreezeGroup(ctx, src, name)
-		}
-	}
-	n, err := unfreeze(ctx, s.src)
+	n, following, err := switchover.RestoreSourceWrites(ctx, s.src, name, force)
 	if err != nil {
 		return err
+	}
+	for _, sub := range following {
+		env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("warning: --force: the source still follows the target through %s; rows written on the source now can collide with the rows it brings", sub)})
 	}
 	if name != "" {
 		env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source frozen for group %s.", n, name)})

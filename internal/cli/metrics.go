@@ -31,7 +31,11 @@ reachable), the transaction in flight, the apply rate over the last 10 s and
 the estimated catch-up time, the WAL the slot holds, tables by state, rows
 and bytes copied, running copies and index builds
 (pgvecrep_index_build_progress_ratio), the WAL position the target
-confirmed (rate() of pgvecrep_applied_wal_bytes_total) and pgvecrep_up. A
+confirmed (rate() of pgvecrep_applied_wal_bytes_total) and pgvecrep_up.
+After a switchover that left a way back, the reverse stream's too:
+pgvecrep_reverse_up (1 while the source follows the target),
+pgvecrep_reverse_state{state=...}, pgvecrep_reverse_lag_bytes,
+pgvecrep_reverse_lag_seconds and pgvecrep_reverse_apply_errors_total. A
 scrape that cannot read the stats answers pgvecrep_up 0 and logs why; lost
 connections are opened again. Ctrl-C stops it. README's "Alerting" has
 example alert rules.

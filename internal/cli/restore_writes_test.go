@@ -40,3 +40,62 @@ func TestRestoreSourceWritesGroup(t *testing.T) {
 		t.Errorf("group g2's table is still frozen after lifting every freeze: %v", err)
 	}
 }
+
+// TestRestoreSourceWritesRefusedWhileReverse: after a switchover that left
+// a reverse stream, cleanup -r (with or without a group) refuses to lift
+// the source's freeze, says how to end the way back, and leaves the source
+// frozen; --force lifts it with a warning; once --sync has ended the way
+// back, -r runs without --force.
+func TestRestoreSourceWritesRefusedWhileReverse(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, roundTripDDL)
+	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 20) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "rw", "--copy-schema")
+	mustRun(t, src, tgt, "start_sync", "-g", "rw")
+	r := mustRun(t, src, tgt, "switchover", "-g", "rw")
+	if want := "To lift the freeze on the source once you stay on the target: pgvecrep stop_sync -g rw, then pgvecrep cleanup -g rw --restore-source-writes"; !strings.Contains(r.stdout, want) {
+		t.Errorf("switchover's output lacks %q:\n%s", want, r.stdout)
+	}
+	write := func() error {
+		return src.Cluster.Exec(t.Context(), src.Name, "INSERT INTO items (embedding) VALUES ('[1,1,1]')")
+	}
+	for _, args := range [][]string{{"cleanup", "-r", "-g", "rw"}, {"cleanup", "--restore-source-writes"}, {"cleanup", "--restore-connection-on-source-db", "-g", "rw"}} {
+		r = pgvecrep(t, src, tgt, args...)
+		if r.code == 0 {
+			t.Errorf("pgvecrep %s lifted the freeze while the reverse stream runs:\n%s", strings.Join(args, " "), r.stdout)
+		}
+		for _, want := range []string{"pgvecrep_rw_rev", "hint:", "stop_sync -g", "--force"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("pgvecrep %s: the refusal lacks %q:\n%s", strings.Join(args, " "), want, r.stderr)
+			}
+		}
+	}
+	if err := write(); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("the source took a write after the refused cleanup -r: %v", err)
+	}
+
+	r = mustRun(t, src, tgt, "cleanup", "-r", "-g", "rw", "--force")
+	if !strings.Contains(r.stdout, "warning: --force: the source still follows the target through pgvecrep_rw_rev") || !strings.Contains(r.stdout, "on 2 table(s)") {
+		t.Errorf("cleanup -r --force said:\n%s", r.stdout)
+	}
+	if err := write(); err != nil {
+		t.Errorf("the source is still frozen after cleanup -r --force: %v", err)
+	}
+
+	// Frozen again (as the switchover left it), the one-step way to stay:
+	// --sync ends the way back, then -r lifts the freeze without --force.
+	if err := switchover.Freeze(t.Context(), src.Conn(t), "rw", []pg.Name{{Schema: "public", Name: "items"}, {Schema: "public", Name: "other"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRun(t, src, tgt, "cleanup", "-g", "rw", "--sync", "-r")
+	if strings.Contains(r.stdout, "warning") || !strings.Contains(r.stdout, "on 2 table(s)") {
+		t.Errorf("cleanup -g rw --sync -r said:\n%s", r.stdout)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subname = 'pgvecrep_rw_rev'"); n != 0 {
+		t.Errorf("cleanup --sync left the reverse subscription")
+	}
+	if err := write(); err != nil {
+		t.Errorf("the source is still frozen after cleanup --sync -r: %v", err)
+	}
+}

@@ -63,7 +63,8 @@ on the target:
   4. sets every sequence on the source from the target's current value;
   5. makes the forward publication and slot on the source again (the
      source is still frozen for applications, so none of their writes can
-     be missed);
+     be missed); the publication carries the DDL capture's log as
+     start_sync's does, so schema changes on the source reach the target;
   6. drops the reverse subscription, slot and publication, subscribes the
      target to the source again (copy_data = false), lifts the source's
      freeze, marks the group streaming, and prints how long applications

@@ -292,3 +292,35 @@ func TestSwitchbackKill9CLI(t *testing.T) {
 		return tgt.QueryInt(t, "SELECT count(*) FROM items WHERE id = $1", id) == 1
 	})
 }
+
+// TestSwitchbackKeepsDDLCapture: after a switchover and a switchback, a
+// column added on the source reaches the target in stream order, as it
+// does after start_sync: the forward publication switchback makes again
+// carries the DDL capture's log, and the row that uses the new column
+// applies behind it.
+func TestSwitchbackKeepsDDLCapture(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, roundTripDDL)
+	src.Exec(t, `INSERT INTO items (embedding) SELECT format('[%s,1,2]', i)::vector FROM generate_series(1, 50) i`)
+	mustRun(t, src, tgt, "bootstrap", "-g", "bd", "--copy-schema")
+	if out := mustRun(t, src, tgt, "start_sync", "-g", "bd").stdout; !strings.Contains(out, "--ddl auto") {
+		t.Fatalf("start_sync does not capture DDL:\n%s", out)
+	}
+	mustRun(t, src, tgt, "switchover", "-g", "bd")
+	tgt.Exec(t, "INSERT INTO items (embedding) VALUES ('[8,8,8]')")
+	src.WaitCount(t, "items", 51)
+	mustRun(t, src, tgt, "switchback", "-g", "bd")
+
+	const log = "pgvecrep.ddl_bd"
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pgvecrep_bd' AND schemaname || '.' || tablename = $1", log); n != 1 {
+		t.Fatalf("the forward publication after switchback lacks the DDL log %s", log)
+	}
+	src.Exec(t, "ALTER TABLE items ADD COLUMN tag text")
+	id := src.QueryInt(t, "INSERT INTO items (embedding, tag) VALUES ('[6,6,6]', 'after') RETURNING id")
+	pgtest.WaitFor(t, "the new column and its row on the target", func() bool {
+		return tgt.QueryInt(t, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'tag'") == 1 &&
+			tgt.QueryInt(t, "SELECT count(*) FROM items WHERE id = $1 AND tag = 'after'", id) == 1
+	})
+	pgtest.SameRows(t, src.Conn(t), tgt.Conn(t), "items", "true")
+}

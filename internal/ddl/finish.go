@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 )
 
@@ -170,4 +171,33 @@ func PublishKeyed(ctx context.Context, src *pgx.Conn, objectName string) ([]stri
 		}
 	}
 	return list()
+}
+
+// LogTable is the group's DDL log as a forward publication carries it.
+// start_sync puts the log in the publication when it installs the
+// capture; a publication made again later (switchback's) must carry it
+// too, or schema changes on the source are logged and never reach the
+// target. The log is returned only when both sides have it: a log row
+// reaching a target without the table would stall the apply. onlyOn names
+// the one side that has it otherwise ("source" or "target"), and is empty
+// for a group that captures nothing (--ddl off).
+func LogTable(ctx context.Context, src, tgt *pgx.Conn, objectName string) (log pg.Name, onlyOn string, err error) {
+	n := namesOf(objectName)
+	onSrc, err := installed(ctx, src, n)
+	if err != nil {
+		return log, "", fmt.Errorf("on the source: %w", err)
+	}
+	onTgt, err := installed(ctx, tgt, n)
+	if err != nil {
+		return log, "", fmt.Errorf("on the target: %w", err)
+	}
+	switch {
+	case onSrc && onTgt:
+		return pg.Name{Schema: group.Schema, Name: n.log}, "", nil
+	case onSrc:
+		return log, "source", nil
+	case onTgt:
+		return log, "target", nil
+	}
+	return log, "", nil
 }

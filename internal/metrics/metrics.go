@@ -51,7 +51,19 @@ var (
 	appliedWAL   = desc("applied_wal_bytes_total", "The WAL position the target has confirmed, in bytes; rate() of it is the apply rate.")
 	mismatch     = desc("verify_mismatch", "1 for each difference follow's continuous verifier found between source and target that persisted after the lag drained and no later pass has found healthy: a chunk of rows (range: its key range (lo, hi]), a keyless table (range: whole table) or a nearest-neighbour sample (range: the column, the distance and the query's key).", "table", "range")
 	applyRate    = desc("apply_rate_bytes_per_second", "WAL bytes the target committed per second over the last 10 s (or between the last two scrapes, when they are further apart).")
+
+	// The reverse stream's, present only while a switchover's way back
+	// exists: the source follows the target until switchback or stop_sync.
+	reverseUp      = desc("reverse_up", "1 while the source follows the target through the reverse stream a switchover left (its subscription on the source exists and applies), 0 when that subscription is missing, disabled or failing, or the source is unreachable; absent without a reverse stream.")
+	reverseState   = desc("reverse_state", "1 for the reverse stream's current state, 0 for the others; absent without a reverse stream.", "state")
+	reverseLag     = desc("reverse_lag_bytes", "WAL bytes of the target the source has not committed through the reverse stream (the transaction in flight counted); absent while unknown.")
+	reverseLagSecs = desc("reverse_lag_seconds", "How long the oldest change made on the target that the source has not committed has waited, 0 when none; absent while unknown.")
+	reverseErrors  = desc("reverse_apply_errors_total", "Failures of the reverse subscription's apply worker on the source (a row or a schema change made on the target that does not apply there).")
 )
+
+// ReverseStates are the values of pgvecrep_reverse_state's state label:
+// every one is exported, 0 or 1, while the stream exists.
+var ReverseStates = []group.ReverseState{group.ReversePreparing, group.ReverseStreaming, group.ReverseDetaching}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("pgvecrep_"+name, help, append([]string{"group"}, labels...), nil)
@@ -77,7 +89,8 @@ func New(groupName string, read Read, onError func(error)) *Collector {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{upDesc, sourceUpDesc, phaseDesc, stalledDesc, applyErrors, syncErrors, lagBytes, lagSeconds,
-		inFlight, catchUp, slotWAL, tablesDesc, rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate, mismatch} {
+		inFlight, catchUp, slotWAL, tablesDesc, rowsCopied, bytesCopied, copyRows, buildRatio, appliedWAL, applyRate, mismatch,
+		reverseUp, reverseState, reverseLag, reverseLagSecs, reverseErrors} {
 		ch <- d
 	}
 }
@@ -111,6 +124,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, m := range r.Mismatches {
 		ch <- c.gauge(mismatch, 1, m.Table, m.Range)
+	}
+	c.reverse(ch, r.Reverse)
+}
+
+// reverse sends the reverse stream's metrics, when there is one.
+func (c *Collector) reverse(ch chan<- prometheus.Metric, v *stats.ReverseStat) {
+	if v == nil {
+		return
+	}
+	ch <- c.gauge(reverseUp, boolf(v.Health != nil && !v.Health.Stalled))
+	for _, s := range ReverseStates {
+		ch <- c.gauge(reverseState, boolf(v.State == s), string(s))
+	}
+	if v.LagBytes != nil {
+		ch <- c.gauge(reverseLag, float64(*v.LagBytes))
+	}
+	if v.LagSeconds != nil {
+		ch <- c.gauge(reverseLagSecs, *v.LagSeconds)
+	}
+	if v.Health != nil {
+		ch <- prometheus.MustNewConstMetric(reverseErrors, prometheus.CounterValue, float64(v.Health.ApplyErrors), c.group)
 	}
 }
 

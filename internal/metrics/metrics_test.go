@@ -112,3 +112,56 @@ func TestCollectorReadFails(t *testing.T) {
 		t.Errorf("a failed read is not pgvecrep_up 0 (heard %v):\n%s", heard, out)
 	}
 }
+
+// TestCollectorReverse: the reverse stream's samples, values included,
+// for each shape the report takes: applying, stalled, source unreachable,
+// preparing (no subscription yet), and no reverse stream at all (none of
+// its series). Every pgvecrep_reverse_ sample must be one of want.
+func TestCollectorReverse(t *testing.T) {
+	lag, secs := int64(2048), 2.5
+	states := func(cur group.ReverseState) map[string]float64 {
+		out := map[string]float64{}
+		for _, s := range ReverseStates {
+			out[`pgvecrep_reverse_state{group="g",state="`+string(s)+`"}`] = boolf(s == cur)
+		}
+		return out
+	}
+	with := func(m map[string]float64, kv ...any) map[string]float64 {
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1].(float64)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		rev  *stats.ReverseStat
+		want map[string]float64
+	}{
+		{"applying", &stats.ReverseStat{State: group.ReverseStreaming, LagBytes: &lag, LagSeconds: &secs, Health: &replication.Health{Exists: true, Enabled: true, Worker: true, ApplyErrors: 3}},
+			with(states(group.ReverseStreaming), `pgvecrep_reverse_up{group="g"}`, 1.0, `pgvecrep_reverse_lag_bytes{group="g"}`, 2048.0,
+				`pgvecrep_reverse_lag_seconds{group="g"}`, 2.5, `pgvecrep_reverse_apply_errors_total{group="g"}`, 3.0)},
+		{"stalled", &stats.ReverseStat{State: group.ReverseStreaming, LagBytes: &lag, LagSeconds: &secs, Health: &replication.Health{Exists: true, Enabled: true, ApplyErrors: 7, Stalled: true}},
+			with(states(group.ReverseStreaming), `pgvecrep_reverse_up{group="g"}`, 0.0, `pgvecrep_reverse_lag_bytes{group="g"}`, 2048.0,
+				`pgvecrep_reverse_lag_seconds{group="g"}`, 2.5, `pgvecrep_reverse_apply_errors_total{group="g"}`, 7.0)},
+		{"source unreachable", &stats.ReverseStat{State: group.ReverseDetaching},
+			with(states(group.ReverseDetaching), `pgvecrep_reverse_up{group="g"}`, 0.0)},
+		{"preparing", &stats.ReverseStat{State: group.ReversePreparing, LagBytes: &lag},
+			with(states(group.ReversePreparing), `pgvecrep_reverse_up{group="g"}`, 0.0, `pgvecrep_reverse_lag_bytes{group="g"}`, 2048.0)},
+		{"none", nil, map[string]float64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := stats.Report{Group: "g", Phase: group.SwitchedOver, Reverse: tc.rev}
+			got := series(t, scrape(t, New("g", func(context.Context) (stats.Report, error) { return r, nil }, nil)))
+			for k, v := range tc.want {
+				if g, ok := got[k]; !ok || g != v {
+					t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+				}
+			}
+			for k, v := range got {
+				if _, ok := tc.want[k]; strings.HasPrefix(k, "pgvecrep_reverse_") && !ok {
+					t.Errorf("unexpected sample %s %v", k, v)
+				}
+			}
+		})
+	}
+}

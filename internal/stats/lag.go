@@ -64,9 +64,11 @@ type Lag struct {
 // metrics exporter keep one; a one-off report starts from none. Not safe
 // for concurrent use.
 type History struct {
-	catchup  replication.Catchup
-	counts   map[string]knownCount
-	readings int
+	catchup replication.Catchup
+	// reverseCatchup follows the reverse stream a switchover left.
+	reverseCatchup replication.Catchup
+	counts         map[string]knownCount
+	readings       int
 }
 
 type knownCount struct {

@@ -21,14 +21,21 @@ type ReverseStat struct {
 	// LagBytes is how much of the target's WAL the source has not
 	// committed; nil when the source cannot be asked.
 	LagBytes *int64 `json:"lag_bytes,omitempty"`
+	// LagSeconds is how long the oldest change made on the target that
+	// the source has not committed has waited, 0 when none; a lower bound
+	// when LagSecondsAtLeast (see Lag.Seconds, the forward one). nil when
+	// the source cannot be asked.
+	LagSeconds        *float64 `json:"lag_seconds,omitempty"`
+	LagSecondsAtLeast bool     `json:"lag_seconds_at_least,omitempty"`
 	// Health is the reverse subscription's on the source: its apply
 	// errors say when a row or a schema change made on the target does
 	// not apply there.
 	Health *replication.Health `json:"subscription_health,omitempty"`
 }
 
-// reverse reads the group's reverse stream; nil when it has none.
-func reverse(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (*ReverseStat, error) {
+// reverse reads the group's reverse stream; nil when it has none. Its lag
+// in time builds on h's earlier readings of it, as the forward lag does.
+func (h *History) reverse(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (*ReverseStat, error) {
 	rev, ok, err := group.GetReverse(ctx, tgt, g.Name)
 	if err != nil || !ok || rev.State == group.ReverseSwitchedBack {
 		return nil, err
@@ -42,15 +49,20 @@ func reverse(ctx context.Context, src, tgt *pgx.Conn, g group.Group) (*ReverseSt
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := p.Pending(); ok {
-		st.LagBytes = &b
+	e := h.reverseCatchup.Add(p)
+	if e.PendingKnown {
+		st.LagBytes = &e.Pending
 	}
-	h, err := replication.SubscriptionHealth(ctx, src, rev.ObjectName)
+	if e.Lag != nil {
+		s := e.Lag.Seconds()
+		st.LagSeconds, st.LagSecondsAtLeast = &s, e.LagAtLeast
+	}
+	health, err := replication.SubscriptionHealth(ctx, src, rev.ObjectName)
 	if err != nil {
 		return nil, err
 	}
-	if h.Exists {
-		st.Health = &h
+	if health.Exists {
+		st.Health = &health
 	}
 	return st, nil
 }
@@ -64,6 +76,9 @@ func (r Report) writeReverse(w io.Writer) {
 	lag := "unknown (source unreachable)"
 	if v.LagBytes != nil {
 		lag = progress.Bytes(*v.LagBytes)
+	}
+	if v.LagSeconds != nil {
+		lag += ", " + Lag{Seconds: v.LagSeconds, SecondsAtLeast: v.LagSecondsAtLeast}.secondsText()
 	}
 	fmt.Fprintf(w, "reverse (the source follows the target): %s %s from %s, lag %s\n", v.Name, v.State, v.StartLSN, lag)
 	switch h := v.Health; {

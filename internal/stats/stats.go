@@ -169,7 +169,7 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 		return r, err
 	}
 	r.copyLag()
-	if r.Reverse, err = reverse(ctx, src, tgt, g); err != nil {
+	if r.Reverse, err = h.reverse(ctx, src, tgt, g); err != nil {
 		return r, err
 	}
 	return r, nil

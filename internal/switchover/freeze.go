@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/retry"
 )
@@ -225,4 +226,65 @@ func dropFreezeFunction(ctx context.Context, src *pgx.Conn) error {
 		return fmt.Errorf("drop the write-freeze function: %w", err)
 	}
 	return nil
+}
+
+// followingQuery lists the reverse subscriptions in the connection's
+// database: the one named $1, or every group's when $1 is empty.
+const followingQuery = `SELECT subname::text FROM pg_subscription
+	WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+	  AND CASE WHEN $1 = '' THEN subname LIKE 'pgvecrep\_%\_rev' ELSE subname = $1 END
+	ORDER BY 1`
+
+// reverseFollowing lists the reverse subscriptions through which src, an
+// old primary, follows a new one: groupName's, or every group's when it
+// is empty.
+func reverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]string, error) {
+	name := ""
+	if groupName != "" {
+		name = group.ReverseName(groupName)
+	}
+	rows, err := src.Query(ctx, followingQuery, name)
+	if err != nil {
+		return nil, fmt.Errorf("look up reverse subscriptions on the source: %w", err)
+	}
+	subs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("look up reverse subscriptions on the source: %w", err)
+	}
+	return subs, nil
+}
+
+// RestoreSourceWrites lifts switchover's write freeze on the source (the
+// old primary): groupName's, or every group's when it is empty, and
+// reports on how many tables. It refuses while a reverse stream runs into
+// the source, unless force: applications writing there again would
+// insert rows the stream then brings with the same keys from the new
+// primary, and the reverse apply stalls on each collision (or overwrites
+// an update), so the two primaries diverge. Ending the way back first
+// (stop_sync) or going back through it (switchback) is what the refusal
+// points to. following names the reverse subscriptions that were still
+// running, for a forced run to warn about.
+func RestoreSourceWrites(ctx context.Context, src *pgx.Conn, groupName string, force bool) (n int, following []string, err error) {
+	if following, err = reverseFollowing(ctx, src, groupName); err != nil {
+		return 0, nil, err
+	}
+	if len(following) > 0 && !force {
+		return 0, following, refuseRestore(groupName, following)
+	}
+	if groupName != "" {
+		n, err = UnfreezeGroup(ctx, src, groupName)
+	} else {
+		n, err = Unfreeze(ctx, src)
+	}
+	return n, following, err
+}
+
+func refuseRestore(groupName string, following []string) error {
+	subs := strings.Join(following, ", ")
+	err := fmt.Errorf("the source still follows the target through reverse subscription %s: writes on the source now would collide with the rows that stream brings from the target", subs)
+	g := groupName
+	if g == "" {
+		g = "GROUP" // each subscription is named pgvecrep_<group>_rev
+	}
+	return hint.Wrap(err, fmt.Sprintf("to stay on the target, end the way back first: pgvecrep stop_sync -g %[1]s, then this again (or both at once: pgvecrep cleanup -g %[1]s --sync --restore-source-writes); to return to the source: pgvecrep switchback -g %[1]s; --force lifts the freeze anyway", g))
 }

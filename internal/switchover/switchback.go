@@ -9,9 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/ddl"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
@@ -27,7 +29,8 @@ import (
 //  3. drain: wait until the source has applied the target's WAL up to its
 //     position once frozen (the switchover's drain, sides swapped);
 //  4. copy every sequence from the target to the source;
-//  5. make the forward publication and slot on the source; their start is
+//  5. make the forward publication (with the DDL capture's log, as
+//     start_sync's: forwardTables) and slot on the source; their start is
 //     safe for the reason the reverse slot's is (reverse.go): the source is
 //     still frozen for applications, and the reverse stream is drained;
 //  6. record the stream as detaching, drop the reverse subscription, slot
@@ -199,7 +202,11 @@ func (b *back) cutBack(ctx context.Context, res *SwitchbackResult, start time.Ti
 	if err := b.hook("after-sequences"); err != nil {
 		return err
 	}
-	if res.ForwardLSN, err = createStream(ctx, b.oldPrimary, b.fwd, reverseTables(b.g.Tables)); err != nil {
+	tables, err := b.forwardTables(ctx)
+	if err != nil {
+		return err
+	}
+	if res.ForwardLSN, err = createStream(ctx, b.oldPrimary, b.fwd, tables); err != nil {
 		return fmt.Errorf("create the forward stream on the source: %w", err)
 	}
 	b.say(event.Setup, "forward stream %s starts on the source at %s", b.fwd, res.ForwardLSN)
@@ -207,6 +214,29 @@ func (b *back) cutBack(ctx context.Context, res *SwitchbackResult, start time.Ti
 		return err
 	}
 	return group.SetReverseState(ctx, b.newPrimary, b.g.Name, group.ReverseDetaching)
+}
+
+// forwardTables is what the forward publication carries again: the
+// group's tables and, when the group captures DDL, the capture's log, as
+// start_sync's publication does (package ddl). The capture itself stayed
+// installed on the source through the switchover, idle while its
+// publication was gone; with the log in the publication again, a schema
+// change on the source reaches the target in stream order once more. The
+// log is in the publication from its creation, before the slot, so no
+// change made after the slot's start is left out.
+func (b *back) forwardTables(ctx context.Context) ([]pg.Name, error) {
+	tables := reverseTables(b.g.Tables)
+	log, onlyOn, err := ddl.LogTable(ctx, b.oldPrimary, b.newPrimary, b.fwd)
+	if err != nil {
+		return nil, fmt.Errorf("look up the group's DDL capture: %w", err)
+	}
+	if onlyOn != "" {
+		b.say(event.Note, "warning: the DDL capture's log is only on the %s, so schema changes on the source will not reach the target; pgvecrep stop_sync -g %s then start_sync -g %s installs it again", onlyOn, b.g.Name, b.g.Name)
+	}
+	if log.Name != "" {
+		tables = append(tables, log)
+	}
+	return tables, nil
 }
 
 // finish drops the reverse stream, subscribes the target to the source

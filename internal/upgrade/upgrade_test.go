@@ -197,6 +197,7 @@ func TestUpgradeWriterSwitchover(t *testing.T) {
 	if next := tgt.QueryInt(t, "INSERT INTO items (embedding) VALUES ('[0,0,0]') RETURNING id"); next <= maxID {
 		t.Errorf("next id on the 18 target = %d, want above the source's %d", next, maxID)
 	}
+	mustRun(t, src, tgt, "stop_sync", "-g", "up") // the way back: -r refuses while it runs
 	mustRun(t, src, tgt, "cleanup", "--restore-source-writes")
 	mustRun(t, src, tgt, "cleanup", "--everything")
 }
