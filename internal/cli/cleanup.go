@@ -10,6 +10,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
@@ -33,11 +34,11 @@ by a pgvecrep that was killed mid-switchover); pg_easy_replicate's
 -r/--restore-connection-on-source-db means the same. With --group-name it
 lifts only that group's freeze, and other groups' tables stay frozen;
 without, every group's. While a switchover's reverse stream still brings
-the target's writes to the source, it refuses: rows written on the source
-would collide with the rows that stream brings. End the way back first
-to stay on the target (pgvecrep stop_sync -g GROUP, or -s with -r to do
-both at once) or take it (pgvecrep switchback -g GROUP); --force lifts the
-freeze anyway.
+the target's writes to the source, rows written on the source would collide
+with the rows that stream brings: with --group-name it ends that group's
+way back first, on both sides, as stop_sync does (we stay on the target;
+to return instead, pgvecrep switchback -g GROUP); without, it refuses.
+--force lifts the freeze and leaves the reverse stream running.
 
 With -s/--sync the group only stops replicating (as stop_sync) and keeps
 its metadata. -e/--everything needs no --group-name.
@@ -182,6 +183,11 @@ func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string, f
 		return err
 	}
 	defer s.close()
+	if !force && name != "" {
+		if err := endWayBack(ctx, env, f, s.src, name); err != nil {
+			return err
+		}
+	}
 	n, following, err := switchover.RestoreSourceWrites(ctx, s.src, name, force)
 	if err != nil {
 		return err
@@ -194,5 +200,28 @@ func restoreSourceWrites(ctx context.Context, env *Env, f *flags, name string, f
 		return nil
 	}
 	env.say(event.Event{Phase: event.Done, Message: fmt.Sprintf("Writes allowed again on %d table(s) of the source.", n)})
+	return nil
+}
+
+// endWayBack is cleanup -g G -r after a switchover that left a way back:
+// writes on the source mean the group stays on the target, so the reverse
+// stream goes first (on both sides, as stop_sync ends it), and
+// pg_easy_replicate's switchover-then-cleanup -r keeps working. Without a
+// reverse stream it does nothing and connects to nothing more.
+func endWayBack(ctx context.Context, env *Env, f *flags, src *pgx.Conn, name string) error {
+	following, err := switchover.ReverseFollowing(ctx, src, name)
+	if err != nil || len(following) == 0 {
+		return err
+	}
+	tgt, _, err := f.dial(ctx, pg.Target)
+	if err != nil {
+		return hint.Wrap(fmt.Errorf("end the way back of group %s before lifting the source's freeze: %w", name, err),
+			"the target must be reachable to drop the reverse slot; --force lifts the freeze and leaves the reverse stream running")
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	if _, err := switchover.DropReverse(ctx, src, tgt, name, env.events()); err != nil {
+		return err
+	}
+	env.say(event.Event{Phase: event.Detach, Message: fmt.Sprintf("Ended group %s's way back: the source takes writes again, so it no longer follows the target (switchback is no longer possible).", name)})
 	return nil
 }

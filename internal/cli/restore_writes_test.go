@@ -41,12 +41,12 @@ func TestRestoreSourceWritesGroup(t *testing.T) {
 	}
 }
 
-// TestRestoreSourceWritesRefusedWhileReverse: after a switchover that left
-// a reverse stream, cleanup -r (with or without a group) refuses to lift
-// the source's freeze, says how to end the way back, and leaves the source
-// frozen; --force lifts it with a warning; once --sync has ended the way
-// back, -r runs without --force.
-func TestRestoreSourceWritesRefusedWhileReverse(t *testing.T) {
+// TestRestoreSourceWritesEndsWayBack: after a switchover that left a
+// reverse stream, cleanup -r without a group refuses (which groups' way
+// back to end is the user's to say) and leaves the source frozen;
+// --force lifts a freeze with a warning and keeps the stream; cleanup -g G
+// -r ends G's way back on both sides, then lifts its freeze.
+func TestRestoreSourceWritesEndsWayBack(t *testing.T) {
 	env := pgtest.Get(t)
 	src, tgt := env.Pair(t)
 	src.Exec(t, roundTripDDL)
@@ -54,21 +54,19 @@ func TestRestoreSourceWritesRefusedWhileReverse(t *testing.T) {
 	mustRun(t, src, tgt, "bootstrap", "-g", "rw", "--copy-schema")
 	mustRun(t, src, tgt, "start_sync", "-g", "rw")
 	r := mustRun(t, src, tgt, "switchover", "-g", "rw")
-	if want := "To lift the freeze on the source once you stay on the target: pgvecrep stop_sync -g rw, then pgvecrep cleanup -g rw --restore-source-writes"; !strings.Contains(r.stdout, want) {
+	if want := "pgvecrep cleanup -g rw --restore-source-writes (this ends the way back)"; !strings.Contains(r.stdout, want) {
 		t.Errorf("switchover's output lacks %q:\n%s", want, r.stdout)
 	}
 	write := func() error {
 		return src.Cluster.Exec(t.Context(), src.Name, "INSERT INTO items (embedding) VALUES ('[1,1,1]')")
 	}
-	for _, args := range [][]string{{"cleanup", "-r", "-g", "rw"}, {"cleanup", "--restore-source-writes"}, {"cleanup", "--restore-connection-on-source-db", "-g", "rw"}} {
-		r = pgvecrep(t, src, tgt, args...)
-		if r.code == 0 {
-			t.Errorf("pgvecrep %s lifted the freeze while the reverse stream runs:\n%s", strings.Join(args, " "), r.stdout)
-		}
-		for _, want := range []string{"pgvecrep_rw_rev", "hint:", "stop_sync -g", "--force"} {
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("pgvecrep %s: the refusal lacks %q:\n%s", strings.Join(args, " "), want, r.stderr)
-			}
+	r = pgvecrep(t, src, tgt, "cleanup", "--restore-source-writes")
+	if r.code == 0 {
+		t.Errorf("cleanup -r without a group lifted the freeze while the reverse stream runs:\n%s", r.stdout)
+	}
+	for _, want := range []string{"pgvecrep_rw_rev", "hint:", "cleanup -g GROUP --restore-source-writes", "--force"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	if err := write(); err == nil || !strings.Contains(err.Error(), "read-only") {
@@ -83,19 +81,22 @@ func TestRestoreSourceWritesRefusedWhileReverse(t *testing.T) {
 		t.Errorf("the source is still frozen after cleanup -r --force: %v", err)
 	}
 
-	// Frozen again (as the switchover left it), the one-step way to stay:
-	// --sync ends the way back, then -r lifts the freeze without --force.
+	// Frozen again (as the switchover left it): -g rw -r ends the way back
+	// on both sides, then lifts the freeze.
 	if err := switchover.Freeze(t.Context(), src.Conn(t), "rw", []pg.Name{{Schema: "public", Name: "items"}, {Schema: "public", Name: "other"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r = mustRun(t, src, tgt, "cleanup", "-g", "rw", "--sync", "-r")
-	if strings.Contains(r.stdout, "warning") || !strings.Contains(r.stdout, "on 2 table(s)") {
-		t.Errorf("cleanup -g rw --sync -r said:\n%s", r.stdout)
+	r = mustRun(t, src, tgt, "cleanup", "-g", "rw", "-r")
+	if strings.Contains(r.stdout, "warning") || !strings.Contains(r.stdout, "Ended group rw's way back") || !strings.Contains(r.stdout, "on 2 table(s)") {
+		t.Errorf("cleanup -g rw -r said:\n%s", r.stdout)
 	}
 	if n := src.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subname = 'pgvecrep_rw_rev'"); n != 0 {
-		t.Errorf("cleanup --sync left the reverse subscription")
+		t.Errorf("cleanup -r left the reverse subscription on the source")
+	}
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgvecrep_rw_rev'"); n != 0 {
+		t.Errorf("cleanup -r left the reverse slot on the target")
 	}
 	if err := write(); err != nil {
-		t.Errorf("the source is still frozen after cleanup --sync -r: %v", err)
+		t.Errorf("the source is still frozen after cleanup -g rw -r: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,7 +40,19 @@ func startAckWriter(t *testing.T, url string) *ackWriter {
 				conn.Close(context.Background())
 			}
 		}()
+		// Paced at up to 200 rows/s: an unpaced writer can outrun the one
+		// apply worker on a loaded machine (every row is an HNSW insert
+		// there too), and then the lag that switchover and switchback
+		// wait on never drains. Pacing, not proof: the checks read what
+		// was acknowledged.
+		pace := time.NewTicker(5 * time.Millisecond)
+		defer pace.Stop()
 		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-pace.C:
+			}
 			if conn == nil {
 				c, err := pgx.Connect(ctx, url)
 				if err != nil {

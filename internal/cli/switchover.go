@@ -62,8 +62,8 @@ target at TARGET_DB_URL, or SECONDARY_TARGET_DB_URL when it differs.
 If any step before the detach fails or times out, the freeze is lifted and
 the group keeps streaming. After a successful switchover the source stays
 frozen, so a stray write fails instead of being lost; lift it with
-pgvecrep cleanup -g GROUP --restore-source-writes, once the way back is
-ended (stop_sync first: while the reverse stream runs, it refuses).
+pgvecrep cleanup -g GROUP --restore-source-writes, which ends the way back
+first (the source's new writes would collide with what it brings).
 
 Example:
   pgvecrep switchover --group-name database-cluster-1 --lag-delta-size 100000`,
@@ -155,7 +155,7 @@ func runSwitchover(ctx context.Context, env *Env, args []string) error {
 	// with its rows: cleanup -r refuses until stop_sync has ended it.
 	lift := "To lift the freeze on the source: pgvecrep cleanup -g %[1]s --restore-source-writes"
 	if res.Reverse != nil {
-		lift = "To lift the freeze on the source once you stay on the target: pgvecrep stop_sync -g %[1]s, then pgvecrep cleanup -g %[1]s --restore-source-writes"
+		lift = "To lift the freeze on the source once you stay on the target: pgvecrep cleanup -g %[1]s --restore-source-writes (this ends the way back)"
 	}
 	env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf(`The source stays frozen for writes, so a stray write there fails instead of being lost.
 Next: run pgvecrep verify -g %[1]s now, before the application writes to the target (verify compares both sides as they are: rows written on the target after the switchover show as DIVERGENT), then point the application at the target.

@@ -235,10 +235,10 @@ const followingQuery = `SELECT subname::text FROM pg_subscription
 	  AND CASE WHEN $1 = '' THEN subname LIKE 'pgvecrep\_%\_rev' ELSE subname = $1 END
 	ORDER BY 1`
 
-// reverseFollowing lists the reverse subscriptions through which src, an
+// ReverseFollowing lists the reverse subscriptions through which src, an
 // old primary, follows a new one: groupName's, or every group's when it
 // is empty.
-func reverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]string, error) {
+func ReverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]string, error) {
 	name := ""
 	if groupName != "" {
 		name = group.ReverseName(groupName)
@@ -265,7 +265,7 @@ func reverseFollowing(ctx context.Context, src *pgx.Conn, groupName string) ([]s
 // points to. following names the reverse subscriptions that were still
 // running, for a forced run to warn about.
 func RestoreSourceWrites(ctx context.Context, src *pgx.Conn, groupName string, force bool) (n int, following []string, err error) {
-	if following, err = reverseFollowing(ctx, src, groupName); err != nil {
+	if following, err = ReverseFollowing(ctx, src, groupName); err != nil {
 		return 0, nil, err
 	}
 	if len(following) > 0 && !force {
@@ -286,5 +286,5 @@ func refuseRestore(groupName string, following []string) error {
 	if g == "" {
 		g = "GROUP" // each subscription is named pgvecrep_<group>_rev
 	}
-	return hint.Wrap(err, fmt.Sprintf("to stay on the target, end the way back first: pgvecrep stop_sync -g %[1]s, then this again (or both at once: pgvecrep cleanup -g %[1]s --sync --restore-source-writes); to return to the source: pgvecrep switchback -g %[1]s; --force lifts the freeze anyway", g))
+	return hint.Wrap(err, fmt.Sprintf("to stay on the target: pgvecrep cleanup -g %[1]s --restore-source-writes ends its way back and lifts its freeze; to return to the source: pgvecrep switchback -g %[1]s; --force lifts the freeze anyway", g))
 }
