@@ -54,12 +54,14 @@ func configCheck(ctx context.Context, env *Env, c *command, args []string) error
 	f := newFlags(env, c)
 	var tf tableFlags
 	var copySchema, asJSON, identityFull bool
+	var streams int
 	var role string
 	tf.add(f, "s")
 	f.boolVar(&copySchema, "copy-schema", "c", "tables missing on the target are fine: bootstrap --copy-schema creates them (pg_dump is checked)")
 	f.stringVar(&role, "special-user-role", "", "", "role the connecting users belong to, when they are not superusers (e.g. rds_superuser)")
 	f.boolVar(&identityFull, "replica-identity-full", "", replicaIdentityFullUsage)
 	f.boolVar(&asJSON, "json", "", "print the findings as JSON")
+	f.intVar(&streams, "apply-workers", "", 1, 1, "count the slots, WAL senders and apply workers of start_sync --apply-workers N")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -70,6 +72,7 @@ func configCheck(ctx context.Context, env *Env, c *command, args []string) error
 	}
 	o := preflightOptions(f, filter, copySchema, role)
 	o.ReplicaIdentityFull = identityFull
+	o.ApplyStreams = streams
 	r, err := preflight.Run(ctx, o)
 	if err != nil {
 		return err
@@ -138,7 +141,7 @@ func writeVerdict(env *Env, r preflight.Report) error {
 // command truncates once the checks pass (start_sync --truncate-target).
 // groupName is the group the command starts: its own tables are not another
 // group's. identityFull is --replica-identity-full.
-func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, groupName string, copySchema bool, role string, identityFull, quiet bool, emptied ...string) (preflight.Report, error) {
+func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, groupName string, copySchema bool, role string, identityFull, quiet bool, streams int, emptied ...string) (preflight.Report, error) {
 	filter, err := checkFilter(ctx, f, tf)
 	if err != nil {
 		return preflight.Report{}, err
@@ -147,6 +150,7 @@ func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, groupN
 	o.Emptied = emptied
 	o.Group = groupName
 	o.ReplicaIdentityFull = identityFull
+	o.ApplyStreams = streams
 	r, err := preflight.Run(ctx, o)
 	if err != nil {
 		return r, err

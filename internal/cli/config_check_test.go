@@ -197,7 +197,7 @@ func TestRunPreflight(t *testing.T) {
 		if err := f.parse([]string{"--source-url", src.URL, "--target-url", tgt.URL}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", false, quiet)
+		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", false, quiet, 1)
 		return out.String(), errb.String(), len(r.Tables), err
 	}
 

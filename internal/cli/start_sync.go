@@ -103,7 +103,7 @@ Example:
 
 func runStartSync(ctx context.Context, env *Env, args []string) error {
 	var name, role, copyMode, indexMem string
-	var jobs int
+	var jobs, applyWorkers int
 	var truncate, identityFull bool
 	var tf tableFlags
 	f := groupFlags(env, "start_sync", &name)
@@ -111,6 +111,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	f.choiceVar(&copyMode, "copy-mode", "", initsync.Fast, []string{initsync.Fast, initsync.Native}, "how the initial data is copied: fast (parallel binary COPY under an exported snapshot) or native (the engine's own copy)")
 	f.stringVar(&indexMem, "index-memory", "", "", "memory budget for the index builds after the copy, shared by concurrent builds, e.g. 2GB (default: the target's maintenance_work_mem, at least 512MB, at most 2GB; printed)")
 	f.intVar(&jobs, "jobs", "", runtime.NumCPU(), 1, "parallel copy workers (index builds run jobs/(1+max_parallel_maintenance_workers) at a time)")
+	f.intVar(&applyWorkers, "apply-workers", "", 1, 1, applyWorkersUsage)
 	f.noteVar("recreate-indices-post-copy", "r", true, recreateIndicesNote)
 	f.boolVar(&truncate, "truncate-target", "", "start a stopped or switched-over group again: empty its tables on the target and copy them anew")
 	f.boolVar(&identityFull, "replica-identity-full", "", replicaIdentityFullUsage)
@@ -153,7 +154,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if _, err := initsync.Recover(ctx, src, tgt, name, env.events()); err != nil {
 		return err
 	}
-	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, catalog.QuotedNames(toEmpty)...)
+	report, err := runPreflight(ctx, env, f, tf, name, false, role, identityFull, true, applyWorkers, catalog.QuotedNames(toEmpty)...)
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,7 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		Truncate:             truncate,
 		Selection:            &sel,
 		ReplicaIdentityFull:  identityFull,
+		ApplyStreams:         applyWorkers,
 	})
 	if err != nil {
 		return err
@@ -186,6 +188,8 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 		progress.Seconds(took), name, name)})
 	return sf.run(ctx, env, f, s, name)
 }
+
+const applyWorkersUsage = "apply streams on the target (publication, slot and subscription each): the tables with a vector index are spread across them by a hash of their key, so N apply workers index at once; costs a WAL sender decoding the whole WAL per stream on the source (default 1: the engine's one worker)"
 
 // startSyncLeftovers is what an interrupted start_sync may leave when its
 // rollback is cut short, and how to remove it.

@@ -55,6 +55,7 @@ type Group struct {
 	Phase       Phase
 	Tables      []pg.Name // from pgvecrep.tables, ordered by schema and name
 	ObjectName  string    // publication, slot and subscription name on both sides
+	Streams     int       // apply streams (1, or N with parallel apply); see StreamNames
 	CopyMode    string
 	SnapshotLSN string // the slot's consistent point, where streaming starts; "" before
 	LastError   string
@@ -92,6 +93,38 @@ func ObjectName(group string) string {
 		name += "_" + hex.EncodeToString(sum[:4])
 	}
 	return name
+}
+
+// StreamName is the name of apply stream k of the group whose objects are
+// called object: stream 0 is the group's own publication, slot and
+// subscription (object itself), which carries every table; streams 1 and
+// up carry only their share of the tables spread by parallel apply.
+func StreamName(object string, k int) string {
+	if k == 0 {
+		return object
+	}
+	return fmt.Sprintf("%s_p%d", object, k)
+}
+
+// StreamNames lists the publication, slot and subscription names of every
+// apply stream of the group, stream 0 first. Anything that waits for the
+// target to catch up, or takes the group down, goes through all of them.
+func (g Group) StreamNames() []string {
+	n := max(g.Streams, 1)
+	names := make([]string, n)
+	for k := range names {
+		names[k] = StreamName(g.ObjectName, k)
+	}
+	return names
+}
+
+// SetStreams records how many apply streams a group's start_sync creates,
+// before it creates them, so a run that dies halfway is cleaned up whole.
+func SetStreams(ctx context.Context, conn *pgx.Conn, name string, n int) error {
+	if _, err := conn.Exec(ctx, `UPDATE pgvecrep.groups SET apply_streams = $2, updated_at = now() WHERE name = $1`, name, max(n, 1)); err != nil {
+		return fmt.Errorf("record the apply streams of group %q: %w", name, err)
+	}
+	return nil
 }
 
 // EnsureSchema creates the metadata schema, or brings one written by an
@@ -153,9 +186,9 @@ func Get(ctx context.Context, conn *pgx.Conn, name string) (Group, error) {
 		return Group{}, notFound(name)
 	}
 	var g Group
-	err = conn.QueryRow(ctx, `SELECT name, phase, object_name, copy_mode, snapshot_lsn,
+	err = conn.QueryRow(ctx, `SELECT name, phase, object_name, apply_streams, copy_mode, snapshot_lsn,
 		last_error, created_at, updated_at, synced_at FROM pgvecrep.groups WHERE name = $1`, name).
-		Scan(&g.Name, &g.Phase, &g.ObjectName, &g.CopyMode, &g.SnapshotLSN,
+		Scan(&g.Name, &g.Phase, &g.ObjectName, &g.Streams, &g.CopyMode, &g.SnapshotLSN,
 			&g.LastError, &g.CreatedAt, &g.UpdatedAt, &g.SyncedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Group{}, notFound(name)

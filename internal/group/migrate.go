@@ -60,6 +60,10 @@ var migrations = []migration{
 	{"add verify_mismatches", execSQL(addMismatchTable)},
 	// switchover's way back: the reverse stream's state per group.
 	{"add reverse", execSQL(addReverseTable)},
+	// parallel apply: how many streams (publication, slot, subscription)
+	// a group's changes are spread across; 1 is the engine's one worker.
+	{"add groups.apply_streams", execSQL(`ALTER TABLE pgvecrep.groups
+		ADD COLUMN IF NOT EXISTS apply_streams int NOT NULL DEFAULT 1`)},
 }
 
 // Version is the metadata schema version this pgvecrep writes.

@@ -81,6 +81,9 @@ type Options struct {
 	// tables without a key before anything is created (see
 	// ReplicaIdentityFull).
 	ReplicaIdentityFull bool
+	// ApplyStreams is how many apply streams the group gets (package
+	// parallel): 0 or 1 is one, the engine's single apply worker.
+	ApplyStreams int
 	// hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }

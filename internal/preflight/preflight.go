@@ -51,6 +51,10 @@ type Options struct {
 	// the selected tables that have no key and no replica identity, so
 	// they are fine whatever their updates and deletes (see keyless.go).
 	ReplicaIdentityFull bool
+	// ApplyStreams is how many apply streams start_sync creates
+	// (--apply-workers): each is a slot and a WAL sender on the source and
+	// an apply worker on the target. 0 counts as 1.
+	ApplyStreams int
 }
 
 // Statuses of a finding.
