@@ -48,7 +48,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
@@ -120,6 +122,10 @@ func Decide(ctx context.Context, src *pgx.Conn, tables []catalog.Table, n int) (
 	p := Plan{Streams: max(n, 1)}
 	if p.Streams == 1 {
 		return p, nil
+	}
+	if v := replication.ServerMajor(src); v < 15 {
+		return p, hint.New(fmt.Sprintf("--apply-workers %d needs row filters, which the source's PostgreSQL %d does not have (15 and later do)", n, v),
+			"leave --apply-workers out: one stream works on every version")
 	}
 	for _, t := range tables {
 		s, why, err := judge(ctx, src, t)
