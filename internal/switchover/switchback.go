@@ -280,6 +280,11 @@ func (b *back) finish(ctx context.Context, res *SwitchbackResult, start time.Tim
 		res.FreezeWindow = time.Since(start)
 	}
 	b.say(event.Freeze, "lifted the write freeze on %d table(s) on the source", n)
+	// The forward direction comes back as one stream: parallel apply's
+	// streams and guard are made by start_sync only.
+	if err := group.SetStreams(ctx, b.newPrimary, b.g.Name, 1); err != nil {
+		return err
+	}
 	if err := group.SetPhase(ctx, b.newPrimary, b.g.Name, group.Streaming); err != nil {
 		return err
 	}
