@@ -361,18 +361,19 @@ func (s *syncer) planStreams(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, k := range p.Kept {
+		s.say(event.Setup, "%s stays whole in stream 0: %s", k.Table, k.Why)
+	}
+	if p.Streams > 1 && len(p.Spread) == 0 {
+		s.say(event.Setup, "no table can be spread across %d apply streams (none has a vector index and a key to split it by): one stream", p.Streams)
+		p.Streams = 1
+	}
 	s.plan = p
 	if err := s.meta(func() error { return group.SetStreams(ctx, s.tgt, s.opts.Group, p.Streams) }); err != nil {
 		return err
 	}
 	if p.Streams == 1 {
 		return nil
-	}
-	for _, k := range p.Kept {
-		s.say(event.Setup, "%s stays whole in stream 0: %s", k.Table, k.Why)
-	}
-	if len(p.Spread) == 0 {
-		s.say(event.Setup, "no table can be spread across %d apply streams; the other streams carry nothing", p.Streams)
 	}
 	if err := parallel.Guard(ctx, s.src, s.opts.Group, s.name, p); err != nil {
 		return err
