@@ -20,7 +20,7 @@ func init() {
 	register(&command{
 		name:    "start_sync",
 		summary: "create publication and subscription, copy the data, build indexes, stream",
-		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl] [--replica-identity-full] [--follow [--listen :9187] [-u URL]]",
+		usage:   "--group-name GROUP [-s schema] [-t t1,t2 | -e t3] [--copy-mode fast|native] [--jobs N] [--index-memory SIZE] [--ddl auto|track|off | --track-ddl] [--replica-identity-full] [--apply-workers N] [--follow [--listen :9187] [-u URL]]",
 		help: `Start_sync runs config_check first and creates nothing when it fails. Then
 it creates the publication (pgvecrep_<group>) on the source, copies the
 tables, builds the target's indexes over the finished data, and blocks until
@@ -85,6 +85,19 @@ old row to the WAL, and the target finds the row by scanning the table,
 without an index); it stays after cleanup, and ALTER TABLE ... REPLICA
 IDENTITY DEFAULT reverts it.
 
+--apply-workers N gives the group N apply streams, so N of the target's
+workers index at once when the source writes embeddings faster than one
+can: the tables with a vector index (and a key with a built-in hash, no
+other unique index, not partitioned) are split across N publications by a
+hash of their key, each with its own slot (all starting at the snapshot's
+point) and subscription; other tables stay in the first stream. Costs: a
+WAL sender per stream decoding the whole WAL on the source; TRUNCATE of a
+spread table is refused on the source meanwhile (DELETE replicates in
+order); schema changes are recorded, not applied (--ddl track); while the
+target catches up, a source transaction that touched rows in two streams
+can be half visible there. Switchover waits for every stream. See README,
+"Parallel apply".
+
 --follow keeps start_sync running once the group streams, as pgvecrep
 follow: tables created on the source join the group with their rows,
 vector indexes created there are built on the target, and the rows are
@@ -97,7 +110,8 @@ codes are follow's.
 Example:
   pgvecrep start_sync --group-name database-cluster-1
   pgvecrep start_sync --group-name database-cluster-1 --follow --listen :9187
-  pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB`,
+  pgvecrep start_sync --group-name database-cluster-1 --jobs 8 --index-memory 4GB
+  pgvecrep start_sync --group-name database-cluster-1 --apply-workers 4`,
 		run: runStartSync,
 	})
 }
