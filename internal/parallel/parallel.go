@@ -152,24 +152,28 @@ const otherUniqueQuery = `SELECT string_agg(c.relname, ', ' ORDER BY c.relname) 
 	WHERE i.indrelid = $1 AND (i.indisunique OR i.indisexclusion)
 	  AND NOT (CASE t.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)`
 
-// keyQuery lists the replica identity's columns with the built-in hash
-// function of each one's type (of a domain's base type; a type binary
-// coercible to one with a hash opclass, as varchar to text, takes its).
+// keyQuery lists the replica identity's columns with a hash function a row
+// filter may call on each: built-in, immutable, taking the column's own
+// type or one it is binary coercible to (varchar to text). A row filter
+// refuses user-defined types (an enum, a domain) and functions, and a hash
+// opclass's support function may take internal (bytea's) or a type the
+// column only converts to (timestamptz's is timestamp's): those columns
+// get none.
 const keyQuery = `SELECT quote_ident(a.attname), coalesce(h.fn, '')
 FROM pg_class t JOIN pg_index i ON i.indrelid = t.oid
 JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord) ON true
 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
-JOIN pg_type ty ON ty.oid = a.atttypid
 LEFT JOIN LATERAL (
 	SELECT p.amproc::regproc::text AS fn FROM pg_opclass oc
 	JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 1
 	 AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
+	JOIN pg_proc f ON f.oid = p.amproc
 	WHERE oc.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'hash') AND oc.opcdefault
-	  AND p.amproc::oid < 16384
-	  AND (oc.opcintype = coalesce(nullif(ty.typbasetype, 0), ty.oid)
-	       OR EXISTS (SELECT 1 FROM pg_cast WHERE castsource = coalesce(nullif(ty.typbasetype, 0), ty.oid)
-	                  AND casttarget = oc.opcintype AND castmethod = 'b'))
-	ORDER BY oc.opcintype = coalesce(nullif(ty.typbasetype, 0), ty.oid) DESC LIMIT 1) h ON true
+	  AND a.atttypid < 16384 AND f.oid < 16384 AND f.provolatile = 'i' AND f.pronargs = 1
+	  AND (f.proargtypes[0] = a.atttypid
+	       OR EXISTS (SELECT 1 FROM pg_cast WHERE castsource = a.atttypid
+	                  AND casttarget = f.proargtypes[0] AND castmethod = 'b'))
+	ORDER BY f.proargtypes[0] = a.atttypid DESC LIMIT 1) h ON true
 WHERE t.oid = $1 AND (CASE t.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END)
 ORDER BY k.ord`
 
