@@ -174,3 +174,42 @@ func TestParallelApplyNative(t *testing.T) {
 	pgtest.AssertNoReplication(t, src, tgt)
 	src.Exec(t, "TRUNCATE items")
 }
+
+// TestKillParallelStartSync kills start_sync --apply-workers 2 while it
+// builds indexes: the next start_sync cleans every stream and the guard up
+// and completes with identical data and exactly the group's two slots.
+func TestKillParallelStartSync(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	fillBig(t, src, tgt)
+	src.Exec(t, "CREATE INDEX big_v ON big USING hnsw (v vector_l2_ops)") // what spreads a table
+	mustRun(t, src, tgt, "bootstrap", "-g", "k")
+	out := &lockedBuffer{}
+	cmd := subprocess(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2", "--apply-workers", "2")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	killWhen(t, cmd, tgt, indexingProbe, out)
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 2 {
+		t.Errorf("%d slots on the source after the kill, want the two streams'", n)
+	}
+	r := rerun(t, src, tgt, "start_sync", "-g", "k", "--jobs", "2", "--apply-workers", "2")
+	if !strings.Contains(r.stdout, "left in phase indexing") || !strings.Contains(r.stdout, "dropped replication slot pgvecrep_k_p1") {
+		t.Errorf("the rerun did not say it cleaned both streams of the broken group:\n%s", r.stdout)
+	}
+	src.Exec(t, "UPDATE big SET id = id + 1000000 WHERE id <= 500")
+	pgtest.WaitFor(t, "the moved rows on the target", func() bool { return tableSum(t, src) == tableSum(t, tgt) })
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"); n != 2 {
+		t.Errorf("%d slots on the source, want exactly the group's two", n)
+	}
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'big'::regclass AND tgname LIKE '%pgvecrep_k%'"); n != 2 {
+		t.Errorf("%d guard triggers on big, want 2 (re-key and TRUNCATE)", n)
+	}
+	mustRun(t, src, tgt, "cleanup", "-g", "k")
+	pgtest.AssertNoReplication(t, src, tgt)
+	if n := src.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'big'::regclass AND tgname LIKE '%pgvecrep_k%'"); n != 0 {
+		t.Errorf("%d guard triggers left on big after cleanup", n)
+	}
+}
