@@ -270,7 +270,7 @@ func processesFinding(t pg.Facts, n int) Finding {
 	case t.MaxWorkerProcesses < 1+n:
 		apply := "an apply worker"
 		if n > 1 {
-			apply = fmt.Sprintf("%d apply workers", n)
+			apply = fmt.Sprintf("%d apply workers, one per apply stream", n)
 		}
 		f.Status = StatusError
 		f.Detail = fmt.Sprintf("target max_worker_processes=%d leaves no room for the replication launcher and %s", t.MaxWorkerProcesses, apply)
@@ -278,7 +278,7 @@ func processesFinding(t pg.Facts, n int) Finding {
 		f.Status = StatusWarn
 		f.Detail = fmt.Sprintf("target max_worker_processes=%d is below max_logical_replication_workers+1=%d; workers may fail to start", t.MaxWorkerProcesses, want)
 	}
-	if n > 1 {
+	if n > 1 && f.Status != StatusError {
 		f.Detail += fmt.Sprintf(" (%d apply streams: %d apply workers)", n, n)
 	}
 	if f.Status != StatusOK {
