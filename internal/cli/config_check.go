@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
@@ -16,7 +17,7 @@ func init() {
 	c := &command{
 		name:    "config_check",
 		summary: "check that source and target are ready for replication (read-only)",
-		usage:   "[--copy-schema] [-t t1,t2 | -e t3] [-s schema] [--special-user-role R] [--replica-identity-full] [--json]",
+		usage:   "[--copy-schema] [-t t1,t2 | -e t3] [-s schema] [--special-user-role R] [--replica-identity-full] [--apply-workers N] [--json]",
 		help: `Config_check checks, without creating or changing anything on either side,
 that the source and target databases are ready: wal_level, free replication
 slots, WAL senders and workers, the connecting users' privileges, a primary
@@ -37,6 +38,13 @@ tables on the source, and their updates and deletes replicate too, at a
 cost: each one writes the whole old row to the WAL, and the target's apply
 worker finds the row by scanning the table, without an index.
 
+With --apply-workers N (start_sync's flag of the same name), the capacity
+checks count N apply streams: N free replication slots and N WAL senders
+on the source, N logical replication workers on the target (each stream's
+table sync workers too in --copy-mode native) and room for them in
+max_worker_processes. Each finding says what the streams need, and its
+hint the setting that would be enough. More than 16 streams is an error.
+
 Every finding is printed at once, each problem with a hint. The exit code is
 1 when any check fails, so scripts can stop before bootstrap.
 
@@ -44,7 +52,8 @@ Example:
   export SOURCE_DB_URL="postgres://postgres:password@source-host:5432/postgres"
   export TARGET_DB_URL="postgres://postgres:password@target-host:5432/postgres"
   pgvecrep config_check --copy-schema
-  pgvecrep config_check -t items,docs --json`,
+  pgvecrep config_check -t items,docs --json
+  pgvecrep config_check --apply-workers 4`,
 	}
 	c.run = func(ctx context.Context, env *Env, args []string) error { return configCheck(ctx, env, c, args) }
 	register(c)
@@ -168,7 +177,11 @@ func runPreflight(ctx context.Context, env *Env, f *flags, tf tableFlags, groupN
 		return r, fmt.Errorf("write config check findings: %w", err)
 	}
 	if !r.OK() {
-		again := strings.Join(append([]string{"pgvecrep config_check"}, selectionArgs(f, tf)...), " ")
+		args := selectionArgs(f, tf)
+		if streams > 1 {
+			args = append(args, "--apply-workers", strconv.Itoa(streams))
+		}
+		again := strings.Join(append([]string{"pgvecrep config_check"}, args...), " ")
 		return r, hint.Wrap(fmt.Errorf("config check failed: %d problem(s)", r.Problems()),
 			"fix the findings above; "+again+" checks again")
 	}

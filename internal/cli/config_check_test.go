@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/preflight"
 )
 
 // configCheckRun runs config_check with the URLs as flags.
@@ -182,6 +185,64 @@ func TestConfigCheckUsage(t *testing.T) {
 	}
 }
 
+// TestConfigCheckApplyWorkers: --apply-workers reaches the checks, which
+// count its streams (the capacity findings themselves are the preflight
+// package's tests), refuse more than preflight.MaxApplyStreams, and the
+// help says so.
+func TestConfigCheckApplyWorkers(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	const ddl = `CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(3))`
+	src.Exec(t, ddl)
+	tgt.Exec(t, ddl)
+	// findings runs config_check --json with args.
+	findings := func(args ...string) (int, map[string]preflight.Finding) {
+		r := configCheckRun(t, src.URL, tgt.URL, append(args, "--json")...)
+		var doc struct {
+			Findings []preflight.Finding `json:"findings"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+			t.Fatalf("--json output does not parse: %v\n%s", err, r.stdout)
+		}
+		byCheck := map[string]preflight.Finding{}
+		for _, f := range doc.Findings {
+			byCheck[f.Check] = f
+		}
+		return r.code, byCheck
+	}
+
+	code, got := findings("--apply-workers", "4")
+	for check, want := range map[string]string{
+		"apply_workers":     "4 apply streams",
+		"replication_slots": "4 apply streams: 4 replication slots",
+		"wal_senders":       "4 apply streams: 4 WAL senders",
+		"target_workers":    "4 apply streams: 4 logical replication workers",
+	} {
+		if f := got[check]; f.Status != preflight.StatusOK || !strings.Contains(f.Detail, want) {
+			t.Errorf("--apply-workers 4: %s finding %+v, want ok with %q", check, f, want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("--apply-workers 4: exit %d, want 0", code)
+	}
+	if code, got = findings(); code != 0 || got["apply_workers"] != (preflight.Finding{}) {
+		t.Errorf("one stream: exit %d, apply_workers finding %+v; want 0 and none", code, got["apply_workers"])
+	}
+
+	over := strconv.Itoa(preflight.MaxApplyStreams + 1)
+	code, got = findings("--apply-workers", over)
+	if f := got["apply_workers"]; code != 1 || f.Status != preflight.StatusError ||
+		!strings.Contains(f.Detail, "--apply-workers "+over+" is above the maximum") || f.Hint == "" {
+		t.Errorf("--apply-workers %s: exit %d, apply_workers finding %+v; want 1 and an error with a hint", over, code, f)
+	}
+
+	r := runWith(context.Background(), t, nil, "config_check", "--help")
+	if want := fmt.Sprintf("More than %d streams is an error", preflight.MaxApplyStreams); !strings.Contains(r.stdout, want) ||
+		!strings.Contains(r.stdout, "[--apply-workers N]") {
+		t.Errorf("--help lacks %q or [--apply-workers N]:\n%s", want, r.stdout)
+	}
+}
+
 // TestRunPreflight covers the helper start_sync uses before creating anything.
 func TestRunPreflight(t *testing.T) {
 	env := pgtest.Get(t)
@@ -190,6 +251,7 @@ func TestRunPreflight(t *testing.T) {
 	tgt.Exec(t, `CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE logs (line text)`)
 	// A keyless table that is updated fails the checks (see keyless_test.go).
 	countedWrites(t, src, "logs", "UPDATE logs SET line = 'b'")
+	streams := 1
 	run := func(quiet bool, tables string) (string, string, int, error) {
 		var out, errb bytes.Buffer
 		e := &Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
@@ -197,7 +259,7 @@ func TestRunPreflight(t *testing.T) {
 		if err := f.parse([]string{"--source-url", src.URL, "--target-url", tgt.URL}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", false, quiet, 1)
+		r, err := runPreflight(context.Background(), e, f, tableFlags{schema: "public", tables: tables}, "", false, "", false, quiet, streams)
 		return out.String(), errb.String(), len(r.Tables), err
 	}
 
@@ -216,5 +278,14 @@ func TestRunPreflight(t *testing.T) {
 	stdout, _, _, err = run(false, "items")
 	if err != nil || !strings.Contains(stdout, "wal_level") {
 		t.Errorf("verbose success: err %v, stdout %q", err, stdout)
+	}
+
+	// Too many streams fail the checks, and the hint's config_check counts
+	// as many, so that it finds what start_sync found.
+	streams = preflight.MaxApplyStreams + 1
+	_, stderr, _, err = run(true, "items")
+	again := fmt.Sprintf("pgvecrep config_check --tables items --apply-workers %d checks again", streams)
+	if err == nil || !strings.Contains(stderr, "apply_workers") || !strings.Contains(hint.Of(err), again) {
+		t.Errorf("%d streams: err %v, hint %q, stderr %q; want an apply_workers error and a hint with %q", streams, err, hint.Of(err), stderr, again)
 	}
 }

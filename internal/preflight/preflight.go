@@ -298,7 +298,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, hint.Wrap(fmt.Errorf("check target: %w", err), "check that the target user may read server settings")
 	}
 	checks := []func(context.Context){
-		c.databases, c.walLevel, c.sourceCapacity, c.targetCapacity, c.privileges,
+		c.databases, c.walLevel, c.applyWorkers, c.sourceCapacity, c.targetCapacity, c.privileges,
 		c.tables, c.otherGroups, c.tablePrivileges, c.replicaIdentity, c.extensions, c.pgDump, c.targetTables,
 		c.tempTables, c.largeObjects, c.rowSecurity, c.reverse,
 	}

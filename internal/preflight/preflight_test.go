@@ -319,3 +319,58 @@ func TestRunConnectError(t *testing.T) {
 		}
 	}
 }
+
+// TestRunApplyStreams counts the apply streams on a source with room for
+// two more slots (of three, one taken) and three WAL senders: one or two
+// streams fit, four do not, and the findings name what four need and the
+// settings that would be enough; more than MaxApplyStreams is refused.
+func TestRunApplyStreams(t *testing.T) {
+	env := pgtest.Get(t)
+	c := pgtest.Cluster(t, localpg.Options{Settings: map[string]string{
+		"max_replication_slots": "3", "max_wal_senders": "3",
+	}})
+	src, tgt := env.Pair(t)
+	small := env.NewDB(t, c, src.Name)
+	healthy(t, small, tgt)
+	small.Exec(t, `SELECT pg_create_logical_replication_slot('pgvr_other_slot', 'pgoutput')`)
+	t.Cleanup(func() {
+		_ = c.Exec(context.Background(), small.Name, `SELECT pg_drop_replication_slot('pgvr_other_slot')`)
+	})
+
+	for _, n := range []int{0, 1, 2} {
+		r := runChecked(t, Options{SourceURL: small.URL, TargetURL: tgt.URL, ApplyStreams: n}, small, tgt)
+		if !r.OK() || r.Warnings() > 0 {
+			t.Errorf("%d streams: %d errors, %d warnings, want none", n, r.Problems(), r.Warnings())
+		}
+		if has(r, want{"apply_workers", "ok", ""}) != (n > 1) {
+			t.Errorf("%d streams: an apply_workers finding only for more than one", n)
+		}
+	}
+	r := runChecked(t, Options{SourceURL: small.URL, TargetURL: tgt.URL, ApplyStreams: 2}, small, tgt)
+	expect(t, r,
+		want{"apply_workers", "ok", "2 apply streams"},
+		want{"replication_slots", "ok", "2 of 3 replication slots free on the source; 2 apply streams: 2 replication slots"},
+		want{"wal_senders", "ok", "3 of 3 WAL senders free on the source; 2 apply streams: 2 WAL senders"})
+
+	r = runChecked(t, Options{SourceURL: small.URL, TargetURL: tgt.URL, ApplyStreams: 4}, small, tgt)
+	expect(t, r,
+		want{"apply_workers", "ok", "4 apply streams"},
+		want{"replication_slots", "error", "only 2 replication slots free on the source (1 of max_replication_slots=3 in use); 4 apply streams: 4 replication slots"},
+		want{"wal_senders", "error", "only 3 WAL senders free on the source (0 of max_wal_senders=3 in use); 4 apply streams: 4 WAL senders"},
+		want{"target_workers", "ok", "4 apply streams: 4 logical replication workers"})
+	if r.Problems() != 2 {
+		t.Errorf("4 streams: Problems() = %d, want 2 (slots and senders)", r.Problems())
+	}
+	hints := map[string]string{
+		"replication_slots": "ALTER SYSTEM SET max_replication_slots = 5 on the source",
+		"wal_senders":       "ALTER SYSTEM SET max_wal_senders = 5 on the source",
+	}
+	for _, f := range r.Findings {
+		if h, ok := hints[f.Check]; ok && !strings.Contains(f.Hint, h) {
+			t.Errorf("%s hint %q, want it to contain %q", f.Check, f.Hint, h)
+		}
+	}
+
+	r = runChecked(t, Options{SourceURL: src.URL, TargetURL: tgt.URL, ApplyStreams: MaxApplyStreams + 1}, src, tgt)
+	expect(t, r, want{"apply_workers", "error", "--apply-workers 17 is above the maximum of 16 apply streams"})
+}

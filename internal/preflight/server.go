@@ -108,89 +108,181 @@ func walLevelFinding(s pg.Facts) Finding {
 		Hint:   "run ALTER SYSTEM SET wal_level = logical on the source, then restart it (managed services: enable logical replication in the parameter group)"}
 }
 
-// sourceCapacity: the sync needs one replication slot and one WAL sender.
-func (c *checker) sourceCapacity(context.Context) {
-	c.add(slotsFinding(c.sf))
-	c.add(sendersFinding(c.sf))
+// MaxApplyStreams is the most apply streams a group may have
+// (--apply-workers). Each stream is a publication, a slot and a
+// subscription of its own, named after the group with a _p<k> suffix, and a
+// WAL sender on the source that decodes the whole WAL; past the target's
+// cores more apply workers wait for a CPU instead of applying faster, while
+// the source pays for every sender.
+const MaxApplyStreams = 16
+
+// streams is how many apply streams the checks count: Options.ApplyStreams,
+// at least one.
+func (c *checker) streams() int { return max(c.o.ApplyStreams, 1) }
+
+// applyWorkers checks --apply-workers itself. One stream (the default) is
+// the engine's single apply worker and needs no finding of its own.
+func (c *checker) applyWorkers(context.Context) {
+	if n := c.streams(); n > 1 {
+		c.add(applyWorkersFinding(n))
+	}
 }
 
-func slotsFinding(s pg.Facts) Finding {
+func applyWorkersFinding(n int) Finding {
+	if n > MaxApplyStreams {
+		return Finding{Check: "apply_workers", Status: StatusError,
+			Detail: fmt.Sprintf("--apply-workers %d is above the maximum of %d apply streams", n, MaxApplyStreams),
+			Hint: fmt.Sprintf("use --apply-workers %d or fewer, at most the target's CPU cores: each stream is a publication, slot and subscription of its own and a WAL sender decoding the whole WAL on the source, and more apply workers than cores do not apply faster",
+				MaxApplyStreams)}
+	}
+	return Finding{Check: "apply_workers", Status: StatusOK,
+		Detail: fmt.Sprintf("%d apply streams: the tables with a vector index are spread across %d subscriptions by a hash of their key, each stream a slot and a WAL sender on the source and an apply worker on the target", n, n)}
+}
+
+// sourceCapacity: each apply stream needs one replication slot and one WAL
+// sender on the source.
+func (c *checker) sourceCapacity(context.Context) {
+	n := c.streams()
+	c.add(slotsFinding(c.sf, n))
+	c.add(sendersFinding(c.sf, n))
+}
+
+func slotsFinding(s pg.Facts, n int) Finding {
 	return limit{check: "replication_slots", side: "source", unit: "replication slot", setting: "max_replication_slots",
-		used: s.UsedReplSlots, max: s.MaxReplSlots,
-		hint: fmt.Sprintf("drop unused slots (SELECT slot_name FROM pg_replication_slots WHERE NOT active) or ALTER SYSTEM SET max_replication_slots = %d on the source and restart it", s.UsedReplSlots+1),
+		used: s.UsedReplSlots, max: s.MaxReplSlots, need: n,
+		hint: fmt.Sprintf("drop unused slots (SELECT slot_name FROM pg_replication_slots WHERE NOT active) or ALTER SYSTEM SET max_replication_slots = %d on the source and restart it", s.UsedReplSlots+n),
 	}.finding()
 }
 
-func sendersFinding(s pg.Facts) Finding {
+// sendersFinding asks for one WAL sender per stream, and its hint for one
+// more than that: the slot is created on a replication connection of its
+// own, a WAL sender too while it holds the fast copy's snapshot.
+func sendersFinding(s pg.Facts, n int) Finding {
 	return limit{check: "wal_senders", side: "source", unit: "WAL sender", setting: "max_wal_senders",
-		used: s.UsedWALSenders, max: s.MaxWALSenders,
-		hint: fmt.Sprintf("ALTER SYSTEM SET max_wal_senders = %d on the source and restart it", s.UsedWALSenders+2),
+		used: s.UsedWALSenders, max: s.MaxWALSenders, need: n,
+		hint: fmt.Sprintf("ALTER SYSTEM SET max_wal_senders = %d on the source and restart it", s.UsedWALSenders+n+1),
 	}.finding()
 }
 
 // limit is a server setting that caps how many of a unit (slot, WAL sender,
-// worker) exist, of which the sync needs one free: the slot, sender and
-// worker checks report it the same way.
+// worker) exist, of which the sync needs one free per apply stream: the
+// slot, sender and worker checks report it the same way.
 type limit struct {
 	check, side, unit, setting, hint string
 	used, max                        int
+	// need is how many units must be free: the apply streams (0 is 1).
+	need int
 }
 
-// finding is OK while one unit is free, and an error with l's hint when none is.
+// finding is OK while need units are free, and an error with l's hint when
+// fewer are. With more than one stream the detail says how many the
+// streams need; with one it reads as it always has.
 func (l limit) finding() Finding {
+	need, free := max(l.need, 1), l.max-l.used
 	f := Finding{Check: l.check, Status: StatusOK,
-		Detail: fmt.Sprintf("%d of %d %ss free on the %s", max(l.max-l.used, 0), l.max, l.unit, l.side)}
-	if l.max-l.used < 1 {
-		f.Status = StatusError
-		f.Detail = fmt.Sprintf("no free %s on the %s (%d of %s=%d in use)", l.unit, l.side, l.used, l.setting, l.max)
-		f.Hint = l.hint
+		Detail: fmt.Sprintf("%d of %d %ss free on the %s", max(free, 0), l.max, l.unit, l.side)}
+	if need > 1 {
+		f.Detail += "; " + l.needs(need)
 	}
+	switch {
+	case free >= need:
+		return f
+	case need == 1:
+		f.Detail = fmt.Sprintf("no free %s on the %s (%d of %s=%d in use)", l.unit, l.side, l.used, l.setting, l.max)
+	default:
+		f.Detail = fmt.Sprintf("only %d %s free on the %s (%d of %s=%d in use); %s",
+			max(free, 0), l.units(free), l.side, l.used, l.setting, l.max, l.needs(need))
+	}
+	f.Status = StatusError
+	f.Hint = l.hint
 	return f
+}
+
+// units is l's unit, plural unless n is 1.
+func (l limit) units(n int) string {
+	if n == 1 {
+		return l.unit
+	}
+	return l.unit + "s"
+}
+
+// needs says why n units are needed, e.g. "4 apply streams: 4 replication
+// slots".
+func (l limit) needs(n int) string {
+	return fmt.Sprintf("%d apply streams: %d %ss", n, n, l.unit)
 }
 
 const usedWorkersQuery = `SELECT count(*)::int FROM pg_stat_subscription WHERE pid IS NOT NULL`
 
-// targetCapacity: the subscription needs an apply worker on the target (plus
-// table sync workers in the native copy mode), all from max_worker_processes.
+// targetCapacity: each stream's subscription needs an apply worker on the
+// target (plus table sync workers in the native copy mode), all from
+// max_worker_processes.
 func (c *checker) targetCapacity(ctx context.Context) {
 	var used int
 	if err := c.tgt.QueryRow(ctx, usedWorkersQuery).Scan(&used); err != nil {
 		c.broken("target_workers", fmt.Errorf("count logical replication workers on the target: %w", err))
 		return
 	}
-	c.add(workersFinding(c.tf, used))
-	c.add(processesFinding(c.tf))
+	n := c.streams()
+	c.add(workersFinding(c.tf, used, n))
+	c.add(processesFinding(c.tf, n))
 }
 
-func workersFinding(t pg.Facts, used int) Finding {
+// workersFinding is an error when fewer logical replication workers are
+// free than the n streams' apply workers, and a warning when the native
+// copy's table sync workers (up to max_sync_workers_per_subscription per
+// subscription) would have to wait for one another.
+func workersFinding(t pg.Facts, used, n int) Finding {
 	free := t.MaxLogicalWorkers - used
-	want := 1 + t.MaxSyncWorkers
+	want := n * (1 + t.MaxSyncWorkers)
 	hint := fmt.Sprintf("ALTER SYSTEM SET max_logical_replication_workers = %d on the target and restart it", used+want)
 	f := limit{check: "target_workers", side: "target", unit: "logical replication worker", setting: "max_logical_replication_workers",
-		used: used, max: t.MaxLogicalWorkers, hint: hint}.finding()
-	if free >= 1 && free < want {
+		used: used, max: t.MaxLogicalWorkers, need: n, hint: hint}.finding()
+	if free >= n && free < want {
 		f.Status = StatusWarn
 		f.Detail = fmt.Sprintf("%d logical replication workers free on the target; --copy-mode native uses up to %d (1 apply + max_sync_workers_per_subscription=%d)",
 			free, want, t.MaxSyncWorkers)
+		if n > 1 {
+			f.Detail = fmt.Sprintf("%d logical replication workers free on the target; %d apply streams: %d apply workers, and --copy-mode native uses up to %d (%d subscriptions, each 1 apply + max_sync_workers_per_subscription=%d)",
+				free, n, n, want, n, t.MaxSyncWorkers)
+		}
 		f.Hint = hint
 	}
 	return f
 }
 
-func processesFinding(t pg.Facts) Finding {
+// processesFinding: max_worker_processes must hold the launcher and the
+// logical replication workers. It is an error when it cannot hold the
+// launcher and the n streams' apply workers, a warning when it cannot hold
+// all of max_logical_replication_workers; the hint leaves room for the
+// index builds' parallel maintenance workers too.
+func processesFinding(t pg.Facts, n int) Finding {
+	workers := t.MaxLogicalWorkers
+	if n > 1 {
+		// The target_workers finding asks for n workers at least. (One
+		// stream keeps the hint it always had.)
+		workers = max(workers, n)
+	}
 	want := t.MaxLogicalWorkers + 1 // the workers and their launcher
 	f := Finding{Check: "worker_processes", Status: StatusOK,
 		Detail: fmt.Sprintf("target max_worker_processes=%d covers max_logical_replication_workers=%d plus the launcher", t.MaxWorkerProcesses, t.MaxLogicalWorkers)}
 	switch {
-	case t.MaxWorkerProcesses < 2:
+	case t.MaxWorkerProcesses < 1+n:
+		apply := "an apply worker"
+		if n > 1 {
+			apply = fmt.Sprintf("%d apply workers, one per apply stream", n)
+		}
 		f.Status = StatusError
-		f.Detail = fmt.Sprintf("target max_worker_processes=%d leaves no room for the replication launcher and an apply worker", t.MaxWorkerProcesses)
+		f.Detail = fmt.Sprintf("target max_worker_processes=%d leaves no room for the replication launcher and %s", t.MaxWorkerProcesses, apply)
 	case t.MaxWorkerProcesses < want:
 		f.Status = StatusWarn
 		f.Detail = fmt.Sprintf("target max_worker_processes=%d is below max_logical_replication_workers+1=%d; workers may fail to start", t.MaxWorkerProcesses, want)
 	}
+	if n > 1 && f.Status != StatusError {
+		f.Detail += fmt.Sprintf(" (%d apply streams: %d apply workers)", n, n)
+	}
 	if f.Status != StatusOK {
-		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_worker_processes = %d on the target and restart it", want+t.MaxParallelMaint)
+		f.Hint = fmt.Sprintf("ALTER SYSTEM SET max_worker_processes = %d on the target and restart it", workers+1+t.MaxParallelMaint)
 	}
 	return f
 }
