@@ -54,9 +54,6 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/vector"
 )
 
-// Max is the most apply streams a group may have.
-const Max = 16
-
 // Spread is a table whose rows are split across the streams.
 type Spread struct {
 	Table pg.Name
