@@ -9,7 +9,8 @@
 // that follows earlier ones (a History: stats --watch, the metrics) builds
 // on their readings; a one-off report reads twice, a second apart, when the
 // target has work pending. When the source is unreachable only the target's
-// view is shown.
+// view is shown. A group with several apply streams (parallel apply) is
+// read stream by stream (StreamStat), and its lag is the slowest one's.
 //
 // Every query runs under a lock timeout and a statement timeout: a table
 // that cannot be counted in time shows its last known count with its age,
