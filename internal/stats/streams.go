@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -181,16 +182,21 @@ func (r Report) writeStreams(w io.Writer) {
 	if len(r.Streams) < 2 {
 		return
 	}
+	copying := r.Phase == group.Copying || r.Phase == group.Indexing
 	for _, s := range r.Streams {
-		fmt.Fprintf(w, "  stream %s: %s\n", s.Name, s.text())
+		fmt.Fprintf(w, "  stream %s: %s\n", s.Name, s.text(copying))
 	}
 }
 
-func (s StreamStat) text() string {
+// text is the stream's line: while the group copies or builds indexes,
+// the WAL its slot holds (as the lag line says then), else its lag.
+func (s StreamStat) text(copying bool) string {
 	var parts []string
 	switch l := s.Lag; {
 	case !l.SourceReachable:
 		parts = append(parts, "lag unknown")
+	case copying && l.SlotWALBytes != nil:
+		parts = append(parts, "WAL held by the slot: "+progress.Bytes(*l.SlotWALBytes))
 	case l.Bytes == nil:
 		parts = append(parts, "no replication slot on the source")
 	default:

@@ -155,4 +155,17 @@ func TestStreamLines(t *testing.T) {
 	if !strings.Contains(out.String(), want) {
 		t.Errorf("the report lacks\n%s\nin\n%s", want, out.String())
 	}
+
+	// While the group copies, each stream's slot holds WAL, as the lag
+	// line says for the group.
+	held := int64(5 << 20)
+	three.Phase = group.Copying
+	three.Lag.SlotWALBytes = &held
+	three.Streams[0].Lag.SlotWALBytes, three.Streams[0].State = &held, StreamAbsent
+	out.Reset()
+	three.WriteText(&out)
+	if want := "lag: WAL held by the slot: 5.0 MiB; streaming starts after the copy and the index build\n" +
+		"  stream pgvecrep_g: WAL held by the slot: 5.0 MiB, absent\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("the report lacks\n%s\nin\n%s", want, out.String())
+	}
 }
