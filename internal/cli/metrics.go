@@ -32,6 +32,12 @@ the estimated catch-up time, the WAL the slot holds, tables by state, rows
 and bytes copied, running copies and index builds
 (pgvecrep_index_build_progress_ratio), the WAL position the target
 confirmed (rate() of pgvecrep_applied_wal_bytes_total) and pgvecrep_up.
+Each apply stream has its own series, labelled stream with its name:
+pgvecrep_stream_lag_bytes, pgvecrep_stream_lag_seconds,
+pgvecrep_stream_catch_up_seconds, pgvecrep_stream_stalled,
+pgvecrep_stream_up and pgvecrep_stream_apply_errors_total; with several
+streams (start_sync --apply-workers N) the group's lag series are the
+slowest stream's.
 After a switchover that left a way back, the reverse stream's too:
 pgvecrep_reverse_up (1 while the source follows the target),
 pgvecrep_reverse_state{state=...}, pgvecrep_reverse_lag_bytes,

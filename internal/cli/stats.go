@@ -45,7 +45,14 @@ it to jq. --json forces JSON. The JSON has pg_easy_replicate's keys
 replication_stats_count_by_state, message_lsn_receipts, sync_started_at,
 sync_failed_at, switchover_completed_at) and pgvecrep's own report under
 "pgvecrep" (the lag under pgvecrep.lag: bytes, seconds, in_flight,
-apply_rate_bytes_per_second, catch_up_seconds, catch_up_unknown).
+apply_rate_bytes_per_second, catch_up_seconds, catch_up_unknown; each apply
+stream under pgvecrep.streams: name, state, lag, subscription_health).
+
+A group with several apply streams (start_sync --apply-workers N) shows one
+line per stream under the lag line, with its lag and its subscription's
+state (streaming, disabled, failing, no worker, absent); the lag line, and
+pgvecrep.lag, are the slowest stream's, and a disabled or failing stream
+makes the group stalled.
 
 A partitioned table is reported as its root, as the group replicates it;
 --leaves also lists each leaf partition with its rows on the target.

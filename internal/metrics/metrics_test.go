@@ -165,3 +165,56 @@ func TestCollectorReverse(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectorStreams: each apply stream has its own series, labelled
+// with its name, values included: lag in bytes and seconds and catch-up
+// while known, stalled and up always, its apply errors while it has a
+// subscription. Every pgvecrep_stream_ sample must be one of want.
+func TestCollectorStreams(t *testing.T) {
+	zero, behind, secs, none, eta := int64(0), int64(70000), 12.5, 0.0, 30.0
+	r := stats.Report{Group: "g", Phase: group.Stalled, Streams: []stats.StreamStat{
+		{Name: "pgvecrep_g", State: stats.StreamStreaming, Lag: stats.Lag{SourceReachable: true, Bytes: &zero, Seconds: &none, CatchUp: &none},
+			Health: &replication.Health{Exists: true, Enabled: true, Worker: true, ApplyErrors: 1}},
+		{Name: "pgvecrep_g_p1", State: stats.StreamDisabled, Lag: stats.Lag{SourceReachable: true, Bytes: &behind, Seconds: &secs},
+			Health: &replication.Health{Exists: true, Stalled: true, ApplyErrors: 4}},
+		{Name: "pgvecrep_g_p2", State: stats.StreamNoWorker, Lag: stats.Lag{SourceReachable: true, Bytes: &behind, Seconds: &secs, CatchUp: &eta},
+			Health: &replication.Health{Exists: true, Enabled: true}},
+		{Name: "pgvecrep_g_p3", State: stats.StreamAbsent, Lag: stats.Lag{SourceReachable: true}},
+	}}
+	want := map[string]float64{
+		`pgvecrep_stream_lag_bytes{group="g",stream="pgvecrep_g"}`:             0,
+		`pgvecrep_stream_lag_seconds{group="g",stream="pgvecrep_g"}`:           0,
+		`pgvecrep_stream_catch_up_seconds{group="g",stream="pgvecrep_g"}`:      0,
+		`pgvecrep_stream_stalled{group="g",stream="pgvecrep_g"}`:               0,
+		`pgvecrep_stream_up{group="g",stream="pgvecrep_g"}`:                    1,
+		`pgvecrep_stream_apply_errors_total{group="g",stream="pgvecrep_g"}`:    1,
+		`pgvecrep_stream_lag_bytes{group="g",stream="pgvecrep_g_p1"}`:          70000,
+		`pgvecrep_stream_lag_seconds{group="g",stream="pgvecrep_g_p1"}`:        12.5,
+		`pgvecrep_stream_stalled{group="g",stream="pgvecrep_g_p1"}`:            1,
+		`pgvecrep_stream_up{group="g",stream="pgvecrep_g_p1"}`:                 0,
+		`pgvecrep_stream_apply_errors_total{group="g",stream="pgvecrep_g_p1"}`: 4,
+		`pgvecrep_stream_lag_bytes{group="g",stream="pgvecrep_g_p2"}`:          70000,
+		`pgvecrep_stream_lag_seconds{group="g",stream="pgvecrep_g_p2"}`:        12.5,
+		`pgvecrep_stream_catch_up_seconds{group="g",stream="pgvecrep_g_p2"}`:   30,
+		`pgvecrep_stream_stalled{group="g",stream="pgvecrep_g_p2"}`:            0,
+		`pgvecrep_stream_up{group="g",stream="pgvecrep_g_p2"}`:                 0,
+		`pgvecrep_stream_apply_errors_total{group="g",stream="pgvecrep_g_p2"}`: 0,
+		`pgvecrep_stream_stalled{group="g",stream="pgvecrep_g_p3"}`:            0,
+		`pgvecrep_stream_up{group="g",stream="pgvecrep_g_p3"}`:                 0,
+	}
+	out := scrape(t, New("g", func(context.Context) (stats.Report, error) { return r, nil }, nil))
+	got := series(t, out)
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; strings.HasPrefix(k, "pgvecrep_stream_") && !ok {
+			t.Errorf("unexpected sample %s %v", k, v)
+		}
+	}
+	if !strings.Contains(out, "# TYPE pgvecrep_stream_apply_errors_total counter\n") || !strings.Contains(out, "# TYPE pgvecrep_stream_lag_bytes gauge\n") {
+		t.Errorf("counters and gauges are not typed as such:\n%s", out)
+	}
+}

@@ -19,17 +19,24 @@ import (
 // unchanged against pgvecrep. The lists come from the same catalog views and
 // columns; pgvecrep's own view is under "pgvecrep" beside them.
 type Compat struct {
-	// LagStats is pg_stat_replication for the group's subscription, with
-	// write_lag, flush_lag and replay_lag in bytes behind sent_lsn.
+	// LagStats is pg_stat_replication for the group's subscriptions (one
+	// per apply stream, stream 0 first), with write_lag, flush_lag and
+	// replay_lag in bytes behind sent_lsn.
 	LagStats []map[string]any `json:"lag_stats"`
-	// ReplicationSlots is pg_replication_slots' row for the group's slot.
+	// ReplicationSlots is pg_replication_slots' row for each of the
+	// group's slots, stream 0 first.
 	ReplicationSlots []map[string]any `json:"replication_slots"`
 	// ReplicationStats is one entry per table of the subscription, less
-	// pgvecrep's own (the DDL log): scripts count the user's tables.
+	// pgvecrep's own (the DDL log): scripts count the user's tables. So it
+	// is stream 0's alone, which carries every table; the other apply
+	// streams carry some of them again (their health is under
+	// pgvecrep.streams).
 	ReplicationStats []ReplicationStat `json:"replication_stats"`
 	// CountByState counts ReplicationStats by replication_state.
 	CountByState map[string]int `json:"replication_stats_count_by_state"`
-	// MessageLSNReceipts is pg_stat_subscription's progress for the group.
+	// MessageLSNReceipts is pg_stat_subscription's progress for each of
+	// the group's subscriptions, stream 0 first (pg_easy_replicate's keys
+	// name none; pgvecrep.streams has each stream's by name).
 	MessageLSNReceipts    []map[string]any `json:"message_lsn_receipts"`
 	SyncStartedAt         *time.Time       `json:"sync_started_at"`
 	SyncFailedAt          *time.Time       `json:"sync_failed_at"`
@@ -59,9 +66,11 @@ const (
 		'application_name', application_name, 'state', state, 'sync_state', sync_state,
 		'write_lag', pg_wal_lsn_diff(sent_lsn, write_lsn), 'flush_lag', pg_wal_lsn_diff(sent_lsn, flush_lsn),
 		'replay_lag', pg_wal_lsn_diff(sent_lsn, replay_lsn))
-		FROM pg_stat_replication WHERE application_name = $1`
+		FROM pg_stat_replication WHERE application_name = ANY($1::text[])
+		ORDER BY array_position($1::text[], application_name), pid`
 	// datoid as a number: pg_easy_replicate's driver reads an oid as an integer.
-	slotsQuery            = `SELECT to_jsonb(s) || jsonb_build_object('datoid', s.datoid::bigint) FROM pg_replication_slots s WHERE slot_name = $1`
+	slotsQuery = `SELECT to_jsonb(s) || jsonb_build_object('datoid', s.datoid::bigint) FROM pg_replication_slots s
+		WHERE slot_name::text = ANY($1::text[]) ORDER BY array_position($1::text[], slot_name::text)`
 	replicationStatsQuery = `SELECT s.subname::text, c.relnamespace::regnamespace::text, c.relname::text, rel.srsubstate::text
 		FROM pg_subscription s JOIN pg_subscription_rel rel ON rel.srsubid = s.oid
 		JOIN pg_class c ON c.oid = rel.srrelid WHERE s.subname = $1
@@ -71,7 +80,8 @@ const (
 		'last_msg_receipt_time', to_char(last_msg_receipt_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `),
 		'latest_end_lsn', latest_end_lsn,
 		'latest_end_time', to_char(latest_end_time AT TIME ZONE 'UTC', ` + rubyTimeFormat + `))
-		FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL`
+		FROM pg_stat_subscription WHERE subname::text = ANY($1::text[]) AND relid IS NULL
+		ORDER BY array_position($1::text[], subname::text)`
 	// rubyTimeFormat is how pg_easy_replicate prints a timestamp (Ruby's
 	// Time#to_s in UTC), as a to_char pattern.
 	rubyTimeFormat = `'YYYY-MM-DD HH24:MI:SS "UTC"'`
@@ -79,11 +89,14 @@ const (
 
 // collectCompat reads pg_easy_replicate's keys; states are the group's
 // tables (group.Tables). The source's lists stay empty when src is nil.
+// The lists pg_easy_replicate has one row in per replication object have
+// one per apply stream here.
 func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group, states []group.TableState) (Compat, error) {
 	c := Compat{LagStats: []map[string]any{}, ReplicationSlots: []map[string]any{}, CountByState: map[string]int{}}
+	streams := g.StreamNames()
 	var err error
 	if src != nil {
-		if c.LagStats, err = jsonRows(ctx, src, lagStatsQuery, g.ObjectName); err != nil {
+		if c.LagStats, err = jsonRows(ctx, src, lagStatsQuery, streams); err != nil {
 			return c, err
 		}
 		for _, row := range c.LagStats {
@@ -93,11 +106,11 @@ func collectCompat(ctx context.Context, src, tgt *pgx.Conn, g group.Group, state
 				}
 			}
 		}
-		if c.ReplicationSlots, err = jsonRows(ctx, src, slotsQuery, g.ObjectName); err != nil {
+		if c.ReplicationSlots, err = jsonRows(ctx, src, slotsQuery, streams); err != nil {
 			return c, err
 		}
 	}
-	if c.MessageLSNReceipts, err = jsonRows(ctx, tgt, receiptsQuery, g.ObjectName); err != nil {
+	if c.MessageLSNReceipts, err = jsonRows(ctx, tgt, receiptsQuery, streams); err != nil {
 		return c, err
 	}
 	rows, err := tgt.Query(ctx, replicationStatsQuery, g.ObjectName, group.Schema)
@@ -147,8 +160,8 @@ func (c *Compat) setPhaseTimes(g group.Group) {
 	}
 }
 
-func jsonRows(ctx context.Context, conn *pgx.Conn, sql, name string) ([]map[string]any, error) {
-	rows, err := conn.Query(ctx, sql, name)
+func jsonRows(ctx context.Context, conn *pgx.Conn, sql string, names []string) ([]map[string]any, error) {
+	rows, err := conn.Query(ctx, sql, names)
 	if err != nil {
 		return nil, fmt.Errorf("read replication statistics: %w", err)
 	}

@@ -26,26 +26,30 @@ type Stall struct {
 	Hint      string     `json:"hint"`
 }
 
-// health fills in the subscription's health and the DDL status, and shows
-// a streaming group whose apply worker keeps failing as stalled: a group
-// must never read STREAMING while nothing is applied.
+// health fills in each stream's subscription health, the group's (see
+// mergeHealth) and the DDL status, and shows a streaming group with an
+// apply worker that keeps failing, or a stream disabled, as stalled: a
+// group must never read STREAMING while some of it is not applied.
 func health(ctx context.Context, src, tgt *pgx.Conn, g group.Group, r *Report) error {
-	h, err := replication.SubscriptionHealth(ctx, tgt, g.ObjectName)
+	hs, err := streamHealth(ctx, tgt, r.Streams)
 	if err != nil {
 		return err
 	}
+	// Stream 0 carries every table, and only it copies them.
+	failing := syncStalled(&hs[0], r.Tables)
+	setStreamHealth(r.Streams, hs)
+	h := mergeHealth(r.Streams, hs)
 	if h.Exists {
 		r.Health = &h
 	}
 	if r.DDL, err = ddl.GetStatus(ctx, src, tgt, g); err != nil {
 		return err
 	}
-	failing := syncStalled(&h, r.Tables)
 	if !h.Stalled || r.Phase != group.Streaming {
 		return nil
 	}
 	r.Phase = group.Stalled
-	if len(failing) > 0 && h.Worker {
+	if len(failing) > 0 && hs[0].Worker {
 		r.Stall, err = tableStall(ctx, src, tgt, g, failing, h)
 		return err
 	}

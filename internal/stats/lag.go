@@ -64,7 +64,8 @@ type Lag struct {
 // metrics exporter keep one; a one-off report starts from none. Not safe
 // for concurrent use.
 type History struct {
-	catchup replication.Catchup
+	// catchups follow each apply stream, by name (see StreamStat).
+	catchups map[string]*replication.Catchup
 	// reverseCatchup follows the reverse stream a switchover left.
 	reverseCatchup replication.Catchup
 	counts         map[string]knownCount
@@ -77,7 +78,23 @@ type knownCount struct {
 }
 
 // NewHistory returns an empty history.
-func NewHistory() *History { return &History{counts: map[string]knownCount{}} }
+func NewHistory() *History {
+	return &History{catchups: map[string]*replication.Catchup{}, counts: map[string]knownCount{}}
+}
+
+// catchup is the stream's, started on first use: a stream added to the
+// group since the last report starts from none.
+func (h *History) catchup(stream string) *replication.Catchup {
+	if h.catchups == nil {
+		h.catchups = map[string]*replication.Catchup{}
+	}
+	c := h.catchups[stream]
+	if c == nil {
+		c = new(replication.Catchup)
+		h.catchups[stream] = c
+	}
+	return c
+}
 
 // oneShotSpan is how long a report without history waits between two
 // readings of the replication progress when the target has work pending:
@@ -85,43 +102,71 @@ func NewHistory() *History { return &History{counts: map[string]knownCount{}} }
 // stats for. A target with nothing pending costs no wait.
 const oneShotSpan = time.Second
 
-// lag reads the replication progress and fills in r.Lag. The first
-// reading of a history was taken at the start of the report (first); when
-// the two do not span long enough for a rate and the target is applying,
-// it waits for a third.
-func (h *History) lag(ctx context.Context, src, tgt *pgx.Conn, sub string, first *replication.Progress, r *Report) error {
-	if first != nil {
-		h.catchup.Add(*first)
+// lag reads every stream's replication progress, fills in each stream's
+// lag and makes the group's the slowest stream's (groupLag). The first
+// readings of a history were taken at the start of the report (first, in
+// the order of the streams); when the two readings of a stream do not span
+// long enough for a rate and its target is applying, it waits for a third.
+func (h *History) lag(ctx context.Context, src, tgt *pgx.Conn, first []*replication.Progress, r *Report) error {
+	ps := make([]replication.Progress, len(r.Streams))
+	es := make([]replication.Estimate, len(r.Streams))
+	var again []int
+	var until time.Time
+	for i, s := range r.Streams {
+		c := h.catchup(s.Name)
+		if first != nil {
+			c.Add(*first[i])
+		}
+		p, err := replication.ReadProgress(ctx, src, tgt, s.Name)
+		if err != nil {
+			return err
+		}
+		ps[i], es[i] = p, c.Add(p)
+		if e := es[i]; e.Rate == nil && e.Pending > 0 && p.Worker && first != nil {
+			again = append(again, i)
+			if t := first[i].At.Add(oneShotSpan); t.After(until) {
+				until = t
+			}
+		}
 	}
-	p, err := replication.ReadProgress(ctx, src, tgt, sub)
-	if err != nil {
-		return err
-	}
-	e := h.catchup.Add(p)
 	h.readings++
-	if e.Rate == nil && e.Pending > 0 && p.Worker && first != nil {
+	if len(again) > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Until(first.At.Add(oneShotSpan))):
+		case <-time.After(time.Until(until)):
 		}
-		if p, err = replication.ReadProgress(ctx, src, tgt, sub); err != nil {
+	}
+	for _, i := range again {
+		p, err := replication.ReadProgress(ctx, src, tgt, r.Streams[i].Name)
+		if err != nil {
 			return err
 		}
-		e = h.catchup.Add(p)
+		ps[i], es[i] = p, h.catchup(r.Streams[i].Name).Add(p)
 	}
-	r.Lag.fill(p, e)
+	for i := range r.Streams {
+		r.Streams[i].Lag.fill(ps[i], es[i])
+	}
+	r.groupLag(ps)
 	return nil
 }
 
-// firstReading is the reading a history without any takes at the start of
-// a report, so that the report spans two; nil when the history has some.
-func (h *History) firstReading(ctx context.Context, src, tgt *pgx.Conn, sub string) (*replication.Progress, error) {
+// firstReadings are the readings a history without any takes at the start
+// of a report, one per stream, so that the report spans two; nil when the
+// history has some.
+func (h *History) firstReadings(ctx context.Context, src, tgt *pgx.Conn, streams []StreamStat) ([]*replication.Progress, error) {
 	if h.readings > 0 {
 		return nil, nil
 	}
-	p, err := replication.ReadProgress(ctx, src, tgt, sub)
-	return &p, err
+	out := make([]*replication.Progress, len(streams))
+	for i, s := range streams {
+		p, err := replication.ReadProgress(ctx, src, tgt, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &p
+	}
+	return out, nil
 }
 
 func (l *Lag) fill(p replication.Progress, e replication.Estimate) {
@@ -167,11 +212,17 @@ func (r *Report) copyLag() {
 	if r.Phase != group.Copying && r.Phase != group.Indexing {
 		return
 	}
-	if at := r.Compat.SyncStartedAt; at != nil {
-		s := r.Time.Sub(*at).Seconds()
-		r.Lag.Seconds, r.Lag.SecondsAtLeast = &s, false
+	lags := []*Lag{&r.Lag}
+	for i := range r.Streams {
+		lags = append(lags, &r.Streams[i].Lag)
 	}
-	r.Lag.CatchUp, r.Lag.CatchUpUnknown = nil, "streaming has not started"
+	for _, l := range lags {
+		if at := r.Compat.SyncStartedAt; at != nil {
+			s := r.Time.Sub(*at).Seconds()
+			l.Seconds, l.SecondsAtLeast = &s, false
+		}
+		l.CatchUp, l.CatchUpUnknown = nil, "streaming has not started"
+	}
 }
 
 // lagText is the lag line. While the group copies or builds indexes there

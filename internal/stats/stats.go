@@ -9,7 +9,8 @@
 // that follows earlier ones (a History: stats --watch, the metrics) builds
 // on their readings; a one-off report reads twice, a second apart, when the
 // target has work pending. When the source is unreachable only the target's
-// view is shown.
+// view is shown. A group with several apply streams (parallel apply) is
+// read stream by stream (StreamStat), and its lag is the slowest one's.
 //
 // Every query runs under a lock timeout and a statement timeout: a table
 // that cannot be counted in time shows its last known count with its age,
@@ -42,10 +43,15 @@ type Report struct {
 	LastError string      `json:"last_error,omitempty"`
 	SyncedAt  *time.Time  `json:"synced_at,omitempty"`
 	Tables    []TableStat `json:"tables"`
-	Lag       Lag         `json:"lag"`
+	Lag       Lag         `json:"lag"` // the slowest stream's (see groupLag)
 	Builds    []BuildStat `json:"index_builds,omitempty"`
 	Copies    []CopyStat  `json:"copies,omitempty"`
 	Time      time.Time   `json:"time"`
+
+	// Streams are the group's apply streams, stream 0 first: one, or as
+	// many as start_sync's --apply-workers made, each with its own lag
+	// and subscription health.
+	Streams []StreamStat `json:"streams"`
 
 	// SnapshotLSN is the source LSN streaming started at (fast mode): the
 	// initial copy holds every change before it, the subscription every
@@ -139,7 +145,10 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 	}
 	r := Report{Group: g.Name, Phase: g.Phase, CopyMode: g.CopyMode, LastError: g.LastError, SyncedAt: g.SyncedAt,
 		SnapshotLSN: g.SnapshotLSN, Time: time.Now()}
-	first, err := h.firstReading(ctx, src, tgt, g.ObjectName)
+	for _, n := range g.StreamNames() {
+		r.Streams = append(r.Streams, StreamStat{Name: n})
+	}
+	first, err := h.firstReadings(ctx, src, tgt, r.Streams)
 	if err != nil {
 		return r, err
 	}
@@ -165,7 +174,7 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 	if r.Compat, err = collectCompat(ctx, src, tgt, g, states); err != nil {
 		return r, err
 	}
-	if err := h.lag(ctx, src, tgt, g.ObjectName, first, &r); err != nil {
+	if err := h.lag(ctx, src, tgt, first, &r); err != nil {
 		return r, err
 	}
 	r.copyLag()
@@ -176,7 +185,7 @@ func (h *History) Collect(ctx context.Context, src, tgt *pgx.Conn, name string) 
 }
 
 // Stalled reports whether the group applies nothing while it should: its
-// phase reads stalled, or its subscription is disabled or failing.
+// phase reads stalled, or a stream's subscription is disabled or failing.
 func (r Report) Stalled() bool {
 	return r.Phase == group.Stalled || r.Health != nil && r.Health.Stalled
 }
@@ -383,6 +392,7 @@ func (r Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "streaming from source LSN %s (the initial copy's snapshot)\n", r.SnapshotLSN)
 	}
 	fmt.Fprintf(w, "lag: %s\n", r.lagText())
+	r.writeStreams(w)
 	r.writeCatchUp(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tSTATE\tROWS (target)")
