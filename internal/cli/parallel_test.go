@@ -95,6 +95,9 @@ func TestParallelApply(t *testing.T) {
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subname LIKE 'pgvecrep_par%'"); n != 3 {
 		t.Fatalf("%d subscriptions on the target, want 3", n)
 	}
+	if st := mustRun(t, src, tgt, "stats", "-g", "par", "--json"); !strings.Contains(st.stdout, `"pgvecrep_par_p2"`) {
+		t.Errorf("stats --json does not list stream pgvecrep_par_p2:\n%s", st.stdout)
+	}
 	mu.Lock()
 	at := written
 	mu.Unlock()
