@@ -216,3 +216,30 @@ func TestKillParallelStartSync(t *testing.T) {
 		t.Errorf("%d guard triggers left on big after cleanup", n)
 	}
 }
+
+// TestParallelRoundTrip: a group with two apply streams switches over with
+// its way back, takes writes on the target, and switches back: the source
+// has every row, and the group streams again as one stream.
+func TestParallelRoundTrip(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, parallelSchema)
+	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, 100)")
+	mustRun(t, src, tgt, "bootstrap", "-g", "rt", "--copy-schema")
+	mustRun(t, src, tgt, "start_sync", "-g", "rt", "--apply-workers", "2")
+	src.Exec(t, "UPDATE items SET id = id + 1000 WHERE id <= 20")
+	mustRun(t, src, tgt, "switchover", "-g", "rt")
+	tgt.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'on the target' FROM generate_series(1, 25)")
+	tgt.Exec(t, "UPDATE items SET note = 'changed on the target' WHERE id % 3 = 0")
+	mustRun(t, src, tgt, "switchback", "-g", "rt")
+	if !sameItems(t, src, tgt) {
+		t.Errorf("items differ after the switchback:\nsource %s\ntarget %s", src.QueryStrings(t, contentQuery)[0], tgt.QueryStrings(t, contentQuery)[0])
+	}
+	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'after' FROM generate_series(1, 5)")
+	pgtest.WaitFor(t, "the source's new rows on the target through the one forward stream", func() bool { return sameItems(t, src, tgt) })
+	if n := tgt.QueryInt(t, "SELECT apply_streams FROM pgvecrep.groups WHERE name = 'rt'"); n != 1 {
+		t.Errorf("apply_streams = %d after the switchback, want 1", n)
+	}
+	mustRun(t, src, tgt, "stop_sync", "-g", "rt")
+	pgtest.AssertNoReplication(t, src, tgt)
+}

@@ -153,6 +153,7 @@ func newBack(ctx context.Context, src, tgt *pgx.Conn, opts SwitchbackOptions) (*
 	opts.MaxFreeze = so.MaxFreeze
 	swapped := g
 	swapped.ObjectName = rev.ObjectName
+	swapped.Streams = 1 // the way back is one stream, whatever the forward had
 	r := &run{src: tgt, tgt: src, opts: so, g: swapped, ev: sinkOf(opts.Events, opts.Out), deadline: time.Now().Add(so.Timeout),
 		follower: "the source"}
 	return &back{run: r, oldPrimary: src, newPrimary: tgt, fwd: g.ObjectName, opts: opts}, rev, nil
