@@ -95,6 +95,11 @@ func TestParallelApply(t *testing.T) {
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_subscription WHERE subname LIKE 'pgvecrep_par%'"); n != 3 {
 		t.Fatalf("%d subscriptions on the target, want 3", n)
 	}
+	// start_sync says streaming once every stream has its apply worker:
+	// made one after another, the target's launcher starts them 5 s apart.
+	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_stat_subscription WHERE subname LIKE 'pgvecrep_par%' AND pid IS NOT NULL AND relid IS NULL"); n != 3 {
+		t.Errorf("%d of 3 apply workers running when start_sync returned", n)
+	}
 	if st := mustRun(t, src, tgt, "stats", "-g", "par", "--json"); !strings.Contains(st.stdout, `"pgvecrep_par_p2"`) {
 		t.Errorf("stats --json does not list stream pgvecrep_par_p2:\n%s", st.stdout)
 	}

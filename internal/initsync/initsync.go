@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -421,17 +422,45 @@ func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
 		}
 		textOnly = format == "text"
 	}
-	for _, name := range s.streams() {
+	names := s.streams()
+	for _, name := range names {
 		sub := replication.Subscription{Name: name, Publication: name, Slot: name,
 			ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.ev,
-			Failover: replication.ServerMajor(s.src) >= 17, TextOnly: textOnly}
+			Failover: replication.ServerMajor(s.src) >= 17, TextOnly: textOnly, Disabled: len(names) > 1}
 		if err := replication.CreateSubscription(ctx, s.tgt, sub); err != nil {
 			return err
 		}
 		s.say(event.Setup, "created subscription %s on the target", name)
 	}
+	if len(names) == 1 {
+		return nil
+	}
+	return s.startStreams(ctx, names)
+}
+
+// startStreams enables the streams' subscriptions at one commit, so their
+// apply workers start together (see replication.EnableAll), and waits
+// until each has one: the group streams on every stream when start_sync
+// says it does.
+func (s *syncer) startStreams(ctx context.Context, names []string) error {
+	if err := replication.EnableAll(ctx, s.tgt, names); err != nil {
+		return err
+	}
+	missing, err := replication.WaitWorkers(ctx, s.tgt, names, time.Now().Add(workerWait))
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		s.say(event.Setup, "warning: no apply worker yet for %s after %s; the target starts it (see pgvecrep stats)", strings.Join(missing, ", "), workerWait)
+		return nil
+	}
+	s.say(event.Setup, "%d apply workers streaming", len(names))
 	return nil
 }
+
+// workerWait is how long start_sync waits for the streams' apply workers:
+// longer than the launcher's pause between passes (5 s by default).
+const workerWait = 20 * time.Second
 
 // rollback removes what this run created, the DDL capture included, and
 // records the error, on sessions that work: reconnect replaces the ones

@@ -51,6 +51,9 @@ func serverMajor(conn *pgconn.PgConn) int {
 func subscriptionOptions(s Subscription, target int) (string, []string) {
 	opts := []string{fmt.Sprintf("copy_data = %t", s.CopyData), "create_slot = false", "slot_name = " + pg.Literal(s.Slot)}
 	var notes []string
+	if s.Disabled {
+		opts = append(opts, "enabled = false")
+	}
 	if target >= 16 && s.CopyData && !s.TextOnly {
 		opts = append(opts, "binary = true")
 		notes = append(notes, fmt.Sprintf("PostgreSQL %d target: binary = true, the initial copy (from a 16+ source) and the changes travel in binary", target))

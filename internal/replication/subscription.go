@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,6 +32,8 @@ type Subscription struct {
 	// Failover marks the subscription's slot as a failover slot, on 17+
 	// targets; set it when the slot was created on a 17+ source.
 	Failover bool
+	// Disabled creates it disabled (EnableAll starts several at once).
+	Disabled bool
 	// Log, when set, is told which features of a newer target the
 	// subscription uses (see subscriptionOptions).
 	Log Printer
@@ -121,4 +124,43 @@ func Detach(ctx context.Context, src, tgt *pgx.Conn, name string, p Printer) err
 		p.Emit(event.Event{Phase: event.Detach, Message: fmt.Sprintf("dropped publication %s on the source", name)})
 	}
 	return nil
+}
+
+// EnableAll enables the named subscriptions in one transaction. The
+// target's launcher starts the apply workers of every enabled subscription
+// that has none in one pass, but makes a pass at most once per
+// wal_retrieve_retry_interval (5 s by default): subscriptions created one
+// after another would get their workers 5 s apart, and a group with
+// several apply streams would stream on some of them only. Enabled at one
+// commit, they start together.
+func EnableAll(ctx context.Context, tgt *pgx.Conn, names []string) error {
+	return pgx.BeginFunc(ctx, tgt, func(tx pgx.Tx) error {
+		for _, n := range names {
+			if _, err := tx.Exec(ctx, "ALTER SUBSCRIPTION "+pgx.Identifier{n}.Sanitize()+" ENABLE"); err != nil {
+				return fmt.Errorf("enable subscription %s on the target: %w", n, err)
+			}
+		}
+		return nil
+	})
+}
+
+// WaitWorkers waits until every named subscription has a running apply
+// worker, or until deadline, and returns the ones that have none.
+func WaitWorkers(ctx context.Context, tgt *pgx.Conn, names []string, deadline time.Time) ([]string, error) {
+	for {
+		var missing []string
+		err := tgt.QueryRow(ctx, `SELECT coalesce(array_agg(n ORDER BY n), '{}') FROM unnest($1::text[]) n
+			WHERE NOT EXISTS (SELECT 1 FROM pg_stat_subscription st WHERE st.subname = n AND st.pid IS NOT NULL AND st.relid IS NULL)`, names).Scan(&missing)
+		if err != nil {
+			return nil, fmt.Errorf("look for the apply workers on the target: %w", err)
+		}
+		if len(missing) == 0 || !time.Now().Before(deadline) {
+			return missing, nil
+		}
+		select {
+		case <-ctx.Done():
+			return missing, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
