@@ -15,6 +15,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/pgtest"
+	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -158,7 +159,7 @@ func TestDeferredBuildSizing(t *testing.T) {
 		t.Fatal(err)
 	}
 	workers := tgt.ParallelWorkers(t, "CONCURRENTLY IF NOT EXISTS wide_v_idx", func() {
-		err := buildConcurrently(ctx, conn, "public.wide_v_idx", "CREATE INDEX wide_v_idx ON public.wide USING hnsw (v vector_cosine_ops)")
+		err := postdata.BuildConcurrently(ctx, conn, "public.wide_v_idx", "CREATE INDEX wide_v_idx ON public.wide USING hnsw (v vector_cosine_ops)")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +284,7 @@ func TestDeferredBuildReplacesInvalidIndex(t *testing.T) {
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM pg_index WHERE indexrelid = 'items_v_idx'::regclass AND NOT indisvalid"); n != 1 {
 		t.Fatal("no invalid leftover to start from")
 	}
-	if err := buildConcurrently(ctx, conn, "public.items_v_idx", "CREATE INDEX items_v_idx ON public.items USING hnsw (v vector_l2_ops)"); err != nil {
+	if err := postdata.BuildConcurrently(ctx, conn, "public.items_v_idx", "CREATE INDEX items_v_idx ON public.items USING hnsw (v vector_l2_ops)"); err != nil {
 		t.Fatal(err)
 	}
 	if n := tgt.QueryInt(t, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
