@@ -248,3 +248,37 @@ func TestParallelRoundTrip(t *testing.T) {
 	mustRun(t, src, tgt, "stop_sync", "-g", "rt")
 	pgtest.AssertNoReplication(t, src, tgt)
 }
+
+// TestCatchUpFirstCLI: start_sync --catch-up-first --apply-workers 2 with a
+// writer running: the subscriptions attach before the vector index is
+// built, the index is built concurrently afterwards, and verify finds the
+// same rows and the same nearest neighbours on both sides.
+func TestCatchUpFirstCLI(t *testing.T) {
+	env := pgtest.Get(t)
+	src, tgt := env.Pair(t)
+	src.Exec(t, parallelSchema)
+	tgt.Exec(t, parallelSchema)
+	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, 150)")
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var written int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); writeItems(t, src, stop, &written, &mu) }()
+	mustRun(t, src, tgt, "bootstrap", "-g", "cf")
+	r := mustRun(t, src, tgt, "start_sync", "-g", "cf", "--catch-up-first", "--apply-workers", "2")
+	close(stop)
+	wg.Wait()
+	attached := strings.Index(r.stdout, "created subscription pgvecrep_cf_p1")
+	caught := strings.Index(r.stdout, "applying what the source wrote during the copy")
+	built := strings.Index(r.stdout, "built items_hnsw concurrently")
+	if attached < 0 || caught < attached || built < caught {
+		t.Errorf("want the subscriptions, then the catch-up, then the concurrent build (at %d, %d, %d):\n%s", attached, caught, built, r.stdout)
+	}
+	pgtest.WaitFor(t, "the writer's rows on the target", func() bool { return sameItems(t, src, tgt) })
+	mustRun(t, src, tgt, "verify", "-g", "cf")
+	mustRun(t, src, tgt, "stop_sync", "-g", "cf")
+	r = pgvecrep(t, src, tgt, "start_sync", "-g", "cf", "--truncate-target", "--catch-up-first", "--copy-mode", "native")
+	assertUserError(t, r, "--catch-up-first goes with --copy-mode fast only", "leave out --copy-mode native")
+	pgtest.AssertNoReplication(t, src, tgt)
+}

@@ -156,7 +156,7 @@ func (s *syncer) prepareBuilds(ctx context.Context) (func(context.Context, <-cha
 	if err != nil {
 		return nil, nil, err
 	}
-	objs, vectors := s.buildObjects(pending)
+	objs, vectors := s.buildObjects(s.heldBack(pending))
 	budget, parallel, err := s.buildBudget(ctx, len(objs))
 	if err != nil {
 		return nil, nil, err

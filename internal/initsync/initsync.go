@@ -86,6 +86,11 @@ type Options struct {
 	// ApplyStreams is how many apply streams the group gets (package
 	// parallel): 0 or 1 is one, the engine's single apply worker.
 	ApplyStreams int
+	// CatchUpFirst (fast mode) attaches the stream before the vector
+	// indexes are built: the backlog written during the copy applies into
+	// tables without them, then they are built CONCURRENTLY while the group
+	// streams (see catchup.go).
+	CatchUpFirst bool
 	// hook, when set (tests), runs at named points and may fail the run.
 	Hook func(point string) error
 }
@@ -279,6 +284,9 @@ func (s *syncer) run(ctx context.Context) error {
 	if mode != Native && mode != Fast {
 		return hint.New(fmt.Sprintf("unknown copy mode %q", mode), "use --copy-mode fast (the default) or --copy-mode native")
 	}
+	if mode == Native && s.opts.CatchUpFirst {
+		return hint.New("--catch-up-first goes with --copy-mode fast only", "leave out --copy-mode native: with it the engine applies the changes during its own copy")
+	}
 	if err := replication.Probe(ctx, s.tgt, s.opts.SubscriptionConnInfo); err != nil {
 		return err // before anything is created or copied
 	}
@@ -303,6 +311,9 @@ func (s *syncer) run(ctx context.Context) error {
 	}
 	if mode == Fast {
 		if err := s.attachSubscription(ctx); err != nil {
+			return err
+		}
+		if err := s.catchUpThenBuild(ctx); err != nil {
 			return err
 		}
 	}
