@@ -10,6 +10,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -148,6 +149,11 @@ func cleanupEverything(ctx context.Context, env *Env, src *pgx.Conn, srcErr erro
 	}
 	if err := switchover.DropAllReverse(ctx, src, tgt, p); err != nil {
 		return err
+	}
+	if n, err := parallel.UnguardAll(ctx, src); err != nil {
+		return err
+	} else if n > 0 {
+		p.Emit(event.Event{Phase: event.Undo, Message: fmt.Sprintf("dropped %d parallel apply guard trigger(s) on the source", n)})
 	}
 	if n, err := ddl.UninstallAll(ctx, src); err != nil {
 		return err

@@ -186,7 +186,7 @@ func catchUp(ctx context.Context, s *session) {
 	if err != nil {
 		return
 	}
-	_ = replication.WaitApplied(ctx, s.src, s.group.ObjectName, lsn, time.Now().Add(catchUpWait), 0)
+	_ = replication.WaitApplied(ctx, s.src, s.group.StreamNames(), lsn, time.Now().Add(catchUpWait), 0)
 }
 
 // stalledAt tells the user which change a stalled group waits for.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 	"time"
@@ -162,6 +163,9 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if ddlMode, err = parallelDDL(env, f, ddlMode, applyWorkers); err != nil {
+		return err
+	}
 	env.onInterrupt(restartHint(f, name, sel))
 	err = initsync.Start(ctx, src, tgt, initsync.Options{
 		Group:                name,
@@ -190,6 +194,24 @@ func runStartSync(ctx context.Context, env *Env, args []string) error {
 }
 
 const applyWorkersUsage = "apply streams on the target (publication, slot and subscription each): the tables with a vector index are spread across them by a hash of their key, so N apply workers index at once; costs a WAL sender decoding the whole WAL per stream on the source (default 1: the engine's one worker)"
+
+// parallelDDL is the DDL mode with several apply streams: a schema change
+// is applied in stream 0's order only, while the other streams may still
+// be behind it (a dropped column their rows still carry) or ahead of it,
+// so changes are recorded (track), not applied; --ddl auto is refused.
+func parallelDDL(env *Env, f *flags, mode string, streams int) (string, error) {
+	if streams <= 1 || mode != ddl.Auto {
+		return mode, nil
+	}
+	explicit := false
+	f.Visit(func(fl *flag.Flag) { explicit = explicit || fl.Name == "ddl" })
+	if explicit {
+		return "", &exitError{code: 2, err: hint.New("--ddl auto cannot go with --apply-workers above 1: a schema change would be applied in one stream's order while the others are still behind it or ahead",
+			"use --ddl track (changes are recorded; pgvecrep apply_ddl_change applies them) or --ddl off")}
+	}
+	env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("note: with %d apply streams, schema changes on the source are recorded, not applied (--ddl track): one stream cannot keep them in order with the others' rows; see pgvecrep apply_ddl_change", streams)})
+	return ddl.Track, nil
+}
 
 // startSyncLeftovers is what an interrupted start_sync may leave when its
 // rollback is cut short, and how to remove it.

@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/replication"
 	"github.com/pgvecrep/pgvecrep/internal/switchover"
 )
 
@@ -61,7 +62,7 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 		fmt.Fprintf(env.Stderr, "pgvecrep: source unreachable (%s); detaching on the target only\n", oneLine(srcErr.Error()))
 		src = nil
 	}
-	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
+	if err := parallel.Detach(ctx, src, tgt, g, p); err != nil {
 		return err
 	}
 	left, err := switchover.DropReverse(ctx, src, tgt, g.Name, p)
@@ -78,7 +79,7 @@ func stopGroup(ctx context.Context, env *Env, src *pgx.Conn, srcErr error, tgt *
 	}
 	if src == nil {
 		env.say(event.Event{Phase: event.Note, Message: fmt.Sprintf("The source still has replication slot %s and publication %s. Once it is back, run there:\n  %s",
-			g.ObjectName, g.ObjectName, replication.DropSQL(g.ObjectName, g.ObjectName))})
+			strings.Join(g.StreamNames(), ", "), strings.Join(g.StreamNames(), ", "), parallel.LeftoverSQL(g))})
 	}
 	if left != "" {
 		fmt.Fprintf(env.Stdout, "The source still has the reverse subscription of the way back. Once it is back, run there:\n  %s\n", left)

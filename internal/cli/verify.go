@@ -107,7 +107,7 @@ func runVerify(ctx context.Context, env *Env, args []string) error {
 	// Progress goes to stderr: stdout is the report (or its JSON).
 	p, start := progress.NewAuto(env.Stderr), time.Now()
 	opts := verify.Options{Tables: tables, Sample: sample,
-		Subscription: g.ObjectName, ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf,
+		Subscription: g.ObjectName, MoreSlots: g.StreamNames()[1:], ChunkRows: a.chunkRows, DrainTimeout: a.drainTimeout, Progress: p.Printf,
 		Jobs: a.jobs, Source: s.srcCfg, Target: s.tgtCfg,
 		Schema: true, SchemaOnly: a.schemaOnly, Replicated: g.Tables}
 	leader, follower, reverse, err := verifyDirection(ctx, src, tgt, g, &opts)

@@ -100,7 +100,7 @@ func keylessRound(ctx context.Context, src, tgt *pgx.Conn, g group.Group, t pg.N
 	if err := src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
 		return false, false, fmt.Errorf("read the source's WAL position: %w", err)
 	}
-	if err := replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
+	if err := replication.WaitApplied(ctx, src, g.StreamNames(), lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
 		return false, false, err
 	}
 	target, err := keylessSum(ctx, tgt, t, cols)

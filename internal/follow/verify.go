@@ -216,7 +216,7 @@ func (v *Verifier) settled(ctx context.Context, src *pgx.Conn, g group.Group, sa
 		}
 		// A group that stalls is stats' business, not a mismatch: the
 		// wait is bounded, and its error skips the check.
-		if err = replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
+		if err = replication.WaitApplied(ctx, src, g.StreamNames(), lsn, time.Now().Add(2*time.Minute), time.Second); err != nil {
 			break
 		}
 		ok, err = same()

@@ -142,6 +142,15 @@ func (s *syncer) exportSnapshot(ctx context.Context) error {
 	}
 	s.slot = slot
 	s.say(event.Setup, "created replication slot %s on the source at %s (snapshot %s)", s.name, slot.ConsistentLSN, slot.SnapshotName)
+	// The other streams' slots are copies of this one, made while its
+	// snapshot is held: the same consistent point, so every stream starts
+	// exactly where the copy's snapshot ends.
+	for _, name := range s.streams()[1:] {
+		if err := replication.CopySlot(ctx, s.src, s.name, name); err != nil {
+			return err
+		}
+		s.say(event.Setup, "created replication slot %s on the source at %s (a copy of %s)", name, slot.ConsistentLSN, s.name)
+	}
 	return group.SetSnapshotLSN(ctx, s.tgt, s.opts.Group, slot.ConsistentLSN)
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -125,7 +126,8 @@ type syncer struct {
 	src, tgt *pgx.Conn
 	opts     Options
 	ev       event.Sink
-	name     string // publication, slot and subscription name
+	name     string // publication, slot and subscription name (stream 0)
+	plan     parallel.Plan
 
 	slot        *replication.Slot // the fast path's exporting connection, open during the copy
 	targetSuper bool
@@ -328,6 +330,9 @@ func (s *syncer) copy(ctx context.Context, mode string) error {
 	if err := s.deferIndexes(ctx, mode == Fast); err != nil {
 		return err
 	}
+	if err := s.planStreams(ctx); err != nil {
+		return err
+	}
 	if err := s.createPublication(ctx); err != nil {
 		return err
 	}
@@ -343,46 +348,87 @@ func (s *syncer) copy(ctx context.Context, mode string) error {
 	return s.nativeCopy(ctx)
 }
 
-func (s *syncer) createPublication(ctx context.Context) error {
-	opts := replication.PublicationOptions{ViaRoot: anyPartitioned(s.opts.Tables)}
-	if err := replication.CreatePublicationWith(ctx, s.src, s.name, catalog.NamesOf(s.opts.Tables), opts); err != nil {
-		if pg.Code(err) == "42710" {
-			return hint.Wrap(fmt.Errorf("create publication %s on the source: it already exists", s.name),
-				fmt.Sprintf("another run left it behind; run pgvecrep stop_sync -g %s", s.opts.Group))
-		}
+// streams are the names of the group's apply streams, stream 0 first.
+func (s *syncer) streams() []string {
+	return group.Group{ObjectName: s.name, Streams: s.plan.Streams}.StreamNames()
+}
+
+// planStreams decides which tables parallel apply spreads, records the
+// number of streams before any exists (so a crash is cleaned up whole),
+// and guards the spread tables on the source (package parallel).
+func (s *syncer) planStreams(ctx context.Context) error {
+	p, err := parallel.Decide(ctx, s.src, s.opts.Tables, s.opts.ApplyStreams)
+	if err != nil {
 		return err
 	}
-	s.say(event.Setup, "created publication %s on the source", s.name)
+	s.plan = p
+	if err := s.meta(func() error { return group.SetStreams(ctx, s.tgt, s.opts.Group, p.Streams) }); err != nil {
+		return err
+	}
+	if p.Streams == 1 {
+		return nil
+	}
+	for _, k := range p.Kept {
+		s.say(event.Setup, "%s stays whole in stream 0: %s", k.Table, k.Why)
+	}
+	if len(p.Spread) == 0 {
+		s.say(event.Setup, "no table can be spread across %d apply streams; the other streams carry nothing", p.Streams)
+	}
+	if err := parallel.Guard(ctx, s.src, s.opts.Group, s.name, p); err != nil {
+		return err
+	}
+	s.say(event.Setup, "%d apply streams: %d table(s) spread by a hash of their key (TRUNCATE of them is refused on the source meanwhile)", p.Streams, len(p.Spread))
 	return nil
 }
 
-// createSlot makes the group's logical slot on the source before the
-// subscription exists (see package replication for why).
-func (s *syncer) createSlot(ctx context.Context) error {
-	if err := replication.CreateSlotNoSnapshot(ctx, s.src, s.name); err != nil {
-		return err
+func (s *syncer) createPublication(ctx context.Context) error {
+	all := catalog.NamesOf(s.opts.Tables)
+	for k, name := range s.streams() {
+		opts := replication.PublicationOptions{ViaRoot: k == 0 && anyPartitioned(s.opts.Tables), Filters: s.plan.Filters(k)}
+		if err := replication.CreatePublicationWith(ctx, s.src, name, s.plan.Tables(k, all), opts); err != nil {
+			if pg.Code(err) == "42710" {
+				return hint.Wrap(fmt.Errorf("create publication %s on the source: it already exists", name),
+					fmt.Sprintf("another run left it behind; run pgvecrep stop_sync -g %s", s.opts.Group))
+			}
+			return err
+		}
+		s.say(event.Setup, "created publication %s on the source", name)
 	}
-	s.say(event.Setup, "created replication slot %s on the source", s.name)
+	return nil
+}
+
+// createSlot makes the group's logical slots on the source before the
+// subscriptions exist (see package replication for why).
+func (s *syncer) createSlot(ctx context.Context) error {
+	for _, name := range s.streams() {
+		if err := replication.CreateSlotNoSnapshot(ctx, s.src, name); err != nil {
+			return err
+		}
+		s.say(event.Setup, "created replication slot %s on the source", name)
+	}
 	return nil
 }
 
 // createSubscription makes the subscription on the target, attached to the
 // slot made before it. copyData selects the engine's own initial copy.
 func (s *syncer) createSubscription(ctx context.Context, copyData bool) error {
-	sub := replication.Subscription{Name: s.name, Publication: s.name, Slot: s.name,
-		ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.ev,
-		Failover: replication.ServerMajor(s.src) >= 17}
+	textOnly := false
 	if copyData { // the engine copies: binary only where fast mode would use it
 		format, _, err := s.copyFormat(ctx)
 		if err != nil {
 			return err
 		}
-		sub.TextOnly = format == "text"
+		textOnly = format == "text"
 	}
-	if err := replication.CreateSubscription(ctx, s.tgt, sub); err != nil {
-		return err
+	for _, name := range s.streams() {
+		sub := replication.Subscription{Name: name, Publication: name, Slot: name,
+			ConnInfo: s.opts.SubscriptionConnInfo, CopyData: copyData, Log: s.ev,
+			Failover: replication.ServerMajor(s.src) >= 17, TextOnly: textOnly}
+		if err := replication.CreateSubscription(ctx, s.tgt, sub); err != nil {
+			return err
+		}
+		s.say(event.Setup, "created subscription %s on the target", name)
 	}
-	s.say(event.Setup, "created subscription %s on the target", s.name)
 	return nil
 }
 
@@ -401,7 +447,7 @@ func (s *syncer) rollback(cause error) {
 		s.say(event.Undo, "cleanup after failure: %v", err)
 		return
 	}
-	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Tables: catalog.NamesOf(s.opts.Tables)}
+	g := group.Group{Name: s.opts.Group, ObjectName: s.name, Streams: s.plan.Streams, Tables: catalog.NamesOf(s.opts.Tables)}
 	if err := Teardown(ctx, s.src, s.tgt, g, s.ev); err != nil {
 		s.say(event.Undo, "cleanup after failure: %v", err)
 	}

@@ -38,14 +38,14 @@ type relState struct {
 }
 
 const relStatesQuery = `
-SELECT format('%I.%I', n.nspname, c.relname), sr.srsubstate::text,
+SELECT format('%I.%I', n.nspname, c.relname) || CASE WHEN s.subname = ($1::text[])[1] THEN '' ELSE ' (' || s.subname || ')' END, sr.srsubstate::text,
        coalesce(pc.tuples_processed, 0), coalesce(pc.bytes_processed, 0)
 FROM pg_subscription_rel sr
 JOIN pg_subscription s ON s.oid = sr.srsubid
 JOIN pg_class c ON c.oid = sr.srrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_progress_copy pc ON pc.relid = sr.srrelid AND pc.datid = s.subdbid
-WHERE s.subname = $1
+WHERE s.subname = ANY ($1)
 ORDER BY 1`
 
 // waitReady polls until every table of the subscription is ready, printing
@@ -97,7 +97,7 @@ func (s *syncer) waitReady(ctx context.Context) error {
 }
 
 func (s *syncer) relStates(ctx context.Context) ([]relState, error) {
-	rows, err := s.tgt.Query(ctx, relStatesQuery, s.name)
+	rows, err := s.tgt.Query(ctx, relStatesQuery, s.streams())
 	if err != nil {
 		return nil, fmt.Errorf("read subscription table states: %w", err)
 	}
@@ -110,7 +110,7 @@ func (s *syncer) relStates(ctx context.Context) ([]relState, error) {
 func (s *syncer) syncErrors(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.tgt.QueryRow(ctx, `SELECT coalesce(sum(sync_error_count + apply_error_count), 0)::bigint
-		FROM pg_stat_subscription_stats WHERE subname = $1`, s.name).Scan(&n)
+		FROM pg_stat_subscription_stats WHERE subname = ANY ($1)`, s.streams()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("read subscription error counts: %w", err)
 	}

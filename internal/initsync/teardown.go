@@ -10,9 +10,9 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/catalog"
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/postdata"
-	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // Teardown undoes a start_sync that did not finish: subscription, slot and
@@ -20,7 +20,7 @@ import (
 // found the tables empty), and the deferred indexes are built again on the
 // empty tables, so the target looks as it did before the run.
 func Teardown(ctx context.Context, src, tgt *pgx.Conn, g group.Group, p event.Sink) error {
-	if err := replication.Detach(ctx, src, tgt, g.ObjectName, p); err != nil {
+	if err := parallel.Detach(ctx, src, tgt, g, p); err != nil {
 		return err
 	}
 	if len(g.Tables) > 0 {

@@ -48,6 +48,9 @@ type PublicationOptions struct {
 	// then needs only the same partitioned table, which routes each row to
 	// its own partition, and the group lists the table it names.
 	ViaRoot bool
+	// Filters are row filters by table (PostgreSQL 15+): parallel apply
+	// publishes each stream's share of a table (package parallel).
+	Filters map[pg.Name]string
 }
 
 // CreatePublicationWith creates publication name on the source for exactly
@@ -55,7 +58,13 @@ type PublicationOptions struct {
 // SQLSTATE 42710 (pg.Code), which the caller turns into a hint naming its
 // group.
 func CreatePublicationWith(ctx context.Context, src *pgx.Conn, name string, tables []pg.Name, opts PublicationOptions) error {
-	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{name}.Sanitize(), strings.Join(catalog.QuotedNames(tables), ", "))
+	list := catalog.QuotedNames(tables)
+	for i, t := range tables {
+		if f, ok := opts.Filters[t]; ok {
+			list[i] += " WHERE (" + f + ")"
+		}
+	}
+	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", pgx.Identifier{name}.Sanitize(), strings.Join(list, ", "))
 	if opts.ViaRoot {
 		sql += " WITH (publish_via_partition_root = true)"
 	}

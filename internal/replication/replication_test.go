@@ -103,7 +103,7 @@ func TestOddIdentifiers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitApplied(ctx, sconn, slot, lsn, time.Time{}, 0); err != nil {
+	if err := WaitApplied(ctx, sconn, []string{slot}, lsn, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM "+table.Quoted()); n != 5 {
@@ -213,13 +213,13 @@ func TestWaitApplied(t *testing.T) {
 	pgtest.WaitFor(t, "the apply worker to block on the lock", func() bool {
 		return tgt.QueryInt(t, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = $1::regclass`, table.Quoted()) > 0
 	})
-	err = WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Now().Add(time.Second), 0)
+	err = WaitApplied(ctx, sconn, []string{"pgvecrep_wait"}, lsn, time.Now().Add(time.Second), 0)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitApplied with the apply blocked = %v, want a deadline error", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(300*time.Millisecond, cancel)
-	if err := WaitApplied(cctx, sconn, "pgvecrep_wait", lsn, time.Time{}, 0); !errors.Is(err, context.Canceled) {
+	if err := WaitApplied(cctx, sconn, []string{"pgvecrep_wait"}, lsn, time.Time{}, 0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WaitApplied after cancel = %v, want context.Canceled", err)
 	}
 	if err := sconn.Ping(ctx); err != nil {
@@ -229,13 +229,13 @@ func TestWaitApplied(t *testing.T) {
 	if err := lock.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitApplied(ctx, sconn, "pgvecrep_wait", lsn, time.Time{}, 0); err != nil {
+	if err := WaitApplied(ctx, sconn, []string{"pgvecrep_wait"}, lsn, time.Time{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := tgt.QueryInt(t, "SELECT count(*) FROM "+table.Quoted()); n != 1 {
 		t.Fatalf("WaitApplied returned with %d rows on the target, want 1", n)
 	}
-	if _, err := Applied(ctx, sconn, "pgvecrep_nosuch", lsn); err == nil {
+	if _, err := Applied(ctx, sconn, []string{"pgvecrep_nosuch"}, lsn); err == nil {
 		t.Error("Applied on a missing slot returned no error")
 	}
 }

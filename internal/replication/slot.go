@@ -69,6 +69,17 @@ func CreateSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (*Slot, e
 	return &Slot{Name: slot, ConsistentLSN: string(row[1]), SnapshotName: string(row[2]), conn: conn}, nil
 }
 
+// CopySlot creates slot to on the source as a copy of slot from: the same
+// plugin, and the same position, so it streams exactly the transactions
+// from streams (parallel apply's streams start at one point this way). from
+// must be a finished slot: its creation returned.
+func CopySlot(ctx context.Context, src *pgx.Conn, from, to string) error {
+	if _, err := src.Exec(ctx, `SELECT pg_copy_logical_replication_slot($1, $2)`, from, to); err != nil {
+		return createError(to, err)
+	}
+	return nil
+}
+
 // CreateSlotNoSnapshot creates the permanent logical slot named slot with
 // the pgoutput plugin on the source, exporting no snapshot: for the native
 // copy, where the subscription's own table sync copies the data. It is made

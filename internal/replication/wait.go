@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -60,8 +59,10 @@ func ParseLSN(s string) (LSN, error) {
 // String formats the position the way PostgreSQL does.
 func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l)) }
 
-const appliedQuery = `SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false)
-FROM pg_replication_slots WHERE slot_name = $1`
+// appliedQuery judges every slot at once; the missing ones are named.
+const appliedQuery = `SELECT coalesce(bool_and(coalesce(s.confirmed_flush_lsn >= $2::pg_lsn, false)), false),
+       coalesce(array_agg(n) FILTER (WHERE s.slot_name IS NULL), '{}')
+FROM unnest($1::text[]) n LEFT JOIN pg_replication_slots s ON s.slot_name = n`
 
 // Applied reports whether the target has applied, and made durable, every
 // transaction the source committed before lsn, judged by the
@@ -79,15 +80,19 @@ FROM pg_replication_slots WHERE slot_name = $1`
 // target has flushed (subscriptions commit with synchronous_commit off), and
 // it is lost in a target crash. A switchover that detached on it could drop
 // the slot while the last transactions exist only in the target's memory.
-func Applied(ctx context.Context, src *pgx.Conn, slot, lsn string) (bool, error) {
+//
+// A group with several apply streams (package parallel) has applied lsn
+// when every one of its slots has: Applied judges them all.
+func Applied(ctx context.Context, src *pgx.Conn, slots []string, lsn string) (bool, error) {
 	var done bool
-	err := src.QueryRow(ctx, appliedQuery, slot, lsn).Scan(&done)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, hint.New(fmt.Sprintf("replication slot %s not found on the source", slot),
+	var missing []string
+	err := src.QueryRow(ctx, appliedQuery, slots, lsn).Scan(&done, &missing)
+	if err == nil && len(missing) > 0 {
+		return false, hint.New(fmt.Sprintf("replication slot %s not found on the source", strings.Join(missing, ", ")),
 			"the group is not replicating: see pgvecrep stats, or start it again with stop_sync and start_sync")
 	}
 	if err != nil {
-		return false, fmt.Errorf("read replication slot %s on the source: %w", slot, err)
+		return false, fmt.Errorf("read replication slot %s on the source: %w", strings.Join(slots, ", "), err)
 	}
 	return done, nil
 }
@@ -104,13 +109,13 @@ const firstPause = 10 * time.Millisecond
 // than put on ctx: a query cut off by its context closes the connection,
 // and callers go on using it after a timeout. poll is the longest pause
 // between checks; 0 means 250ms.
-func WaitApplied(ctx context.Context, src *pgx.Conn, slot, lsn string, deadline time.Time, poll time.Duration) error {
+func WaitApplied(ctx context.Context, src *pgx.Conn, slots []string, lsn string, deadline time.Time, poll time.Duration) error {
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
 	pause := min(firstPause, poll)
 	for {
-		done, err := Applied(ctx, src, slot, lsn)
+		done, err := Applied(ctx, src, slots, lsn)
 		if err != nil || done {
 			return err
 		}

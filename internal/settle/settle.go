@@ -128,7 +128,7 @@ func waitCreated(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables 
 	if err := src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
 		return fmt.Errorf("read the source's WAL position: %w", err)
 	}
-	waitErr := replication.WaitApplied(ctx, src, g.ObjectName, lsn, time.Now().Add(createdWait), 0)
+	waitErr := replication.WaitApplied(ctx, src, g.StreamNames(), lsn, time.Now().Add(createdWait), 0)
 	gone, err := absent()
 	switch {
 	case err != nil:

@@ -77,7 +77,7 @@ func (d *drainer) wait(ctx context.Context) error {
 	longest := min(maxPause, d.opts.PollInterval)
 	pause := min(firstPause, longest)
 	for {
-		done, err := replication.Applied(ctx, d.src, d.g.ObjectName, d.lsn)
+		done, err := replication.Applied(ctx, d.src, d.g.StreamNames(), d.lsn)
 		if err != nil || done {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +12,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
-	"github.com/pgvecrep/pgvecrep/internal/replication"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 )
 
 // FailoverOptions describe a failover.
@@ -60,7 +61,7 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 	if err := lastApplied(ctx, tgt, g.ObjectName, &res); err != nil {
 		return res, err
 	}
-	if err := replication.Detach(ctx, nil, tgt, g.ObjectName, p); err != nil {
+	if err := parallel.Detach(ctx, nil, tgt, g, p); err != nil {
 		return res, err
 	}
 	seqs, err := Sequences(ctx, tgt, g.Tables)
@@ -73,8 +74,8 @@ func Failover(ctx context.Context, tgt *pgx.Conn, opts FailoverOptions) (Failove
 	if err := group.SetPhase(ctx, tgt, g.Name, group.FailedOver); err != nil {
 		return res, err
 	}
-	res.OrphanSlot = g.ObjectName
-	res.DropSlotSQL = replication.DropSQL(g.ObjectName, g.ObjectName)
+	res.OrphanSlot = strings.Join(g.StreamNames(), ", ")
+	res.DropSlotSQL = parallel.LeftoverSQL(g)
 	return res, nil
 }
 

@@ -49,28 +49,43 @@ func (s *run) waitLag(ctx context.Context) error {
 }
 
 const notReadyQuery = `SELECT count(*) FILTER (WHERE sr.srsubstate <> 'r')
-FROM pg_subscription_rel sr JOIN pg_subscription su ON su.oid = sr.srsubid WHERE su.subname = $1`
+FROM pg_subscription_rel sr JOIN pg_subscription su ON su.oid = sr.srsubid WHERE su.subname = ANY ($1)`
 
 // lag reads how many tables are not ready and the target's progress.
 func (s *run) lag(ctx context.Context) (notReady int, e replication.Estimate, err error) {
-	if err := s.tgt.QueryRow(ctx, notReadyQuery, s.g.ObjectName).Scan(&notReady); err != nil {
+	if err := s.tgt.QueryRow(ctx, notReadyQuery, s.g.StreamNames()).Scan(&notReady); err != nil {
 		return 0, e, fmt.Errorf("read table states: %w", err)
 	}
 	e, err = s.progress(ctx)
 	return notReady, e, err
 }
 
-// progress reads the target's progress and adds it to the run's estimate.
+// progress reads the target's progress and adds it to the run's
+// estimate. With several apply streams it is the stream furthest behind:
+// the group is only as caught up as that one.
 func (s *run) progress(ctx context.Context) (replication.Estimate, error) {
-	p, err := replication.ReadProgress(ctx, s.src, s.tgt, s.g.ObjectName)
-	if err != nil {
-		return replication.Estimate{}, err
+	var worst replication.Progress
+	for i, name := range s.g.StreamNames() {
+		p, err := replication.ReadProgress(ctx, s.src, s.tgt, name)
+		if err != nil {
+			return replication.Estimate{}, err
+		}
+		if !p.Slot {
+			return replication.Estimate{}, hint.New(fmt.Sprintf("replication slot %s not found on the source", name),
+				fmt.Sprintf("the group's slot is missing; see pgvecrep stats -g %s", s.g.Name))
+		}
+		if i == 0 || behind(p, worst) {
+			worst = p
+		}
 	}
-	if !p.Slot {
-		return replication.Estimate{}, hint.New(fmt.Sprintf("replication slot %s not found on the source", s.g.ObjectName),
-			fmt.Sprintf("the group's slot is missing; see pgvecrep stats -g %s", s.g.Name))
-	}
-	return s.catchup.Add(p), nil
+	return s.catchup.Add(worst), nil
+}
+
+// behind reports whether stream a has more left to apply than stream b.
+func behind(a, b replication.Progress) bool {
+	pa, _ := a.Pending()
+	pb, _ := b.Pending()
+	return pa > pb
 }
 
 func inFlightText(f *replication.InFlight) string {

@@ -37,6 +37,7 @@ import (
 	"github.com/pgvecrep/pgvecrep/internal/event"
 	"github.com/pgvecrep/pgvecrep/internal/group"
 	"github.com/pgvecrep/pgvecrep/internal/hint"
+	"github.com/pgvecrep/pgvecrep/internal/parallel"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/progress"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
@@ -312,7 +313,7 @@ func (s *run) abort(cause error) error {
 // phase, refreshes the materialized views and vacuums. Past this point the
 // target is the primary.
 func (s *run) detach(ctx context.Context, res *Result) error {
-	if err := replication.Detach(ctx, s.src, s.tgt, s.g.ObjectName, s.ev); err != nil {
+	if err := parallel.Detach(ctx, s.src, s.tgt, s.g, s.ev); err != nil {
 		return hint.Wrap(err, fmt.Sprintf("writes on the source stay frozen; finish with pgvecrep stop_sync -g %s", s.g.Name))
 	}
 	if err := group.SetPhase(ctx, s.tgt, s.g.Name, group.SwitchedOver); err != nil {

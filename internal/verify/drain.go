@@ -23,6 +23,7 @@ type drainer struct {
 	src, tgt *pgx.Conn
 	sub      string
 	slot     string
+	more     []string // the other apply streams' slots
 	timeout  time.Duration
 	active   bool
 	note     string
@@ -81,7 +82,7 @@ func (d *drainer) wait(ctx context.Context) error {
 		// not wait again for every chunk and query of the run.
 		limit = 0
 	}
-	err = replication.WaitApplied(ctx, d.src, d.slot, lsn, time.Now().Add(limit), 250*time.Millisecond)
+	err = replication.WaitApplied(ctx, d.src, append([]string{d.slot}, d.more...), lsn, time.Now().Add(limit), 250*time.Millisecond)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		d.timeouts++
 		d.stuck.Store(true)

@@ -41,6 +41,9 @@ type Options struct {
 	// drain before each read of the target. Empty (or not found) means the
 	// target is not replicating any more (after a switchover): no waiting.
 	Subscription string
+	// MoreSlots are the slots of a group's other apply streams (package
+	// parallel), each of which must have caught up too.
+	MoreSlots []string
 	// ChunkRows is how many source rows one checksum covers; 0 means 10,000.
 	// Smaller chunks make a re-check and the narrowing to keys cheaper.
 	ChunkRows int
@@ -182,6 +185,7 @@ func (r *run) checkData(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
+	d.more = r.opts.MoreSlots
 	r.drain = d
 	tables, err := loadTables(ctx, r.src, r.tgt, r.opts.Tables)
 	if err != nil {
