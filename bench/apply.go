@@ -88,8 +88,14 @@ type applyResult struct {
 	BacklogBytes int64   `json:"backlog_wal_bytes"`
 	Drain        float64 `json:"drain_s"`
 	DrainRate    float64 `json:"drain_rows_per_s"` // (backlog + updated rows) / drain
-	Note         string  `json:"note,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	// SlotsEarly is how long before the end of the drain every slot had
+	// confirmed the source's position (see stream.caughtUp).
+	SlotsEarly float64 `json:"slots_confirmed_early_s"`
+	// ApplyErrors are the target's log lines of apply workers that failed
+	// (and were restarted) during the writes and the drain.
+	ApplyErrors []string `json:"apply_errors,omitempty"`
+	Note        string   `json:"note,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 func (r applyResult) ok() bool { return r.Error == "" && r.DrainRate > 0 }

@@ -1,14 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,8 +22,14 @@ type stream struct {
 	b        *bench
 	src, tgt *pgx.Conn
 	slots    []string
-	// errs0 is the subscriptions' error count when the stream was opened.
+	// errs0 is the subscriptions' error count when the stream was opened,
+	// log0 the size of the target's server log then.
 	errs0 int64
+	log0  int64
+	// Errors are the apply errors the target logged while the stream ran:
+	// an apply worker that fails is restarted by the engine and starts its
+	// transaction again, which the timings include.
+	Errors []string
 }
 
 // openStream connects to both ends of a stream whose slots are slots.
@@ -39,7 +47,29 @@ func (b *bench) openStream(ctx context.Context, srcDB, tgtDB string, slots []str
 		s.close(ctx)
 		return nil, err
 	}
+	if fi, err := os.Stat(filepath.Join(b.c.tgt.Dir, "server.log")); err == nil {
+		s.log0 = fi.Size()
+	}
 	return s, nil
+}
+
+// logErrors is the ERROR lines the target's server log gained since the
+// stream was opened (at most 5).
+func (s *stream) logErrors() []string {
+	f, err := os.Open(filepath.Join(s.b.c.tgt.Dir, "server.log"))
+	if err != nil {
+		return []string{fmt.Sprintf("(server log unreadable: %v)", err)}
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(io.NewSectionReader(f, s.log0, 1<<40))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() && len(out) < 5 {
+		if strings.Contains(sc.Text(), "ERROR:") {
+			out = append(out, strings.TrimSpace(sc.Text()))
+		}
+	}
+	return out
 }
 
 func (s *stream) close(ctx context.Context) {
@@ -79,7 +109,8 @@ func (s *stream) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.caughtUp(ctx, lsn)
+	_, err = s.caughtUp(ctx, lsn, "")
+	return err
 }
 
 func currentLSN(ctx context.Context, src *pgx.Conn) (string, error) {
@@ -93,35 +124,68 @@ func currentLSN(ctx context.Context, src *pgx.Conn) (string, error) {
 // slotsBehind is how many of the slots have not confirmed $1, how many
 // exist, and the WAL bytes the slowest one has not confirmed.
 const slotsBehind = `SELECT count(*) FILTER (WHERE confirmed_flush_lsn IS NULL OR confirmed_flush_lsn < $1::pg_lsn), count(*),
-	coalesce(max(pg_wal_lsn_diff($1::pg_lsn, confirmed_flush_lsn)), 0)::bigint
+	greatest(coalesce(max(pg_wal_lsn_diff($1::pg_lsn, confirmed_flush_lsn)), 0), 0)::bigint
 	FROM pg_replication_slots WHERE slot_name = ANY($2)`
 
-// caughtUp polls until every slot has confirmed lsn, failing as soon as a
-// subscription reports an error. While it waits it says how much is left
-// every 30 s.
-func (s *stream) caughtUp(ctx context.Context, lsn string) error {
-	last := time.Now()
-	return poll(ctx, 100*time.Millisecond, func() (bool, error) {
-		var behind, found, bytes int64
+// appliedBefore counts the target database's enabled subscriptions whose
+// replication origin has not applied a source transaction that committed
+// at or after $1.
+const appliedBefore = `SELECT count(*) FROM pg_subscription s
+	LEFT JOIN pg_replication_origin_status o ON o.external_id = 'pg_' || s.oid
+	WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.subenabled
+	  AND (o.remote_lsn IS NULL OR o.remote_lsn < $1::pg_lsn)`
+
+// caughtUp polls until every slot has confirmed lsn and, when commit is
+// set, every subscription's origin has applied a transaction that
+// committed after commit (a position inside the last write transaction,
+// before its commit record). A subscription's error does not stop it (the
+// engine restarts the worker; its log lines are kept in Errors); a wait
+// over drainLimit does. It returns when the slots alone first said caught up: on
+// PostgreSQL 15 they can say so while the target is still applying that
+// transaction (seen in this bench: an apply worker confirms the position
+// of the WAL it has received, not committed), which the origin does not.
+// While it waits it says how much is left every 30 s.
+func (s *stream) caughtUp(ctx context.Context, lsn, commit string) (time.Time, error) {
+	start, last := time.Now(), time.Now()
+	var slotsAt time.Time
+	err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		var behind, found, bytes, pending int64
 		if err := s.src.QueryRow(ctx, slotsBehind, lsn, s.slots).Scan(&behind, &found, &bytes); err != nil {
 			return false, fmt.Errorf("read the slots' positions: %w", err)
 		}
 		if found != int64(len(s.slots)) {
 			return false, fmt.Errorf("%d of the slots %v are gone from the source", int64(len(s.slots))-found, s.slots)
 		}
-		if behind == 0 {
+		if behind == 0 && slotsAt.IsZero() {
+			slotsAt = time.Now()
+		}
+		if behind == 0 && commit != "" {
+			if err := s.tgt.QueryRow(ctx, appliedBefore, commit).Scan(&pending); err != nil {
+				return false, fmt.Errorf("read the subscriptions' origins: %w", err)
+			}
+		}
+		if behind == 0 && pending == 0 {
 			return true, nil
 		}
-		if n, err := s.errors(ctx); err != nil || n > s.errs0 {
-			return false, errors.Join(err, errors.New("the target's subscriptions report errors; see the target server's log (run with -keep to read it)"))
+		if time.Since(start) > drainLimit {
+			return false, fmt.Errorf("the target has not applied the writes after %s (%s of WAL not confirmed, %d stream(s) applying); its log's errors: %s",
+				drainLimit, mib(bytes), pending, strings.Join(s.logErrors(), "; "))
 		}
 		if time.Since(last) > 30*time.Second {
 			last = time.Now()
-			fmt.Fprintf(s.b.out, "      waiting for the target: %s of WAL not confirmed\n", mib(bytes))
+			fmt.Fprintf(s.b.out, "      waiting for the target: %s of WAL not confirmed, %d stream(s) still applying the last transaction\n", mib(bytes), pending)
 		}
 		return false, nil
 	})
+	if n, nerr := s.errors(ctx); nerr == nil && n > s.errs0 && len(s.Errors) == 0 {
+		s.Errors = s.logErrors()
+		fmt.Fprintf(s.b.out, "      the target's apply workers failed %d time(s) and were restarted: %s\n", n-s.errs0, strings.Join(s.Errors, "; "))
+	}
+	return slotsAt, err
 }
+
+// drainLimit is how long caughtUp waits before it gives up.
+const drainLimit = 20 * time.Minute
 
 // lag is the WAL bytes the slowest slot has not confirmed.
 func (s *stream) lag(ctx context.Context) (int64, error) {
@@ -172,10 +236,13 @@ func (s *stream) measure(ctx context.Context, b *bench, srcDB string, res *apply
 	if err != nil {
 		return err
 	}
-	if err := s.caughtUp(ctx, w.lsn); err != nil {
+	slotsAt, err := s.caughtUp(ctx, w.lsn, w.commit)
+	res.ApplyErrors = s.Errors
+	if err != nil {
 		return err
 	}
 	res.Drain = secs(time.Since(w.end))
+	res.SlotsEarly = secs(time.Since(slotsAt))
 	res.DrainRate = float64(res.BacklogRows+w.Updated) / res.Drain
 	return nil
 }
@@ -189,9 +256,12 @@ type writeOut struct {
 	Inserted int64   `json:"inserted_rows"`
 	Updated  int64   `json:"updated_rows"`
 	Update   float64 `json:"update_s"` // the UPDATE's own time on the source
-	// end is when the UPDATE committed, lsn the source's WAL position then.
-	end time.Time
-	lsn string
+	// end is when the UPDATE committed, lsn the source's WAL position then,
+	// commit a position inside the UPDATE's transaction, before its commit
+	// record.
+	end    time.Time
+	lsn    string
+	commit string
 }
 
 // bulkUpdate re-embeds every row in one statement.
@@ -220,12 +290,18 @@ func (b *bench) writes(ctx context.Context, src *pgx.Conn, srcDB string, afterLo
 		return w, err
 	}
 	start = time.Now()
-	tag, err := src.Exec(ctx, bulkUpdate)
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, src, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, bulkUpdate)
+		w.Updated = tag.RowsAffected()
+		if err == nil {
+			err = tx.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&w.commit)
+		}
+		return err
+	}); err != nil {
 		return w, fmt.Errorf("bulk update on the source: %w", err)
 	}
 	w.end = time.Now()
-	w.Updated, w.Update = tag.RowsAffected(), secs(w.end.Sub(start))
+	w.Update = secs(w.end.Sub(start))
 	w.lsn, err = currentLSN(ctx, src)
 	return w, err
 }

@@ -17,7 +17,10 @@ type catchupResult struct {
 	Indexed      float64 `json:"indexed_s"`        // (i)
 	Deferred     float64 `json:"deferred_apply_s"` // (ii)'s apply
 	Build        float64 `json:"deferred_build_s"` // (ii)'s CREATE INDEX CONCURRENTLY
-	Error        string  `json:"error,omitempty"`
+	// ApplyErrors are the target's log lines of apply workers that failed
+	// (and were restarted) while either way applied.
+	ApplyErrors []string `json:"apply_errors,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 func (c catchupResult) deferredTotal() float64 { return c.Deferred + c.Build }
@@ -81,12 +84,12 @@ func (b *bench) catchupRun(ctx context.Context, t table, srcDB string, tgts []st
 		return fmt.Errorf("read the slots' positions: %w", err)
 	}
 	fmt.Fprintf(b.out, "      backlog: %d inserted + %d updated rows, %s of WAL\n", w.Inserted, w.Updated, mib(c.BacklogBytes))
-	if c.Indexed, _, err = b.catchupApply(ctx, srcDB, tgts[0], slots[0], w.lsn, "", ""); err != nil {
+	if c.Indexed, _, err = b.catchupApply(ctx, srcDB, tgts[0], slots[0], w.lsn, w.commit, "", "", &c.ApplyErrors); err != nil {
 		return fmt.Errorf("(i) with the index: %w", err)
 	}
 	fmt.Fprintf(b.out, "      (i) with the index: %.1f s\n", c.Indexed)
 	cic := "CREATE INDEX CONCURRENTLY" + strings.TrimPrefix(t.Indexes[0], "CREATE INDEX")
-	c.Deferred, c.Build, err = b.catchupApply(ctx, srcDB, tgts[1], slots[1], w.lsn, "DROP INDEX items_embedding_idx", cic)
+	c.Deferred, c.Build, err = b.catchupApply(ctx, srcDB, tgts[1], slots[1], w.lsn, w.commit, "DROP INDEX items_embedding_idx", cic, &c.ApplyErrors)
 	if err != nil {
 		return fmt.Errorf("(ii) without the index: %w", err)
 	}
@@ -95,10 +98,11 @@ func (b *bench) catchupRun(ctx context.Context, t table, srcDB string, tgts []st
 }
 
 // catchupApply runs before (unless ""), enables the subscription of slot
-// on tgtDB and waits until the slot has confirmed lsn: the apply's
+// on tgtDB and waits until it has applied the writes (stream.caughtUp with
+// lsn and commit): the apply's
 // seconds, from before's start. Then it runs after (unless ""), whose
 // seconds are build, and checks the target's rows and indexes.
-func (b *bench) catchupApply(ctx context.Context, srcDB, tgtDB, slot, lsn, before, after string) (apply, build float64, err error) {
+func (b *bench) catchupApply(ctx context.Context, srcDB, tgtDB, slot, lsn, commit, before, after string, errs *[]string) (apply, build float64, err error) {
 	if err := b.launcherPause(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -117,7 +121,9 @@ func (b *bench) catchupApply(ctx context.Context, srcDB, tgtDB, slot, lsn, befor
 		return 0, 0, fmt.Errorf("enable subscription %s: %w", slot, err)
 	}
 	b.lastSub = time.Now()
-	if err := st.caughtUp(ctx, lsn); err != nil {
+	_, err = st.caughtUp(ctx, lsn, commit)
+	*errs = append(*errs, st.Errors...)
+	if err != nil {
 		return 0, 0, err
 	}
 	apply = secs(time.Since(start))
