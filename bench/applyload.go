@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
 
 // stream is an apply scenario's two ends while it runs: the source's slots
@@ -60,7 +62,7 @@ func (s *stream) logErrors() []string {
 	if err != nil {
 		return []string{fmt.Sprintf("(server log unreadable: %v)", err)}
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	var out []string
 	sc := bufio.NewScanner(io.NewSectionReader(f, s.log0, 1<<40))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -113,12 +115,14 @@ func (s *stream) settle(ctx context.Context) error {
 	return err
 }
 
+// currentLSN is the end of the source's WAL, where the walsender will get
+// to: the insert position, not pg_current_wal_lsn, the write position,
+// which with synchronous_commit off (these clusters) can stop short of a
+// commit the client has already seen (replication.WALEnd says more). The
+// first run of this bench waited for pg_current_wal_lsn() and its slots
+// read caught up at once while the target applied the UPDATE for minutes.
 func currentLSN(ctx context.Context, src *pgx.Conn) (string, error) {
-	var lsn string
-	if err := src.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-		return "", fmt.Errorf("read the source's WAL position: %w", err)
-	}
-	return lsn, nil
+	return replication.WALEnd(ctx, src)
 }
 
 // slotsBehind is how many of the slots have not confirmed $1, how many
@@ -135,15 +139,15 @@ const appliedBefore = `SELECT count(*) FROM pg_subscription s
 	WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.subenabled
 	  AND (o.remote_lsn IS NULL OR o.remote_lsn < $1::pg_lsn)`
 
-// caughtUp polls until every slot has confirmed lsn and, when commit is
-// set, every subscription's origin has applied a transaction that
-// committed after commit (a position inside the last write transaction,
-// before its commit record). A subscription's error does not stop it (the
-// engine restarts the worker; its log lines are kept in Errors); a wait
-// over drainLimit does. It returns when the slots alone first said caught up: on
-// PostgreSQL 15 they can say so while the target is still applying that
-// transaction (seen in this bench: an apply worker confirms the position
-// of the WAL it has received, not committed), which the origin does not.
+// caughtUp polls until every slot has confirmed lsn (the source's WAL end,
+// replication.WALEnd) and, when commit is set, every subscription's origin
+// on the target has applied a transaction that committed after commit (a
+// position inside the last write transaction, before its commit record):
+// two independent readings of "applied", the source's and the target's. A
+// subscription's error does not stop it (the engine restarts the worker;
+// its log lines are kept in Errors); a wait over drainLimit does. It
+// returns when the slots alone first said caught up, so that a
+// disagreement between the two shows in the results.
 // While it waits it says how much is left every 30 s.
 func (s *stream) caughtUp(ctx context.Context, lsn, commit string) (time.Time, error) {
 	start, last := time.Now(), time.Now()

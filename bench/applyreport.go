@@ -53,7 +53,7 @@ func printApply(w io.Writer, rep *applyReport) {
 			fmt.Fprintf(w, "      note: %s\n", res.Note)
 		}
 		if res.SlotsEarly >= 0.5 {
-			fmt.Fprintf(w, "      the slots had confirmed the writes %.1f s before the target had applied them\n", res.SlotsEarly)
+			fmt.Fprintf(w, "      the slots had confirmed the source's WAL end %.1f s before the target's origins showed the UPDATE applied\n", res.SlotsEarly)
 		}
 		for _, e := range res.ApplyErrors {
 			fmt.Fprintf(w, "      apply worker error (restarted): %s\n", e)
@@ -113,8 +113,8 @@ func markdownApply(w io.Writer, rep *applyReport) {
 		}
 	}
 	if len(early) > 0 {
-		fmt.Fprintf(w, "\nThe slots had confirmed the writes before the target had applied them (by the time below): %s. "+
-			"The drain is timed to the target's commit, not to the slots'.\n", strings.Join(early, ", "))
+		fmt.Fprintf(w, "\nThe slots had confirmed the source's WAL end before the target's origins showed the UPDATE applied (by the time below): %s. "+
+			"The drain is timed to both.\n", strings.Join(early, ", "))
 	}
 	if c := rep.Catchup; c != nil {
 		fmt.Fprintf(w, "\n### Vector-aware catch-up\n\nOne backlog (%d inserted + %d updated rows, %s of WAL, the writes above "+
@@ -150,13 +150,14 @@ const applyNotes = `
   during the load over its seconds. backlog rows: the source's rows the target did not have when the
   load stopped.
 - update s: the UPDATE's own time on the source (the target receives it at its commit).
-- drain s: from the UPDATE's commit until every stream's slot has confirmed the source's WAL position
-  read just after it and every subscription's replication origin (on the target) has applied a
-  transaction that committed after a position read inside the UPDATE's transaction (polled every
-  0.1 s). The slots alone are not enough on PostgreSQL 15: an apply worker confirms the WAL it has
-  received, and its slot then reads caught up while the worker is still applying the UPDATE (this
-  bench saw it; a line under the table says by how much). drain rows/s is (backlog rows + updated rows) / drain s; the backlog may partly drain while
-  the UPDATE runs on the source, and still counts. drain rate / (a) compares it with (a)'s.
+- drain s: from the UPDATE's commit until every stream's slot has confirmed the source's WAL end read
+  just after it (the insert position, replication.WALEnd: pg_current_wal_lsn() is the write position,
+  which with synchronous_commit off can stop short of the commit) and every subscription's replication
+  origin on the target has applied a transaction that committed after a position read inside the
+  UPDATE's transaction (polled every 0.1 s). When the slots said caught up well before the origins, a
+  line under the table says by how much. drain rows/s is (backlog rows + updated rows) / drain s;
+  the backlog may partly drain while the UPDATE runs on the source, and still counts. drain rate / (a)
+  compares it with (a)'s.
 - Every scenario ends by comparing the rows on both sides (count, and a sum of hashes of each row's key,
   vector and note) and the number of valid indexes; a difference fails it.
 - Catch-up: one source, one publication, two slots made before the writes, two targets loaded alike with
