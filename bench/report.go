@@ -299,7 +299,7 @@ func writeMarkdown(w io.Writer, res results) {
 	fmt.Fprintf(w, "# pgvecrep bench, %s (%s run)\n\n", f.Date, f.Mode)
 	fmt.Fprintf(w, "`%s`, %.0f s in all. Each scenario gets a fresh target database; its time counts only "+
 		"after the target is verified (same row counts as the source, every key and index valid).\n\n", f.Command, f.Wall)
-	writeFacts(w, f)
+	writeFacts(w, f, len(res.Datasets) > 0)
 	for _, rep := range res.Datasets {
 		fmt.Fprintf(w, "\n## %s: %s\n\nSource: %d table(s), %d rows, %s (loaded in %.1f s).\n\n",
 			rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
