@@ -5,7 +5,7 @@ BIN      := bin/pgvecrep
 # per machine into /usr/local/pgvecrep/pg$(PG_EXTRA_MAJOR); empty skips it.
 PG_EXTRA_MAJOR ?= 18
 
-.PHONY: all build deps deps-demo demo test lint bench bench-quick bench-copy fmt vet clean
+.PHONY: all build deps deps-demo demo test lint bench bench-quick bench-copy bench-apply fmt vet clean
 
 all: build
 
@@ -57,6 +57,13 @@ bench-quick: deps build
 
 bench-copy: deps build
 	$(GO) run ./bench -datasets "" -copy-rate -bin $(BIN) $(BENCHFLAGS)
+
+# bench-apply measures the streaming phase instead of the copy: a 30 s
+# pgbench insert load and a bulk re-embedding applied by the engine's one
+# worker and by start_sync --apply-workers 1, 2 and 4, then one backlog
+# applied with and without the target's HNSW index (about 15 minutes).
+bench-apply: deps build
+	$(GO) run ./bench -datasets "" -apply -bin $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

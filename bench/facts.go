@@ -149,7 +149,9 @@ func gitDescribe(ctx context.Context, root string) string {
 	return rev
 }
 
-func writeFacts(w io.Writer, f facts) {
+// writeFacts writes the machine and the settings; copies says whether the
+// run copied datasets, whose index builds the last paragraph describes.
+func writeFacts(w io.Writer, f facts, copies bool) {
 	fmt.Fprintf(w, "## Machine and run\n\n| fact | value |\n|---|---|\n")
 	rows := [][2]string{
 		{"CPUs (nproc)", strconv.Itoa(f.CPUs)}, {"CPU model", f.CPUModel}, {"memory", f.Memory},
@@ -170,6 +172,9 @@ func writeFacts(w io.Writer, f facts) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(w, "| %s | %s |\n", k, f.Settings[k])
+	}
+	if !copies {
+		return
 	}
 	fmt.Fprintf(w, "\nIndex builds after the copy, (2) to (4): a maintenance_work_mem budget of %s (pgvecrep --index-memory, "+
 		"the floor's budget) shared by the builds running at once, -jobs/2 of them (at least 1), each with "+

@@ -23,7 +23,10 @@
 // phase, total, ratio to the floor, speed-up over scenario 1) and writes
 // the results with the machine's facts to bench/results/. With -copy-rate
 // it also compares pgvecrep's copy alone with one psql binary COPY pipe per
-// row shape. Run it with make bench, or make bench-quick for small
+// row shape. With -apply it measures the streaming phase instead of the
+// copy: a write load and a bulk re-embedding applied by the engine's one
+// worker and by pgvecrep --apply-workers N (see applyScenario; make
+// bench-apply). Run it with make bench, or make bench-quick for small
 // datasets in a few minutes.
 package main
 
@@ -69,6 +72,12 @@ type options struct {
 	pgcopydb  string
 	copyRate  bool
 	copyJobs  int
+	// The apply benchmark (-apply).
+	apply        bool
+	applyWorkers string
+	applyRows    int
+	applyLoad    time.Duration
+	applyCatchup bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -88,8 +97,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 42, "seed of the data generator")
 	fs.IntVar(&o.repeat, "repeat", 1, "run scenarios 2-4 this many times, interleaved, and keep each one's fastest run (every total is recorded)")
 	fs.BoolVar(&o.verbose, "v", false, "show pgvecrep's output as it runs")
+	fs.BoolVar(&o.apply, "apply", false, "also measure the streaming phase: a write load and a bulk re-embedding applied by the engine's worker and by pgvecrep --apply-workers N (make bench-apply)")
+	fs.StringVar(&o.applyWorkers, "apply-workers", "1,2,4", "with -apply: the pgvecrep --apply-workers counts to run, besides the engine's own stream")
+	fs.IntVar(&o.applyRows, "apply-rows", 0, "with -apply: rows in the source table (default 50000, 5000 with -quick)")
+	fs.DurationVar(&o.applyLoad, "apply-load", 0, "with -apply: how long pgbench inserts (default 30s, 5s with -quick)")
+	fs.BoolVar(&o.applyCatchup, "apply-catchup", true, "with -apply: also compare applying one backlog with the HNSW index and without it (index built after)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi,app,parts] [-scenarios 1,2,3,4,5] [-copy-rate] [-jobs N] [-repeat N] [-keep]")
+		fmt.Fprintln(stderr, "usage: go run ./bench [-quick] [-datasets headline,768,multi,app,parts] [-scenarios 1,2,3,4,5] [-copy-rate] [-apply [-apply-workers 1,2,4]] [-jobs N] [-repeat N] [-keep]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,6 +114,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.jobs < 1 || o.repeat < 1 || o.copyJobs < 1 {
 		return o, fmt.Errorf("-jobs, -repeat and -copy-rate-jobs must be at least 1")
+	}
+	if _, err := applyScenarios(o.applyWorkers); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -217,7 +234,14 @@ func runBench(ctx context.Context, o options, stdout, stderr io.Writer) (err err
 			return ctx.Err()
 		}
 	}
-	return b.finish(ctx, root, reports, rates, started)
+	var apply *applyReport
+	if o.apply {
+		apply = b.applyBench(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return b.finish(ctx, root, results{Datasets: reports, CopyRates: rates, Apply: apply}, started)
 }
 
 // prepareTool finds or builds the pgvecrep binary.

@@ -197,11 +197,11 @@ func met(ok bool) string {
 
 // finish prints the verdicts, writes the results files and reports failed
 // scenarios as the run's error.
-func (b *bench) finish(ctx context.Context, root string, reports []datasetReport, rates []copyRate, started time.Time) error {
-	f := gatherFacts(ctx, b, time.Since(started))
-	v := verdicts(reports, rates)
-	if len(v) > 0 {
-		fmt.Fprintf(b.out, "\n%s\n", strings.Join(v, "\n"))
+func (b *bench) finish(ctx context.Context, root string, res results, started time.Time) error {
+	res.Facts = gatherFacts(ctx, b, time.Since(started))
+	res.Verdicts = verdicts(res.Datasets, res.CopyRates)
+	if len(res.Verdicts) > 0 {
+		fmt.Fprintf(b.out, "\n%s\n", strings.Join(res.Verdicts, "\n"))
 		if b.o.quick {
 			fmt.Fprintln(b.out, "(the targets are for the full run; -quick datasets are 20x smaller)")
 		}
@@ -211,32 +211,50 @@ func (b *bench) finish(ctx context.Context, root string, reports []datasetReport
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(root, dir)
 		}
-		path, err := writeResults(dir, f, reports, rates, v)
+		path, err := writeResults(dir, res)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "results written to %s (and .json)\n", path)
 	}
+	if failed := res.failed(); len(failed) > 0 {
+		return fmt.Errorf("failed: %s (the errors are above)", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// failed names every part of the run that failed.
+func (res results) failed() []string {
 	var failed []string
-	for _, c := range rates {
+	for _, c := range res.CopyRates {
 		if c.Error != "" {
 			failed = append(failed, "copy rate/"+c.Shape)
 		}
 	}
-	for _, rep := range reports {
+	for _, rep := range res.Datasets {
 		if rep.Error != "" {
 			failed = append(failed, rep.Name)
 		}
-		for _, res := range rep.Results {
-			if res.Error != "" {
-				failed = append(failed, rep.Name+"/"+res.Scenario)
+		for _, r := range rep.Results {
+			if r.Error != "" {
+				failed = append(failed, rep.Name+"/"+r.Scenario)
 			}
 		}
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("failed: %s (the errors are above)", strings.Join(failed, ", "))
+	if a := res.Apply; a != nil {
+		if a.Error != "" {
+			failed = append(failed, "apply")
+		}
+		for _, r := range a.Results {
+			if r.Error != "" {
+				failed = append(failed, "apply/"+r.Scenario)
+			}
+		}
+		if a.Catchup != nil && a.Catchup.Error != "" {
+			failed = append(failed, "apply/catch-up")
+		}
 	}
-	return nil
+	return failed
 }
 
 // results is the JSON results file.
@@ -244,26 +262,31 @@ type results struct {
 	Facts     facts           `json:"facts"`
 	Datasets  []datasetReport `json:"datasets"`
 	CopyRates []copyRate      `json:"copy_rates,omitempty"`
+	Apply     *applyReport    `json:"apply,omitempty"`
 	Verdicts  []string        `json:"verdicts,omitempty"`
 }
 
-// writeResults writes <date>-<time>[-quick].md and .json into dir and
-// returns the markdown file's path.
-func writeResults(dir string, f facts, reports []datasetReport, rates []copyRate, verdicts []string) (string, error) {
+// writeResults writes <date>-<time>[-quick][-apply].md and .json into dir
+// and returns the markdown file's path. -apply marks a run of the apply
+// benchmark alone.
+func writeResults(dir string, res results) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	name := f.started.UTC().Format("2006-01-02T150405Z")
-	if f.Mode == "quick" {
+	name := res.Facts.started.UTC().Format("2006-01-02T150405Z")
+	if res.Facts.Mode == "quick" {
 		name += "-quick"
 	}
+	if res.Apply != nil && len(res.Datasets) == 0 && len(res.CopyRates) == 0 {
+		name += "-apply"
+	}
 	base := filepath.Join(dir, name)
-	js, err := json.MarshalIndent(results{Facts: f, Datasets: reports, CopyRates: rates, Verdicts: verdicts}, "", "  ")
+	js, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return "", err
 	}
 	var md strings.Builder
-	writeMarkdown(&md, f, reports, rates, verdicts)
+	writeMarkdown(&md, res)
 	err = errors.Join(os.WriteFile(base+".json", append(js, '\n'), 0o644), os.WriteFile(base+".md", []byte(md.String()), 0o644))
 	if err != nil {
 		return "", fmt.Errorf("write results: %w", err)
@@ -271,12 +294,13 @@ func writeResults(dir string, f facts, reports []datasetReport, rates []copyRate
 	return base + ".md", nil
 }
 
-func writeMarkdown(w io.Writer, f facts, reports []datasetReport, rates []copyRate, verdicts []string) {
+func writeMarkdown(w io.Writer, res results) {
+	f := res.Facts
 	fmt.Fprintf(w, "# pgvecrep bench, %s (%s run)\n\n", f.Date, f.Mode)
 	fmt.Fprintf(w, "`%s`, %.0f s in all. Each scenario gets a fresh target database; its time counts only "+
 		"after the target is verified (same row counts as the source, every key and index valid).\n\n", f.Command, f.Wall)
-	writeFacts(w, f)
-	for _, rep := range reports {
+	writeFacts(w, f, len(res.Datasets) > 0)
+	for _, rep := range res.Datasets {
 		fmt.Fprintf(w, "\n## %s: %s\n\nSource: %d table(s), %d rows, %s (loaded in %.1f s).\n\n",
 			rep.Name, rep.Title, rep.Tables, rep.Rows, mib(rep.SourceBytes), rep.Load)
 		if rep.Error != "" {
@@ -284,14 +308,17 @@ func writeMarkdown(w io.Writer, f facts, reports []datasetReport, rates []copyRa
 		}
 		markdownTable(w, rep)
 	}
-	markdownRates(w, rates)
-	if len(verdicts) > 0 {
+	markdownRates(w, res.CopyRates)
+	markdownApply(w, res.Apply)
+	if len(res.Verdicts) > 0 {
 		fmt.Fprintf(w, "\n## Targets\n\n")
-		for _, v := range verdicts {
+		for _, v := range res.Verdicts {
 			fmt.Fprintf(w, "- %s\n", v)
 		}
 	}
-	fmt.Fprint(w, notes)
+	if len(res.Datasets) > 0 {
+		fmt.Fprint(w, notes)
+	}
 }
 
 const notes = `
