@@ -97,7 +97,7 @@ func reconcile(ctx context.Context, tgt *pgx.Conn, deferred []string) (busy stri
 // status reports the group's phase, lag and waiting work as one line.
 func (f *Follower) status(ctx context.Context, src *pgx.Conn, g group.Group, st *ddl.Status) {
 	parts := []string{fmt.Sprintf("group %s %s", g.Name, g.Phase)}
-	if lag, ok := lagBytes(ctx, src, g.ObjectName); ok {
+	if lag, ok := lagBytes(ctx, src, g.StreamNames()); ok {
 		parts = append(parts, fmt.Sprintf("lag %d bytes", lag))
 	}
 	if st != nil && len(st.DeferredIndexes) > 0 {
@@ -113,17 +113,18 @@ func (f *Follower) status(ctx context.Context, src *pgx.Conn, g group.Group, st 
 	f.emit(Event{Kind: "status", Message: strings.Join(parts, " · ")})
 }
 
-const lagQuery = `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint
-FROM pg_replication_slots WHERE slot_name = $1`
+// lagQuery is the lag of the group's slowest apply stream.
+const lagQuery = `SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn))::bigint
+FROM pg_replication_slots WHERE slot_name = ANY ($1)`
 
-func lagBytes(ctx context.Context, src *pgx.Conn, slot string) (int64, bool) {
+func lagBytes(ctx context.Context, src *pgx.Conn, slots []string) (int64, bool) {
 	if src == nil {
 		return 0, false
 	}
 	var n *int64
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := src.QueryRow(ctx, lagQuery, slot).Scan(&n); err != nil || n == nil {
+	if err := src.QueryRow(ctx, lagQuery, slots).Scan(&n); err != nil || n == nil {
 		return 0, false
 	}
 	return *n, true
