@@ -106,6 +106,23 @@ func StreamName(object string, k int) string {
 	return fmt.Sprintf("%s_p%d", object, k)
 }
 
+// StreamBase is the name of stream 0 of the group a stream's object name
+// belongs to: name itself, or name without its "_pK" (see StreamName).
+// A publication that is no group's stream 0 maps back to its group through
+// it (ObjectName maps a group to stream 0 only).
+func StreamBase(name string) string {
+	i := strings.LastIndex(name, "_p")
+	if i < 0 || i+2 == len(name) {
+		return name
+	}
+	for _, r := range name[i+2:] {
+		if r < '0' || r > '9' {
+			return name
+		}
+	}
+	return name[:i]
+}
+
 // StreamNames lists the publication, slot and subscription names of every
 // apply stream of the group, stream 0 first. Anything that waits for the
 // target to catch up, or takes the group down, goes through all of them.

@@ -80,6 +80,9 @@ func (c *checker) claims(ctx context.Context) (map[string]claim, error) {
 	var t pg.Name
 	_, err = pgx.ForEachRow(rows, []any{&pub, &t.Schema, &t.Name}, func() error {
 		name := names[pub]
+		if name == "" {
+			name = names[group.StreamBase(pub)]
+		}
 		by := fmt.Sprintf("group %s (publication %s on the source)", name, pub)
 		if name == "" {
 			by = fmt.Sprintf("publication %s on the source, of a group this target does not know", pub)

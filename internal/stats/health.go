@@ -124,7 +124,7 @@ func tableStall(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables [
 // $3 names).
 const otherPublicationsQuery = `SELECT p.pubname::text, p.schemaname::text, p.tablename::text
 FROM pg_publication_tables p JOIN unnest($2::text[], $3::text[]) u(s, n) ON p.schemaname = u.s AND p.tablename = u.n
-WHERE p.pubname LIKE 'pgvecrep\_%' AND p.pubname <> $1 ORDER BY 1, 2, 3`
+WHERE p.pubname LIKE 'pgvecrep\_%' AND p.pubname <> ALL ($1) ORDER BY 1, 2, 3`
 
 // otherGroups says, for each of tables another pgvecrep group publishes,
 // which group that is.
@@ -141,7 +141,7 @@ func otherGroups(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables 
 	for i, t := range tables {
 		schemas[i], rels[i] = t.Schema, t.Name
 	}
-	rows, err := src.Query(ctx, otherPublicationsQuery, g.ObjectName, schemas, rels)
+	rows, err := src.Query(ctx, otherPublicationsQuery, g.StreamNames(), schemas, rels)
 	if err != nil {
 		return nil, fmt.Errorf("look for other groups of the stalled tables: %w", err)
 	}
@@ -150,6 +150,9 @@ func otherGroups(ctx context.Context, src, tgt *pgx.Conn, g group.Group, tables 
 	var out []string
 	_, err = pgx.ForEachRow(rows, []any{&pub, &t.Schema, &t.Name}, func() error {
 		who := byObject[pub]
+		if who == "" {
+			who = byObject[group.StreamBase(pub)]
+		}
 		if who == "" {
 			who = "publication " + pub
 		}
