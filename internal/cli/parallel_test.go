@@ -27,16 +27,31 @@ const randomVector = `(SELECT array_agg(random())::vector FROM generate_series(1
 const contentQuery = `SELECT count(*) || ' nulls=' || count(*) FILTER (WHERE embedding IS NULL) || ' ' ||
 	coalesce(md5(string_agg(id || ':' || coalesce(md5(embedding::text), '-') || ':' || coalesce(note, '-'), ',' ORDER BY id)), '') FROM items`
 
-// writeItems inserts one item per transaction until stop is closed, and
-// counts them; it runs while start_sync creates the slots.
-func writeItems(t *testing.T, src pgtest.DB, stop <-chan struct{}, n *int, mu *sync.Mutex) {
+// itemWriter inserts one item per transaction until stopped, counting
+// them; it runs while start_sync creates the slots.
+type itemWriter struct {
+	mu      sync.Mutex
+	written int
+	quit    chan struct{}
+	done    sync.WaitGroup
+}
+
+func startItemWriter(t *testing.T, src pgtest.DB) *itemWriter {
+	w := &itemWriter{quit: make(chan struct{})}
+	w.done.Add(1)
+	go func() { defer w.done.Done(); w.run(t, src) }()
+	t.Cleanup(w.stop)
+	return w
+}
+
+func (w *itemWriter) run(t *testing.T, src pgtest.DB) {
 	conn := src.Conn(t)
 	defer conn.Close(context.Background())
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-w.quit:
 			return
 		case <-tick.C:
 		}
@@ -44,10 +59,36 @@ func writeItems(t *testing.T, src pgtest.DB, stop <-chan struct{}, n *int, mu *s
 			t.Errorf("writer: %v", err)
 			return
 		}
-		mu.Lock()
-		*n++
-		mu.Unlock()
+		w.mu.Lock()
+		w.written++
+		w.mu.Unlock()
 	}
+}
+
+func (w *itemWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.written
+}
+
+// stop ends the writer and waits for it; a second call does nothing.
+func (w *itemWriter) stop() {
+	select {
+	case <-w.quit:
+	default:
+		close(w.quit)
+	}
+	w.done.Wait()
+}
+
+// parallelPair is a source and a target with parallelSchema, and seed
+// items on the source.
+func parallelPair(t *testing.T, seed int) (src, tgt pgtest.DB) {
+	src, tgt = pgtest.Get(t).Pair(t)
+	src.Exec(t, parallelSchema)
+	tgt.Exec(t, parallelSchema)
+	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, $1::int)", seed)
+	return src, tgt
 }
 
 func sameItems(t *testing.T, src, tgt pgtest.DB) bool {
@@ -61,29 +102,11 @@ func sameItems(t *testing.T, src, tgt pgtest.DB) bool {
 // stream, leaves source and target identical, the guard gone, and the
 // sequences continuing.
 func TestParallelApply(t *testing.T) {
-	env := pgtest.Get(t)
-	src, tgt := env.Pair(t)
-	src.Exec(t, parallelSchema)
-	tgt.Exec(t, parallelSchema)
-	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, 200)")
+	src, tgt := parallelPair(t, 200)
 	src.Exec(t, "INSERT INTO docs (email, embedding) SELECT 'u' || i || '@x', '[1,2,3]' FROM generate_series(1, 20) i")
 	src.Exec(t, "INSERT INTO plain SELECT i, i FROM generate_series(1, 50) i")
 
-	stop := make(chan struct{})
-	var mu sync.Mutex
-	var written int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); writeItems(t, src, stop, &written, &mu) }()
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
-
+	w := startItemWriter(t, src)
 	mustRun(t, src, tgt, "bootstrap", "-g", "par")
 	r := mustRun(t, src, tgt, "start_sync", "-g", "par", "--apply-workers", "3")
 	for _, want := range []string{"public.docs stays whole in stream 0: unique index or exclusion constraint besides the key (docs_email_key)",
@@ -103,16 +126,9 @@ func TestParallelApply(t *testing.T) {
 	if st := mustRun(t, src, tgt, "stats", "-g", "par", "--json"); !strings.Contains(st.stdout, `"pgvecrep_par_p2"`) {
 		t.Errorf("stats --json does not list stream pgvecrep_par_p2:\n%s", st.stdout)
 	}
-	mu.Lock()
-	at := written
-	mu.Unlock()
-	pgtest.WaitFor(t, "the writer to go on after start_sync", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return written >= at+50
-	})
-	close(stop)
-	wg.Wait()
+	at := w.count()
+	pgtest.WaitFor(t, "the writer to go on after start_sync", func() bool { return w.count() >= at+50 })
+	w.stop()
 	pgtest.WaitFor(t, "the writer's rows on the target", func() bool { return sameItems(t, src, tgt) })
 
 	// A key update: rows move to another stream as a DELETE and an INSERT,
@@ -162,11 +178,7 @@ func TestParallelApply(t *testing.T) {
 // stop_sync takes every stream and the guard down, and TRUNCATE works on
 // the source again.
 func TestParallelApplyNative(t *testing.T) {
-	env := pgtest.Get(t)
-	src, tgt := env.Pair(t)
-	src.Exec(t, parallelSchema)
-	tgt.Exec(t, parallelSchema)
-	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, 100)")
+	src, tgt := parallelPair(t, 100)
 	mustRun(t, src, tgt, "bootstrap", "-g", "nat")
 	before := src.Fingerprint(t)
 	r := pgvecrep(t, src, tgt, "start_sync", "-g", "nat", "--apply-workers", "2", "--ddl", "auto")
@@ -254,21 +266,11 @@ func TestParallelRoundTrip(t *testing.T) {
 // built, the index is built concurrently afterwards, and verify finds the
 // same rows and the same nearest neighbours on both sides.
 func TestCatchUpFirstCLI(t *testing.T) {
-	env := pgtest.Get(t)
-	src, tgt := env.Pair(t)
-	src.Exec(t, parallelSchema)
-	tgt.Exec(t, parallelSchema)
-	src.Exec(t, "INSERT INTO items (embedding, note) SELECT "+randomVector+", 'seed' FROM generate_series(1, 150)")
-	stop := make(chan struct{})
-	var mu sync.Mutex
-	var written int
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); writeItems(t, src, stop, &written, &mu) }()
+	src, tgt := parallelPair(t, 150)
+	w := startItemWriter(t, src)
 	mustRun(t, src, tgt, "bootstrap", "-g", "cf")
 	r := mustRun(t, src, tgt, "start_sync", "-g", "cf", "--catch-up-first", "--apply-workers", "2")
-	close(stop)
-	wg.Wait()
+	w.stop()
 	attached := strings.Index(r.stdout, "created subscription pgvecrep_cf_p1")
 	caught := strings.Index(r.stdout, "applying what the source wrote during the copy")
 	built := strings.Index(r.stdout, "built items_hnsw concurrently")
