@@ -14,14 +14,16 @@ import (
 // TestNonSuperuserSource runs the whole flow with the source role a managed
 // cloud gives: LOGIN REPLICATION, owner of its tables and sequences, CREATE
 // on the database, and no superuser. The target connects as its superuser.
-// The group ends once by switchover and once by failover.
+// The group ends once by switchover and once by failover, and once by
+// failover with two apply streams, whose guard triggers on the role's
+// table cleanup removes as the role.
 func TestNonSuperuserSource(t *testing.T) {
-	for _, ending := range []string{"switchover", "failover"} {
-		t.Run(ending, func(t *testing.T) { testNonSuperuserSource(t, ending) })
+	for _, c := range []struct{ ending, workers string }{{"switchover", "1"}, {"failover", "1"}, {"failover", "2"}} {
+		t.Run(c.ending+"-"+c.workers, func(t *testing.T) { testNonSuperuserSource(t, c.ending, c.workers) })
 	}
 }
 
-func testNonSuperuserSource(t *testing.T, ending string) {
+func testNonSuperuserSource(t *testing.T, ending, workers string) {
 	env := pgtest.Get(t)
 	role := fmt.Sprintf("app_%d", nonSuperSeq())
 	ctx := t.Context()
@@ -49,7 +51,7 @@ func testNonSuperuserSource(t *testing.T, ending string) {
 	// Exit 0: no check failed for want of a superuser.
 	mustRun(t, src, tgt, "config_check", "-s", "app", "--copy-schema")
 	mustRun(t, src, tgt, "bootstrap", "-g", "cloud", "-s", "app", "--copy-schema")
-	mustRun(t, src, tgt, "start_sync", "-g", "cloud", "-s", "app")
+	mustRun(t, src, tgt, "start_sync", "-g", "cloud", "-s", "app", "--apply-workers", workers)
 	src.Exec(t, "INSERT INTO app.items (embedding) VALUES ('[0,0,0]')")
 	tgt.WaitCount(t, "app.items", 501)
 	mustRun(t, src, tgt, "stats", "-g", "cloud")
@@ -62,6 +64,9 @@ func testNonSuperuserSource(t *testing.T, ending string) {
 		// cleanup drops the slot failover left on the source, as the role.
 		mustRun(t, src, tgt, "cleanup", "-g", "cloud")
 		pgtest.AssertNoReplication(t, src, tgt)
+		if n := src.QueryInt(t, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%pgvecrep_cloud%'"); n != 0 {
+			t.Errorf("%d parallel apply guard triggers left on the source after cleanup", n)
+		}
 		return
 	}
 	// A superuser's idle session on the source (a DBA's psql, a provider's

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgvecrep/pgvecrep/internal/group"
+	"github.com/pgvecrep/pgvecrep/internal/hint"
 	"github.com/pgvecrep/pgvecrep/internal/pg"
 	"github.com/pgvecrep/pgvecrep/internal/replication"
 )
@@ -68,7 +69,11 @@ func Guard(ctx context.Context, src *pgx.Conn, groupName, object string, p Plan)
 				ident(rekey), t, strings.Join(changed, " OR "), t, ident(rekey),
 				ident(trunc), t, pg.Literal(groupName), p.Streams, t, ident(trunc))
 			if _, err := tx.Exec(ctx, sql); err != nil {
-				return fmt.Errorf("install the parallel apply guard on %s on the source: %w", s.Table, err)
+				err = fmt.Errorf("install the parallel apply guard on %s on the source: %w", s.Table, err)
+				if pg.Code(err) == "42501" {
+					return hint.Wrap(err, "the guard is a trigger on each spread table, which only the table's owner may create: connect to the source as the owner, or leave out --apply-workers")
+				}
+				return err
 			}
 		}
 		return nil
